@@ -1,0 +1,32 @@
+# The README's two commands. Each does all of its own set-up on a fresh clone.
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed-stamp
+
+.PHONY: smoke test lint clean
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -e '.[dev]'
+	touch $(STAMP)
+
+## smoke: the main job - verify the embedded local deployment, reports in reports/
+smoke: $(STAMP)
+	$(PY) -m pytest tests/smoke --target-env=local -p no:cacheprovider \
+		--html=reports/report.html --self-contained-html
+
+## test: the whole test suite (what CI runs)
+test: $(STAMP)
+	bash scripts/ensure-system-deps.sh
+	$(PY) -m ruff check .
+	$(PY) -m ruff format --check .
+	$(PY) -m pytest -n 2 tests
+
+lint: $(STAMP)
+	$(PY) -m ruff check --fix .
+	$(PY) -m ruff format .
+
+clean:
+	rm -rf $(VENV) reports .pytest_cache

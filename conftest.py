@@ -1,0 +1,1 @@
+"""The repository's own pytest set-up: no product logic here."""

@@ -1,0 +1,3 @@
+"""pytest-deployverify: verify a deployment against a baseline recorded locally."""
+
+__version__ = "0.1.0"

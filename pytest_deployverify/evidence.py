@@ -1,0 +1,100 @@
+"""The data the parts exchange: exchanges, findings and per-test evidence.
+
+Everything here is JSON-serialisable through ``to_dict``/``from_dict`` so evidence can travel
+from xdist workers to the controller inside ``report.user_properties``.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+EVIDENCE_PROPERTY = "deployverify"
+
+#: Outcomes a finding can have. "error" means the check could not be made; it never counts
+#: as passed.
+OUTCOMES = ("pass", "fail", "inconclusive", "error")
+
+
+@dataclass
+class Exchange:
+    """One HTTP request/response as the report shows it (secrets already redacted)."""
+
+    method: str
+    path: str
+    status: int | None
+    latency_ms: float
+    correlation_id: str
+    request_bytes: int = 0
+    response_bytes: int = 0
+    started_at: str = ""
+    error: str | None = None
+    attempt: int = 1
+
+
+@dataclass
+class Finding:
+    """One check's result: the value observed beside the rule it was held to."""
+
+    check: str
+    outcome: str
+    rule: str
+    observed: Any = None
+    expected: Any = None
+    path: str | None = None
+    message: str = ""
+    correlation_ids: list[str] = field(default_factory=list)
+    kind: str = "assertion"
+    nodeid: str = ""
+
+    def __post_init__(self) -> None:
+        if self.outcome not in OUTCOMES:
+            raise ValueError(f"Finding outcome must be one of {OUTCOMES}, got {self.outcome!r}")
+
+
+@dataclass
+class TestEvidence:
+    """Everything one test produced that the verdict and the reports need."""
+
+    __test__ = False  # not a pytest test class
+
+    nodeid: str
+    outcome: str = "unknown"  # passed | failed | error | skipped | unknown
+    when_failed: str | None = None  # setup | call | teardown
+    markers: list[str] = field(default_factory=list)
+    correlation_ids: list[str] = field(default_factory=list)
+    findings: list[Finding] = field(default_factory=list)
+    exchanges: list[Exchange] = field(default_factory=list)
+    runs: list[dict[str, Any]] = field(default_factory=list)
+    timings: dict[str, list[float]] = field(default_factory=dict)
+    timing_groups: dict[str, str] = field(default_factory=dict)
+    cleanup: list[dict[str, Any]] = field(default_factory=list)
+    message: str = ""
+    skip_reason: str = ""
+    duration: float = 0.0
+
+    def add_correlation_id(self, cid: str) -> None:
+        if cid and cid not in self.correlation_ids:
+            self.correlation_ids.append(cid)
+
+    def record_timing(self, name: str, seconds: float, group: str = "own") -> None:
+        self.timings.setdefault(name, []).append(float(seconds))
+        self.timing_groups[name] = group
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    def to_json(self) -> str:
+        return json.dumps(self.to_dict(), default=str, sort_keys=True)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> TestEvidence:
+        data = dict(data)
+        data["findings"] = [Finding(**f) for f in data.get("findings", [])]
+        data["exchanges"] = [Exchange(**e) for e in data.get("exchanges", [])]
+        return cls(**data)
+
+    @classmethod
+    def from_json(cls, text: str) -> TestEvidence:
+        return cls.from_dict(json.loads(text))

@@ -1,0 +1,230 @@
+"""The ``deployverify`` option group: every command-line option and its ini key, in one table.
+
+An option given on the command line wins over the ini key (``[tool.pytest.ini_options]``),
+which wins over the built-in default. ``value(config, name)`` applies that order.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import pytest
+
+
+@dataclass(frozen=True)
+class Option:
+    flag: str
+    dest: str
+    help: str
+    default: Any = None
+    type: Any = str
+    action: str | None = None
+    ini: bool = True  # also readable from an ini key named like dest
+    metavar: str | None = None
+
+
+OPTIONS: tuple[Option, ...] = (
+    # [core]
+    Option(
+        "--target-env",
+        "deployverify_target_env",
+        "environment to verify, defined in [tool.deployverify.envs.NAME] (default: ini "
+        "deployverify_target_env, else [tool.deployverify] default_env, else 'local')",
+        metavar="NAME",
+    ),
+    Option(
+        "--target-url",
+        "deployverify_target_url",
+        "override the chosen environment's base URL (also DEPLOYVERIFY_TARGET_URL)",
+        ini=False,
+        metavar="URL",
+    ),
+    Option(
+        "--probe-timeout",
+        "deployverify_probe_timeout",
+        "seconds the reachability probe may take before the run stops (default 5)",
+        default=5.0,
+        type=float,
+        metavar="SECONDS",
+    ),
+    Option(
+        "--launch-timeout",
+        "deployverify_launch_timeout",
+        "seconds an embedded deployment may take to become ready (default 60)",
+        default=60.0,
+        type=float,
+        metavar="SECONDS",
+    ),
+    Option(
+        "--job-deadline",
+        "deployverify_job_deadline",
+        "seconds upload_document waits for a job to reach a terminal status (default 60)",
+        default=60.0,
+        type=float,
+        metavar="SECONDS",
+    ),
+    Option(
+        "--stall-timeout",
+        "deployverify_stall_timeout",
+        "seconds without a status change before a job is reported stalled (default 20)",
+        default=20.0,
+        type=float,
+        metavar="SECONDS",
+    ),
+    # [baseline]
+    Option(
+        "--baseline",
+        "deployverify_baseline_dir",
+        "directory of the baseline set to compare against or record into (default baselines/)",
+        metavar="DIR",
+    ),
+    Option(
+        "--record-baseline",
+        "deployverify_record",
+        "record baselines instead of comparing; refused on a protected environment",
+        default=False,
+        type=None,
+        action="store_true",
+        ini=False,
+    ),
+    Option(
+        "--record-runs",
+        "deployverify_record_runs",
+        "with --record-baseline: run each test N times and learn which fields are noise "
+        "(default 2)",
+        default=2,
+        type=int,
+        metavar="N",
+    ),
+    Option(
+        "--fail-unverified",
+        "deployverify_fail_unverified",
+        "fail the run when stored baseline observations were not checked by any selected test",
+        default=False,
+        type=None,
+        action="store_true",
+    ),
+    Option(
+        "--delete-unused-baselines",
+        "deployverify_delete_unused",
+        "delete baseline files no test in this run used (only with a full, unfiltered run)",
+        default=False,
+        type=None,
+        action="store_true",
+        ini=False,
+    ),
+    # [verdict]
+    Option(
+        "--verdict-file",
+        "deployverify_verdict_file",
+        "where to write the verdict JSON (default reports/verdict.json)",
+        metavar="PATH",
+    ),
+    Option(
+        "--inconclusive-exit-code",
+        "deployverify_inconclusive_exit_code",
+        "exit status when the verdict is inconclusive, so a pipeline can hold (default 6)",
+        default=6,
+        type=int,
+        metavar="CODE",
+    ),
+    Option(
+        "--alert-webhook",
+        "deployverify_alert_webhook",
+        "POST Slack-compatible alerts here on the first failure and at session end "
+        "(also DEPLOYVERIFY_ALERT_WEBHOOK)",
+        ini=False,
+        metavar="URL",
+    ),
+    Option(
+        "--rollback-cmd",
+        "deployverify_rollback_cmd",
+        "when the verdict is fail, run this command, then re-check the critical tests",
+        ini=False,
+        metavar="CMD",
+    ),
+    Option(
+        "--rollback-timeout",
+        "deployverify_rollback_timeout",
+        "seconds the rollback command may run (default 300)",
+        default=300.0,
+        type=float,
+        metavar="SECONDS",
+    ),
+    Option(
+        "--perf-ratio",
+        "deployverify_perf_ratio",
+        "allowed target/baseline timing ratio before a timing fails (default 1.2)",
+        default=1.2,
+        type=float,
+        metavar="RATIO",
+    ),
+    Option(
+        "--perf-confidence",
+        "deployverify_perf_confidence",
+        "confidence level of the timing ratio interval (default 0.95)",
+        default=0.95,
+        type=float,
+        metavar="LEVEL",
+    ),
+    # [report]
+    Option(
+        "--report-dir",
+        "deployverify_report_dir",
+        "directory for summary.md, events.jsonl and screenshots (default reports/)",
+        metavar="DIR",
+    ),
+    Option(
+        "--metrics-file",
+        "deployverify_metrics_file",
+        "write a Prometheus textfile with the verdict, counts and timing ratios",
+        metavar="PATH",
+    ),
+    Option(
+        "--correlation-url",
+        "deployverify_correlation_url",
+        "URL template for correlation IDs in the report, e.g. "
+        "https://logs.example.com/search?q={correlation_id}",
+        metavar="TEMPLATE",
+    ),
+)
+
+GROUP = "deployverify"
+
+
+def add_options(parser: pytest.Parser) -> None:
+    group = parser.getgroup(GROUP, "deployverify: verify a deployment against its baseline")
+    for opt in OPTIONS:
+        kwargs: dict[str, Any] = {"dest": opt.dest, "help": opt.help, "default": None}
+        if opt.action:
+            kwargs["action"] = opt.action
+        else:
+            kwargs["metavar"] = opt.metavar
+            if opt.type is not None:
+                kwargs["type"] = opt.type
+        group.addoption(opt.flag, **kwargs)
+        if opt.ini:
+            ini_type = "bool" if opt.action == "store_true" else "string"
+            parser.addini(opt.dest, help=opt.help, type=ini_type, default=None)
+
+
+def value(config: pytest.Config, dest: str) -> Any:
+    """The option's value: command line, then ini key, then the table's default."""
+    opt = next(o for o in OPTIONS if o.dest == dest)
+    cli = config.getoption(dest, default=None)
+    if cli is not None and cli is not False:
+        return cli
+    if opt.ini:
+        raw = config.getini(dest)
+        if raw not in (None, "", []):
+            if opt.action == "store_true":
+                return bool(raw)
+            try:
+                return opt.type(raw) if opt.type else raw
+            except (TypeError, ValueError):
+                raise pytest.UsageError(
+                    f"ini key {dest} = {raw!r} is not a valid {opt.type.__name__}; "
+                    f"set it like the option {opt.flag} (see pytest --help)."
+                ) from None
+    return opt.default
