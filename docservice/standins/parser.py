@@ -25,6 +25,7 @@ import io
 import json
 import logging
 import os
+import threading
 import urllib.error
 import urllib.request
 import uuid
@@ -315,7 +316,14 @@ def create_app(environ: Mapping[str, str] | None = None) -> FastAPI:
         else:
             payload["error_message"] = job.error_message
         payload["parser"] = {"name": parser_name, "version": PARSER_VERSION}
-        await asyncio.to_thread(deliver_webhook, job, payload, psettings.webhook_timeout_s, logger)
+        # A daemon thread, not the loop's executor: a receiver that hangs must never keep the
+        # process alive after SIGTERM (the launcher promises no stray processes).
+        threading.Thread(
+            target=deliver_webhook,
+            args=(job, payload, psettings.webhook_timeout_s, logger),
+            name=f"webhook-{job.id}",
+            daemon=True,
+        ).start()
 
     router = APIRouter()
 
