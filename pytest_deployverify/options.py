@@ -72,6 +72,15 @@ OPTIONS: tuple[Option, ...] = (
         type=float,
         metavar="SECONDS",
     ),
+    Option(
+        "--keep-documents",
+        "deployverify_keep_documents",
+        "leave the synthetic documents tests uploaded on the target (debugging; ignored on a "
+        "protected environment, where they are always deleted)",
+        default=False,
+        type=None,
+        action="store_true",
+    ),
     # [baseline]
     Option(
         "--baseline",

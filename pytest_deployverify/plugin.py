@@ -12,13 +12,18 @@ Sections are owned by components; edit only your section's lines:
 
 from __future__ import annotations
 
-from collections.abc import Generator
-from typing import Any
+from collections.abc import Awaitable, Callable, Generator, Iterator
+from typing import TYPE_CHECKING, Any
 
 import pytest
 
 from pytest_deployverify.evidence import EVIDENCE_PROPERTY, TestEvidence
 from pytest_deployverify.state import EVIDENCE_KEY, get_state
+
+if TYPE_CHECKING:
+    from pytest_deployverify.client import ApiClient
+    from pytest_deployverify.config import Target
+    from pytest_deployverify.pipeline import PipelineFollower, PipelineRun
 
 MARKERS = {
     "nondestructive": "safe to run on a protected (production) environment: reads only",
@@ -42,6 +47,135 @@ def pytest_configure(config: pytest.Config) -> None:
         config.addinivalue_line("markers", f"{name}: {help_text}")
     get_state(config)
     config.pluginmanager.register(EvidenceCollector(config), "deployverify-evidence")
+    if config.pluginmanager.hasplugin("xdist"):
+        config.pluginmanager.register(XdistHooks(), "deployverify-xdist")
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_sessionstart(session: pytest.Session) -> None:
+    """Resolve/launch/probe the target (xdist controller) or adopt it (worker).
+
+    Other components add their session-start calls below the core's.
+    """
+    from pytest_deployverify import core
+
+    core.session_start(session)
+
+
+def pytest_collection_finish(session: pytest.Session) -> None:
+    from pytest_deployverify import core
+
+    core.collection_finished(session)
+
+
+class XdistHooks:
+    """Registered only when xdist is installed: its hook specs must exist to validate this."""
+
+    @pytest.hookimpl(optionalhook=True)
+    def pytest_configure_node(self, node: Any) -> None:
+        from pytest_deployverify import core
+
+        core.configure_node(node)
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_call(item: pytest.Item) -> Generator[None, None, None]:
+    """A test that passed but whose requests lost their correlation ID fails (echo = fail)."""
+    from pytest_deployverify import core
+
+    result = yield
+    message = core.echo_failure_message(item)
+    if message:
+        raise AssertionError(message)
+    return result
+
+
+def pytest_terminal_summary(terminalreporter: Any, exitstatus: int, config: pytest.Config) -> None:
+    """Target and cleanup lines. Other components add their summary calls here."""
+    from pytest_deployverify import core
+
+    lines = core.summary_lines(config)
+    if lines:
+        terminalreporter.section("deployverify", sep="-")
+        for line in lines:
+            terminalreporter.write_line(line)
+
+
+# ---------------------------------------------------------------- [core] fixtures
+
+
+@pytest.fixture(scope="session")
+def target(pytestconfig: pytest.Config) -> Target:
+    """The deployment under test (``config.Target``): name, base_url, protected, secrets via
+    ``target.secret(name)``, ``target.deployment`` (ready-file data of an embedded one)."""
+    from pytest_deployverify import core
+
+    return core.current_target(pytestconfig)
+
+
+@pytest.fixture
+def correlation_id(request: pytest.FixtureRequest) -> str:
+    """This test's correlation ID, sent on every request the test makes (one per test)."""
+    from pytest_deployverify.client import new_correlation_id
+
+    cid = new_correlation_id()
+    evidence = request.node.stash.get(EVIDENCE_KEY, None)
+    if evidence is not None:
+        evidence.add_correlation_id(cid)
+    return cid
+
+
+@pytest.fixture
+def api(target: Target, correlation_id: str, request: pytest.FixtureRequest) -> Iterator[ApiClient]:
+    """``ApiClient`` bound to the target: base-URL joining, auth, timeouts, bounded retries,
+    the test's correlation ID on every request (echo checked), every exchange recorded."""
+    from pytest_deployverify.client import ApiClient
+
+    with ApiClient(
+        target, correlation_id=correlation_id, evidence=request.node.stash.get(EVIDENCE_KEY, None)
+    ) as client:
+        yield client
+
+
+@pytest.fixture
+def _deployverify_pipeline(
+    target: Target, correlation_id: str, request: pytest.FixtureRequest
+) -> Iterator[PipelineFollower]:
+    """The per-test upload follower both upload fixtures share; deletes uploads at teardown."""
+    from pytest_deployverify import core
+    from pytest_deployverify.client import ApiClient
+    from pytest_deployverify.pipeline import PipelineFollower
+
+    evidence = request.node.stash.get(EVIDENCE_KEY, None)
+    follower = PipelineFollower(
+        lambda: ApiClient(target, correlation_id=correlation_id, evidence=evidence),
+        profile=target.profile,
+        deadline=target.job_deadline,
+        stall_timeout=target.stall_timeout,
+        evidence=evidence,
+        secrets=target.secret_values(),
+    )
+    yield follower
+    if not core.keep_documents(request.config, target):
+        follower.cleanup()
+
+
+@pytest.fixture
+def upload_document(_deployverify_pipeline: PipelineFollower) -> Callable[..., PipelineRun]:
+    """``upload_document(path, *, metadata=None, expect_terminal=True, deadline=None,
+    cleanup=True) -> PipelineRun``: upload with the test's correlation ID, follow the job to a
+    terminal status (stall and deadline are outcomes, not exceptions: use
+    ``run.assert_complete()``); the document is deleted at teardown."""
+    return _deployverify_pipeline.upload
+
+
+@pytest.fixture
+def upload_document_async(
+    _deployverify_pipeline: PipelineFollower,
+) -> Callable[..., Awaitable[PipelineRun]]:
+    """Async twin of ``upload_document``: ``await upload_document_async(path, ...)``; use
+    ``asyncio.gather`` to upload N documents concurrently."""
+    return _deployverify_pipeline.upload_async
 
 
 # ---------------------------------------------------------------- [core] per-test evidence
@@ -49,9 +183,12 @@ def pytest_configure(config: pytest.Config) -> None:
 
 @pytest.hookimpl(tryfirst=True)
 def pytest_runtest_setup(item: pytest.Item) -> None:
+    from pytest_deployverify import core
+
     item.stash[EVIDENCE_KEY] = TestEvidence(
         nodeid=item.nodeid, markers=sorted({m.name for m in item.iter_markers()})
     )
+    core.skip_if_protected(item)
 
 
 @pytest.hookimpl(wrapper=True)

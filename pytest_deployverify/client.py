@@ -1,0 +1,402 @@
+"""``ApiClient``: a correlation-tagged requests Session bound to one target.
+
+Every request carries the test's correlation ID (``X-Correlation-ID`` and a W3C
+``traceparent`` by default, see ``[tool.deployverify.correlation]``), the target's auth header
+and (connect, read) timeouts. Idempotent requests are retried, boundedly, on connection errors;
+429 (and 503 with ``Retry-After``) are retried honouring ``Retry-After`` up to a cap. Every
+exchange is recorded, redacted, as an :class:`~pytest_deployverify.evidence.Exchange`, and a
+response that does not echo the correlation ID becomes a ``correlation`` finding.
+
+Works without a test too (``evidence=None``): the rollback re-check and the probe use it.
+"""
+
+from __future__ import annotations
+
+import email.utils
+import re
+import secrets as secrets_mod
+import threading
+import time
+import uuid
+from collections.abc import Mapping
+from datetime import datetime, timezone
+from typing import Any
+from urllib.parse import urlsplit
+
+import requests
+
+from pytest_deployverify.config import Target
+from pytest_deployverify.evidence import Exchange, Finding, TestEvidence
+from pytest_deployverify.redact import redact_text, redact_url
+
+IDEMPOTENT = frozenset({"GET", "HEAD", "OPTIONS", "PUT", "DELETE", "TRACE"})
+#: exchanges kept per test; a runaway poll loop must not make evidence unbounded
+MAX_EXCHANGES = 2000
+_HEX32 = re.compile(r"^[0-9a-f]{32}$")
+
+
+def new_correlation_id() -> str:
+    """A fresh correlation ID: a UUID4 (36 chars, valid as X-Request-ID on Heroku too)."""
+    return str(uuid.uuid4())
+
+
+def trace_id_for(correlation_id: str) -> str:
+    """The 32-hex W3C trace-id that carries ``correlation_id`` (its UUID digits when it is
+    one, else a digest of it), never all zeros."""
+    compact = correlation_id.replace("-", "").lower()
+    if not _HEX32.match(compact):
+        import hashlib
+
+        compact = hashlib.sha256(correlation_id.encode()).hexdigest()[:32]
+    return compact if compact.strip("0") else "0" * 31 + "1"
+
+
+def traceparent_for(correlation_id: str) -> str:
+    """A valid ``traceparent``: ``00-<trace-id>-<new 16-hex parent-id>-01`` (sampled)."""
+    parent = secrets_mod.token_hex(8)
+    if not parent.strip("0"):
+        parent = "0" * 15 + "1"
+    return f"00-{trace_id_for(correlation_id)}-{parent}-01"
+
+
+def parse_retry_after(value: str | None) -> float | None:
+    """Seconds from a ``Retry-After`` header (delta-seconds or HTTP-date), None if absent."""
+    if not value:
+        return None
+    value = value.strip()
+    try:
+        return max(0.0, float(value))
+    except ValueError:
+        pass
+    try:
+        when = email.utils.parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=timezone.utc)
+    return max(0.0, (when - datetime.now(timezone.utc)).total_seconds())
+
+
+class ForeignURLError(ValueError):
+    """An absolute URL to another host: the client only talks to its target."""
+
+
+class ApiClient:
+    """A requests Session bound to ``target``; see the module docstring.
+
+    ``request(method, path, ...)`` takes a path relative to the target's base URL (an absolute
+    URL is accepted only for the target's own scheme, host and port) and requests' usual
+    keyword arguments. ``retry=False`` turns off all retries for one call; ``check_echo=False``
+    skips the correlation echo check.
+    """
+
+    def __init__(
+        self,
+        target: Target,
+        *,
+        correlation_id: str | None = None,
+        evidence: TestEvidence | None = None,
+        session: requests.Session | None = None,
+        max_retries: int = 3,
+        retry_after_cap: float = 5.0,
+        retry_budget: float = 15.0,
+    ) -> None:
+        self.target = target
+        self.correlation_id = correlation_id or new_correlation_id()
+        self.evidence = evidence
+        self.session = session or requests.Session()
+        self.max_retries = max_retries
+        self.retry_after_cap = retry_after_cap
+        self.retry_budget = retry_budget
+        #: every exchange this client made (also appended to the evidence when there is one)
+        self.exchanges: list[Exchange] = []
+        #: correlation findings this client raised
+        self.findings: list[Finding] = []
+        self._lock = threading.Lock()
+        self._base = urlsplit(target.base_url)
+        self._base_url = target.base_url.rstrip("/")
+        self._secrets = target.secret_values()
+        corr = target.correlation
+        self._corr_headers = (corr.header, *corr.extra_headers)
+        self._traceparent = corr.traceparent
+        self._echo_header = corr.echo_name
+        self._echo_policy = corr.echo
+        self._static_headers = target.auth_headers()
+        self._seen_echo_failures: dict[tuple[str, str], Finding] = {}
+        if evidence is not None:
+            evidence.add_correlation_id(self.correlation_id)
+
+    # ------------------------------------------------------------ plumbing
+
+    def __enter__(self) -> ApiClient:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def close(self) -> None:
+        self.session.close()
+
+    @property
+    def base_url(self) -> str:
+        return self._base_url
+
+    def url(self, path: str) -> str:
+        """The absolute URL for ``path``; refuses absolute URLs to other hosts."""
+        if "://" in path:
+            parts = urlsplit(path)
+            if (parts.scheme, parts.netloc) != (self._base.scheme, self._base.netloc):
+                raise ForeignURLError(
+                    f"refusing {redact_url(path, self._secrets)}: the client only talks to its "
+                    f"target {self._base.scheme}://{self._base.netloc}"
+                )
+            return path
+        return self._base_url + "/" + path.lstrip("/")
+
+    def correlation_headers(self) -> dict[str, str]:
+        """The headers that carry this client's correlation ID on one request."""
+        headers = dict.fromkeys(self._corr_headers, self.correlation_id)
+        if self._traceparent:
+            headers["traceparent"] = traceparent_for(self.correlation_id)
+        return headers
+
+    # ------------------------------------------------------------ requests
+
+    def request(
+        self,
+        method: str,
+        path: str,
+        *,
+        retry: bool = True,
+        check_echo: bool = True,
+        **kwargs: Any,
+    ) -> requests.Response:
+        """Send one request (with bounded retries); return the final response."""
+        method = method.upper()
+        url = self.url(path)
+        headers = self.correlation_headers()
+        headers.update(self._static_headers)
+        if kwargs.get("headers"):
+            headers.update(kwargs.pop("headers"))
+        else:
+            kwargs.pop("headers", None)
+        kwargs.setdefault("timeout", self.target.timeout)
+        kwargs.setdefault("verify", self.target.verify)
+        kwargs.setdefault("allow_redirects", False)
+        shown_path = self._shown_path(url)
+        idempotent = method in IDEMPOTENT
+        budget_end = time.monotonic() + self.retry_budget
+        attempt = 1
+        while True:
+            started_at = datetime.now(timezone.utc)
+            t0 = time.perf_counter()
+            try:
+                response = self.session.request(method, url, headers=headers, **kwargs)
+            except (requests.ConnectionError, requests.Timeout) as exc:
+                latency = (time.perf_counter() - t0) * 1000.0
+                message = redact_text(f"{exc.__class__.__name__}: {exc}", self._secrets)
+                self._record(
+                    Exchange(
+                        method=method,
+                        path=shown_path,
+                        status=None,
+                        latency_ms=round(latency, 3),
+                        correlation_id=self.correlation_id,
+                        request_bytes=_body_size(kwargs),
+                        started_at=_iso(started_at),
+                        error=message[:500],
+                        attempt=attempt,
+                    )
+                )
+                # a read timeout on a POST may have been processed: only idempotent requests
+                # are sent again
+                if (
+                    retry
+                    and idempotent
+                    and attempt <= self.max_retries
+                    and time.monotonic() < budget_end
+                ):
+                    time.sleep(min(0.05 * 2 ** (attempt - 1), 1.0))
+                    attempt += 1
+                    continue
+                raise type(exc)(message) from None
+            latency = (time.perf_counter() - t0) * 1000.0
+            self._record(
+                Exchange(
+                    method=method,
+                    path=shown_path,
+                    status=response.status_code,
+                    latency_ms=round(latency, 3),
+                    correlation_id=self.correlation_id,
+                    request_bytes=_request_size(response),
+                    response_bytes=len(response.content),
+                    started_at=_iso(started_at),
+                    attempt=attempt,
+                )
+            )
+            wait = self._retry_wait(response, idempotent) if retry else None
+            if (
+                wait is not None
+                and attempt <= self.max_retries
+                and time.monotonic() + wait < budget_end
+            ):
+                time.sleep(wait)
+                attempt += 1
+                continue
+            if check_echo and self._echo_policy != "off":
+                self._check_echo(method, shown_path, response)
+            return response
+
+    def _retry_wait(self, response: requests.Response, idempotent: bool) -> float | None:
+        """Seconds to wait before sending again, or None when the response is final."""
+        status = response.status_code
+        if status not in (429, 503):
+            return None
+        after = parse_retry_after(response.headers.get("Retry-After"))
+        if status == 503 and (after is None or not idempotent):
+            # a 503 without Retry-After is an answer (e.g. /health degraded), not a back-off
+            return None
+        # 429 means "not processed", so even a POST may be sent again
+        return min(after if after is not None else 0.1, self.retry_after_cap)
+
+    def get(self, path: str, **kwargs: Any) -> requests.Response:
+        return self.request("GET", path, **kwargs)
+
+    def post(self, path: str, **kwargs: Any) -> requests.Response:
+        return self.request("POST", path, **kwargs)
+
+    def put(self, path: str, **kwargs: Any) -> requests.Response:
+        return self.request("PUT", path, **kwargs)
+
+    def patch(self, path: str, **kwargs: Any) -> requests.Response:
+        return self.request("PATCH", path, **kwargs)
+
+    def delete(self, path: str, **kwargs: Any) -> requests.Response:
+        return self.request("DELETE", path, **kwargs)
+
+    def head(self, path: str, **kwargs: Any) -> requests.Response:
+        return self.request("HEAD", path, **kwargs)
+
+    # ------------------------------------------------------------ evidence
+
+    def _shown_path(self, url: str) -> str:
+        parts = urlsplit(url)
+        path = parts.path or "/"
+        if parts.query:
+            path += "?" + parts.query
+            return redact_url(path, self._secrets)
+        return redact_text(path, self._secrets) if self._secrets else path
+
+    def _record(self, exchange: Exchange) -> None:
+        with self._lock:
+            if len(self.exchanges) < MAX_EXCHANGES:
+                self.exchanges.append(exchange)
+            if self.evidence is not None and len(self.evidence.exchanges) < MAX_EXCHANGES:
+                self.evidence.exchanges.append(exchange)
+
+    def _check_echo(self, method: str, path: str, response: requests.Response) -> None:
+        echoed = response.headers.get(self._echo_header)
+        if echoed == self.correlation_id:
+            return
+        route = _route_of(path)
+        with self._lock:
+            known = self._seen_echo_failures.get((method, route))
+            if known is not None:
+                # one finding per route and test, counting the repeats
+                known.observed["count"] += 1
+                return
+            finding = Finding(
+                check="correlation-echo",
+                outcome="fail",
+                rule=f"every response echoes the request's {self._echo_header}",
+                observed={"echoed": echoed, "status": response.status_code, "count": 1},
+                expected=self.correlation_id,
+                path=f"{method} {path}",
+                message=(
+                    f"{method} {path} answered {response.status_code} "
+                    + (
+                        f"without a {self._echo_header} header"
+                        if echoed is None
+                        else f"with {self._echo_header}: {echoed!r}"
+                    )
+                    + f"; sent {self.correlation_id}"
+                ),
+                correlation_ids=[self.correlation_id],
+                kind="correlation",
+                nodeid=self.evidence.nodeid if self.evidence is not None else "",
+            )
+            self._seen_echo_failures[(method, route)] = finding
+            self.findings.append(finding)
+            if self.evidence is not None:
+                self.evidence.findings.append(finding)
+
+    def echo_failures(self) -> list[Finding]:
+        """Correlation findings this client recorded."""
+        return list(self.findings)
+
+
+_ID_SEGMENT = re.compile(r"/[0-9a-fA-F-]{16,}(?=/|$)|/\d+(?=/|$)")
+
+
+def _route_of(path: str) -> str:
+    """``/api/v2/jobs/<uuid>/events`` -> ``/api/v2/jobs/{id}/events`` for de-duplication."""
+    return _ID_SEGMENT.sub("/{id}", path.split("?", 1)[0])
+
+
+def _iso(when: datetime) -> str:
+    return when.isoformat().replace("+00:00", "Z")
+
+
+def _request_size(response: requests.Response) -> int:
+    body = response.request.body if response.request is not None else None
+    if body is None:
+        return 0
+    if isinstance(body, (bytes, str)):
+        return len(body)
+    return 0
+
+
+def _body_size(kwargs: Mapping[str, Any]) -> int:
+    for key in ("data", "json"):
+        value = kwargs.get(key)
+        if isinstance(value, (bytes, str)):
+            return len(value)
+    return 0
+
+
+def probe(target: Target, *, timeout: float) -> str | None:
+    """GET the target's health path within ``timeout`` seconds in total.
+
+    Returns None when the target answered (any HTTP status: a degraded 503 is for the tests to
+    judge), else a one-line reason (redacted). Connection errors are retried until the time is
+    up, so a deployment that is still binding its port gets a chance.
+    """
+    url = target.base_url.rstrip("/") + "/" + target.health_path.lstrip("/")
+    deadline = time.monotonic() + timeout
+    last = "no attempt"
+    with requests.Session() as session:
+        while True:
+            left = deadline - time.monotonic()
+            if left <= 0:
+                return redact_text(last, target.secret_values())
+            try:
+                session.get(
+                    url,
+                    timeout=(min(left, target.connect_timeout), min(left, target.read_timeout)),
+                    verify=target.verify,
+                    allow_redirects=False,
+                )
+                return None
+            except requests.exceptions.SSLError as exc:
+                return redact_text(f"TLS error: {exc}", target.secret_values())
+            except (requests.ConnectionError, requests.Timeout) as exc:
+                last = f"{exc.__class__.__name__}: {_short_reason(exc)}"
+            time.sleep(min(0.1, max(0.0, deadline - time.monotonic())))
+
+
+def _short_reason(exc: Exception) -> str:
+    text = str(exc)
+    for marker in ("Connection refused", "timed out", "Name or service not known", "No route"):
+        if marker in text:
+            return marker
+    return text[:200]

@@ -1,0 +1,567 @@
+"""The Target and the pipeline profile, from options, ``[tool.deployverify]`` and ``.env`` files.
+
+Resolution order for the environment name: ``--target-env``, ini ``deployverify_target_env``,
+``[tool.deployverify] default_env``, ``"local"``. For the base URL: ``--target-url``,
+``DEPLOYVERIFY_TARGET_URL``, the env's ``base_url_env`` variable, its ``base_url``, else its
+``launch`` command (an embedded deployment started by :mod:`launch`).
+
+Every configuration mistake becomes one :class:`ConfigError` (a ``pytest.UsageError``) naming
+the file, key and value and saying how to fix it. Nothing here touches the network.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from collections.abc import Mapping
+from dataclasses import dataclass, field, fields, replace
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+import pytest
+
+DEFAULT_ENV = "local"
+URL_ENV_VAR = "DEPLOYVERIFY_TARGET_URL"
+
+ENV_KEYS = {
+    "base_url": "the service's base URL, e.g. https://docs.example.com",
+    "base_url_env": "name of an environment variable (or .env file key) holding the base URL",
+    "launch": "command that starts an embedded deployment; {python}, {ready_file}, {rootdir}",
+    "launch_secrets": "table ENV_VAR = secret_name: random per-session values given to launch",
+    "launch_env": "table of extra environment variables for the launch command",
+    "env_file": "dotenv file with secrets (default .env.NAME, optional)",
+    "secrets": "table secret_name = ENV_VAR: where each secret comes from",
+    "auth": "'bearer:SECRET' or 'header:Header-Name:SECRET' (or 'none')",
+    "verify_tls": "verify TLS certificates (default true)",
+    "ca_bundle": "path of a CA bundle to verify TLS with",
+    "connect_timeout": "seconds to connect (default 3)",
+    "read_timeout": "seconds to wait for a response (default 15)",
+    "protected": "true for production: only nondestructive/canary tests run",
+    "health_path": "path probed before the run (default /health)",
+    "description": "free text shown in reports",
+}
+
+
+class ConfigError(pytest.UsageError):
+    """A configuration mistake, reported once before any test runs."""
+
+
+# ---------------------------------------------------------------- correlation and pipeline
+
+
+@dataclass(frozen=True)
+class CorrelationConfig:
+    """How the per-test correlation ID travels: ``[tool.deployverify.correlation]``."""
+
+    header: str = "X-Correlation-ID"
+    traceparent: bool = True
+    #: more headers that carry the same ID, e.g. ["X-Request-ID"]
+    extra_headers: tuple[str, ...] = ()
+    #: the response header the service echoes the ID in (default: ``header``)
+    echo_header: str = ""
+    #: "fail": a missing/different echo fails the test; "record": finding only; "off"
+    echo: str = "fail"
+
+    @property
+    def echo_name(self) -> str:
+        return self.echo_header or self.header
+
+
+DOCSERVICE_STATUSES = (
+    "uploaded",
+    "parse_queued",
+    "parsed",
+    "parse_validated",
+    "chunking",
+    "chunks_stored",
+    "embedding_queued",
+    "embedding_in_progress",
+    "embeddings_stored",
+    "complete",
+)
+
+
+@dataclass(frozen=True)
+class PipelineProfile:
+    """Where a document-ingestion service keeps its endpoints and statuses.
+
+    ``[tool.deployverify.pipeline]``; the defaults describe docservice. Paths take
+    ``{job_id}`` / ``{document_id}`` placeholders; field names may be dotted (``data.state``).
+    """
+
+    upload_path: str = "/api/v2/upload"
+    upload_field: str = "file"
+    metadata_field: str = "metadata"
+    job_path: str = "/api/v2/jobs/{job_id}"
+    #: "" when the service keeps no event trail: statuses then come from polling
+    events_path: str = "/api/v2/jobs/{job_id}/events"
+    events_field: str = "events"
+    event_status_field: str = "status"
+    event_time_field: str = "at"
+    event_correlation_field: str = "correlation_id"
+    document_path: str = "/api/v2/documents/{document_id}"
+    delete_path: str = "/api/v2/documents/{document_id}"
+    status_field: str = "status"
+    job_id_field: str = "job_id"
+    document_id_field: str = "document_id"
+    duplicate_field: str = "duplicate"
+    correlation_field: str = "correlation_id"
+    #: job field holding the server time of the last status change (polling fallback)
+    timestamp_field: str = "updated_at"
+    error_field: str = "last_error"
+    statuses: tuple[str, ...] = DOCSERVICE_STATUSES
+    terminal_success: tuple[str, ...] = ("complete",)
+    terminal_failure: tuple[str, ...] = ("failed_parse", "failed_chunking", "failed_embedding")
+    #: seconds between polls: first, and the cap it backs off to
+    poll_initial: float = 0.02
+    poll_max: float = 0.25
+    #: a response header the service may use to ask for a slower poll (seconds)
+    poll_hint_header: str = "X-Poll-Interval"
+
+    @property
+    def terminal(self) -> tuple[str, ...]:
+        return self.terminal_success + self.terminal_failure
+
+
+# ---------------------------------------------------------------- the target
+
+
+@dataclass(frozen=True)
+class LaunchSpec:
+    """How to start an embedded deployment (see :mod:`launch`)."""
+
+    command: str
+    #: env var -> secret name; the values are generated per session
+    secrets: tuple[tuple[str, str], ...] = ()
+    env: tuple[tuple[str, str], ...] = ()
+    cwd: str = ""
+
+
+class _Secrets(dict):
+    """A dict whose repr never shows the values."""
+
+    def __repr__(self) -> str:
+        return "{" + ", ".join(f"{k!r}: '***'" for k in self) + "}"
+
+    __str__ = __repr__
+
+
+@dataclass(frozen=True)
+class Target:
+    """The deployment a session verifies. Its repr never shows a secret value.
+
+    ``base_url`` is empty until an embedded deployment is launched (``launch`` set), then
+    :func:`with_deployment` returns the target with the ready file's ``api_url``.
+    """
+
+    name: str
+    base_url: str
+    protected: bool = False
+    #: True, False, or a CA bundle path (what requests' ``verify`` takes)
+    verify: bool | str = True
+    connect_timeout: float = 3.0
+    read_timeout: float = 15.0
+    #: ("bearer", secret name) | ("header", "Header-Name:secret name") | None
+    auth: str | None = None
+    health_path: str = "/health"
+    description: str = ""
+    #: where the base URL came from: "--target-url", "DEPLOYVERIFY_TARGET_URL", "base_url", ...
+    url_source: str = ""
+    env_file: str = ""
+    launch: LaunchSpec | None = None
+    #: the embedded deployment's ready-file data (api_url, database, workers, faults, pid)
+    deployment: Mapping[str, Any] | None = None
+    probe_timeout: float = 5.0
+    launch_timeout: float = 60.0
+    job_deadline: float = 60.0
+    stall_timeout: float = 20.0
+    correlation: CorrelationConfig = field(default_factory=CorrelationConfig)
+    profile: PipelineProfile = field(default_factory=PipelineProfile)
+    secrets: Mapping[str, str] = field(default_factory=_Secrets, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.secrets, _Secrets):
+            object.__setattr__(self, "secrets", _Secrets(self.secrets))
+
+    def secret(self, name: str) -> str:
+        """The value of secret ``name``; a clear error (never the values) when it is unknown."""
+        try:
+            return self.secrets[name]
+        except KeyError:
+            known = ", ".join(sorted(self.secrets)) or "none"
+            raise KeyError(
+                f"target {self.name!r} has no secret {name!r} (configured: {known}); add it to "
+                f"[tool.deployverify.envs.{self.name}] secrets or launch_secrets"
+            ) from None
+
+    def has_secret(self, name: str) -> bool:
+        return name in self.secrets
+
+    def secret_values(self) -> list[str]:
+        """Every secret value, for :mod:`redact`."""
+        return [v for v in self.secrets.values() if v]
+
+    @property
+    def embedded(self) -> bool:
+        """Whether this session starts the deployment itself."""
+        return self.launch is not None
+
+    @property
+    def timeout(self) -> tuple[float, float]:
+        return (self.connect_timeout, self.read_timeout)
+
+    def auth_headers(self) -> dict[str, str]:
+        """The auth header(s) for every request."""
+        if not self.auth:
+            return {}
+        kind, _, rest = self.auth.partition(":")
+        if kind == "bearer":
+            return {"Authorization": f"Bearer {self.secret(rest)}"}
+        if kind == "header":
+            header, _, secret_name = rest.partition(":")
+            return {header: self.secret(secret_name)}
+        return {}
+
+    def with_deployment(self, deployment: Mapping[str, Any], secrets: Mapping[str, str]) -> Target:
+        """This target bound to a launched deployment and its generated secrets."""
+        merged = dict(self.secrets)
+        merged.update(secrets)
+        return replace(
+            self,
+            base_url=str(deployment["api_url"]).rstrip("/"),
+            url_source="launch",
+            deployment=dict(deployment),
+            secrets=_Secrets(merged),
+        )
+
+    # xdist: the controller sends the resolved target to its workers in workerinput, which is
+    # plain data sent over the execnet pipe to a local child process (never written anywhere).
+    def to_wire(self) -> dict[str, Any]:
+        data: dict[str, Any] = {}
+        for f in fields(self):
+            value = getattr(self, f.name)
+            if f.name in ("correlation", "profile"):
+                value = {g.name: getattr(value, g.name) for g in fields(value)}
+                value = {k: list(v) if isinstance(v, tuple) else v for k, v in value.items()}
+            elif f.name == "launch" and value is not None:
+                value = {
+                    "command": value.command,
+                    "secrets": [list(p) for p in value.secrets],
+                    "env": [list(p) for p in value.env],
+                    "cwd": value.cwd,
+                }
+            elif f.name in ("secrets", "deployment") and value is not None:
+                value = dict(value)
+            data[f.name] = value
+        return data
+
+    @classmethod
+    def from_wire(cls, data: Mapping[str, Any]) -> Target:
+        data = dict(data)
+        data["correlation"] = _build(CorrelationConfig, data.get("correlation") or {})
+        data["profile"] = _build(PipelineProfile, data.get("profile") or {})
+        launch = data.get("launch")
+        if launch:
+            data["launch"] = LaunchSpec(
+                command=launch["command"],
+                secrets=tuple(tuple(p) for p in launch.get("secrets", ())),
+                env=tuple(tuple(p) for p in launch.get("env", ())),
+                cwd=launch.get("cwd", ""),
+            )
+        data["secrets"] = _Secrets(data.get("secrets") or {})
+        return cls(**data)
+
+
+def _build(cls: type, raw: Mapping[str, Any]) -> Any:
+    kwargs = {}
+    for f in fields(cls):
+        if f.name in raw:
+            value = raw[f.name]
+            kwargs[f.name] = tuple(value) if isinstance(value, list) else value
+    return cls(**kwargs)
+
+
+# ---------------------------------------------------------------- reading pyproject.toml
+
+
+def load_tool_config(rootpath: Path) -> tuple[dict[str, Any], Path | None]:
+    """``[tool.deployverify]`` of ``rootpath/pyproject.toml`` (empty when absent)."""
+    path = Path(rootpath) / "pyproject.toml"
+    if not path.is_file():
+        return {}, None
+    if sys.version_info >= (3, 11):
+        import tomllib
+    else:  # pragma: no cover - exercised on 3.10 only
+        import tomli as tomllib
+    try:
+        with path.open("rb") as fh:
+            data = tomllib.load(fh)
+    except (OSError, tomllib.TOMLDecodeError) as exc:
+        raise ConfigError(f"cannot read {path}: {exc}. Fix the TOML syntax.") from None
+    section = data.get("tool", {}).get("deployverify", {})
+    if not isinstance(section, dict):
+        raise ConfigError(f"{path}: [tool.deployverify] must be a table")
+    return section, path
+
+
+def env_name_from(cli: str | None, ini: str | None, tool: Mapping[str, Any]) -> str:
+    """The environment to verify: option, ini, ``default_env``, ``"local"``."""
+    return cli or ini or str(tool.get("default_env") or DEFAULT_ENV)
+
+
+def _where(pyproject: Path | None, name: str) -> str:
+    return f"[tool.deployverify.envs.{name}] in {pyproject or 'pyproject.toml'}"
+
+
+def _read_env_file(path: Path, where: str) -> dict[str, str]:
+    """The key/value pairs of a dotenv file, without exporting them to os.environ."""
+    from dotenv import dotenv_values
+
+    try:
+        # read it ourselves first so an unreadable file is an error, not silently empty
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError(
+            f"env file {path} (from {where}) cannot be read: {exc.__class__.__name__}: "
+            f"{getattr(exc, 'strerror', None) or exc}. Make it a readable UTF-8 dotenv file "
+            f"or remove env_file."
+        ) from None
+    import io
+
+    return {k: v for k, v in dotenv_values(stream=io.StringIO(text)).items() if v is not None}
+
+
+def _check_keys(table: Mapping[str, Any], allowed: Mapping[str, Any] | set[str], where: str):
+    unknown = sorted(set(table) - set(allowed))
+    if unknown:
+        raise ConfigError(
+            f"{where}: unknown key(s) {', '.join(unknown)}; valid keys are "
+            f"{', '.join(sorted(allowed))} (see docs/configuration.md)."
+        )
+
+
+def _string_table(value: Any, key: str, where: str) -> dict[str, str]:
+    if value is None:
+        return {}
+    if not isinstance(value, Mapping) or not all(isinstance(v, str) for v in value.values()):
+        raise ConfigError(f'{where}: {key} must be a table of strings, e.g. {key} = {{ a = "B" }}')
+    return dict(value)
+
+
+def _number(value: Any, key: str, where: str, default: float) -> float:
+    if value is None:
+        return default
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or value <= 0:
+        raise ConfigError(f"{where}: {key} = {value!r} must be a positive number of seconds")
+    return float(value)
+
+
+def correlation_from(tool: Mapping[str, Any], pyproject: Path | None) -> CorrelationConfig:
+    raw = tool.get("correlation") or {}
+    where = f"[tool.deployverify.correlation] in {pyproject}"
+    _check_keys(raw, {f.name for f in fields(CorrelationConfig)}, where)
+    cfg = _build(CorrelationConfig, raw)
+    if cfg.echo not in ("fail", "record", "off"):
+        raise ConfigError(f"{where}: echo = {cfg.echo!r} must be 'fail', 'record' or 'off'")
+    if not cfg.header or not isinstance(cfg.header, str):
+        raise ConfigError(f"{where}: header must be a non-empty header name")
+    return cfg
+
+
+def profile_from(tool: Mapping[str, Any], pyproject: Path | None) -> PipelineProfile:
+    raw = tool.get("pipeline") or {}
+    where = f"[tool.deployverify.pipeline] in {pyproject}"
+    _check_keys(raw, {f.name for f in fields(PipelineProfile)}, where)
+    profile = _build(PipelineProfile, raw)
+    if not profile.terminal_success:
+        raise ConfigError(f"{where}: terminal_success must name at least one status")
+    for key in ("upload_path", "job_path"):
+        if not getattr(profile, key):
+            raise ConfigError(f"{where}: {key} must not be empty")
+    if "{job_id}" not in profile.job_path:
+        raise ConfigError(f"{where}: job_path {profile.job_path!r} must contain {{job_id}}")
+    return profile
+
+
+def _validate_url(url: str, source: str) -> str:
+    parts = urlsplit(url)
+    if parts.scheme not in ("http", "https") or not parts.netloc:
+        raise ConfigError(
+            f"target URL {url!r} (from {source}) is not an http(s) URL; give a base URL like "
+            f"https://docs.example.com or http://127.0.0.1:8000."
+        )
+    return url.rstrip("/")
+
+
+def resolve_target(
+    *,
+    rootpath: Path,
+    env_cli: str | None = None,
+    env_ini: str | None = None,
+    url_cli: str | None = None,
+    environ: Mapping[str, str] | None = None,
+    probe_timeout: float = 5.0,
+    launch_timeout: float = 60.0,
+    job_deadline: float = 60.0,
+    stall_timeout: float = 20.0,
+) -> Target:
+    """Build the :class:`Target` from options and ``rootpath/pyproject.toml``.
+
+    Raises :class:`ConfigError` with one clear message for every mistake. The target of an
+    embedded deployment has an empty ``base_url`` until :mod:`launch` starts it.
+    """
+    environ = os.environ if environ is None else environ
+    tool, pyproject = load_tool_config(rootpath)
+    envs = tool.get("envs") or {}
+    if not isinstance(envs, Mapping):
+        raise ConfigError(f"{pyproject}: [tool.deployverify.envs] must be a table of tables")
+    name = env_name_from(env_cli, env_ini, tool)
+    url_override, url_source = None, ""
+    if url_cli:
+        url_override, url_source = url_cli, "--target-url"
+    elif environ.get(URL_ENV_VAR):
+        url_override, url_source = environ[URL_ENV_VAR], URL_ENV_VAR
+
+    env = envs.get(name)
+    if env is None:
+        if not envs and url_override:
+            env = {}  # zero-config: pytest --target-url URL
+        else:
+            known = ", ".join(sorted(envs)) or "none defined"
+            chosen = "--target-env" if env_cli else ("ini" if env_ini else "the default")
+            raise ConfigError(
+                f"unknown target environment {name!r} (chosen by {chosen}); known environments "
+                f"in {pyproject or rootpath / 'pyproject.toml'}: {known}. Pass --target-env "
+                f"with one of them or add a [tool.deployverify.envs.{name}] table."
+            )
+    if not isinstance(env, Mapping):
+        raise ConfigError(f"{_where(pyproject, name)} must be a table")
+    where = _where(pyproject, name)
+    _check_keys(env, ENV_KEYS, where)
+
+    # the env file: explicit (must be readable if it exists), or .env.NAME when present
+    env_file_values: dict[str, str] = {}
+    env_file_rel = env.get("env_file") or f".env.{name}"
+    env_file = (
+        (Path(rootpath) / env_file_rel)
+        if not Path(env_file_rel).is_absolute()
+        else Path(env_file_rel)
+    )
+    env_file_used = ""
+    if env_file.exists():
+        env_file_values = _read_env_file(env_file, where)
+        env_file_used = str(env_file)
+
+    def lookup(var: str) -> str | None:
+        # the process environment wins over the file, as with dotenv's default
+        return environ.get(var) or env_file_values.get(var)
+
+    secrets: dict[str, str] = {}
+    for secret_name, var in _string_table(env.get("secrets"), "secrets", where).items():
+        value = lookup(var)
+        if not value:
+            hint = (
+                f"the env file {env_file} does not exist"
+                if not env_file_used
+                else f"it is not in {env_file} either"
+            )
+            raise ConfigError(
+                f"target {name!r} needs secret {secret_name!r} from environment variable "
+                f"{var}, which is not set ({hint}). Export {var} or add {var}=... to "
+                f"{env_file_rel} (see {where})."
+            )
+        secrets[secret_name] = value
+
+    launch_secrets = _string_table(env.get("launch_secrets"), "launch_secrets", where)
+    base_url, source = "", ""
+    if url_override:
+        base_url, source = _validate_url(url_override, url_source), url_source
+    elif env.get("base_url_env"):
+        var = str(env["base_url_env"])
+        if lookup(var):
+            base_url, source = _validate_url(str(lookup(var)), var), var
+    if not base_url and env.get("base_url"):
+        base_url, source = _validate_url(str(env["base_url"]), f"base_url in {where}"), "base_url"
+    launch = None
+    if not base_url:
+        if env.get("launch"):
+            launch = LaunchSpec(
+                command=str(env["launch"]),
+                secrets=tuple(launch_secrets.items()),
+                env=tuple(_string_table(env.get("launch_env"), "launch_env", where).items()),
+                cwd=str(rootpath),
+            )
+        else:
+            via = f" or set {env['base_url_env']}" if env.get("base_url_env") else ""
+            raise ConfigError(
+                f"target {name!r} has no URL: {where} sets neither base_url nor launch, and "
+                f"neither --target-url nor {URL_ENV_VAR} is given. Pass --target-url URL{via}, "
+                f"or add base_url (or a launch command) to the table."
+            )
+
+    auth = env.get("auth")
+    if auth in (None, "", "none"):
+        auth = None
+    else:
+        auth = str(auth)
+        kind, _, rest = auth.partition(":")
+        secret_name = rest.rpartition(":")[2] if kind == "header" else rest
+        if (
+            kind not in ("bearer", "header")
+            or not secret_name
+            or (kind == "header" and ":" not in rest)
+        ):
+            raise ConfigError(
+                f"{where}: auth = {auth!r} must be 'bearer:SECRET_NAME' or "
+                f"'header:Header-Name:SECRET_NAME'."
+            )
+        if secret_name not in secrets and secret_name not in launch_secrets.values():
+            raise ConfigError(
+                f"{where}: auth uses secret {secret_name!r}, which is in neither secrets nor "
+                f'launch_secrets; add {secret_name} = "ENV_VAR" to its secrets table.'
+            )
+        if launch is None and secret_name not in secrets:
+            raise ConfigError(
+                f"{where}: auth uses secret {secret_name!r}, generated only for a launched "
+                f"deployment, but the URL comes from {source}; add it to secrets."
+            )
+
+    verify: bool | str = True
+    if "verify_tls" in env:
+        if not isinstance(env["verify_tls"], bool):
+            raise ConfigError(f"{where}: verify_tls = {env['verify_tls']!r} must be true or false")
+        verify = env["verify_tls"]
+    if env.get("ca_bundle"):
+        bundle = Path(rootpath) / str(env["ca_bundle"])
+        if not bundle.is_file():
+            raise ConfigError(
+                f"{where}: ca_bundle {str(env['ca_bundle'])!r} is not a file ({bundle}); give "
+                f"the path of a PEM CA bundle, relative to {rootpath}."
+            )
+        verify = str(bundle)
+    protected = env.get("protected", False)
+    if not isinstance(protected, bool):
+        raise ConfigError(f"{where}: protected = {protected!r} must be true or false")
+
+    return Target(
+        name=name,
+        base_url=base_url,
+        protected=protected,
+        verify=verify,
+        connect_timeout=_number(env.get("connect_timeout"), "connect_timeout", where, 3.0),
+        read_timeout=_number(env.get("read_timeout"), "read_timeout", where, 15.0),
+        auth=auth,
+        health_path=str(env.get("health_path") or "/health"),
+        description=str(env.get("description") or ""),
+        url_source=source,
+        env_file=env_file_used,
+        launch=launch,
+        probe_timeout=probe_timeout,
+        launch_timeout=launch_timeout,
+        job_deadline=job_deadline,
+        stall_timeout=stall_timeout,
+        correlation=correlation_from(tool, pyproject),
+        profile=profile_from(tool, pyproject),
+        secrets=_Secrets(secrets),
+    )

@@ -1,0 +1,248 @@
+"""Session glue for the core: resolve the target, launch, probe, share with xdist workers.
+
+``plugin.py`` calls these from its [core] hooks; each function is one step of the run flow.
+
+When the target is resolved (and an embedded deployment launched):
+
+* a non-xdist run: after collection, if any selected test uses the ``target`` fixture (``api``
+  and ``upload_document`` depend on it) or a target option was given explicitly;
+* the xdist controller: at session start (it does not collect), if a target option was given
+  or the rootdir's pyproject has a ``[tool.deployverify]`` table; workers receive the result
+  through ``workerinput`` and never launch.
+
+Never for ``--help``, ``--version``, ``--collect-only``, ``--fixtures`` or ``--markers``.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+import pytest
+
+from pytest_deployverify import options
+from pytest_deployverify.config import URL_ENV_VAR, ConfigError, Target, load_tool_config
+from pytest_deployverify.state import get_state
+
+WORKERINPUT_KEY = "deployverify_target"
+#: fixtures whose use means the session needs a live target
+TARGET_FIXTURE = "target"
+SAFE_MARKERS = ("nondestructive", "canary")
+
+
+def is_worker(config: pytest.Config) -> bool:
+    return hasattr(config, "workerinput")
+
+
+def is_xdist_controller(config: pytest.Config) -> bool:
+    return not is_worker(config) and config.pluginmanager.getplugin("dsession") is not None
+
+
+def is_informational(config: pytest.Config) -> bool:
+    """A session that runs no tests: no launch, no probe."""
+    opt = config.option
+    return any(
+        getattr(opt, name, False)
+        for name in (
+            "help",
+            "version",
+            "collectonly",
+            "showfixtures",
+            "show_fixtures_per_test",
+            "markers",
+        )
+    )
+
+
+def explicitly_requested(config: pytest.Config) -> bool:
+    """Whether the user asked for a target on the command line, in ini or the environment."""
+    return bool(
+        config.getoption("deployverify_target_env", default=None)
+        or config.getoption("deployverify_target_url", default=None)
+        or config.getoption("deployverify_record", default=False)
+        or os.environ.get(URL_ENV_VAR)
+        or config.getini("deployverify_target_env")
+    )
+
+
+# ---------------------------------------------------------------- resolution and launch
+
+
+def resolve(config: pytest.Config) -> Target:
+    """The configured :class:`Target` (not yet launched): raises ConfigError on mistakes."""
+    from pytest_deployverify.config import resolve_target
+
+    return resolve_target(
+        rootpath=config.rootpath,
+        env_cli=config.getoption("deployverify_target_env", default=None),
+        env_ini=config.getini("deployverify_target_env") or None,
+        url_cli=config.getoption("deployverify_target_url", default=None),
+        probe_timeout=options.value(config, "deployverify_probe_timeout"),
+        launch_timeout=options.value(config, "deployverify_launch_timeout"),
+        job_deadline=options.value(config, "deployverify_job_deadline"),
+        stall_timeout=options.value(config, "deployverify_stall_timeout"),
+    )
+
+
+def activate(config: pytest.Config) -> Target:
+    """Resolve, refuse unsafe combinations, launch when embedded, probe; store on the state.
+
+    Idempotent. Every failure is one ``pytest.UsageError`` and happens before any test runs.
+    """
+    state = get_state(config)
+    if state.target is not None:
+        return state.target
+    target = resolve(config)
+    if target.protected and options.value(config, "deployverify_record"):
+        raise ConfigError(
+            f"--record-baseline refused: target {target.name!r} is protected (production). "
+            f"Baselines are recorded from a local deployment: run with --target-env local "
+            f"(or another unprotected environment)."
+        )
+    if target.embedded:
+        from pytest_deployverify import launch
+
+        assert target.launch is not None
+        deployment = launch.start(
+            target.launch, env_name=target.name, timeout=target.launch_timeout
+        )
+        # stopped when the config is torn down, also after a UsageError below
+        config.add_cleanup(deployment.stop)
+        state.deployment = deployment
+        target = target.with_deployment(deployment.data, deployment.secrets)
+    from pytest_deployverify.client import probe
+
+    reason = probe(target, timeout=target.probe_timeout)
+    if reason is not None:
+        how = (
+            "the embedded deployment started but does not answer; see its log"
+            if target.embedded
+            else f"check the URL (from {target.url_source}), that the service is up and that "
+            f"this machine can reach it, or raise --probe-timeout"
+        )
+        raise ConfigError(
+            f"target {target.name!r} is unreachable: GET {target.base_url}{target.health_path} "
+            f"did not answer within {target.probe_timeout:g} s ({reason}); {how}."
+        )
+    state.target = target
+    return target
+
+
+def session_start(session: pytest.Session) -> None:
+    """Controller/worker set-up at session start (see the module docstring)."""
+    config = session.config
+    if is_informational(config):
+        return
+    if is_worker(config):
+        wire = config.workerinput.get(WORKERINPUT_KEY)  # type: ignore[attr-defined]
+        if wire:
+            get_state(config).target = Target.from_wire(wire)
+        return
+    if is_xdist_controller(config) and (
+        explicitly_requested(config) or load_tool_config(config.rootpath)[0]
+    ):
+        activate(config)
+
+
+def collection_finished(session: pytest.Session) -> None:
+    """A non-xdist run: activate once the selected tests are known."""
+    config = session.config
+    if is_worker(config) or is_xdist_controller(config) or is_informational(config):
+        return
+    if explicitly_requested(config) or any(
+        TARGET_FIXTURE in getattr(item, "fixturenames", ()) for item in session.items
+    ):
+        activate(config)
+
+
+def configure_node(node: Any) -> None:
+    """xdist controller: hand the resolved target (with launch secrets) to a worker."""
+    target = get_state(node.config).target
+    node.workerinput[WORKERINPUT_KEY] = target.to_wire() if target is not None else None
+
+
+def current_target(config: pytest.Config) -> Target:
+    """The session's target, for the ``target`` fixture."""
+    state = get_state(config)
+    if state.target is None:
+        if is_worker(config):
+            raise pytest.UsageError(
+                "deployverify: no target reached this xdist worker; the controller did not "
+                "resolve one. Pass --target-env or add [tool.deployverify] to pyproject.toml."
+            )
+        activate(config)
+    return state.target
+
+
+# ---------------------------------------------------------------- protected environments
+
+
+def skip_if_protected(item: pytest.Item) -> None:
+    """On a protected target, skip tests not marked nondestructive or canary (reason shown)."""
+    target = get_state(item.config).target
+    if target is None or not target.protected:
+        return
+    if any(item.get_closest_marker(name) for name in SAFE_MARKERS):
+        return
+    pytest.skip(
+        f"deployverify: target {target.name!r} is protected; only tests marked "
+        f"nondestructive or canary run on it"
+    )
+
+
+def keep_documents(config: pytest.Config, target: Target) -> bool:
+    """Whether synthetic documents stay after the test (never on a protected target)."""
+    return bool(options.value(config, "deployverify_keep_documents")) and not target.protected
+
+
+# ---------------------------------------------------------------- correlation echo policy
+
+
+def echo_failure_message(item: pytest.Item) -> str | None:
+    """An AssertionError message when the test's requests lost their correlation ID."""
+    from pytest_deployverify.state import EVIDENCE_KEY
+
+    target = get_state(item.config).target
+    evidence = item.stash.get(EVIDENCE_KEY, None)
+    if target is None or evidence is None or target.correlation.echo != "fail":
+        return None
+    failures = [f for f in evidence.findings if f.kind == "correlation" and f.outcome == "fail"]
+    if not failures:
+        return None
+    lines = [f"  - {f.message} (x{f.observed.get('count', 1)})" for f in failures[:5]]
+    return (
+        f"correlation ID not echoed: the service must return "
+        f"{target.correlation.echo_name} on every response "
+        f"([tool.deployverify.correlation] echo = 'record' to only record this)\n"
+        + "\n".join(lines)
+    )
+
+
+# ---------------------------------------------------------------- terminal summary
+
+
+def summary_lines(config: pytest.Config) -> list[str]:
+    """Target and cleanup lines for the terminal summary (controller only)."""
+    state = get_state(config)
+    lines: list[str] = []
+    target = state.target
+    if target is not None:
+        how = "embedded deployment" if target.embedded else f"from {target.url_source}"
+        lines.append(
+            f"target {target.name!r} at {target.base_url} ({how})"
+            + (", protected" if target.protected else "")
+        )
+    results = [c for ev in state.evidence.values() for c in ev.cleanup]
+    if results:
+        counts: dict[str, int] = {}
+        for c in results:
+            counts[c.get("result", "?")] = counts.get(c.get("result", "?"), 0) + 1
+        text = ", ".join(f"{n} {k}" for k, n in sorted(counts.items()))
+        lines.append(f"cleanup of synthetic documents: {text}")
+        for c in results:
+            if c.get("result") == "failed":
+                lines.append(
+                    f"  NOT deleted: document {c.get('document_id')} ({c.get('filename')}), "
+                    f"correlation ID {c.get('correlation_id')}: {c.get('reason')}"
+                )
+    return lines

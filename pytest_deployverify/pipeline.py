@@ -1,0 +1,533 @@
+"""``upload_document``: upload a file, follow its job to a terminal status, return a PipelineRun.
+
+The service's shape comes from the target's :class:`~pytest_deployverify.config.PipelineProfile`
+(``[tool.deployverify.pipeline]``), so any service with an upload endpoint, a job resource
+with a status field and optionally an event trail works.
+
+Following a job: poll the job resource, starting at ``poll_initial`` seconds and backing off
+(x1.5) to ``poll_max`` while nothing changes, back to the start on every status change, so a
+fast pipeline is noticed within milliseconds without hammering a slow one. A 429 waits its
+``Retry-After``; a poll-interval hint header sets a floor. Two distinct limits:
+
+* **stalled**: no status change for ``stall_timeout`` seconds (the job is stuck);
+* **deadline**: the job is still moving but not terminal after ``deadline`` seconds.
+
+The run's status sequence comes from the service's event trail when it has one (server
+timestamps for every status, even ones a poll missed), else from polling (each status seen,
+with the job's server timestamp).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import mimetypes
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+import requests
+
+from pytest_deployverify.client import ApiClient
+from pytest_deployverify.config import PipelineProfile
+from pytest_deployverify.evidence import Exchange, TestEvidence
+from pytest_deployverify.redact import redact_text, redact_value
+
+OUTCOMES = ("complete", "failed", "stalled", "deadline", "rejected")
+
+
+@dataclass
+class StatusEvent:
+    """One status the job went through, with the server's timestamp for it."""
+
+    status: str
+    at: str | None = None
+    source: str = "poll"  # "events" | "poll"
+    correlation_id: str | None = None
+
+
+@dataclass
+class PipelineRun:
+    """What happened to one uploaded document.
+
+    ``outcome`` is one of ``complete`` (terminal success), ``failed`` (terminal failure
+    status, or the job vanished), ``stalled`` (no status change for the stall timeout),
+    ``deadline`` (still moving when the deadline passed), ``rejected`` (the upload was
+    refused). ``upload_document`` never raises for an outcome: assert on it, or call
+    :meth:`assert_complete` / :meth:`raise_for_outcome`.
+    """
+
+    filename: str
+    correlation_id: str
+    document_id: str | None = None
+    job_id: str | None = None
+    upload_status_code: int | None = None
+    duplicate: bool = False
+    outcome: str = "deadline"
+    final_status: str | None = None
+    statuses: list[StatusEvent] = field(default_factory=list)
+    stage_durations: dict[str, float] = field(default_factory=dict)
+    total_seconds: float | None = None
+    client_seconds: float = 0.0
+    job: dict[str, Any] | None = None
+    document: dict[str, Any] | None = None
+    upload_response: Any = None
+    exchanges: list[Exchange] = field(default_factory=list)
+    last_error: Any = None
+    #: the rule the outcome was judged by, e.g. "terminal status within 60 s (stall 20 s)"
+    rule: str = ""
+    #: wall-clock time (UTC ISO) the client saw the terminal status
+    noticed_at: str | None = None
+    polls: int = 0
+
+    @property
+    def status_sequence(self) -> list[str]:
+        return [e.status for e in self.statuses]
+
+    @property
+    def ok(self) -> bool:
+        return self.outcome == "complete"
+
+    def to_observation(self) -> dict[str, Any]:
+        """JSON-able facts for the baseline: what the service did, not how fast."""
+        job = self.job or {}
+        return {
+            "upload_status_code": self.upload_status_code,
+            "duplicate": self.duplicate,
+            "outcome": self.outcome,
+            "final_status": self.final_status,
+            "statuses": self.status_sequence,
+            "status_count": len(self.statuses),
+            "job": job,
+            "document": self.document,
+            "last_error": self.last_error,
+        }
+
+    def summary(self) -> dict[str, Any]:
+        """A compact record for ``evidence.runs`` and the report."""
+        return {
+            "filename": self.filename,
+            "document_id": self.document_id,
+            "job_id": self.job_id,
+            "correlation_id": self.correlation_id,
+            "upload_status_code": self.upload_status_code,
+            "duplicate": self.duplicate,
+            "outcome": self.outcome,
+            "final_status": self.final_status,
+            "statuses": [asdict(e) for e in self.statuses],
+            "stage_durations": self.stage_durations,
+            "total_seconds": self.total_seconds,
+            "client_seconds": round(self.client_seconds, 4),
+            "polls": self.polls,
+            "rule": self.rule,
+            "last_error": self.last_error,
+            "noticed_at": self.noticed_at,
+        }
+
+    def describe(self) -> str:
+        """One paragraph: outcome, rule, observed sequence, IDs, last error."""
+        seq = " -> ".join(self.status_sequence) or "(no status seen)"
+        text = (
+            f"document {self.filename!r} ended {self.outcome!r} "
+            f"(final status {self.final_status!r}); rule: {self.rule}; observed: {seq}; "
+            f"correlation ID {self.correlation_id}, job {self.job_id}, document "
+            f"{self.document_id}"
+        )
+        if self.last_error:
+            text += f"; last error: {self.last_error}"
+        return text
+
+    def raise_for_outcome(self) -> PipelineRun:
+        """Raise AssertionError with the evidence unless the run completed; returns self."""
+        if self.outcome != "complete":
+            raise AssertionError(self.describe())
+        return self
+
+    assert_complete = raise_for_outcome
+
+
+# ---------------------------------------------------------------- helpers
+
+
+def get_field(data: Any, dotted: str) -> Any:
+    """``data["a"]["b"]`` for ``"a.b"``; None when any step is missing."""
+    cur = data
+    for part in dotted.split("."):
+        if isinstance(cur, dict):
+            cur = cur.get(part)
+        elif isinstance(cur, list) and part.isdigit() and int(part) < len(cur):
+            cur = cur[int(part)]
+        else:
+            return None
+    return cur
+
+
+def parse_ts(value: Any) -> datetime | None:
+    """An ISO 8601 timestamp (``Z`` or offset), or epoch seconds, as an aware datetime."""
+    if value is None or value == "":
+        return None
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        return datetime.fromtimestamp(float(value), tz=timezone.utc)
+    text = str(value).strip()
+    if text.endswith(("Z", "z")):
+        text = text[:-1] + "+00:00"
+    try:
+        parsed = datetime.fromisoformat(text)
+    except ValueError:
+        return None
+    return parsed if parsed.tzinfo else parsed.replace(tzinfo=timezone.utc)
+
+
+def stage_durations(events: list[StatusEvent]) -> tuple[dict[str, float], float | None]:
+    """Seconds spent in each status (until the next one) and first->last, from server time."""
+    durations: dict[str, float] = {}
+    stamps = [parse_ts(e.at) for e in events]
+    for i in range(len(events) - 1):
+        a, b = stamps[i], stamps[i + 1]
+        if a is not None and b is not None:
+            # a status seen twice (e.g. a retry) accumulates
+            durations[events[i].status] = round(
+                durations.get(events[i].status, 0.0) + (b - a).total_seconds(), 6
+            )
+    known = [s for s in stamps if s is not None]
+    total = round((known[-1] - known[0]).total_seconds(), 6) if len(known) >= 2 else None
+    return durations, total
+
+
+def _error_text(response: requests.Response, secrets: list[str]) -> Any:
+    try:
+        body = response.json()
+    except ValueError:
+        body = response.text[:500]
+    return redact_value({"status": response.status_code, "body": body}, secrets)
+
+
+def _iso_now() -> str:
+    return datetime.now(timezone.utc).isoformat().replace("+00:00", "Z")
+
+
+# ---------------------------------------------------------------- following a job
+
+
+class PipelineFollower:
+    """Uploads documents and follows their jobs for one test (thread-safe for the async twin).
+
+    Keeps every upload it made so :meth:`cleanup` can delete them at teardown.
+    """
+
+    def __init__(
+        self,
+        client_factory: Callable[[], ApiClient],
+        *,
+        profile: PipelineProfile,
+        deadline: float,
+        stall_timeout: float,
+        evidence: TestEvidence | None = None,
+        secrets: list[str] | None = None,
+    ) -> None:
+        self._client_factory = client_factory
+        self.profile = profile
+        self.deadline = deadline
+        self.stall_timeout = stall_timeout
+        self.evidence = evidence
+        self.secrets = secrets or []
+        self.runs: list[PipelineRun] = []
+        #: uploads whose document this test created and should delete: (run, client)
+        self._created: list[PipelineRun] = []
+        self._cleanup_exempt: set[int] = set()
+        self._lock = threading.Lock()
+
+    # --- upload
+
+    def upload(
+        self,
+        path: str | Path,
+        *,
+        metadata: dict[str, Any] | None = None,
+        expect_terminal: bool = True,
+        deadline: float | None = None,
+        cleanup: bool = True,
+        filename: str | None = None,
+        content_type: str | None = None,
+    ) -> PipelineRun:
+        """Upload ``path`` and (with ``expect_terminal``) follow its job; see the module doc."""
+        path = Path(path)
+        data = path.read_bytes()
+        name = filename or path.name
+        ctype = content_type or mimetypes.guess_type(name)[0] or "application/octet-stream"
+        client = self._client_factory()
+        try:
+            return self._upload(
+                client, name, data, ctype, metadata, expect_terminal, deadline, cleanup
+            )
+        finally:
+            client.close()
+
+    def _upload(
+        self,
+        client: ApiClient,
+        name: str,
+        data: bytes,
+        ctype: str,
+        metadata: dict[str, Any] | None,
+        expect_terminal: bool,
+        deadline: float | None,
+        cleanup: bool,
+    ) -> PipelineRun:
+        import json
+
+        p = self.profile
+        limit = self.deadline if deadline is None else float(deadline)
+        run = PipelineRun(
+            filename=name,
+            correlation_id=client.correlation_id,
+            rule=f"terminal status {'/'.join(p.terminal_success)} within {limit:g} s, "
+            f"a status change at least every {self.stall_timeout:g} s",
+        )
+        started = time.monotonic()
+        form = {p.metadata_field: json.dumps(metadata)} if metadata is not None else None
+        # registered before the request so an interrupted upload is still cleaned up if the
+        # service answered
+        with self._lock:
+            self.runs.append(run)
+            if cleanup:
+                self._created.append(run)
+        try:
+            response = client.post(
+                p.upload_path, files={p.upload_field: (name, data, ctype)}, data=form
+            )
+            run.upload_status_code = response.status_code
+            try:
+                body = response.json()
+            except ValueError:
+                body = None
+            run.upload_response = redact_value(body, self.secrets)
+            if not response.ok or not isinstance(body, dict):
+                run.outcome = "rejected"
+                run.last_error = _error_text(response, self.secrets)
+                return run
+            run.document_id = _str_or_none(get_field(body, p.document_id_field))
+            run.job_id = _str_or_none(get_field(body, p.job_id_field))
+            run.duplicate = bool(get_field(body, p.duplicate_field))
+            first_status = get_field(body, p.status_field)
+            if first_status:
+                run.statuses.append(
+                    StatusEvent(
+                        status=str(first_status),
+                        at=_str_or_none(get_field(body, p.timestamp_field)),
+                        source="poll",
+                        correlation_id=_str_or_none(get_field(body, p.correlation_field)),
+                    )
+                )
+                run.final_status = str(first_status)
+            if run.duplicate:
+                # not created by this test: leave it to whoever created it
+                with self._lock:
+                    self._cleanup_exempt.add(id(run))
+            if not run.job_id:
+                run.outcome = "failed"
+                run.last_error = f"upload response has no {p.job_id_field!r}"
+                return run
+            if expect_terminal:
+                self._follow(client, run, started + limit)
+                self._collect_outputs(client, run)
+            else:
+                run.outcome = "complete" if run.final_status in p.terminal_success else "deadline"
+            return run
+        finally:
+            run.client_seconds = time.monotonic() - started
+            run.exchanges = list(client.exchanges)
+            if self.evidence is not None:
+                with self._lock:
+                    self.evidence.runs.append(run.summary())
+
+    def _follow(self, client: ApiClient, run: PipelineRun, deadline_at: float) -> None:
+        p = self.profile
+        path = p.job_path.format(job_id=run.job_id, document_id=run.document_id)
+        interval = p.poll_initial
+        last_change = time.monotonic()
+        consecutive_missing = 0
+        while True:
+            now = time.monotonic()
+            if run.final_status in p.terminal:
+                break
+            if now >= deadline_at:
+                run.outcome = "deadline"
+                return
+            if now - last_change >= self.stall_timeout:
+                run.outcome = "stalled"
+                return
+            try:
+                response = client.get(path, retry=False)
+            except (requests.ConnectionError, requests.Timeout) as exc:
+                run.last_error = redact_text(str(exc), self.secrets)[:500]
+                self._sleep(interval, deadline_at)
+                interval = min(interval * 1.5, p.poll_max)
+                continue
+            run.polls += 1
+            if response.status_code == 429:
+                from pytest_deployverify.client import parse_retry_after
+
+                wait = parse_retry_after(response.headers.get("Retry-After"))
+                interval = max(interval, min(wait if wait is not None else p.poll_max, 5.0))
+                self._sleep(interval, deadline_at)
+                continue
+            if response.status_code == 404:
+                consecutive_missing += 1
+                run.last_error = _error_text(response, self.secrets)
+                if consecutive_missing >= 3:
+                    run.outcome = "failed"  # the job vanished (deleted under us)
+                    return
+                self._sleep(interval, deadline_at)
+                continue
+            if not response.ok:
+                run.last_error = _error_text(response, self.secrets)
+                self._sleep(interval, deadline_at)
+                interval = min(interval * 1.5, p.poll_max)
+                continue
+            consecutive_missing = 0
+            try:
+                job = response.json()
+            except ValueError:
+                run.last_error = "job response is not JSON"
+                self._sleep(interval, deadline_at)
+                continue
+            run.job = redact_value(job, self.secrets)
+            status = get_field(job, p.status_field)
+            error = get_field(job, p.error_field)
+            if error:
+                run.last_error = redact_value(error, self.secrets)
+            if status is not None and str(status) != run.final_status:
+                run.statuses.append(
+                    StatusEvent(
+                        status=str(status),
+                        at=_str_or_none(get_field(job, p.timestamp_field)),
+                        source="poll",
+                        correlation_id=_str_or_none(get_field(job, p.correlation_field)),
+                    )
+                )
+                run.final_status = str(status)
+                last_change = time.monotonic()
+                interval = p.poll_initial
+            else:
+                interval = min(interval * 1.5, p.poll_max)
+            if run.final_status in p.terminal:
+                break
+            hint = response.headers.get(p.poll_hint_header) if p.poll_hint_header else None
+            if hint:
+                with contextlib.suppress(ValueError):
+                    interval = max(interval, min(float(hint), 5.0))
+            self._sleep(interval, deadline_at)
+        run.noticed_at = _iso_now()
+        run.outcome = "complete" if run.final_status in p.terminal_success else "failed"
+
+    @staticmethod
+    def _sleep(interval: float, deadline_at: float) -> None:
+        time.sleep(max(0.0, min(interval, deadline_at - time.monotonic())))
+
+    def _collect_outputs(self, client: ApiClient, run: PipelineRun) -> None:
+        """The event trail (when the service has one) and the document summary."""
+        p = self.profile
+        if p.events_path and run.job_id:
+            path = p.events_path.format(job_id=run.job_id, document_id=run.document_id)
+            try:
+                response = client.get(path)
+                if response.ok:
+                    events = get_field(response.json(), p.events_field)
+                    if isinstance(events, list) and events:
+                        run.statuses = [
+                            StatusEvent(
+                                status=str(get_field(e, p.event_status_field)),
+                                at=_str_or_none(get_field(e, p.event_time_field)),
+                                source="events",
+                                correlation_id=_str_or_none(
+                                    get_field(e, p.event_correlation_field)
+                                ),
+                            )
+                            for e in events
+                            if isinstance(e, dict)
+                        ]
+            except (requests.RequestException, ValueError) as exc:
+                run.last_error = run.last_error or redact_text(str(exc), self.secrets)[:500]
+        run.stage_durations, run.total_seconds = stage_durations(run.statuses)
+        if p.document_path and run.document_id:
+            path = p.document_path.format(document_id=run.document_id, job_id=run.job_id)
+            try:
+                response = client.get(path)
+                if response.ok:
+                    run.document = redact_value(response.json(), self.secrets)
+            except (requests.RequestException, ValueError) as exc:
+                run.last_error = run.last_error or redact_text(str(exc), self.secrets)[:500]
+
+    # --- cleanup
+
+    def cleanup(self) -> list[dict[str, Any]]:
+        """Delete every document this test created; return (and record) one result each."""
+        p = self.profile
+        with self._lock:
+            pending = [r for r in self._created if id(r) not in self._cleanup_exempt]
+            skipped = [r for r in self._created if id(r) in self._cleanup_exempt]
+            self._created = []
+        results: list[dict[str, Any]] = []
+        for run in skipped:
+            results.append(
+                {
+                    "document_id": run.document_id,
+                    "filename": run.filename,
+                    "correlation_id": run.correlation_id,
+                    "result": "skipped",
+                    "reason": "duplicate upload: the document existed before this test",
+                }
+            )
+        if pending and p.delete_path:
+            client = self._client_factory()
+            try:
+                for run in pending:
+                    results.append(self._delete(client, run))
+            finally:
+                client.close()
+        if self.evidence is not None:
+            with self._lock:
+                self.evidence.cleanup.extend(results)
+        return results
+
+    def _delete(self, client: ApiClient, run: PipelineRun) -> dict[str, Any]:
+        result: dict[str, Any] = {
+            "document_id": run.document_id,
+            "filename": run.filename,
+            "correlation_id": run.correlation_id,
+        }
+        if not run.document_id:
+            if run.upload_status_code is None or run.upload_status_code >= 300:
+                result.update(result="nothing", reason="the upload created no document")
+            else:
+                result.update(result="failed", reason="the upload response named no document")
+            return result
+        path = self.profile.delete_path.format(document_id=run.document_id, job_id=run.job_id)
+        try:
+            response = client.delete(path)
+        except (requests.RequestException, OSError) as exc:
+            result.update(result="failed", reason=redact_text(str(exc), self.secrets)[:300])
+            return result
+        result["http_status"] = response.status_code
+        if response.status_code in (200, 202, 204):
+            result["result"] = "deleted"
+        elif response.status_code in (404, 410):
+            result.update(result="gone", reason="already deleted")
+        else:
+            result.update(result="failed", reason=str(_error_text(response, self.secrets))[:300])
+        return result
+
+    # --- async twin
+
+    async def upload_async(self, path: str | Path, **kwargs: Any) -> PipelineRun:
+        """:meth:`upload` in a worker thread, so ``asyncio.gather`` runs N concurrently."""
+        return await asyncio.to_thread(self.upload, path, **kwargs)
+
+
+def _str_or_none(value: Any) -> str | None:
+    return None if value is None else str(value)

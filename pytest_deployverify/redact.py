@@ -1,0 +1,159 @@
+"""The one place that knows what a secret looks like.
+
+Every writer (exchange log, evidence, baseline, report, alert, error message) passes text or
+data through here before it leaves the process. Two kinds of secret are removed:
+
+* values we *know* are secret: the target's configured secrets (API tokens, webhook secrets)
+  passed in as ``secrets``;
+* values that *look* like credentials wherever they come from: bearer tokens, JWTs,
+  ``sk-...`` API keys, credential query parameters, and the value of any mapping key named like
+  a credential (``Authorization``, ``Cookie``, ``X-Api-Key``, ``password``, ...).
+
+Public API (used by the baseline and report components too):
+
+    redact_text(text, secrets=()) -> str
+    redact_value(obj, secrets=()) -> obj       deep copy with secrets replaced
+    redact_headers(headers, secrets=()) -> dict
+    redact_url(url, secrets=()) -> str
+    SECRET_KEY_PATTERN                          matches key/header names whose value is secret
+    REDACTED                                    the replacement marker
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Mapping
+from typing import Any
+from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
+
+REDACTED = "[REDACTED]"
+
+#: Key or header names whose (string) value is a secret. Matched with ``search`` on the whole
+#: name, case-insensitively. Kept tight on purpose: ``prompt_tokens`` (a count) or ``sha256``
+#: must survive, so only string values are replaced and ``tokens`` plural is not a key match.
+SECRET_KEY_PATTERN = re.compile(
+    r"(?i)^(?:.*[-_])?(?:authorization|proxy-authorization|cookie|set-cookie|api[-_]?key|"
+    r"apikey|token|access[-_]?token|refresh[-_]?token|id[-_]?token|auth[-_]?token|secret|"
+    r"client[-_]?secret|webhook[-_]?secret|signing[-_]?secret|password|passwd|pwd|"
+    r"signature|private[-_]?key|credentials?|session[-_]?id|api[-_]?tokens)$"
+)
+
+#: Query parameter names whose value is a secret (``?token=...&sig=...``).
+_SECRET_PARAM = re.compile(
+    r"(?i)^(?:.*[-_])?(?:token|key|api[-_]?key|secret|password|passwd|pwd|signature|sig|"
+    r"access[-_]?token|auth|code|credential|x-amz-signature|x-amz-credential)$"
+)
+
+# Patterns for things that look like credentials in free text. Order matters: the
+# structured forms (headers, key=value) first so their whole value goes.
+_TEXT_PATTERNS: tuple[tuple[re.Pattern[str], str], ...] = (
+    # "Authorization: Bearer abc", "Bearer abc", "Basic abc=="
+    (re.compile(r"(?i)\b(bearer|basic)\s+[A-Za-z0-9._~+/=-]{6,}"), r"\1 " + REDACTED),
+    # header lines / JSON-ish pairs: "X-Api-Key: abc", '"password": "abc"', "secret=abc"
+    (
+        re.compile(
+            r"(?i)((?:authorization|cookie|set-cookie|x-api-key|api[-_]?key|access[-_]?token|"
+            r"refresh[-_]?token|client[-_]?secret|webhook[-_]?secret|secret|password|passwd|"
+            r"token|signature|sig)[\"']?\s*[:=]\s*[\"']?)(?!\[REDACTED\])([^\s\"'&,;}]{3,})"
+        ),
+        r"\1" + REDACTED,
+    ),
+    # JWTs: three base64url segments, the first two starting with eyJ ({")
+    (re.compile(r"\beyJ[A-Za-z0-9_-]{5,}\.eyJ[A-Za-z0-9_-]{5,}\.[A-Za-z0-9_-]*"), REDACTED),
+    # OpenAI/Stripe-style keys, GitHub tokens, Slack tokens, AWS access key ids
+    (re.compile(r"\b(?:sk|pk|rk)-[A-Za-z0-9_-]{16,}"), REDACTED),
+    (re.compile(r"\bgh[pousr]_[A-Za-z0-9]{20,}"), REDACTED),
+    (re.compile(r"\bxox[abposr]-[A-Za-z0-9-]{10,}"), REDACTED),
+    (re.compile(r"\bAKIA[0-9A-Z]{16}\b"), REDACTED),
+    # user:password@ in URLs
+    (re.compile(r"(?i)\b([a-z][a-z0-9+.-]*://[^/\s:@]+):[^/\s@]+@"), r"\1:" + REDACTED + "@"),
+)
+
+#: Known secret values shorter than this are not replaced in free text: replacing "a" or
+#: "123" everywhere would shred the text and leak the value by its absence anyway.
+MIN_SECRET_LENGTH = 4
+
+
+def _secret_values(secrets: Iterable[str] | Mapping[str, str] | None) -> list[str]:
+    if not secrets:
+        return []
+    values = secrets.values() if isinstance(secrets, Mapping) else secrets
+    # Longest first so a secret that contains another is replaced whole.
+    return sorted(
+        {str(v) for v in values if v and len(str(v)) >= MIN_SECRET_LENGTH}, key=len, reverse=True
+    )
+
+
+def redact_text(text: str, secrets: Iterable[str] | Mapping[str, str] | None = ()) -> str:
+    """``text`` with known secret values and credential-looking substrings replaced."""
+    if not text:
+        return text
+    out = str(text)
+    for value in _secret_values(secrets):
+        out = out.replace(value, REDACTED)
+    for pattern, replacement in _TEXT_PATTERNS:
+        out = pattern.sub(replacement, out)
+    return out
+
+
+def is_secret_key(name: str) -> bool:
+    """Whether a mapping key or header called ``name`` holds a secret value."""
+    return bool(SECRET_KEY_PATTERN.match(str(name)))
+
+
+def redact_value(obj: Any, secrets: Iterable[str] | Mapping[str, str] | None = ()) -> Any:
+    """A deep copy of ``obj`` (dicts, lists, tuples, strings) with secrets replaced.
+
+    String values under a credential-named key become ``REDACTED``; every other string goes
+    through :func:`redact_text`. Numbers, booleans and None are returned unchanged.
+    """
+    values = _secret_values(secrets)
+    return _redact(obj, values)
+
+
+def _redact(obj: Any, values: list[str]) -> Any:
+    if isinstance(obj, str):
+        return redact_text(obj, values)
+    if isinstance(obj, Mapping):
+        out: dict[Any, Any] = {}
+        for key, val in obj.items():
+            if isinstance(val, str) and val and is_secret_key(str(key)):
+                out[key] = REDACTED
+            else:
+                out[key] = _redact(val, values)
+        return out
+    if isinstance(obj, list):
+        return [_redact(v, values) for v in obj]
+    if isinstance(obj, tuple):
+        return tuple(_redact(v, values) for v in obj)
+    return obj
+
+
+def redact_headers(
+    headers: Mapping[str, str] | None, secrets: Iterable[str] | Mapping[str, str] | None = ()
+) -> dict[str, str]:
+    """Headers with credential headers (Authorization, Cookie, X-Api-Key, ...) replaced."""
+    values = _secret_values(secrets)
+    return {
+        k: (REDACTED if is_secret_key(k) else redact_text(str(v), values))
+        for k, v in (headers or {}).items()
+    }
+
+
+def redact_url(url: str, secrets: Iterable[str] | Mapping[str, str] | None = ()) -> str:
+    """``url`` with credential query parameters and user:password removed."""
+    try:
+        parts = urlsplit(url)
+    except ValueError:
+        return redact_text(url, secrets)
+    query = parts.query
+    if query:
+        pairs = parse_qsl(query, keep_blank_values=True)
+        query = urlencode(
+            [(k, REDACTED if _SECRET_PARAM.match(k) and v else v) for k, v in pairs], safe="[]"
+        )
+    netloc = parts.netloc
+    if "@" in netloc:
+        netloc = REDACTED + "@" + netloc.rsplit("@", 1)[1]
+    rebuilt = urlunsplit((parts.scheme, netloc, parts.path, query, parts.fragment))
+    return redact_text(rebuilt, secrets)
