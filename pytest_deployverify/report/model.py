@@ -1,0 +1,262 @@
+"""What the reports show, derived from the verdict dict: shared by HTML, markdown and metrics.
+
+Nothing here judges: every outcome comes from the verdict (``docs/architecture.md``, "Verdict
+JSON"). This module only groups and labels, so the HTML page and ``summary.md`` say the same.
+
+Deployment-completeness convention (documented in docs/architecture.md): a check whose
+``kind`` is ``"component"`` and whose ``name`` is ``"component:<name>"`` (optionally
+``"component:<name>:<detail>"``) is evidence about that component of the deployment. Its
+``observed`` is the observed state, ``message`` the evidence in words.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+from urllib.parse import quote
+
+#: The deployment's parts a stakeholder signs off, in display order.
+COMPONENTS: tuple[tuple[str, str], ...] = (
+    ("api", "API"),
+    ("worker", "Background worker"),
+    ("parser", "Document parser"),
+    ("embeddings", "Embeddings service"),
+    ("database", "Database"),
+    ("monitoring", "Monitoring"),
+)
+COMPONENT_KIND = "component"
+COMPONENT_PREFIX = "component:"
+#: check kinds that are not "behaviour" (they have their own sections)
+NON_BEHAVIOUR_KINDS = frozenset({COMPONENT_KIND, "timing", "performance"})
+
+#: Worst first: how a group of checks is summarised for display (fail beats error ...).
+_SEVERITY = {"fail": 0, "error": 1, "inconclusive": 2, "pass": 3}
+
+OUTCOME_LABELS = {
+    "pass": "passed",
+    "fail": "FAILED",
+    "error": "ERROR (could not be checked)",
+    "inconclusive": "inconclusive",
+    "passed": "passed",
+    "failed": "FAILED",
+    "skipped": "skipped",
+    "unknown": "unknown",
+}
+
+VERDICT_WORDS = {
+    "pass": "PASS",
+    "fail": "FAIL",
+    "inconclusive": "INCONCLUSIVE",
+}
+RECOMMENDATION_WORDS = {
+    "promote": "Promote this deployment",
+    "hold": "Hold: do not promote yet",
+    "roll_back": "Roll back this deployment",
+}
+
+
+def worst(outcomes: Iterable[str]) -> str | None:
+    """The most severe of ``outcomes`` (for display), None when there are none."""
+    ordered = sorted(outcomes, key=lambda o: _SEVERITY.get(o, 1))
+    return ordered[0] if ordered else None
+
+
+@dataclass
+class ComponentRow:
+    key: str
+    label: str
+    outcome: str | None  # None: nothing covered it -> "not checked"
+    checks: list[dict[str, Any]] = field(default_factory=list)
+
+    @property
+    def state(self) -> str:
+        if self.outcome is None:
+            return "not checked"
+        return {
+            "pass": "working",
+            "fail": "NOT WORKING",
+            "error": "could not be checked",
+            "inconclusive": "unclear",
+        }.get(self.outcome, self.outcome)
+
+
+def component_of(check: Mapping[str, Any]) -> str | None:
+    """The component a check is evidence about, per the convention above; else None."""
+    name = str(check.get("name") or "")
+    if check.get("kind") != COMPONENT_KIND and not name.startswith(COMPONENT_PREFIX):
+        return None
+    if not name.startswith(COMPONENT_PREFIX):
+        return None
+    return name[len(COMPONENT_PREFIX) :].split(":", 1)[0].strip().lower() or None
+
+
+def component_rows(verdict: Mapping[str, Any]) -> list[ComponentRow]:
+    """One row per known component (plus any extra one the checks name), in display order."""
+    by_key: dict[str, list[dict[str, Any]]] = {}
+    for check in verdict.get("checks") or []:
+        key = component_of(check)
+        if key:
+            by_key.setdefault(key, []).append(check)
+    rows = [
+        ComponentRow(k, label, worst(c["outcome"] for c in by_key.get(k, [])), by_key.get(k, []))
+        for k, label in COMPONENTS
+    ]
+    known = {k for k, _ in COMPONENTS}
+    for key in sorted(set(by_key) - known):
+        checks = by_key[key]
+        rows.append(ComponentRow(key, key, worst(c["outcome"] for c in checks), checks))
+    return rows
+
+
+def behaviour_checks(verdict: Mapping[str, Any]) -> list[dict[str, Any]]:
+    """Checks that are about behaviour (baseline comparisons, assertions), not components."""
+    return [
+        c
+        for c in verdict.get("checks") or []
+        if c.get("kind") not in NON_BEHAVIOUR_KINDS and component_of(c) is None
+    ]
+
+
+def group_by_name(checks: Sequence[dict[str, Any]]) -> list[tuple[str, list[dict[str, Any]]]]:
+    """Checks grouped by (nodeid, name), first-seen order: one mismatch may list many paths."""
+    groups: dict[tuple[str, str], list[dict[str, Any]]] = {}
+    for check in checks:
+        key = (str(check.get("nodeid") or ""), str(check.get("name") or check.get("id") or "?"))
+        groups.setdefault(key, []).append(check)
+    return [(name, items) for (_, name), items in groups.items()]
+
+
+def timing_groups(verdict: Mapping[str, Any]) -> list[tuple[str, list[dict[str, Any]]]]:
+    """Timings by group ("own" first, then "external", then any other), order kept."""
+    groups: dict[str, list[dict[str, Any]]] = {}
+    for timing in verdict.get("timings") or []:
+        groups.setdefault(str(timing.get("group") or "own"), []).append(timing)
+    order = {"own": 0, "external": 1}
+    return sorted(groups.items(), key=lambda kv: (order.get(kv[0], 2), kv[0]))
+
+
+def failures(verdict: Mapping[str, Any]) -> list[dict[str, Any]]:
+    """Failed/errored tests and checks, for "what went wrong" lists (with correlation IDs)."""
+    out: list[dict[str, Any]] = []
+    for test in verdict.get("tests") or []:
+        if test.get("outcome") in ("failed", "error"):
+            out.append(
+                {
+                    "what": test.get("nodeid", "?"),
+                    "kind": "test",
+                    "outcome": test.get("outcome"),
+                    "critical": bool(test.get("critical")),
+                    "message": first_line(test.get("message")),
+                    "correlation_ids": list(test.get("correlation_ids") or []),
+                }
+            )
+    for check in verdict.get("checks") or []:
+        if check.get("outcome") in ("fail", "error"):
+            where = check.get("path")
+            out.append(
+                {
+                    "what": f"{check.get('name', '?')}" + (f" at {where}" if where else ""),
+                    "kind": check.get("kind") or "check",
+                    "outcome": check.get("outcome"),
+                    "critical": bool(check.get("critical")),
+                    "message": first_line(check.get("message")),
+                    "correlation_ids": list(check.get("correlation_ids") or []),
+                }
+            )
+    for timing in verdict.get("timings") or []:
+        if timing.get("outcome") in ("fail", "error"):
+            out.append(
+                {
+                    "what": f"timing {timing.get('name', '?')}",
+                    "kind": "timing",
+                    "outcome": timing.get("outcome"),
+                    "critical": False,
+                    "message": first_line(timing.get("reason")),
+                    "correlation_ids": [],
+                }
+            )
+    return out
+
+
+def first_line(text: Any, limit: int = 300) -> str:
+    """The first non-empty line of ``text``, shortened: for tables and one-line summaries."""
+    if not text:
+        return ""
+    for line in str(text).splitlines():
+        line = line.strip()
+        if line:
+            return line if len(line) <= limit else line[: limit - 1] + "\u2026"
+    return ""
+
+
+def show_value(value: Any, limit: int = 2000) -> str:
+    """A value as the reports print it: JSON (sorted keys), shortened when huge."""
+    if isinstance(value, str):
+        text = json.dumps(value)
+    else:
+        try:
+            text = json.dumps(value, indent=2, sort_keys=True, default=str)
+        except (TypeError, ValueError):
+            text = repr(value)
+    return text if len(text) <= limit else text[: limit - 1] + "\u2026"
+
+
+def fmt_seconds(value: Any) -> str:
+    """Seconds as a person reads them: "230 ms" or "1.25 s"; "-" when absent."""
+    if not isinstance(value, (int, float)):
+        return "-"
+    if value < 1:
+        return f"{value * 1000:.0f} ms"
+    return f"{value:.2f} s"
+
+
+def fmt_ratio(timing: Mapping[str, Any]) -> str:
+    """ "1.43x (1.20-1.71)": the target/baseline ratio with its interval."""
+    ratio = timing.get("ratio")
+    if not isinstance(ratio, (int, float)):
+        return "-"
+    text = f"{ratio:.2f}x"
+    ci = timing.get("ratio_ci")
+    if (
+        isinstance(ci, (list, tuple))
+        and len(ci) == 2
+        and all(isinstance(v, (int, float)) for v in ci)
+    ):
+        text += f" ({ci[0]:.2f}\u2013{ci[1]:.2f})"
+    return text
+
+
+def version_text(version: Any) -> str:
+    """A deployment version block (``/version`` body or a string) as one short line."""
+    if not version:
+        return "unknown"
+    if isinstance(version, str):
+        return version
+    if isinstance(version, Mapping):
+        parts = [str(version.get("version") or "")]
+        rev = version.get("git_revision")
+        if rev:
+            parts.append(f"({str(rev)[:12]})")
+        text = " ".join(p for p in parts if p).strip()
+        return text or show_value(version, 200)
+    return str(version)
+
+
+@dataclass(frozen=True)
+class CorrelationLinks:
+    """URL templates that turn a correlation ID into links (log search, trace view, ...).
+
+    ``templates`` maps a link label to a template containing ``{correlation_id}``.
+    """
+
+    templates: tuple[tuple[str, str], ...] = ()
+
+    def links(self, correlation_id: str) -> list[tuple[str, str]]:
+        """(label, url) pairs for one ID; the ID is URL-quoted into each template."""
+        quoted = quote(str(correlation_id), safe="")
+        return [
+            (label, template.replace("{correlation_id}", quoted))
+            for label, template in self.templates
+        ]
