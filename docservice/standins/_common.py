@@ -12,6 +12,7 @@ import json
 import logging
 import math
 import os
+import re
 import sys
 import time
 from collections.abc import Awaitable, Callable, Mapping
@@ -25,6 +26,8 @@ if TYPE_CHECKING:  # FastAPI is imported lazily by the apps themselves
 CORRELATION_HEADER = "X-Correlation-ID"
 DEFAULT_LATENCY_MS = 20.0
 LOGGER_PREFIX = "docservice.standins"
+_SAFE_ID = re.compile(r"^[A-Za-z0-9._:\-]{1,128}$")
+_TRACEPARENT = re.compile(r"^[0-9a-f]{2}-([0-9a-f]{32})-[0-9a-f]{16}-[0-9a-f]{2}$")
 
 
 class StandinConfigError(ValueError):
@@ -114,11 +117,25 @@ class StandinSettings:
         return hmac.compare_digest(token.strip().encode(), self.api_key.encode())
 
 
-def log_event(logger: logging.Logger, event: str, **fields: Any) -> None:
-    """Emit one JSON log line; callers pass `correlation_id` (None when none was received)."""
-    record = {"ts": utc_now_iso(), "level": "info", "event": event, **fields}
-    record.setdefault("service", logger.name.rsplit(".", 1)[-1])
-    logger.info(json.dumps(record, default=str, sort_keys=False))
+def log_event(
+    logger: logging.Logger, event: str, *, correlation_id: str | None, **fields: Any
+) -> None:
+    """Emit one JSON log line (None as correlation_id when the caller sent none).
+
+    Same keys as docservice's own JSON logs (ts, level, service, logger, msg,
+    correlation_id), plus `event` and the fields, so one parser reads every process's log.
+    """
+    record = {
+        "ts": utc_now_iso(),
+        "level": "INFO",
+        "service": f"standin-{logger.name.rsplit('.', 1)[-1]}",
+        "logger": logger.name,
+        "msg": event,
+        "correlation_id": correlation_id,
+        "event": event,
+        **fields,
+    }
+    logger.info(json.dumps(record, default=str, separators=(",", ":")))
 
 
 def configure_json_logging(service: str) -> logging.Logger:
@@ -137,15 +154,16 @@ def configure_json_logging(service: str) -> logging.Logger:
 def correlation_id_of(request: Request) -> str | None:
     """The X-Correlation-ID the caller sent, else a W3C traceparent trace-id, else None.
 
-    A stand-in never invents one: a missing ID shows up as null in its log, which is how a
+    Values outside `[A-Za-z0-9._:-]{1,128}` are not trusted (same rule as docservice), so
+    they can never reach a log line or a response header. A stand-in never invents one: a missing ID shows up as null in its log, which is how a
     dropped correlation ID upstream becomes visible.
     """
-    cid = request.headers.get(CORRELATION_HEADER)
-    if cid:
-        return cid.strip()[:200]
-    parts = request.headers.get("traceparent", "").split("-")
-    if len(parts) == 4 and len(parts[1]) == 32 and parts[1] != "0" * 32:
-        return parts[1]
+    cid = (request.headers.get(CORRELATION_HEADER) or "").strip()
+    if _SAFE_ID.match(cid):
+        return cid
+    match = _TRACEPARENT.match(request.headers.get("traceparent", "").strip().lower())
+    if match and match.group(1) != "0" * 32:
+        return match.group(1)
     return None
 
 

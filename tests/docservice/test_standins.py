@@ -505,6 +505,31 @@ def test_embeddings_log_json_with_correlation_id(servers: Servers) -> None:
     assert events == {"embeddings", "request"}
 
 
+def test_traceparent_is_used_and_unsafe_ids_are_not_trusted(servers: Servers) -> None:
+    """A traceparent's trace-id stands in for a missing X-Correlation-ID; junk is dropped."""
+    trace_id = uuid.uuid4().hex
+    body = {"model": "text-embedding-3-small", "input": "traced"}
+    url = f"{servers.embeddings.url}/v1/embeddings"
+    r = requests.post(
+        url,
+        json=body,
+        headers={**AUTH, "traceparent": f"00-{trace_id}-{'1' * 16}-01"},
+        timeout=HTTP_TIMEOUT,
+    )
+    assert r.headers["X-Correlation-ID"] == trace_id
+    r = requests.post(
+        url,
+        json=body,
+        headers={**AUTH, "X-Correlation-ID": "bad id with spaces"},
+        timeout=HTTP_TIMEOUT,
+    )
+    assert r.status_code == 200
+    assert "X-Correlation-ID" not in r.headers
+    assert all(
+        rec["correlation_id"] != "bad id with spaces" for rec in servers.embeddings.log_records()
+    )
+
+
 # ---------------------------------------------------------------- parser
 
 
