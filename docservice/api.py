@@ -1,0 +1,593 @@
+"""The docservice HTTP API (FastAPI). The contract is docs/architecture.md, "docservice HTTP
+contract"; docs/docservice.md explains it for users.
+
+The API stores uploads, answers status questions and receives the parser's signed webhook.
+All pipeline work beyond that happens in the worker processes (docservice.worker).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import hmac
+import json
+import logging
+import math
+import os
+import threading
+import time
+import uuid
+from collections import deque
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse, Response
+from starlette.concurrency import run_in_threadpool
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from docservice import __version__
+from docservice.chunking import document_id_for, sha256_hex
+from docservice.clock import Clock, parse_iso
+from docservice.db import Database
+from docservice.logs import CORRELATION_ID, correlation_from_headers, log
+from docservice.metrics import DeploymentCollector, create_metrics, render
+from docservice.settings import Settings, git_revision
+from docservice.statuses import WORKER_STATUSES
+from docservice.store import add_event, document_view, events_view, job_view
+
+logger = logging.getLogger("docservice.api")
+MAX_FILENAME = 120
+
+
+class ApiError(Exception):
+    """An error answered with the stable JSON error shape."""
+
+    def __init__(
+        self, status: int, code: str, message: str, headers: dict[str, str] | None = None
+    ) -> None:
+        super().__init__(message)
+        self.status, self.code, self.message, self.headers = status, code, message, headers or {}
+
+
+class RateLimiter:
+    """Sliding-window limit of ``limit`` hits per ``window_s`` per key (one API process)."""
+
+    def __init__(self, limit: float, window_s: float) -> None:
+        self.limit, self.window_s = limit, window_s
+        self._hits: dict[str, deque[float]] = {}
+        self._lock = threading.Lock()
+
+    def hit(self, key: str) -> float | None:
+        """Record a hit; returns seconds to wait when over the limit (hit not counted)."""
+        now = time.monotonic()
+        with self._lock:
+            hits = self._hits.setdefault(key, deque())
+            while hits and now - hits[0] >= self.window_s:
+                hits.popleft()
+            if len(hits) >= self.limit:
+                return max(self.window_s - (now - hits[0]), 0.001)
+            hits.append(now)
+            if len(self._hits) > 10_000:  # forget idle keys so memory stays bounded
+                for k in [k for k, v in self._hits.items() if not v]:
+                    del self._hits[k]
+            return None
+
+
+def _error_body(code: str, message: str, cid: str | None) -> dict[str, Any]:
+    return {"error": {"code": code, "message": message, "correlation_id": cid}}
+
+
+def _rate_limited(wait_s: float, what: str) -> ApiError:
+    return ApiError(
+        429,
+        "rate_limited",
+        f"too many {what}; retry after {wait_s:.2f} s",
+        {"Retry-After": str(max(1, math.ceil(wait_s)))},
+    )
+
+
+class CorrelationMiddleware:
+    """Pure ASGI: assigns the correlation ID, echoes it, counts and logs every request."""
+
+    def __init__(self, app: Any, state: Any) -> None:
+        self.app, self.state = app, state
+
+    async def __call__(self, scope: dict, receive: Any, send: Any) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope["headers"]}
+        cid: str | None = correlation_from_headers(
+            headers.get("x-correlation-id"), headers.get("traceparent")
+        )
+        if "drop_correlation" in self.state.settings.faults:
+            cid = None
+        scope.setdefault("state", {})["correlation_id"] = cid
+        token = CORRELATION_ID.set(cid)
+        status = {"code": 500}
+
+        async def send_wrapper(message: dict) -> None:
+            if message["type"] == "http.response.start":
+                status["code"] = message["status"]
+                if cid:
+                    message["headers"] = [
+                        *message.get("headers", []),
+                        (b"x-correlation-id", cid.encode()),
+                    ]
+            await send(message)
+
+        started = time.perf_counter()
+        try:
+            await self.app(scope, receive, send_wrapper)
+        finally:
+            route = getattr(scope.get("route"), "path", "unmatched")
+            self.state.metrics.http_requests.labels(
+                scope["method"], route, str(status["code"])
+            ).inc()
+            log(
+                logger,
+                "request",
+                method=scope["method"],
+                path=scope["path"],
+                route=route,
+                status=status["code"],
+                duration_ms=round((time.perf_counter() - started) * 1000, 2),
+            )
+            CORRELATION_ID.reset(token)
+
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    """The API application, configured from ``settings`` (default: the environment)."""
+    settings = settings or Settings.from_env()
+    app = FastAPI(title="docservice", version=__version__, docs_url=None, redoc_url=None)
+    st = app.state
+    st.settings = settings
+    st.db = Database(settings.database_url)
+    st.clock = Clock(settings.faults.clock_skew_s)
+    st.metrics = create_metrics()
+    st.upload_limit = RateLimiter(settings.rate_uploads_per_min, 60.0)
+    st.poll_limit = RateLimiter(settings.rate_polls_per_s, 1.0)
+    st.git_revision = settings.git_revision or git_revision()
+    st.health_pool = ThreadPoolExecutor(max_workers=4, thread_name_prefix="health")
+    st.deployment = DeploymentCollector(lambda: _queue_and_heartbeat(app))
+    app.add_middleware(CorrelationMiddleware, state=st)
+    faults = settings.faults
+
+    def cid_of(request: Request) -> str | None:
+        return request.scope.get("state", {}).get("correlation_id")
+
+    # ----- errors: one stable shape -------------------------------------------------------
+    @app.exception_handler(ApiError)
+    async def _api_error(request: Request, exc: ApiError) -> JSONResponse:
+        return JSONResponse(
+            _error_body(exc.code, exc.message, cid_of(request)), exc.status, headers=exc.headers
+        )
+
+    @app.exception_handler(StarletteHTTPException)
+    async def _http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
+        code = {404: "not_found", 405: "method_not_allowed"}.get(exc.status_code, "http_error")
+        return JSONResponse(_error_body(code, str(exc.detail), cid_of(request)), exc.status_code)
+
+    @app.exception_handler(RequestValidationError)
+    async def _validation_error(request: Request, exc: RequestValidationError) -> JSONResponse:
+        where = "; ".join(
+            ".".join(map(str, e.get("loc", ()))) + ": " + e.get("msg", "") for e in exc.errors()
+        )
+        return JSONResponse(_error_body("invalid_request", where, cid_of(request)), 400)
+
+    @app.exception_handler(Exception)
+    async def _unhandled(request: Request, exc: Exception) -> JSONResponse:
+        logger.exception("unhandled error")
+        return JSONResponse(
+            _error_body(
+                "internal_error", f"internal error ({type(exc).__name__})", cid_of(request)
+            ),
+            500,
+        )
+
+    # ----- auth ---------------------------------------------------------------------------
+    def user_of(request: Request) -> str:
+        header = request.headers.get("authorization", "")
+        scheme, _, token = header.partition(" ")
+        if scheme.lower() == "bearer" and token.strip():
+            for known, user in settings.api_tokens.items():
+                if hmac.compare_digest(known.encode(), token.strip().encode()):
+                    return user
+        why = (
+            "missing bearer token"
+            if not header
+            else "bearer token not recognised"
+            if settings.api_tokens
+            else "no API tokens configured (set DOCSERVICE_API_TOKENS)"
+        )
+        raise ApiError(401, "unauthorized", why, {"WWW-Authenticate": "Bearer"})
+
+    # ----- upload -------------------------------------------------------------------------
+    @app.post("/api/v2/upload")
+    async def upload(request: Request) -> JSONResponse:
+        user = user_of(request)
+        wait = st.upload_limit.hit(user)
+        if wait is not None:
+            raise _rate_limited(wait, "uploads")
+        declared = int(request.headers.get("content-length") or 0)
+        if declared > settings.max_upload_bytes + 1_048_576:  # reject before reading it all
+            raise _too_large(settings.max_upload_bytes)
+        form = await request.form(max_files=1, max_fields=10)
+        part, meta_raw = form.get("file"), form.get("metadata")
+        if part is None or isinstance(part, str):
+            raise ApiError(400, "invalid_request", "multipart field 'file' (a PDF) is required")
+        filename = _check_filename(part.filename)
+        data = await part.read(settings.max_upload_bytes + 1)
+        if not data:
+            raise ApiError(400, "empty_file", f"{filename!r} is empty (0 bytes)")
+        if len(data) > settings.max_upload_bytes:
+            raise _too_large(settings.max_upload_bytes)
+        if not data.startswith(b"%PDF-"):
+            raise ApiError(415, "not_pdf", f"{filename!r} is not a PDF (no %PDF- header)")
+        metadata = None
+        if isinstance(meta_raw, str) and meta_raw.strip():
+            try:
+                metadata = json.dumps(json.loads(meta_raw), sort_keys=True)
+            except ValueError:
+                raise ApiError(
+                    400, "invalid_metadata", "'metadata' must be a JSON string"
+                ) from None
+        body, created = await run_in_threadpool(
+            _store_upload, app, user, filename, data, metadata, cid_of(request)
+        )
+        st.metrics.uploads.labels("accepted" if created else "duplicate").inc()
+        log(
+            logger,
+            "upload",
+            job_id=body["job_id"],
+            document_id=body["document_id"],
+            duplicate=not created,
+        )
+        return JSONResponse(body, 202 if created else 200)
+
+    # ----- jobs and documents -------------------------------------------------------------
+    @app.get("/api/v2/jobs/{job_id}")
+    def get_job(job_id: str, request: Request) -> dict[str, Any]:
+        user = user_of(request)
+        wait = st.poll_limit.hit(job_id)
+        if wait is not None:
+            raise _rate_limited(wait, "polls of this job")
+        with st.db.tx(write=False) as tx:
+            job = tx.one("SELECT * FROM jobs WHERE job_id = ? AND user_id = ?", (job_id, user))
+        if job is None:
+            raise ApiError(404, "job_not_found", f"no job {job_id!r} for this user")
+        return job_view(job, faults)
+
+    @app.get("/api/v2/jobs/{job_id}/events")
+    def get_events(job_id: str, request: Request) -> dict[str, Any]:
+        user = user_of(request)
+        with st.db.tx(write=False) as tx:
+            job = tx.one("SELECT job_id FROM jobs WHERE job_id = ? AND user_id = ?", (job_id, user))
+            if job is None:
+                raise ApiError(404, "job_not_found", f"no job {job_id!r} for this user")
+            return {"job_id": job_id, "events": events_view(tx, job_id)}
+
+    @app.get("/api/v2/documents/{document_id}")
+    def get_document(document_id: str, request: Request) -> dict[str, Any]:
+        user = user_of(request)
+        with st.db.tx(write=False) as tx:
+            doc = tx.one(
+                "SELECT * FROM documents WHERE document_id = ? AND user_id = ?", (document_id, user)
+            )
+            if doc is None:
+                raise ApiError(
+                    404, "document_not_found", f"no document {document_id!r} for this user"
+                )
+            return document_view(tx, doc, faults)
+
+    @app.delete("/api/v2/documents/{document_id}", status_code=204)
+    def delete_document(document_id: str, request: Request) -> Response:
+        user = user_of(request)
+        with st.db.tx() as tx:
+            doc = tx.one(
+                "SELECT raw_path FROM documents WHERE document_id = ? AND user_id = ?",
+                (document_id, user),
+            )
+            if doc is None:
+                raise ApiError(
+                    404, "document_not_found", f"no document {document_id!r} for this user"
+                )
+            tx.execute(
+                "DELETE FROM job_events WHERE job_id IN (SELECT job_id FROM jobs WHERE document_id = ?)",
+                (document_id,),
+            )
+            for table in ("vectors", "chunks", "jobs", "documents"):
+                tx.execute(f"DELETE FROM {table} WHERE document_id = ?", (document_id,))
+        Path(doc["raw_path"]).unlink(missing_ok=True)
+        log(logger, "document deleted", document_id=document_id)
+        return Response(status_code=204)
+
+    # ----- parser webhook -----------------------------------------------------------------
+    @app.post("/api/v2/webhooks/llamaparse/{job_id}")
+    async def parser_webhook(job_id: str, request: Request) -> dict[str, Any]:
+        raw = await request.body()
+        given = request.headers.get("x-webhook-signature", "").strip().lower()
+        expected = hmac.new(
+            settings.job_webhook_secret(job_id).encode(), raw, hashlib.sha256
+        ).hexdigest()
+        if not hmac.compare_digest(given.encode(), expected.encode()):
+            if "webhook_unsigned_ok" not in faults:
+                log(logger, "webhook rejected", logging.WARNING, job_id=job_id, signed=bool(given))
+                raise ApiError(
+                    401,
+                    "invalid_signature",
+                    "X-Webhook-Signature missing or not the HMAC-SHA256 of the body "
+                    "with this job's secret",
+                )
+            log(logger, "webhook signature NOT enforced (fault webhook_unsigned_ok)", job_id=job_id)
+        try:
+            payload = json.loads(raw)
+            if not isinstance(payload, dict):
+                raise ValueError
+        except ValueError:
+            raise ApiError(400, "invalid_payload", "webhook body must be a JSON object") from None
+        if faults.slow_factor > 1:
+            await asyncio.sleep((faults.slow_factor - 1) * settings.stage_floor_s)
+        applied = await run_in_threadpool(_apply_webhook, app, job_id, payload)
+        log(logger, "webhook", job_id=job_id, applied=applied, parser_status=payload.get("status"))
+        return {"accepted": True, "applied": applied}
+
+    # ----- operations ---------------------------------------------------------------------
+    @app.get("/health")
+    def health() -> JSONResponse:
+        body = _health(app)
+        return JSONResponse(body, 200 if body["status"] == "healthy" else 503)
+
+    @app.get("/version")
+    def version() -> dict[str, Any]:
+        fp = settings.config_fingerprint()
+        return {
+            "service": "docservice",
+            "version": __version__,
+            "git_revision": st.git_revision,
+            "schema_version": st.db.schema_version(),
+            "config_fingerprint": fp,
+            "fingerprint_sha256": sha256_hex(json.dumps(fp, sort_keys=True, separators=(",", ":"))),
+        }
+
+    @app.get("/metrics")
+    def metrics() -> Response:
+        payload, content_type = render(st.metrics, st.deployment)
+        return Response(payload, media_type=content_type)
+
+    return app
+
+
+def _too_large(limit: int) -> ApiError:
+    return ApiError(413, "file_too_large", f"file exceeds the upload limit of {limit} bytes")
+
+
+def _check_filename(name: str | None) -> str:
+    name = (name or "").strip()
+    bad = (
+        not name
+        or len(name) > MAX_FILENAME
+        or name in (".", "..")
+        or any(c in name for c in "/\\")
+        or any(ord(c) < 32 or ord(c) == 127 for c in name)
+    )
+    if bad:
+        raise ApiError(
+            400,
+            "invalid_filename",
+            f"filename must be 1-{MAX_FILENAME} characters without path separators or "
+            f"control characters, got {name[:40]!r}",
+        )
+    return name
+
+
+def _store_upload(
+    app: FastAPI, user: str, filename: str, data: bytes, metadata: str | None, cid: str | None
+) -> tuple[dict[str, Any], bool]:
+    """Store the file and create document + job + first event; dedupe on (user, sha256)."""
+    st = app.state
+    digest = sha256_hex(data)
+    document_id = document_id_for(user, digest)
+    raw_dir = st.settings.data_dir / "raw"
+    raw_dir.mkdir(parents=True, exist_ok=True)
+    raw_path = raw_dir / f"{document_id}.pdf"
+    if not raw_path.exists():
+        tmp = raw_path.with_suffix(f".{uuid.uuid4().hex}.tmp")
+        tmp.write_bytes(data)
+        os.replace(tmp, raw_path)
+    now = st.clock.iso()
+    job_id = str(uuid.uuid4())
+    for _ in range(2):  # second pass only after losing an insert race to the same upload
+        try:
+            with st.db.tx() as tx:
+                existing = tx.one(
+                    "SELECT j.job_id, j.status FROM documents d JOIN jobs j ON j.document_id = d.document_id "
+                    "WHERE d.document_id = ? ORDER BY j.created_at DESC",
+                    (document_id,),
+                )
+                if existing:
+                    body = {
+                        "document_id": document_id,
+                        "job_id": existing["job_id"],
+                        "status": None
+                        if "empty_status" in st.settings.faults
+                        else existing["status"],
+                        "correlation_id": cid,
+                        "duplicate": True,
+                    }
+                    return body, False
+                tx.execute(
+                    "INSERT INTO documents (document_id, user_id, filename, sha256, bytes, raw_path, "
+                    "metadata, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                    (document_id, user, filename, digest, len(data), str(raw_path), metadata, now),
+                )
+                tx.execute(
+                    "INSERT INTO jobs (job_id, document_id, user_id, status, correlation_id, "
+                    "created_at, updated_at) VALUES (?, ?, ?, 'uploaded', ?, ?, ?)",
+                    (job_id, document_id, user, cid, now, now),
+                )
+                add_event(
+                    tx, job_id, "uploaded", now, cid, {"filename": filename, "bytes": len(data)}
+                )
+        except Exception as exc:
+            if "unique" in str(exc).lower() or "duplicate key" in str(exc).lower():
+                continue
+            raise
+        body = {
+            "document_id": document_id,
+            "job_id": job_id,
+            "status": "uploaded",
+            "correlation_id": cid,
+            "duplicate": False,
+        }
+        return body, True
+    raise RuntimeError("upload kept conflicting with a concurrent identical upload")
+
+
+def _apply_webhook(app: FastAPI, job_id: str, payload: dict[str, Any]) -> bool:
+    """Record the parser's result. Returns whether it changed the job ("applied")."""
+    st = app.state
+    faults = st.settings.faults
+    now = st.clock.iso()
+    with st.db.tx() as tx:
+        job = tx.one("SELECT * FROM jobs WHERE job_id = ?" + tx.for_update(), (job_id,))
+        if job is None:
+            raise ApiError(404, "job_not_found", f"no job {job_id!r}")
+        if faults.stall_at == "parse_queued":
+            return False  # the stall fault: accepted, silently never applied
+        if job["parser_job_id"] and str(payload.get("job_id")) != job["parser_job_id"]:
+            return False  # a late callback from an earlier (retried) parse submission
+        status = str(payload.get("status", "")).upper()
+        if status == "SUCCESS" and job["status"] in ("uploaded", "parse_queued"):
+            parser = payload.get("parser") or {}
+            tx.execute(
+                "UPDATE documents SET parsed_markdown = ?, parser_name = ?, parser_version = ?, "
+                "parser_pages = ? WHERE document_id = ?",
+                (
+                    str(payload.get("md") or ""),
+                    str(parser.get("name") or "unknown"),
+                    str(parser.get("version") or "unknown"),
+                    payload.get("pages"),
+                    job["document_id"],
+                ),
+            )
+            if job["status"] == "uploaded":
+                # The callback beat the worker's own commit of parse_queued: keep the result;
+                # the worker moves on to 'parsed' right after recording the submission.
+                return True
+            tx.execute(
+                "UPDATE jobs SET status = 'parsed', updated_at = ?, next_attempt_at = NULL, "
+                "stage_attempts = 0 WHERE job_id = ?",
+                (now, job_id),
+            )
+            add_event(
+                tx,
+                job_id,
+                "parsed",
+                now,
+                job["correlation_id"],
+                {"via": "webhook", "parser_job_id": payload.get("job_id")},
+            )
+            return True
+        if status == "ERROR" and job["status"] == "parse_queued":
+            error = {
+                "code": "parser_error",
+                "message": str(payload.get("error_message") or "parser reported ERROR")[:500],
+                "at": now,
+            }
+            tx.execute(
+                "UPDATE jobs SET last_error = ?, next_attempt_at = ? WHERE job_id = ?",
+                (json.dumps(error), now, job_id),
+            )
+            return True
+        return False
+
+
+def _queue_and_heartbeat(app: FastAPI) -> tuple[int, float | None]:
+    """(jobs waiting for a worker, age in s of the freshest heartbeat or None)."""
+    st = app.state
+    marks = ",".join("?" * len(WORKER_STATUSES))
+    with st.db.tx(write=False) as tx:
+        depth = int(
+            tx.scalar(f"SELECT COUNT(*) AS n FROM jobs WHERE status IN ({marks})", WORKER_STATUSES)
+        )
+        beat = tx.scalar("SELECT MAX(beat_at) AS b FROM worker_heartbeats")
+    age = None if beat is None else max(0.0, (st.clock.now() - parse_iso(beat)).total_seconds())
+    return depth, age
+
+
+def _probe(session_get: Any, url: str, headers: dict[str, str]) -> dict[str, Any]:
+    try:
+        resp = session_get(url, headers=headers, timeout=1.5)
+    except Exception as exc:
+        return {"status": "down", "error": type(exc).__name__}
+    if 200 <= resp.status_code < 400:
+        return {"status": "up"}
+    return {"status": "down", "error": f"HTTP {resp.status_code}"}
+
+
+def _health(app: FastAPI) -> dict[str, Any]:
+    """Check every dependency for real (except under the health_lies fault)."""
+    import requests
+
+    st = app.state
+    s: Settings = st.settings
+    deps: dict[str, dict[str, Any]] = {}
+    lies = "health_lies" in s.faults
+    futures = {}
+    if not lies:
+        futures["parser"] = st.health_pool.submit(
+            _probe, requests.get, f"{s.parser_url}/health", _auth(s.parser_api_key)
+        )
+        futures["embeddings"] = st.health_pool.submit(
+            _probe, requests.get, f"{s.embeddings_url}/v1/models", _auth(s.embeddings_api_key)
+        )
+    started = time.perf_counter()
+    try:
+        with st.db.tx(write=False) as tx:
+            tx.scalar("SELECT 1 AS one")
+            beats = tx.all("SELECT worker_id, beat_at FROM worker_heartbeats")
+        deps["database"] = {
+            "status": "up",
+            "latency_ms": round((time.perf_counter() - started) * 1000, 2),
+        }
+        depth, _ = _queue_and_heartbeat(app)
+        deps["queue"] = {"status": "up", "depth": depth}
+        now = st.clock.now()
+        ages = [max(0.0, (now - parse_iso(b["beat_at"])).total_seconds()) for b in beats]
+        fresh = [a for a in ages if a <= s.heartbeat_stale_s]
+        worker = {
+            "status": "up" if fresh else "down",
+            "heartbeat_age_s": round(min(ages), 3) if ages else None,
+            "workers": len(fresh),
+        }
+        if not fresh:
+            worker["error"] = (
+                "no worker heartbeat" if not ages else f"last heartbeat {min(ages):.1f} s ago"
+            )
+        deps["worker"] = worker
+    except Exception as exc:
+        deps["database"] = {"status": "down", "latency_ms": None, "error": type(exc).__name__}
+        deps["worker"] = {
+            "status": "down",
+            "heartbeat_age_s": None,
+            "workers": 0,
+            "error": "database down",
+        }
+        deps["queue"] = {"status": "down", "depth": None, "error": "database down"}
+    for name, url in (("parser", s.parser_url), ("embeddings", s.embeddings_url)):
+        result = {"status": "up"} if lies else futures[name].result()
+        deps[name] = {**result, "url": url}
+    healthy = all(d["status"] == "up" for d in deps.values())
+    return {
+        "status": "healthy" if healthy else "degraded",
+        "checked_at": st.clock.iso(),
+        "dependencies": deps,
+    }
+
+
+def _auth(key: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {key}"} if key else {}
