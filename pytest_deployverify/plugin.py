@@ -49,6 +49,8 @@ def pytest_configure(config: pytest.Config) -> None:
     config.pluginmanager.register(EvidenceCollector(config), "deployverify-evidence")
     if config.pluginmanager.hasplugin("xdist"):
         config.pluginmanager.register(XdistHooks(), "deployverify-xdist")
+    _report_configure(config)  # [report]
+    _verdict_configure(config)  # [verdict]
 
 
 @pytest.hookimpl(tryfirst=True)
@@ -86,7 +88,7 @@ def pytest_runtest_call(item: pytest.Item) -> Generator[None, None, None]:
     result = yield
     message = core.echo_failure_message(item)
     if message:
-        raise AssertionError(message)
+        pytest.fail(message, pytrace=False)
     return result
 
 
@@ -95,6 +97,7 @@ def pytest_terminal_summary(terminalreporter: Any, exitstatus: int, config: pyte
     from pytest_deployverify import core
 
     lines = core.summary_lines(config)
+    lines += _verdict_summary_lines(config)  # [verdict]
     if lines:
         terminalreporter.section("deployverify", sep="-")
         for line in lines:
@@ -243,4 +246,68 @@ class EvidenceCollector:
 # ---------------------------------------------------------------- [verdict]
 
 
+def _verdict_configure(config: pytest.Config) -> None:
+    """Register the verdict watcher (first-failure alert, collection errors): controller only."""
+    if not hasattr(config, "workerinput"):
+        from pytest_deployverify.verdict import WATCHER_NAME, Watcher
+
+        config.pluginmanager.register(Watcher(config), WATCHER_NAME)
+
+
+def _verdict_summary_lines(config: pytest.Config) -> list[str]:
+    from pytest_deployverify.verdict import summary_lines
+
+    return summary_lines(config)
+
+
+@pytest.fixture
+def timings(request: pytest.FixtureRequest) -> Any:
+    """Record timing samples for this test, judged against the baseline's at session end.
+
+    ``timings.record(name, seconds, group="own"|"external")`` adds one sample;
+    ``timings.record_run(run, prefix="pipeline")`` adds each stage of a ``PipelineRun``
+    (``pipeline.<stage>``, stages waiting on the parser/embeddings grouped "external") and
+    ``pipeline.total``. Returns a ``perf.Timings``.
+    """
+    from pytest_deployverify.perf import Timings, get_perf_config
+
+    evidence = request.node.stash.get(EVIDENCE_KEY, None)
+    if evidence is None:  # set up outside a test item's run (should not happen)
+        evidence = TestEvidence(nodeid=request.node.nodeid)
+        request.node.stash[EVIDENCE_KEY] = evidence
+    return Timings(evidence, get_perf_config(request.config))
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    """Session end (controller; workers return at once). tryfirst: pytest-html and the
+    terminal summary run after and see the final verdict and exit status.
+
+    [verdict] judge timings -> verdict -> verdict file -> summary alert -> rollback gate ->
+    exit status (``session.exitstatus``). Other components add their calls below it: the
+    [report] component writes its reports there, after ``state.verdict`` is final.
+    """
+    from pytest_deployverify import verdict
+
+    verdict.session_finish(session, exitstatus)
+
+
 # ---------------------------------------------------------------- [report]
+
+
+def _report_configure(config: pytest.Config) -> None:
+    """Register the report hooks (events stream, pytest-html content) on the controller."""
+    from pytest_deployverify.report import hooks
+
+    hooks.register(config)
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_metadata(metadata: dict[str, Any], config: pytest.Config) -> None:
+    """Redact pytest-metadata's environment table (shown by pytest-html) as soon as it exists.
+
+    Secrets known only later (the target's) are redacted again at session start and end.
+    """
+    from pytest_deployverify.report.hooks import redact_metadata
+
+    redact_metadata(metadata, [])
