@@ -1,0 +1,317 @@
+"""Timing samples: the ``timings`` fixture's recorder, the perf configuration, and judging
+every recorded timing of a session against the baseline's samples.
+
+Configuration (``pyproject.toml``; the command line wins for the global ratio/confidence, a
+per-timing table wins over both)::
+
+    [tool.deployverify.perf]
+    ratio = 1.2            # allowed target/baseline ratio (also --perf-ratio)
+    confidence = 0.95      # interval level (also --perf-confidence)
+    min_samples = 5        # fewer on either side: inconclusive
+    abs_floor_s = 0.05     # medians closer than this always pass
+    effect_floor = 1.2     # ratio estimate needed to fail (default: the allowed ratio)
+    external_fails = false # an external stage that is slower holds (inconclusive) by default
+    # stage names (fnmatch patterns) that wait on an external service, and which service
+    external_stages = { parse_queued = "parser", embedding_in_progress = "embeddings" }
+
+    [tool.deployverify.perf.timings."pipeline.total"]
+    ratio = 1.5
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import math
+from collections.abc import Mapping
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from pytest_deployverify.evidence import TestEvidence
+from pytest_deployverify.judge import JudgeConfig, TimingResult, judge
+
+#: Stages of docservice's status model that wait on an external service: the time a job
+#: spends in ``parse_queued`` is the parser's, in ``embedding_in_progress`` the embeddings'.
+DEFAULT_EXTERNAL_STAGES: dict[str, str] = {
+    "parse_queued": "parser",
+    "embedding_in_progress": "embeddings",
+}
+GROUPS = ("own", "external")
+_JUDGE_KEYS = {
+    "ratio": "allowed_ratio",
+    "allowed_ratio": "allowed_ratio",
+    "confidence": "confidence",
+    "min_samples": "min_samples",
+    "abs_floor_s": "abs_floor_s",
+    "effect_floor": "effect_floor",
+}
+_GLOBAL_KEYS = {*_JUDGE_KEYS, "external_stages", "external_fails", "timings"}
+
+
+@dataclass(frozen=True)
+class PerfConfig:
+    """The session's judging configuration, global and per timing."""
+
+    default: JudgeConfig = field(default_factory=JudgeConfig)
+    per_timing: Mapping[str, JudgeConfig] = field(default_factory=dict)
+    group_overrides: Mapping[str, str] = field(default_factory=dict)
+    external_stages: Mapping[str, str] = field(default_factory=lambda: DEFAULT_EXTERNAL_STAGES)
+    external_fails: bool = False
+
+    def for_timing(self, name: str) -> JudgeConfig:
+        return self.per_timing.get(name, self.default)
+
+    def external_service(self, name: str) -> str | None:
+        """The external service a timing (``prefix.stage`` or ``stage``) waits on, if any."""
+        stage = name.split(".", 1)[-1]
+        for pattern, service in self.external_stages.items():
+            if fnmatch.fnmatchcase(name, pattern) or fnmatch.fnmatchcase(stage, pattern):
+                return service
+        return None
+
+    def group_for(self, name: str, recorded: str | None = None) -> str:
+        if name in self.group_overrides:
+            return self.group_overrides[name]
+        if recorded in GROUPS and recorded != "own":
+            return recorded
+        return "external" if self.external_service(name) else (recorded or "own")
+
+
+def _pyproject(config: pytest.Config) -> Path:
+    inipath = config.inipath
+    if inipath is not None and inipath.name == "pyproject.toml":
+        return inipath
+    return config.rootpath / "pyproject.toml"
+
+
+def _read_perf_table(path: Path) -> dict[str, Any]:
+    if not path.is_file():
+        return {}
+    import tomllib
+
+    try:
+        with path.open("rb") as fh:
+            data = tomllib.load(fh)
+    except (OSError, tomllib.TOMLDecodeError) as exc:
+        raise pytest.UsageError(f"{path}: cannot read it as TOML ({exc}); fix the file.") from None
+    perf = data.get("tool", {}).get("deployverify", {}).get("perf", {})
+    if not isinstance(perf, dict):
+        raise pytest.UsageError(f"{path}: [tool.deployverify.perf] must be a table.")
+    return perf
+
+
+def _judge_kwargs(table: Mapping[str, Any], where: str) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for key, value in table.items():
+        if key not in _JUDGE_KEYS:
+            continue
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            raise pytest.UsageError(f"{where}: {key} = {value!r} must be a number.")
+        out[_JUDGE_KEYS[key]] = int(value) if key == "min_samples" else float(value)
+    return out
+
+
+def _make(base: JudgeConfig, kwargs: Mapping[str, Any], where: str) -> JudgeConfig:
+    try:
+        return replace(base, **kwargs)
+    except ValueError as exc:
+        raise pytest.UsageError(f"{where}: {exc}; fix the value.") from None
+
+
+def perf_config_from(
+    table: Mapping[str, Any],
+    where: str,
+    cli_ratio: float | None = None,
+    cli_confidence: float | None = None,
+) -> PerfConfig:
+    """Build a :class:`PerfConfig` from the ``[tool.deployverify.perf]`` table.
+
+    Raises ``pytest.UsageError`` naming the table and key for any bad value.
+    """
+    unknown = set(table) - _GLOBAL_KEYS
+    if unknown:
+        raise pytest.UsageError(
+            f"{where}: unknown key(s) {', '.join(sorted(unknown))}; known keys are "
+            f"{', '.join(sorted(_GLOBAL_KEYS))}."
+        )
+    kwargs = _judge_kwargs(table, where)
+    if cli_ratio is not None:
+        kwargs["allowed_ratio"] = float(cli_ratio)
+    if cli_confidence is not None:
+        kwargs["confidence"] = float(cli_confidence)
+    default = _make(JudgeConfig(), kwargs, where)
+
+    stages = table.get("external_stages", DEFAULT_EXTERNAL_STAGES)
+    if isinstance(stages, list) and all(isinstance(s, str) for s in stages):
+        stages = {s: "external service" for s in stages}
+    if not isinstance(stages, dict) or not all(isinstance(v, str) for v in stages.values()):
+        raise pytest.UsageError(
+            f"{where}: external_stages must be a list of stage names or a table "
+            f'{{stage = "service"}}, got {stages!r}.'
+        )
+    external_fails = table.get("external_fails", False)
+    if not isinstance(external_fails, bool):
+        raise pytest.UsageError(f"{where}: external_fails must be true or false.")
+
+    per_timing: dict[str, JudgeConfig] = {}
+    groups: dict[str, str] = {}
+    timings = table.get("timings", {})
+    if not isinstance(timings, dict):
+        raise pytest.UsageError(f'{where}: timings must be tables like timings."name".')
+    for name, sub in timings.items():
+        sub_where = f'{where.rstrip("]")}.timings."{name}"]'
+        if not isinstance(sub, dict):
+            raise pytest.UsageError(f"{sub_where} must be a table.")
+        unknown = set(sub) - {*_JUDGE_KEYS, "group"}
+        if unknown:
+            raise pytest.UsageError(f"{sub_where}: unknown key(s) {', '.join(sorted(unknown))}.")
+        per_timing[name] = _make(default, _judge_kwargs(sub, sub_where), sub_where)
+        if "group" in sub:
+            if sub["group"] not in GROUPS:
+                raise pytest.UsageError(f'{sub_where}: group must be "own" or "external".')
+            groups[name] = sub["group"]
+    return PerfConfig(default, per_timing, groups, stages, external_fails)
+
+
+def load_perf_config(config: pytest.Config) -> PerfConfig:
+    """The session's perf configuration: command line, then pyproject, then ini, then defaults."""
+    path = _pyproject(config)
+    table = dict(_read_perf_table(path))
+    # ini keys fill in what the pyproject table leaves out
+    for key, dest in (
+        ("ratio", "deployverify_perf_ratio"),
+        ("confidence", "deployverify_perf_confidence"),
+    ):
+        raw = _ini(config, dest)
+        if key not in table and raw not in (None, ""):
+            try:
+                table[key] = float(raw)
+            except ValueError:
+                raise pytest.UsageError(
+                    f"ini key {dest} = {raw!r} is not a number; set it like 1.2."
+                ) from None
+    return perf_config_from(
+        table,
+        f"[tool.deployverify.perf] in {path}",
+        cli_ratio=config.getoption("deployverify_perf_ratio", default=None),
+        cli_confidence=config.getoption("deployverify_perf_confidence", default=None),
+    )
+
+
+def _ini(config: pytest.Config, name: str) -> Any:
+    try:
+        return config.getini(name)
+    except ValueError:  # option table without this ini key
+        return None
+
+
+# ------------------------------------------------------------------------ the recorder
+
+
+class Timings:
+    """What the ``timings`` fixture returns: records named timing samples for this test.
+
+    ``record(name, seconds, group)`` adds one sample; ``record_run(run)`` adds each pipeline
+    stage's duration (server timestamps) and the total. Samples land in the test's evidence,
+    the baseline stores them in record mode, and the session judge compares them otherwise.
+    """
+
+    def __init__(self, evidence: TestEvidence, perf: PerfConfig) -> None:
+        self._evidence = evidence
+        self._perf = perf
+
+    def record(self, name: str, seconds: float, group: str = "own") -> None:
+        """Add one sample (seconds) to the timing ``name``; group "own" or "external"."""
+        if group not in GROUPS:
+            raise ValueError(f'timing group must be "own" or "external", got {group!r}')
+        try:
+            value = float(seconds)
+        except (TypeError, ValueError):
+            raise ValueError(
+                f"timing {name!r}: seconds must be a number, got {seconds!r}"
+            ) from None
+        if not math.isfinite(value) or value < 0:
+            raise ValueError(f"timing {name!r}: seconds must be finite and >= 0, got {value!r}")
+        self._evidence.record_timing(name, value, self._perf.group_for(name, group))
+
+    def record_run(self, run: Any, prefix: str = "pipeline") -> None:
+        """Record a ``PipelineRun``'s stage durations as ``<prefix>.<stage>`` and its total as
+        ``<prefix>.total``; stages waiting on an external service are grouped "external"."""
+        stages = getattr(run, "stage_durations", None)
+        total = getattr(run, "total_seconds", None)
+        if isinstance(run, Mapping):
+            stages, total = run.get("stage_durations"), run.get("total_seconds")
+        for stage, seconds in (stages or {}).items():
+            if seconds is None:
+                continue
+            name = f"{prefix}.{stage}"
+            self.record(name, seconds, self._perf.group_for(name))
+        if total is not None:
+            self.record(f"{prefix}.total", total, "own")
+
+    @property
+    def samples(self) -> dict[str, list[float]]:
+        """This test's samples so far, by timing name (a copy)."""
+        return {k: list(v) for k, v in self._evidence.timings.items()}
+
+
+# ------------------------------------------------------------------------ session judging
+
+
+def collect_samples(
+    evidence: Mapping[str, TestEvidence],
+) -> tuple[dict[str, list[float]], dict[str, str]]:
+    """All target samples per timing name across the session's tests, and their groups."""
+    samples: dict[str, list[float]] = {}
+    groups: dict[str, str] = {}
+    for nodeid in sorted(evidence):
+        ev = evidence[nodeid]
+        for name, values in ev.timings.items():
+            samples.setdefault(name, []).extend(float(v) for v in values)
+            groups[name] = ev.timing_groups.get(name, groups.get(name, "own"))
+    return samples, groups
+
+
+def judge_timings(
+    target: Mapping[str, list[float]],
+    groups: Mapping[str, str],
+    baseline: Mapping[str, list[float]] | None,
+    perf: PerfConfig,
+) -> list[TimingResult]:
+    """Judge each timing the session recorded. ``baseline`` None means no baseline session
+    is available: every timing is then inconclusive (nothing to compare with), never a pass.
+    A timing the baseline has no samples for is a fail (a missing baseline is a fail)."""
+    results: list[TimingResult] = []
+    for name in sorted(target):
+        group = perf.group_for(name, groups.get(name))
+        cfg = perf.for_timing(name)
+        if baseline is None:
+            res = judge(name, [], target[name], cfg, group)
+            res.rule = "a baseline to compare with"
+            res.reason = f"{name}: no baseline session, so nothing to compare the timing with"
+        elif not baseline.get(name):
+            res = judge(name, [], target[name], cfg, group)
+            res.outcome = "fail"
+            res.rule = "the baseline must hold samples for every recorded timing"
+            res.reason = (
+                f"{name}: the baseline has no samples for this timing; record the baseline "
+                f"again (--record-baseline)"
+            )
+        else:
+            res = judge(name, baseline[name], target[name], cfg, group)
+        results.append(res)
+    return results
+
+
+PERF_KEY = pytest.StashKey[PerfConfig]()
+
+
+def get_perf_config(config: pytest.Config) -> PerfConfig:
+    """The session's :class:`PerfConfig`, read once and kept on ``config.stash``."""
+    perf = config.stash.get(PERF_KEY, None)
+    if perf is None:
+        perf = load_perf_config(config)
+        config.stash[PERF_KEY] = perf
+    return perf

@@ -1,0 +1,846 @@
+"""The session verdict: one answer a release pipeline can act on.
+
+``decide`` holds the rules (pure: facts in, verdict out); ``build`` gathers the facts from the
+session state and assembles the verdict document (``docs/architecture.md``, "Verdict JSON");
+``write`` puts it on disk atomically; ``session_finish`` runs the whole session-end sequence
+(judge timings -> verdict -> verdict file -> alerts -> rollback -> exit status).
+
+The rules, in order of precedence (docs/verdict.md explains the why):
+
+fail (recommendation roll_back)
+  a critical test failed or errored; a collection error; any test failed, errored or did not
+  finish; a check failed or could not be made (outcome error); the baseline is missing or
+  mismatched; an own timing regressed beyond its allowed ratio; baseline observations not
+  verified while --fail-unverified; an external stage regressed and ``external_fails``.
+inconclusive (recommendation hold)
+  no test ran, all were skipped, or none passed; selected tests did not run; a check or an
+  own timing is inconclusive; an external stage regressed (not our regression: hold).
+pass (recommendation promote)
+  none of the above.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import json
+import math
+import os
+import tempfile
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from pytest_deployverify.evidence import TestEvidence
+from pytest_deployverify.judge import TimingResult
+
+SCHEMA_VERSION = 1
+RECOMMENDATION = {"pass": "promote", "fail": "roll_back", "inconclusive": "hold"}
+#: pytest exit statuses the verdict never overrides: the run itself broke.
+_KEEP_STATUSES = (
+    pytest.ExitCode.INTERRUPTED,
+    pytest.ExitCode.INTERNAL_ERROR,
+    pytest.ExitCode.USAGE_ERROR,
+)
+#: Set in the environment of the rollback re-check run: no alerts, no rollback, no recursion.
+RECHECK_ENV = "DEPLOYVERIFY_RECHECK"
+MESSAGE_LIMIT = 2000
+
+
+def utcnow() -> str:
+    return datetime.now(timezone.utc).isoformat().replace("+00:00", "Z")
+
+
+# ------------------------------------------------------------------------ the rules
+
+
+@dataclass
+class Facts:
+    """What the verdict is decided on; gathered from the session by :func:`gather_facts`."""
+
+    evidence: Mapping[str, TestEvidence]
+    selected: int = 0  # tests selected to run (after deselection)
+    collection_errors: int = 0
+    timings: Sequence[TimingResult] = ()
+    accounting: Mapping[str, Any] | None = None
+    record_mode: bool = False
+    fail_unverified: bool = False
+    external_fails: bool = False
+    interrupted: bool = False
+
+
+@dataclass
+class Decision:
+    verdict: str
+    reason: str
+    #: every reason found, worst first (the first is the verdict's reason)
+    reasons: list[str] = field(default_factory=list)
+
+    @property
+    def recommendation(self) -> str:
+        return RECOMMENDATION[self.verdict]
+
+
+def _is_critical(ev: TestEvidence) -> bool:
+    return "critical" in ev.markers
+
+
+def _plural(n: int, word: str) -> str:
+    return f"{n} {word}{'' if n == 1 else 's'}"
+
+
+def _short(text: str, limit: int = 160) -> str:
+    line = next((ln.strip() for ln in (text or "").splitlines() if ln.strip()), "")
+    for ln in (text or "").splitlines():  # pytest puts the assertion on an "E   " line
+        if ln.startswith("E "):
+            line = ln[1:].strip()
+            break
+    return line if len(line) <= limit else line[: limit - 3] + "..."
+
+
+def _describe_failures(kind: str, tests: list[TestEvidence]) -> str:
+    first = tests[0]
+    what = "errored" if first.outcome == "error" else "failed"
+    if first.outcome == "unknown":
+        what = "did not finish"
+    detail = _short(first.message)
+    text = f"{kind} test {first.nodeid} {what}" + (f" ({detail})" if detail else "")
+    if len(tests) > 1:
+        text += f" and {_plural(len(tests) - 1, 'more test')} did not pass"
+    return text
+
+
+def decide(facts: Facts) -> Decision:
+    """The verdict for ``facts``: fail, inconclusive or pass, with the reason in one sentence."""
+    evidence = list(facts.evidence.values())
+    fails: list[str] = []
+    holds: list[str] = []
+
+    bad = [e for e in evidence if e.outcome in ("failed", "error", "unknown")]
+    critical_bad = [e for e in bad if _is_critical(e)]
+    if critical_bad:
+        fails.append(_describe_failures("critical", critical_bad))
+    if facts.collection_errors:
+        fails.append(f"{_plural(facts.collection_errors, 'collection error')} (tests not run)")
+    if bad and not critical_bad:
+        fails.append(_describe_failures("the", bad))
+
+    findings = [f for e in evidence for f in e.findings]
+    bad_findings = [f for f in findings if f.outcome in ("fail", "error")]
+    if bad_findings:
+        f = bad_findings[0]
+        word = "could not be made" if f.outcome == "error" else "failed"
+        fails.append(
+            f"check {f.check} {word}"
+            + (f" in {f.nodeid}" if f.nodeid else "")
+            + (f": {_short(f.message)}" if f.message else "")
+        )
+
+    acc = facts.accounting or {}
+    if not facts.record_mode:
+        missing, mismatched = list(acc.get("missing") or []), list(acc.get("mismatched") or [])
+        if missing:
+            fails.append(f"baseline missing for {missing[0]}" + _more(missing))
+        if mismatched:
+            fails.append(f"baseline mismatch in {mismatched[0]}" + _more(mismatched))
+        not_verified = list(acc.get("not_verified") or [])
+        if not_verified and facts.fail_unverified:
+            fails.append(
+                f"{_plural(len(not_verified), 'baseline observation')} not verified by any "
+                f"selected test (--fail-unverified), e.g. {not_verified[0]}"
+            )
+
+    if not facts.record_mode:
+        for t in facts.timings:
+            if t.group == "external" and not facts.external_fails:
+                if t.outcome == "fail":
+                    holds.append(f"external: {t.reason} (an external service, not our regression)")
+                continue
+            if t.outcome == "fail":
+                fails.append(f"timing {t.reason}")
+            elif t.outcome == "inconclusive":
+                holds.append(f"timing {t.reason}")
+
+    passed = sum(1 for e in evidence if e.outcome == "passed")
+    skipped = sum(1 for e in evidence if e.outcome == "skipped")
+    if not evidence:
+        holds.insert(0, "no test ran, so nothing was verified")
+    elif passed == 0 and not bad:
+        holds.insert(0, f"all {_plural(len(evidence), 'test')} were skipped, nothing was verified")
+    not_run = max(0, facts.selected - len(evidence))
+    if not_run:
+        holds.append(f"{_plural(not_run, 'selected test')} did not run")
+    if facts.interrupted and not fails:
+        holds.append("the run was interrupted before it finished")
+    inconclusive_findings = [f for f in findings if f.outcome == "inconclusive"]
+    if inconclusive_findings:
+        f = inconclusive_findings[0]
+        holds.append(
+            f"check {f.check} was inconclusive" + (f": {_short(f.message)}" if f.message else "")
+        )
+
+    if fails:
+        return Decision("fail", _sentence(fails[0]), fails + holds)
+    if holds:
+        return Decision("inconclusive", _sentence(holds[0]), holds)
+    checks = len(findings)
+    timings = sum(1 for t in facts.timings if t.outcome == "pass")
+    what = f"all {_plural(passed, 'test')} passed"
+    if skipped:
+        what += f" ({skipped} skipped)"
+    if checks:
+        what += f", {_plural(checks, 'check')} held"
+    if timings and not facts.record_mode:
+        what += f", {_plural(timings, 'timing')} within limits"
+    if facts.record_mode:
+        what += "; baseline recorded, nothing compared"
+    return Decision("pass", _sentence(what), [what])
+
+
+def _more(items: Sequence[Any]) -> str:
+    return f" and {len(items) - 1} more" if len(items) > 1 else ""
+
+
+def _sentence(text: str) -> str:
+    text = " ".join(text.split())
+    text = text[0].upper() + text[1:] if text else text
+    return text if text.endswith(".") else text + "."
+
+
+# ------------------------------------------------------------------------ the document
+
+
+@dataclass
+class Verdict:
+    """The built verdict: the decision, the JSON document, where it was written.
+
+    Reporters read ``to_dict()`` (or index it like the dict); nothing in it is a secret.
+    """
+
+    verdict: str
+    recommendation: str
+    reason: str
+    data: dict[str, Any]
+    path: Path | None = None
+    exit_status: int | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return self.data
+
+    def __getitem__(self, key: str) -> Any:
+        return self.data[key]
+
+    def get(self, key: str, default: Any = None) -> Any:
+        return self.data.get(key, default)
+
+
+def _finite(value: Any) -> Any:
+    """JSON has no infinity: an unbounded interval end becomes null."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    if isinstance(value, dict):
+        return {k: _finite(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_finite(v) for v in value]
+    return value
+
+
+def _jsonable(value: Any) -> Any:
+    return json.loads(json.dumps(_finite(value), default=str))
+
+
+def timing_entry(t: TimingResult) -> dict[str, Any]:
+    """One timing as the verdict file shows it."""
+    return _finite(
+        {
+            "name": t.name,
+            "group": t.group,
+            "outcome": t.outcome,
+            "rule": t.rule,
+            "reason": t.reason,
+            "baseline": {
+                "n": t.baseline_n,
+                "median": t.baseline_median,
+                "samples": t.baseline_samples,
+            },
+            "target": {"n": t.target_n, "median": t.target_median, "samples": t.target_samples},
+            "ratio": t.ratio,
+            "ratio_ci": list(t.ratio_ci) if t.ratio_ci else None,
+            "median_ratio": t.median_ratio,
+            "confidence": t.confidence,
+            "allowed_ratio": t.allowed_ratio,
+            "p_value": t.p_value,
+            "test_method": t.test_method,
+        }
+    )
+
+
+def checks_and_tests(
+    evidence: Mapping[str, TestEvidence],
+) -> tuple[list[dict[str, Any]], list[dict[str, Any]], list[dict[str, Any]]]:
+    """The verdict's ``checks``, ``tests`` and ``cleanup`` lists from the session evidence."""
+    checks: list[dict[str, Any]] = []
+    tests: list[dict[str, Any]] = []
+    cleanup: list[dict[str, Any]] = []
+    seen: dict[str, int] = {}
+    for nodeid in sorted(evidence):
+        ev = evidence[nodeid]
+        critical = _is_critical(ev)
+        tests.append(
+            {
+                "nodeid": nodeid,
+                "outcome": ev.outcome,
+                "critical": critical,
+                "markers": list(ev.markers),
+                "duration": round(ev.duration, 6),
+                "correlation_ids": list(ev.correlation_ids),
+                "message": (ev.message or "")[-MESSAGE_LIMIT:],
+                "skip_reason": ev.skip_reason or "",
+            }
+        )
+        for f in ev.findings:
+            base = f"{f.nodeid or nodeid}::{f.check}"
+            seen[base] = seen.get(base, 0) + 1
+            checks.append(
+                {
+                    "id": base if seen[base] == 1 else f"{base}#{seen[base]}",
+                    "nodeid": f.nodeid or nodeid,
+                    "name": f.check,
+                    "kind": f.kind,
+                    "outcome": f.outcome,
+                    "critical": critical,
+                    "observed": f.observed,
+                    "expected": f.expected,
+                    "rule": f.rule,
+                    "path": f.path,
+                    "message": (f.message or "")[-MESSAGE_LIMIT:],
+                    "correlation_ids": list(f.correlation_ids or ev.correlation_ids),
+                }
+            )
+        for c in ev.cleanup:
+            cleanup.append(
+                {
+                    "nodeid": nodeid,
+                    "document_id": c.get("document_id"),
+                    "ok": bool(c.get("ok")),
+                    "status": c.get("status"),
+                    "error": c.get("error"),
+                }
+            )
+    return checks, tests, cleanup
+
+
+def counts(
+    evidence: Mapping[str, TestEvidence], checks: Sequence[Mapping[str, Any]], selected: int
+) -> dict[str, int]:
+    outcomes = [e.outcome for e in evidence.values()]
+    return {
+        "tests": len(outcomes),
+        "passed": outcomes.count("passed"),
+        "failed": outcomes.count("failed"),
+        "errors": outcomes.count("error") + outcomes.count("unknown"),
+        "skipped": outcomes.count("skipped"),
+        "not_run": max(0, selected - len(outcomes)),
+        "checks": len(checks),
+        "checks_failed": sum(1 for c in checks if c["outcome"] in ("fail", "error")),
+        "checks_inconclusive": sum(1 for c in checks if c["outcome"] == "inconclusive"),
+    }
+
+
+def baseline_checksum(directory: str | Path, files: Sequence[str]) -> str:
+    """sha256 over the baseline files used: each relative path and its bytes, in path order."""
+    digest = hashlib.sha256()
+    root = Path(directory)
+    for rel in sorted(files):
+        path = Path(rel) if Path(rel).is_absolute() else root / rel
+        digest.update(str(rel).encode() + b"\0")
+        with contextlib.suppress(OSError):
+            digest.update(path.read_bytes())
+        digest.update(b"\0")
+    return digest.hexdigest()
+
+
+def baseline_block(baseline: Any) -> tuple[dict[str, Any] | None, dict[str, Any] | None]:
+    """The verdict's ``baseline`` identity and ``baseline_accounting`` (None without a
+    baseline session: the baseline component is not active)."""
+    if baseline is None:
+        return None, None
+    identity = dict(baseline.identity() or {}) if hasattr(baseline, "identity") else {}
+    accounting = dict(baseline.accounting() or {}) if hasattr(baseline, "accounting") else None
+    if identity and not identity.get("checksum") and identity.get("files") is not None:
+        identity["checksum"] = baseline_checksum(identity.get("dir") or ".", identity["files"])
+    for key in ("dir", "checksum", "files", "recorded_from", "recorded_at", "deployment_version"):
+        identity.setdefault(key, [] if key == "files" else None)
+    if identity.get("dir") is not None:
+        identity["dir"] = str(identity["dir"])
+    return identity, accounting
+
+
+def target_block(state: Any) -> dict[str, Any]:
+    target = state.target
+    deployment = getattr(target, "deployment", None) or None
+    version = getattr(state, "deployment_version", None)
+    if version is None and isinstance(deployment, Mapping):
+        version = deployment.get("version")
+    return {
+        "name": getattr(target, "name", None),
+        "base_url": getattr(target, "base_url", None) or None,
+        "protected": bool(getattr(target, "protected", False)),
+        "launched": state.deployment is not None or bool(getattr(target, "launch", None)),
+        "deployment_version": version
+        if isinstance(version, (dict, type(None)))
+        else {"version": version},
+    }
+
+
+def secrets_of(state: Any) -> list[str]:
+    """The target's secret values, for redaction (never written anywhere)."""
+    secrets = getattr(state.target, "secrets", None) or {}
+    values = secrets.values() if isinstance(secrets, Mapping) else secrets
+    return [str(v) for v in values if v]
+
+
+def redact(obj: Any, secrets: Sequence[str]) -> Any:
+    try:
+        from pytest_deployverify.redact import redact_value
+    except ImportError:  # core's redact.py not there yet: replace the known values only
+        text = json.dumps(obj, default=str)
+        for s in sorted(secrets, key=len, reverse=True):
+            if len(s) >= 4:
+                text = text.replace(json.dumps(s)[1:-1], "[REDACTED]")
+        return json.loads(text)
+    return redact_value(obj, secrets)
+
+
+# ------------------------------------------------------------------------ paths and writing
+
+
+def _cli_or_ini(config: pytest.Config, dest: str) -> tuple[str | None, Path]:
+    """(value, the directory a relative value is relative to)."""
+    cli = config.getoption(dest, default=None)
+    if cli:
+        return str(cli), Path(config.invocation_params.dir)
+    try:
+        ini = config.getini(dest)
+    except ValueError:
+        ini = None
+    if ini:
+        return str(ini), config.rootpath
+    return None, config.rootpath
+
+
+def report_dir(config: pytest.Config) -> Path:
+    """--report-dir, ini deployverify_report_dir, else ``reports/`` under the rootdir."""
+    value, base = _cli_or_ini(config, "deployverify_report_dir")
+    return (base / value) if value else config.rootpath / "reports"
+
+
+def verdict_path(config: pytest.Config) -> Path:
+    """--verdict-file, ini deployverify_verdict_file, else ``<report dir>/verdict.json``."""
+    value, base = _cli_or_ini(config, "deployverify_verdict_file")
+    return (base / value) if value else report_dir(config) / "verdict.json"
+
+
+def report_locations(config: pytest.Config) -> dict[str, str | None]:
+    """Where this session's reports go (the report component writes them)."""
+    rdir = report_dir(config)
+    html = config.getoption("htmlpath", default=None)
+    if html:
+        html = str(Path(config.invocation_params.dir) / html)
+    return {
+        "html": html,
+        "summary": str(rdir / "summary.md"),
+        "events": str(rdir / "events.jsonl"),
+        "verdict": str(verdict_path(config)),
+    }
+
+
+def write(verdict: Verdict, path: Path) -> Path:
+    """Write the verdict JSON atomically (temp file in the same directory, then rename)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    text = json.dumps(verdict.to_dict(), indent=2, sort_keys=False, allow_nan=False) + "\n"
+    fd, tmp = tempfile.mkstemp(prefix=".verdict-", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as fh:
+            fh.write(text)
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+        raise
+    verdict.path = path
+    return path
+
+
+def schema() -> dict[str, Any]:
+    """The verdict file's JSON Schema, shipped as package data."""
+    from importlib import resources
+
+    text = (
+        resources.files("pytest_deployverify")
+        .joinpath("schemas/verdict.schema.json")
+        .read_text("utf-8")
+    )
+    return json.loads(text)
+
+
+# ------------------------------------------------------------------------ assembling
+
+
+def build(
+    state: Any,
+    facts: Facts,
+    *,
+    reports: Mapping[str, Any] | None = None,
+    alerts: Sequence[Mapping[str, Any]] = (),
+    rollback: Mapping[str, Any] | None = None,
+) -> Verdict:
+    """Decide and assemble the verdict document (redacted) from the state and the facts."""
+    decision = decide(facts)
+    checks, tests, cleanup = checks_and_tests(facts.evidence)
+    identity, accounting = baseline_block(state.baseline)
+    data: dict[str, Any] = {
+        "schema_version": SCHEMA_VERSION,
+        "verdict": decision.verdict,
+        "recommendation": decision.recommendation,
+        "reason": decision.reason,
+        "reasons": decision.reasons,
+        "started_at": state.started_at,
+        "finished_at": utcnow(),
+        "target": target_block(state),
+        "baseline": identity,
+        "counts": counts(facts.evidence, checks, facts.selected),
+        "checks": checks,
+        "tests": tests,
+        "timings": [timing_entry(t) for t in facts.timings],
+        "baseline_accounting": accounting,
+        "cleanup": cleanup,
+        "alerts": [dict(a) for a in alerts],
+        "rollback": dict(rollback) if rollback else None,
+        "reports": dict(reports or {}),
+    }
+    data = _jsonable(redact(data, secrets_of(state)))
+    return Verdict(decision.verdict, decision.recommendation, data["reason"], data)
+
+
+def exit_status_for(verdict: str, pytest_status: int, inconclusive_code: int) -> int:
+    """pytest's own status for pass and fail (but never 0 for a fail), the configured code
+    for inconclusive; a run that itself broke (interrupted, internal or usage error) keeps
+    pytest's status."""
+    if pytest_status in _KEEP_STATUSES:
+        return int(pytest_status)
+    if verdict == "fail":
+        return (
+            int(pytest_status) if pytest_status not in (0, 5) else int(pytest.ExitCode.TESTS_FAILED)
+        )
+    if verdict == "inconclusive":
+        return inconclusive_code
+    return int(pytest_status)
+
+
+# ------------------------------------------------------------------------ session glue
+# Called from plugin.py's [verdict] hooks; everything below runs on the controller only.
+
+WATCHER_NAME = "deployverify-verdict"
+_INFORMATIONAL = (
+    "help",
+    "version",
+    "collectonly",
+    "showfixtures",
+    "show_fixtures_per_test",
+    "markers",
+    "setuponly",
+    "setupplan",
+)
+
+
+def is_active(config: pytest.Config) -> bool:
+    """Whether this session uses deployverify, so it gets a verdict and its exit status.
+
+    A project that merely has the plugin installed is left alone: the verdict needs a
+    ``[tool.deployverify]`` table, an explicit deployverify option, a resolved target, or a
+    test that recorded deployverify evidence (markers, checks, timings).
+    """
+    from pytest_deployverify.state import get_state
+
+    if any(getattr(config.option, name, False) for name in _INFORMATIONAL):
+        return False
+    state = get_state(config)
+    if state.target is not None or state.baseline is not None:
+        return True
+    for dest in (
+        "deployverify_target_env",
+        "deployverify_target_url",
+        "deployverify_verdict_file",
+        "deployverify_report_dir",
+        "deployverify_alert_webhook",
+        "deployverify_rollback_cmd",
+        "deployverify_baseline_dir",
+        "deployverify_record",
+        "deployverify_fail_unverified",
+    ):
+        if config.getoption(dest, default=None):
+            return True
+    if _has_tool_table(config):
+        return True
+    markers = {"critical", "perf", "nondestructive", "canary"}
+    return any(
+        ev.findings or ev.timings or ev.correlation_ids or markers & set(ev.markers)
+        for ev in state.evidence.values()
+    )
+
+
+def _has_tool_table(config: pytest.Config) -> bool:
+    from pytest_deployverify.perf import _pyproject
+
+    path = _pyproject(config)
+    if not path.is_file():
+        return False
+    import tomllib
+
+    try:
+        with path.open("rb") as fh:
+            return "deployverify" in tomllib.load(fh).get("tool", {})
+    except (OSError, tomllib.TOMLDecodeError):
+        return False
+
+
+class Watcher:
+    """Config-bound plugin object (controller only): counts collection errors, sends the
+    first-failure alert as soon as a failing test's evidence arrives."""
+
+    def __init__(self, config: pytest.Config) -> None:
+        self.config = config
+        self.collection_errors = 0
+
+    @pytest.hookimpl(trylast=True)
+    def pytest_sessionstart(self, session: pytest.Session) -> None:
+        from pytest_deployverify.perf import get_perf_config
+
+        get_perf_config(self.config)  # a bad [tool.deployverify.perf] stops the run now
+        inconclusive_code(self.config)
+        make_alerter(self.config)
+
+    def pytest_collectreport(self, report: pytest.CollectReport) -> None:
+        if not report.failed:
+            return
+        self.collection_errors += 1
+        self._alert(report.nodeid or "<collection>", "error", False, report.longreprtext, [])
+
+    @pytest.hookimpl(trylast=True)  # after EvidenceCollector stored the evidence
+    def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
+        if report.when != "teardown":
+            return
+        from pytest_deployverify.state import get_state
+
+        ev = get_state(self.config).evidence.get(report.nodeid)
+        if ev is None or ev.outcome not in ("failed", "error"):
+            return
+        failing = [
+            {
+                "name": f.check,
+                "outcome": f.outcome,
+                "rule": f.rule,
+                "correlation_ids": list(f.correlation_ids),
+            }
+            for f in ev.findings
+            if f.outcome in ("fail", "error")
+        ]
+        self._alert(
+            ev.nodeid, ev.outcome, _is_critical(ev), ev.message, ev.correlation_ids, failing
+        )
+
+    def _alert(
+        self,
+        nodeid: str,
+        outcome: str,
+        critical: bool,
+        message: str,
+        cids: Sequence[str],
+        failing: Sequence[Mapping[str, Any]] = (),
+    ) -> None:
+        from pytest_deployverify.state import get_state
+
+        state = get_state(self.config)
+        alerter = state.alerter
+        if alerter is None or alerter.first_failure_sent or not is_active(self.config):
+            return
+        secrets = secrets_of(state) if state.target is not None else []
+        alerter.first_failure(
+            nodeid=nodeid,
+            outcome=outcome,
+            critical=critical,
+            message=redact(_short(message, 300), secrets),
+            correlation_ids=list(cids),
+            failing_checks=list(failing),
+            target=target_block(state) if state.target is not None else {},
+            reports=report_locations(self.config),
+        )
+
+
+def inconclusive_code(config: pytest.Config) -> int:
+    from pytest_deployverify import options
+
+    code = options.value(config, "deployverify_inconclusive_exit_code")
+    if not isinstance(code, int) or not 0 <= code <= 255:
+        raise pytest.UsageError(
+            f"--inconclusive-exit-code / ini deployverify_inconclusive_exit_code = {code!r}: "
+            f"an exit status must be an integer from 0 to 255 (default 6)."
+        )
+    return code
+
+
+def make_alerter(config: pytest.Config) -> Any:
+    """The session's Alerter (state.alerter) when a webhook is configured, else None."""
+    from pytest_deployverify.alerts import ENV_VAR, Alerter, validate_url
+    from pytest_deployverify.state import get_state
+
+    state = get_state(config)
+    if state.alerter is not None or os.environ.get(RECHECK_ENV) == "1":
+        return state.alerter
+    url = config.getoption("deployverify_alert_webhook", default=None)
+    source = "--alert-webhook"
+    if not url and os.environ.get(ENV_VAR):
+        url, source = os.environ[ENV_VAR], ENV_VAR
+    if not url:
+        return None
+    state.alerter = Alerter(validate_url(url, source))
+    return state.alerter
+
+
+def gather_facts(session: pytest.Session, record_mode: bool) -> Facts:
+    """The facts of this session, timings judged."""
+    from pytest_deployverify import options
+    from pytest_deployverify.perf import collect_samples, get_perf_config, judge_timings
+    from pytest_deployverify.state import get_state
+
+    config = session.config
+    state = get_state(config)
+    perf = get_perf_config(config)
+    watcher = config.pluginmanager.get_plugin(WATCHER_NAME)
+    timings: list[TimingResult] = []
+    if not record_mode:
+        samples, groups = collect_samples(state.evidence)
+        base = None
+        if state.baseline is not None and samples and hasattr(state.baseline, "baseline_timings"):
+            base = state.baseline.baseline_timings(sorted(state.evidence))
+        timings = judge_timings(samples, groups, base, perf)
+    state.timing_results = timings
+    accounting = None
+    if state.baseline is not None and hasattr(state.baseline, "accounting"):
+        accounting = state.baseline.accounting()
+    return Facts(
+        evidence=state.evidence,
+        selected=int(getattr(session, "testscollected", 0) or 0),
+        collection_errors=getattr(watcher, "collection_errors", 0),
+        timings=timings,
+        accounting=accounting,
+        record_mode=record_mode,
+        fail_unverified=bool(options.value(config, "deployverify_fail_unverified")),
+        external_fails=perf.external_fails,
+        interrupted=bool(session.shouldstop) and not session.testsfailed,
+    )
+
+
+def session_finish(session: pytest.Session, exitstatus: int) -> Verdict | None:
+    """Session end on the controller: judge timings -> verdict -> verdict file -> summary
+    alert -> rollback gate -> verdict file again -> exit status. Returns the verdict."""
+    from pytest_deployverify import options
+    from pytest_deployverify.state import get_state
+
+    config = session.config
+    if hasattr(config, "workerinput") or not is_active(config):
+        return None
+    state = get_state(config)
+    record_mode = bool(config.getoption("deployverify_record", default=False))
+    if state.baseline is not None and hasattr(state.baseline, "accounting"):
+        with contextlib.suppress(Exception):
+            record_mode = record_mode or bool(state.baseline.accounting().get("record_mode"))
+    facts = gather_facts(session, record_mode)
+    reports = report_locations(config)
+    path = verdict_path(config)
+    verdict = build(state, facts, reports=reports)
+    # written before alerts and rollback: a pipeline has its answer even if those misbehave
+    write(verdict, path)
+    state.verdict = verdict
+
+    rechecking = os.environ.get(RECHECK_ENV) == "1"
+    alerter = state.alerter
+    if alerter is not None:
+        alerter.summary(verdict.to_dict())
+    rollback_block = None
+    command = config.getoption("deployverify_rollback_cmd", default=None)
+    if verdict.verdict == "fail" and command and not rechecking and not record_mode:
+        from pytest_deployverify.rollback import run_gate
+
+        reporter = config.pluginmanager.get_plugin("terminalreporter")
+        if reporter is not None:
+            reporter.write_line(
+                f"deployverify: verdict is fail, running the rollback command (up to {options.value(config, 'deployverify_rollback_timeout'):g} s)"
+            )
+        rollback_block = run_gate(
+            config,
+            command=command,
+            timeout=float(options.value(config, "deployverify_rollback_timeout")),
+            evidence=state.evidence,
+            target=state.target,
+            secrets=secrets_of(state) if state.target is not None else [],
+        )
+        if alerter is not None:
+            alerter.rollback(verdict.to_dict(), rollback_block)
+    if alerter is not None or rollback_block is not None:
+        alerts = [r.to_dict() for r in alerter.results] if alerter is not None else []
+        verdict = build(state, facts, reports=reports, alerts=alerts, rollback=rollback_block)
+        write(verdict, path)
+        state.verdict = verdict
+
+    status = exit_status_for(verdict.verdict, int(exitstatus), inconclusive_code(config))
+    verdict.exit_status = status
+    state.exit_status = status
+    session.exitstatus = status
+    return verdict
+
+
+def summary_lines(config: pytest.Config) -> list[str]:
+    """The terminal summary: the verdict line, then alert and rollback notes."""
+    from pytest_deployverify.state import get_state
+
+    state = get_state(config)
+    verdict = state.verdict
+    if verdict is None:
+        return []
+    action = {"promote": "promote", "hold": "hold", "roll_back": "roll back"}[
+        verdict.recommendation
+    ]
+    lines = [f"deployverify verdict: {verdict.verdict.upper()} -> {action}: {verdict.reason}"]
+    data = verdict.to_dict()
+    for t in data.get("timings") or []:
+        if t["outcome"] != "pass":
+            lines.append(f"  timing {t['outcome']}: {t['reason']}")
+    for alert in data.get("alerts") or []:
+        if not alert.get("ok"):
+            lines.append(
+                f"  WARNING: {alert['kind']} alert to {alert.get('endpoint') or 'the webhook'} "
+                f"not delivered ({alert.get('error')}); the run's result is unaffected"
+            )
+    rb = data.get("rollback")
+    if rb:
+        recheck = rb.get("recheck") or {}
+        lines.append(
+            f"  rollback: command exited {rb.get('exit_code')} in {rb.get('duration_s')} s"
+            + (f" ({rb['error']})" if rb.get("error") else "")
+            + (
+                f"; critical re-check {recheck.get('verdict')} ({recheck.get('passed')} passed, "
+                f"{recheck.get('failed')} failed)"
+                if recheck
+                else ""
+            )
+            + ("; baseline behaviour restored" if rb.get("restored") else "; NOT restored")
+        )
+    if verdict.path is not None:
+        lines.append(f"  verdict file: {verdict.path}")
+    return lines
