@@ -290,6 +290,7 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     from pytest_deployverify import verdict
 
     verdict.session_finish(session, exitstatus)
+    _report_write(session)  # [report]
 
 
 # ---------------------------------------------------------------- [report]
@@ -300,6 +301,13 @@ def _report_configure(config: pytest.Config) -> None:
     from pytest_deployverify.report import hooks
 
     hooks.register(config)
+
+
+def _report_write(session: pytest.Session) -> None:
+    """summary.md, the metrics textfile and the stream's session_end, from the final verdict."""
+    from pytest_deployverify.report import hooks
+
+    hooks.write_reports(session.config)
 
 
 @pytest.hookimpl(optionalhook=True)

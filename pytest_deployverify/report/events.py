@@ -35,11 +35,18 @@ class EventStream:
         self._fh: IO[str] | None = None
         self._seq = 0
         self.provisional: str | None = None
+        #: opened at least once this session (so a reopen appends, never truncates)
+        self.started = False
 
     def open(self) -> None:
+        """Open for writing: truncate the first time (a new run), append after that."""
+        if self._fh is not None:
+            return
         self.path.parent.mkdir(parents=True, exist_ok=True)
+        mode = "a" if self.started else "w"
         # line-buffered text file; we flush and fsync each line anyway
-        self._fh = self.path.open("w", encoding="utf-8", buffering=1)
+        self._fh = self.path.open(mode, encoding="utf-8", buffering=1)
+        self.started = True
 
     @property
     def closed(self) -> bool:
@@ -80,7 +87,7 @@ class EventStream:
 
 def event_fields(evidence: Any, critical_marker: str = "critical") -> dict[str, Any]:
     """The fields of a ``test`` event from a :class:`~pytest_deployverify.evidence.TestEvidence`."""
-    from pytest_deployverify.report.model import first_line
+    from pytest_deployverify.report.model import failure_line
 
     data = evidence.to_dict() if hasattr(evidence, "to_dict") else dict(evidence)
     findings = data.get("findings") or []
@@ -93,7 +100,7 @@ def event_fields(evidence: Any, critical_marker: str = "critical") -> dict[str, 
         "correlation_ids": list(data.get("correlation_ids") or []),
         "checks": len(findings),
         "checks_failed": sum(1 for f in findings if _get(f, "outcome") in ("fail", "error")),
-        "message": first_line(data.get("message") or data.get("skip_reason")),
+        "message": failure_line(data.get("message") or data.get("skip_reason")),
     }
 
 

@@ -148,7 +148,7 @@ def failures(verdict: Mapping[str, Any]) -> list[dict[str, Any]]:
                     "kind": "test",
                     "outcome": test.get("outcome"),
                     "critical": bool(test.get("critical")),
-                    "message": first_line(test.get("message")),
+                    "message": failure_line(test.get("message")),
                     "correlation_ids": list(test.get("correlation_ids") or []),
                 }
             )
@@ -178,6 +178,14 @@ def failures(verdict: Mapping[str, Any]) -> list[dict[str, Any]]:
                 }
             )
     return out
+
+
+def failure_line(text: Any, limit: int = 300) -> str:
+    """The line of a pytest failure text that says what failed (the first ``E`` line)."""
+    for line in str(text or "").splitlines():
+        if line.startswith("E ") and line[1:].strip():
+            return first_line(line[1:], limit)
+    return first_line(text, limit)
 
 
 def first_line(text: Any, limit: int = 300) -> str:
