@@ -168,11 +168,11 @@ class Worker:
                 (self.worker_id, lease, job["job_id"]),
             )
             job.update(claimed_by=self.worker_id, lease_until=lease)
-        log(logger, "claimed", job_id=job["job_id"], status=job["status"])
         return job
 
     def process(self, job: dict[str, Any]) -> None:
         """Run stages while this worker holds the job and the next stage is ours."""
+        log(logger, "claimed", job_id=job["job_id"], status=job["status"])
         current: dict[str, Any] | None = job
         while current is not None and not self.stop.is_set():
             status = current["status"]
