@@ -106,6 +106,10 @@ class PipelineProfile:
     job_id_field: str = "job_id"
     document_id_field: str = "document_id"
     duplicate_field: str = "duplicate"
+    #: where the upload response keeps the first status (default: ``status_field``)
+    upload_status_field: str = ""
+    #: where the upload response keeps the first status's time (default: ``timestamp_field``)
+    upload_timestamp_field: str = ""
     correlation_field: str = "correlation_id"
     #: job field holding the server time of the last status change (polling fallback)
     timestamp_field: str = "updated_at"
@@ -113,9 +117,9 @@ class PipelineProfile:
     statuses: tuple[str, ...] = DOCSERVICE_STATUSES
     terminal_success: tuple[str, ...] = ("complete",)
     terminal_failure: tuple[str, ...] = ("failed_parse", "failed_chunking", "failed_embedding")
-    #: seconds between polls: first, and the cap it backs off to
+    #: seconds between polls: the shortest, and the cap it backs off to
     poll_initial: float = 0.02
-    poll_max: float = 0.25
+    poll_max: float = 0.2
     #: a response header the service may use to ask for a slower poll (seconds)
     poll_hint_header: str = "X-Poll-Interval"
 

@@ -4,9 +4,9 @@ The service's shape comes from the target's :class:`~pytest_deployverify.config.
 (``[tool.deployverify.pipeline]``), so any service with an upload endpoint, a job resource
 with a status field and optionally an event trail works.
 
-Following a job: poll the job resource, starting at ``poll_initial`` seconds and backing off
-(x1.5) to ``poll_max`` while nothing changes, back to the start on every status change, so a
-fast pipeline is noticed within milliseconds without hammering a slow one. A 429 waits its
+Following a job: poll the job resource every fifth of the time its current status has lasted,
+between ``poll_initial`` and ``poll_max`` seconds, so a fast pipeline is noticed within
+milliseconds without hammering a slow one. A 429 waits its
 ``Retry-After``; a poll-interval hint header sets a floor. Two distinct limits:
 
 * **stalled**: no status change for ``stall_timeout`` seconds (the job is stuck);
@@ -143,6 +143,7 @@ class PipelineRun:
 
     def raise_for_outcome(self) -> PipelineRun:
         """Raise AssertionError with the evidence unless the run completed; returns self."""
+        __tracebackhide__ = True  # the failure points at the test's line, not at this one
         if self.outcome != "complete":
             raise AssertionError(self.describe())
         return self
@@ -313,12 +314,14 @@ class PipelineFollower:
             run.document_id = _str_or_none(get_field(body, p.document_id_field))
             run.job_id = _str_or_none(get_field(body, p.job_id_field))
             run.duplicate = bool(get_field(body, p.duplicate_field))
-            first_status = get_field(body, p.status_field)
+            first_status = get_field(body, p.upload_status_field or p.status_field)
             if first_status:
                 run.statuses.append(
                     StatusEvent(
                         status=str(first_status),
-                        at=_str_or_none(get_field(body, p.timestamp_field)),
+                        at=_str_or_none(
+                            get_field(body, p.upload_timestamp_field or p.timestamp_field)
+                        ),
                         source="poll",
                         correlation_id=_str_or_none(get_field(body, p.correlation_field)),
                     )
@@ -346,35 +349,43 @@ class PipelineFollower:
                     self.evidence.runs.append(run.summary())
 
     def _follow(self, client: ApiClient, run: PipelineRun, deadline_at: float) -> None:
+        from pytest_deployverify.client import parse_retry_after
+
         p = self.profile
         path = p.job_path.format(job_id=run.job_id, document_id=run.document_id)
-        interval = p.poll_initial
         last_change = time.monotonic()
         consecutive_missing = 0
-        while True:
+        floor = 0.0  # a wait the service asked for (429 Retry-After, poll hint)
+
+        def pause() -> None:
+            # Poll again after a fifth of the time the current status has lasted (between
+            # poll_initial and poll_max): a status that just changed is likely to change soon,
+            # one that has lasted long is not. Never past the stall or deadline limit.
+            age = time.monotonic() - last_change
+            wait = max(floor, min(p.poll_max, max(p.poll_initial, age * 0.2)))
+            limit = min(deadline_at, last_change + self.stall_timeout) - time.monotonic()
+            time.sleep(max(0.0, min(wait, limit)))
+
+        while run.final_status not in p.terminal:
             now = time.monotonic()
-            if run.final_status in p.terminal:
-                break
             if now >= deadline_at:
                 run.outcome = "deadline"
                 return
             if now - last_change >= self.stall_timeout:
                 run.outcome = "stalled"
                 return
+            floor = 0.0
             try:
                 response = client.get(path, retry=False)
             except (requests.ConnectionError, requests.Timeout) as exc:
                 run.last_error = redact_text(str(exc), self.secrets)[:500]
-                self._sleep(interval, deadline_at)
-                interval = min(interval * 1.5, p.poll_max)
+                pause()
                 continue
             run.polls += 1
             if response.status_code == 429:
-                from pytest_deployverify.client import parse_retry_after
-
                 wait = parse_retry_after(response.headers.get("Retry-After"))
-                interval = max(interval, min(wait if wait is not None else p.poll_max, 5.0))
-                self._sleep(interval, deadline_at)
+                floor = min(wait if wait is not None else p.poll_max, 5.0)
+                pause()
                 continue
             if response.status_code == 404:
                 consecutive_missing += 1
@@ -382,19 +393,18 @@ class PipelineFollower:
                 if consecutive_missing >= 3:
                     run.outcome = "failed"  # the job vanished (deleted under us)
                     return
-                self._sleep(interval, deadline_at)
-                continue
-            if not response.ok:
-                run.last_error = _error_text(response, self.secrets)
-                self._sleep(interval, deadline_at)
-                interval = min(interval * 1.5, p.poll_max)
+                pause()
                 continue
             consecutive_missing = 0
+            if not response.ok:
+                run.last_error = _error_text(response, self.secrets)
+                pause()
+                continue
             try:
                 job = response.json()
             except ValueError:
                 run.last_error = "job response is not JSON"
-                self._sleep(interval, deadline_at)
+                pause()
                 continue
             run.job = redact_value(job, self.secrets)
             status = get_field(job, p.status_field)
@@ -412,22 +422,15 @@ class PipelineFollower:
                 )
                 run.final_status = str(status)
                 last_change = time.monotonic()
-                interval = p.poll_initial
-            else:
-                interval = min(interval * 1.5, p.poll_max)
             if run.final_status in p.terminal:
                 break
             hint = response.headers.get(p.poll_hint_header) if p.poll_hint_header else None
             if hint:
                 with contextlib.suppress(ValueError):
-                    interval = max(interval, min(float(hint), 5.0))
-            self._sleep(interval, deadline_at)
+                    floor = min(float(hint), 5.0)
+            pause()
         run.noticed_at = _iso_now()
         run.outcome = "complete" if run.final_status in p.terminal_success else "failed"
-
-    @staticmethod
-    def _sleep(interval: float, deadline_at: float) -> None:
-        time.sleep(max(0.0, min(interval, deadline_at - time.monotonic())))
 
     def _collect_outputs(self, client: ApiClient, run: PipelineRun) -> None:
         """The event trail (when the service has one) and the document summary."""
