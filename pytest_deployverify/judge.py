@@ -114,6 +114,8 @@ class TimingResult:
     rule: str  # the rule that decided, in words
     reason: str  # one sentence with the numbers
     group: str = "own"
+    #: the external service an "external" timing waits on (e.g. "parser"), when known
+    service: str | None = None
     baseline_n: int = 0
     target_n: int = 0
     baseline_median: float | None = None

@@ -158,7 +158,8 @@ def decide(facts: Facts) -> Decision:
         for t in facts.timings:
             if t.group == "external" and not facts.external_fails:
                 if t.outcome == "fail":
-                    holds.append(f"external: {t.reason} (an external service, not our regression)")
+                    who = f"{t.service} slower" if t.service else "external services slower"
+                    holds.append(f"external: {who}: {t.reason}; not our regression, hold")
                 continue
             if t.outcome == "fail":
                 fails.append(f"timing {t.reason}")
@@ -259,6 +260,7 @@ def timing_entry(t: TimingResult) -> dict[str, Any]:
         {
             "name": t.name,
             "group": t.group,
+            "service": t.service,
             "outcome": t.outcome,
             "rule": t.rule,
             "reason": t.reason,
