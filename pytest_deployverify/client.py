@@ -183,7 +183,12 @@ class ApiClient:
         kwargs.setdefault("timeout", self.target.timeout)
         kwargs.setdefault("verify", self.target.verify)
         kwargs.setdefault("allow_redirects", False)
-        shown_path = self._shown_path(url)
+        full_url = url
+        if kwargs.get("params"):
+            prepared = requests.models.PreparedRequest()
+            prepared.prepare_url(url, kwargs["params"])
+            full_url = prepared.url or url
+        shown_path = self._shown_path(full_url)
         idempotent = method in IDEMPOTENT
         budget_end = time.monotonic() + self.retry_budget
         attempt = 1

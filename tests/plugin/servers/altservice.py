@@ -17,8 +17,9 @@ Per-upload behaviour from the ``meta`` JSON: {"behaviour": "stall"} stops at IND
 
 Server-wide knobs (``AltService.knobs``): ``drop_echo`` (no X-Request-ID on responses),
 ``poll_limit`` (seconds: a task polled faster than this gets 429 + Retry-After),
-``fail_next`` (n: the next n requests answer 503 with Retry-After: 0), ``reject_uploads``.
-Every request is logged (method, path, headers) in ``AltService.requests``.
+``fail_next`` (n: the next n requests answer 503 with Retry-After: 0), ``reject_uploads``,
+``delay`` (seconds every request waits before its answer). /healthz ignores the knobs.
+Every request but /healthz is logged (method, path, headers) in ``AltService.requests``.
 
 Run standalone: ``python tests/plugin/servers/altservice.py --port 0`` prints its URL.
 """
@@ -137,6 +138,11 @@ class _Handler(BaseHTTPRequestHandler):
 
     def _pre(self) -> bool:
         svc = self.svc
+        if self.path == "/healthz":
+            self._send(200, {"ok": True})
+            return False
+        if svc.knobs.get("delay"):
+            time.sleep(float(svc.knobs["delay"]))
         with svc.lock:
             svc.requests.append(
                 {"method": self.command, "path": self.path, "headers": dict(self.headers.items())}
@@ -147,9 +153,6 @@ class _Handler(BaseHTTPRequestHandler):
         if fail_next:
             self._body()
             self._send(503, {"problem": "busy"}, {"Retry-After": "0"})
-            return False
-        if self.path == "/healthz":
-            self._send(200, {"ok": True})
             return False
         if self.headers.get(API_KEY_HEADER) != svc.api_key:
             self._body()
