@@ -50,6 +50,7 @@ def pytest_configure(config: pytest.Config) -> None:
     if config.pluginmanager.hasplugin("xdist"):
         config.pluginmanager.register(XdistHooks(), "deployverify-xdist")
     _report_configure(config)  # [report]
+    _baseline_configure(config)  # [baseline]
     _verdict_configure(config)  # [verdict]
 
 
@@ -241,6 +242,45 @@ class EvidenceCollector:
 
 
 # ---------------------------------------------------------------- [baseline]
+
+
+def _baseline_configure(config: pytest.Config) -> None:
+    """Register the baseline hooks: record runs, protected-target refusal, accounting, xdist."""
+    from pytest_deployverify.baseline import hooks
+
+    hooks.register(config)
+
+
+@pytest.fixture
+def baseline(request: pytest.FixtureRequest) -> Any:
+    """Compare this test's observations with its baseline file, or record them.
+
+    ``baseline.check(name, value, *, ignore=[paths], shape={path: "uuid"|schema},
+    tolerance=0.05 | {path: rel | {"rel", "abs"}}, unordered=[paths], headers=[names])``
+    or ``assert value == baseline(name, ...)``. Values: JSON-like data, HTTP responses
+    (status, selected headers, JSON body), objects with ``to_observation()`` (PipelineRun).
+    A difference or a missing baseline fails the test with every path listed; each check adds
+    findings to the test's evidence. With ``--record-baseline`` the values are recorded and
+    the noise learned. See docs/baselines.md.
+    """
+    from pytest_deployverify.baseline.fixture import Baseline
+    from pytest_deployverify.baseline.session import get_session
+
+    return Baseline(get_session(request.config), request.node)
+
+
+@pytest.fixture
+def json_schema(request: pytest.FixtureRequest) -> Any:
+    """Validate a response or data against a JSON Schema and list every violation by path.
+
+    ``json_schema.validate(value, schema="fixtures/schemas/x.json" | {...})`` or
+    ``json_schema.validate(value, name="upload")`` for the schema inferred for this test's
+    observation ``upload`` at record time. See docs/baselines.md.
+    """
+    from pytest_deployverify.baseline.schema import JsonSchema
+    from pytest_deployverify.baseline.session import get_session
+
+    return JsonSchema(get_session(request.config), request.node)
 
 
 # ---------------------------------------------------------------- [verdict]

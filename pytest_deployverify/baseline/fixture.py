@@ -1,0 +1,313 @@
+"""The object the ``baseline`` fixture returns.
+
+Two ways to write a check::
+
+    baseline.check("upload", response)                  # raises AssertionError on drift
+    assert run == baseline("pipeline", ignore=["$.x"])   # pytest shows the differences
+
+Compare mode (default): the observation is normalised, redacted and compared with the stored
+one under its rules (learned + stored user rules + this call's + configured); the test's
+evidence gets one ``Finding`` per difference (or one passing finding). A missing baseline
+fails, on every environment, with the command that records it.
+
+Record mode (``--record-baseline``): the observation is kept for this record run; after the
+last run the values are learned into rules and the file is written (see ``session.py``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from pytest_deployverify.baseline import compare as cmp
+from pytest_deployverify.baseline.model import Difference, Rule
+from pytest_deployverify.baseline.normalise import normalise
+from pytest_deployverify.baseline.redaction import redact_observation, secret_values
+from pytest_deployverify.baseline.rules import RuleError, build_rules
+from pytest_deployverify.baseline.session import RECORDING_KEY, BaselineSession
+from pytest_deployverify.baseline.storage import BaselineFileError
+from pytest_deployverify.evidence import Finding
+from pytest_deployverify.state import EVIDENCE_KEY, get_state
+
+#: Findings kept per check; the rest are summarised in one last finding.
+MAX_FINDINGS = 200
+
+
+class BaselineMismatch(AssertionError):
+    """A check that does not match its baseline (or has none); the message lists why."""
+
+
+class Baseline:
+    """Checks this test's observations against its baseline file (see module docstring)."""
+
+    def __init__(self, session: BaselineSession, item: pytest.Item) -> None:
+        self._session = session
+        self._item = item
+
+    @property
+    def path(self) -> Path:
+        """This test's baseline file."""
+        return self._session.file_for(self._item.nodeid)
+
+    @property
+    def recording(self) -> bool:
+        """Whether this run records (``--record-baseline``) rather than compares."""
+        return self._session.record_mode
+
+    def check(
+        self,
+        name: str,
+        value: Any,
+        *,
+        ignore: Iterable[str] | str | None = None,
+        shape: Mapping[str, Any] | None = None,
+        tolerance: Mapping[str, Any] | float | None = None,
+        unordered: Iterable[str] | str | None = None,
+        headers: Iterable[str] | None = None,
+    ) -> None:
+        """Compare ``value`` with the stored observation ``name`` (or record it).
+
+        ``ignore``/``unordered``: rule paths; ``shape``: path -> alias (``"uuid"``,
+        ``"date-time"``, ``"hex:64"``, ...) or JSON Schema; ``tolerance``: a relative
+        tolerance for every number, or path -> relative number or ``{"rel", "abs"}``;
+        ``headers``: response headers to keep (default ``content-type``).
+        Raises ``AssertionError`` listing every difference.
+        """
+        ok, lines = self._run(name, value, ignore, shape, tolerance, unordered, headers)
+        if not ok:
+            raise BaselineMismatch("\n".join(lines))
+
+    def __call__(
+        self,
+        name: str,
+        *,
+        ignore: Iterable[str] | str | None = None,
+        shape: Mapping[str, Any] | None = None,
+        tolerance: Mapping[str, Any] | float | None = None,
+        unordered: Iterable[str] | str | None = None,
+        headers: Iterable[str] | None = None,
+    ) -> BaselineRef:
+        """``assert value == baseline(name, ...)``: same options as :meth:`check`."""
+        return BaselineRef(
+            self,
+            name,
+            dict(
+                ignore=ignore,
+                shape=shape,
+                tolerance=tolerance,
+                unordered=unordered,
+                headers=headers,
+            ),
+        )
+
+    # ------------------------------------------------------------ the check itself
+
+    def _run(
+        self,
+        name: str,
+        value: Any,
+        ignore: Any,
+        shape: Any,
+        tolerance: Any,
+        unordered: Any,
+        headers: Any,
+    ) -> tuple[bool, list[str]]:
+        if not isinstance(name, str) or not name:
+            raise TypeError("baseline.check(name, value): name must be a non-empty string")
+        try:
+            call_rules = build_rules(
+                ignore=ignore, shape=shape, tolerance=tolerance, unordered=unordered
+            )
+        except RuleError as exc:
+            raise TypeError(str(exc)) from None
+        state = get_state(self._item.config)
+        secrets = secret_values(state.target)
+        observed = redact_observation(normalise(value, headers=headers), secrets)
+        if self._session.record_mode:
+            return self._record(name, observed, call_rules)
+        return self._compare(name, observed, call_rules)
+
+    def _record(self, name: str, observed: Any, call_rules: list[Rule]) -> tuple[bool, list[str]]:
+        target = get_state(self._item.config).target
+        if target is not None and getattr(target, "protected", False):
+            raise pytest.UsageError(
+                f"deployverify: refusing to record baseline {name!r}: target "
+                f"{getattr(target, 'name', '?')!r} is protected"
+            )
+        rec = self._item.stash.get(RECORDING_KEY, None)
+        if rec is None:
+            raise RuntimeError("deployverify: record mode without a recording (plugin bug)")
+        if name in rec.seen:
+            raise ValueError(
+                f"baseline observation {name!r} was checked twice in one run of this test; "
+                "give each check its own name"
+            )
+        rec.seen.add(name)
+        rec.values.setdefault(name, []).append(observed)
+        rec.rules[name] = call_rules
+        self._finding(
+            Finding(
+                check=f"baseline:{name}",
+                outcome="pass",
+                rule="recorded",
+                path="$",
+                observed=cmp.summarise(observed),
+                message=f"recorded (run {rec.run + 1} of {self._session.record_runs})",
+            )
+        )
+        return True, []
+
+    def _compare(self, name: str, observed: Any, call_rules: list[Rule]) -> tuple[bool, list[str]]:
+        session = self._session
+        nodeid = self._item.nodeid
+        shown = session.display(self.path)
+        entry = session.entry(nodeid, name)
+        try:
+            stored = session.load(self.path)
+        except BaselineFileError as exc:
+            session.note("errors", entry)
+            message = f"baseline {name!r}: {exc}"
+            self._finding(
+                Finding(
+                    check=f"baseline:{name}",
+                    outcome="error",
+                    rule="readable baseline file",
+                    observed=None,
+                    expected=None,
+                    path=None,
+                    message=message,
+                )
+            )
+            return False, [message]
+        obs = stored.observations.get(name) if stored is not None else None
+        if obs is None:
+            session.note("missing", entry)
+            where = (
+                f"no baseline file {shown}"
+                if stored is None
+                else f"no observation {name!r} in {shown}"
+            )
+            message = (
+                f"baseline {name!r} is missing: {where}. A missing baseline is a failure, never "
+                f"written silently; record it from a local deployment with:\n    "
+                f"{session.record_command(nodeid)}"
+            )
+            self._finding(
+                Finding(
+                    check=f"baseline:{name}",
+                    outcome="fail",
+                    rule="baseline exists",
+                    observed=cmp.summarise(observed),
+                    expected=None,
+                    path="$",
+                    message=message,
+                )
+            )
+            return False, [message]
+        rules = [*obs.rules, *call_rules, *session.config_rules]
+        try:
+            comparison = cmp.Comparison(rules)
+        except ValueError as exc:  # a rule path that does not parse
+            raise TypeError(f"baseline {name!r}: {exc}") from None
+        diffs = comparison.run(obs.value, observed)
+        if not diffs:
+            session.note("verified", entry)
+            self._finding(
+                Finding(
+                    check=f"baseline:{name}",
+                    outcome="pass",
+                    rule=f"matches baseline ({len(rules)} rules)" if rules else "matches baseline",
+                    observed=cmp.summarise(observed),
+                    expected=None,
+                    path="$",
+                    message=f"matches {shown}::{name}",
+                )
+            )
+            return True, []
+        session.note("mismatched", entry)
+        self._diff_findings(name, diffs, comparison.dropped)
+        total = len(diffs) + comparison.dropped
+        head = (
+            f"baseline {name!r} does not match {shown}: {total} difference"
+            f"{'s' if total != 1 else ''}"
+        )
+        lines = [
+            head,
+            *("  " + line for line in cmp.format_differences(diffs, dropped=comparison.dropped)),
+        ]
+        lines.append(
+            "  (if this change is intended, re-record: " + session.record_command(nodeid) + ")"
+        )
+        return False, lines
+
+    # ------------------------------------------------------------ evidence
+
+    def _finding(self, finding: Finding) -> None:
+        evidence = self._item.stash.get(EVIDENCE_KEY, None)
+        if evidence is None:
+            return
+        finding.kind = "baseline"
+        finding.nodeid = self._item.nodeid
+        finding.correlation_ids = list(evidence.correlation_ids)
+        evidence.findings.append(finding)
+
+    def _diff_findings(self, name: str, diffs: list[Difference], dropped: int) -> None:
+        for d in diffs[:MAX_FINDINGS]:
+            line = cmp.format_differences([d])[0]
+            self._finding(
+                Finding(
+                    check=f"baseline:{name}",
+                    outcome="fail",
+                    rule=d.rule,
+                    observed=d.observed,
+                    expected=d.expected,
+                    path=d.path,
+                    message=line,
+                )
+            )
+        rest = len(diffs) - MAX_FINDINGS + dropped
+        if rest > 0:
+            self._finding(
+                Finding(
+                    check=f"baseline:{name}",
+                    outcome="fail",
+                    rule="more differences",
+                    path=None,
+                    message=f"... and {rest} more differences",
+                )
+            )
+
+
+class BaselineRef:
+    """Right-hand side of ``assert value == baseline(name)``: ``==`` runs the check."""
+
+    __hash__ = None  # type: ignore[assignment]
+
+    def __init__(self, owner: Baseline, name: str, kwargs: dict[str, Any]) -> None:
+        self.owner = owner
+        self.name = name
+        self.kwargs = kwargs
+        self.lines: list[str] = []
+
+    def __eq__(self, other: object) -> bool:
+        ok, self.lines = self.owner._run(self.name, other, **self.kwargs)
+        return ok
+
+    def __ne__(self, other: object) -> bool:
+        return not self.__eq__(other)
+
+    def __repr__(self) -> str:
+        return f"baseline({self.name!r})"
+
+
+def assertrepr(op: str, left: Any, right: Any) -> list[str] | None:
+    """Lines pytest shows for a failed ``value == baseline(name)``."""
+    ref = (
+        right if isinstance(right, BaselineRef) else left if isinstance(left, BaselineRef) else None
+    )
+    if ref is None or op not in ("==", "!=") or not ref.lines:
+        return None
+    return [f"observation == baseline({ref.name!r})", *ref.lines]

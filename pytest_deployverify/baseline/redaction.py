@@ -1,0 +1,86 @@
+"""Redaction of observations before they are compared, stored or shown.
+
+``pytest_deployverify/redact.py`` is the one place that knows what a secret looks like; this
+module only applies it to an observation efficiently. A document summary holds tens of
+thousands of ids and hashes, so strings that cannot contain a credential (no known secret
+value, no marker any of redact.py's patterns needs) skip the regex pass. That the marker test
+is a superset of redact.py's patterns is checked by tests/plugin/test_baseline_redaction.py.
+
+Same result as ``redact.redact_value``: string values under credential-named keys become
+``[REDACTED]``; every other string has secret values and credential-looking parts replaced.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable
+from functools import lru_cache
+from typing import Any
+
+from pytest_deployverify import redact
+
+REDACTED = redact.REDACTED
+
+# Every substring redact.py's text patterns can match contains one of these.
+_MARKERS = re.compile(
+    r"(?i)bearer|basic|eyj|akia|://|\b[spr]k-|gh[pousr]_|xox|"
+    r"(?:authorization|cookie|key|token|secret|password|passwd|pwd|signature|sig)[\"']?\s*[:=]"
+)
+
+
+def secret_values(target: Any) -> list[str]:
+    """Every configured secret value of ``target`` (a ``config.Target`` or anything alike)."""
+    if target is None:
+        return []
+    values_fn = getattr(target, "secret_values", None)
+    if callable(values_fn):
+        return [str(v) for v in values_fn() if v]
+    secrets = getattr(target, "secrets", None)
+    if isinstance(secrets, dict) or hasattr(secrets, "values"):
+        return [str(v) for v in secrets.values() if v]
+    return []
+
+
+def redact_observation(value: Any, secrets: Iterable[str] = ()) -> Any:
+    """A copy of plain-data ``value`` with every secret redacted (see module docstring)."""
+    known = sorted(
+        {s for s in secrets if s and len(s) >= redact.MIN_SECRET_LENGTH}, key=len, reverse=True
+    )
+    return _walk(value, known)
+
+
+def _walk(value: Any, secrets: list[str]) -> Any:
+    t = type(value)
+    if t is str:
+        return _text(value, secrets)
+    if t is dict:
+        out = {}
+        for k, v in value.items():
+            if type(v) is str and v and _secret_key(k):
+                out[k] = REDACTED
+            else:
+                out[k] = _walk(v, secrets)
+        return out
+    if t is list:
+        return [_walk(v, secrets) for v in value]
+    return value
+
+
+@lru_cache(maxsize=4096)
+def _secret_key(name: str) -> bool:
+    # key names repeat across thousands of records: decide each once
+    return redact.is_secret_key(name)
+
+
+def _text(text: str, secrets: list[str]) -> str:
+    for secret in secrets:
+        if secret in text:
+            return redact.redact_text(text, secrets)
+    if _MARKERS.search(text):
+        return redact.redact_text(text, secrets)
+    return text
+
+
+def could_hold_credential(text: str) -> bool:
+    """Whether ``text`` passes the marker pre-check (exposed for the superset test)."""
+    return bool(_MARKERS.search(text))

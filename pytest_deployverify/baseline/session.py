@@ -1,0 +1,487 @@
+"""``BaselineSession``: one session's baseline settings, file cache, recording and accounting.
+
+Lives at ``state.baseline``. On an xdist worker it accounts for the tests that worker ran and
+hands the result to the controller through ``config.workeroutput``; the controller merges the
+workers' parts in ``pytest_testnodedown`` and alone computes unused files and observations
+not verified, deletes unused files (when asked and the whole suite was selected) and prints
+the summary. Accounting entries are ``"<baseline file>::<observation name>"`` or file paths,
+relative to the rootdir when the baseline directory is inside it.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from pytest_deployverify import __version__, options
+from pytest_deployverify.baseline import storage
+from pytest_deployverify.baseline.model import BaselineFile, Observation, Rule
+from pytest_deployverify.state import get_state
+
+WORKEROUTPUT_KEY = "deployverify_baseline"
+WORKERINPUT_KEY = "deployverify_baseline_recorded_at"
+#: Fixtures whose tests are repeated in record mode (their observations or timings are learned).
+REPEAT_FIXTURES = ("baseline", "timings", "json_schema")
+
+_LIST_KEYS = (
+    "verified",
+    "mismatched",
+    "missing",
+    "errors",
+    "written",
+    "updated",
+    "unchanged",
+    "record_failed",
+)
+
+
+@dataclass
+class ItemRecording:
+    """What one test observed across its record runs."""
+
+    nodeid: str
+    run: int = 0
+    #: name -> one value per run that checked it
+    values: dict[str, list[Any]] = field(default_factory=dict)
+    #: name -> the user rules of the check call (the last call wins)
+    rules: dict[str, list[Rule]] = field(default_factory=dict)
+    #: names checked in the current run (a name twice in one run is an error)
+    seen: set[str] = field(default_factory=set)
+    timings: dict[str, list[float]] = field(default_factory=dict)
+    failed: bool = False
+    runs_done: int = 0
+
+    def begin_run(self, index: int) -> None:
+        self.run = index
+        self.seen = set()
+
+
+RECORDING_KEY = pytest.StashKey[ItemRecording]()
+
+
+def _now_iso() -> str:
+    epoch = os.environ.get("SOURCE_DATE_EPOCH")
+    if epoch and epoch.isdigit():
+        moment = datetime.fromtimestamp(int(epoch), tz=timezone.utc)
+    else:
+        moment = datetime.now(timezone.utc).replace(microsecond=0)
+    return moment.isoformat().replace("+00:00", "Z")
+
+
+class BaselineSession:
+    """Per-session baseline state; see the module docstring."""
+
+    def __init__(self, config: pytest.Config) -> None:
+        from pytest_deployverify.baseline.rules import RuleError, config_rules, read_tool_section
+
+        self.config = config
+        self.rootpath = Path(config.rootpath)
+        try:
+            tool = read_tool_section(self.rootpath, getattr(config, "inipath", None))
+            self.config_rules: list[Rule] = config_rules(tool)
+        except RuleError as exc:
+            raise pytest.UsageError(f"deployverify: {exc}") from None
+        raw_dir = (
+            options.value(config, "deployverify_baseline_dir")
+            or tool.get("baseline_dir")
+            or "baselines"
+        )
+        directory = Path(str(raw_dir)).expanduser()
+        if not directory.is_absolute():
+            # --baseline is relative to where pytest was started; the pyproject key to the rootdir
+            base = (
+                Path(config.invocation_params.dir)
+                if options.value(config, "deployverify_baseline_dir")
+                else self.rootpath
+            )
+            directory = base / directory
+        self.root = directory.resolve()
+        self.record_mode = bool(options.value(config, "deployverify_record"))
+        self.record_runs = int(options.value(config, "deployverify_record_runs") or 2)
+        if self.record_runs < 1:
+            raise pytest.UsageError(
+                f"deployverify: --record-runs {self.record_runs} must be at least 1 (2 or more "
+                "lets the plugin learn which fields are noise)"
+            )
+        self.fail_unverified = bool(options.value(config, "deployverify_fail_unverified"))
+        self.delete_unused = bool(options.value(config, "deployverify_delete_unused"))
+        worker_in = getattr(config, "workerinput", {}).get(WORKERINPUT_KEY)
+        self.recorded_at: str = worker_in or _now_iso()
+        self.lists: dict[str, list[str]] = {k: [] for k in _LIST_KEYS}
+        self.used: set[str] = set()
+        self.collected: set[str] = set()
+        self.deselected: set[str] = set()
+        self.collection_errors = False
+        self.deleted: list[str] = []
+        self.delete_refused: str | None = None
+        self._cache: dict[Path, tuple[float, BaselineFile | storage.BaselineFileError | None]] = {}
+        self._final: dict[str, Any] | None = None
+
+    # ------------------------------------------------------------ names
+
+    def file_for(self, nodeid: str) -> Path:
+        return self.root / storage.relative_file(nodeid)
+
+    def display(self, path: Path) -> str:
+        try:
+            return path.relative_to(self.rootpath).as_posix()
+        except ValueError:
+            return path.as_posix()
+
+    def entry(self, nodeid: str, name: str) -> str:
+        return f"{self.display(self.file_for(nodeid))}::{name}"
+
+    def record_command(self, nodeid: str) -> str:
+        return f"pytest '{nodeid}' --record-baseline --target-env local"
+
+    # ------------------------------------------------------------ files
+
+    def load(self, path: Path) -> BaselineFile | None:
+        """The file at ``path`` (cached by mtime); raises ``BaselineFileError``."""
+        try:
+            mtime = path.stat().st_mtime_ns
+        except FileNotFoundError:
+            return None
+        cached = self._cache.get(path)
+        if cached is None or cached[0] != mtime:
+            try:
+                result: BaselineFile | storage.BaselineFileError | None = storage.load(path)
+            except storage.BaselineFileError as exc:
+                result = exc
+            cached = (mtime, result)
+            self._cache[path] = cached
+        if isinstance(cached[1], storage.BaselineFileError):
+            raise cached[1]
+        return cached[1]
+
+    # ------------------------------------------------------------ accounting
+
+    def note(self, key: str, entry: str) -> None:
+        if entry not in self.lists[key]:
+            self.lists[key].append(entry)
+        if key in ("verified", "mismatched", "missing", "errors"):
+            self.used.add(entry)
+
+    def to_worker_output(self) -> dict[str, Any]:
+        return {
+            "lists": self.lists,
+            "used": sorted(self.used),
+            "collected": sorted(self.collected),
+            "deselected": sorted(self.deselected),
+            "collection_errors": self.collection_errors,
+        }
+
+    def merge(self, data: dict[str, Any]) -> None:
+        """Add one xdist worker's part (from its ``workeroutput``)."""
+        for key, entries in data.get("lists", {}).items():
+            for e in entries:
+                if key in self.lists and e not in self.lists[key]:
+                    self.lists[key].append(e)
+        self.used.update(data.get("used", []))
+        self.collected.update(data.get("collected", []))
+        self.deselected.update(data.get("deselected", []))
+        self.collection_errors = self.collection_errors or bool(data.get("collection_errors"))
+
+    # ------------------------------------------------------------ recording
+
+    def finish_recording(self, rec: ItemRecording, target: Any) -> None:
+        """Learn from a test's record runs and write its file (on the process that ran it)."""
+        from pytest_deployverify.baseline import learn, shapes
+        from pytest_deployverify.baseline.redaction import redact_observation, secret_values
+
+        path = self.file_for(rec.nodeid)
+        shown = self.display(path)
+        if rec.failed:
+            self.note("record_failed", rec.nodeid)
+            return
+        if not rec.values and not rec.timings:
+            return
+        observations = {}
+        for name, runs in rec.values.items():
+            user_rules = rec.rules.get(name, [])
+            value, rules = learn.learn(runs, [*user_rules, *self.config_rules])
+            schema = shapes.merge_schemas([shapes.infer_schema(v) for v in runs])
+            observations[name] = Observation(name=name, value=value, rules=rules, schema=schema)
+        deployment_version = redact_observation(_deployment_version(target), secret_values(target))
+        new = BaselineFile(
+            nodeid=rec.nodeid,
+            observations=observations,
+            timings=rec.timings,
+            plugin_version=__version__,
+            recorded_from=getattr(target, "name", None),
+            deployment_version=deployment_version,
+            recorded_at=self.recorded_at,
+            record_runs=rec.runs_done,
+        )
+        text = storage.dumps(new.to_dict())
+        old_text = None
+        try:
+            old_text = path.read_text(encoding="utf-8")
+        except (OSError, UnicodeDecodeError):
+            old_text = None
+        if old_text is not None and _without_recorded_at(old_text) == _without_recorded_at(text):
+            self.note("unchanged", shown)
+            return
+        storage.atomic_write_text(path, text)
+        self.note("updated" if old_text is not None else "written", shown)
+
+    # ------------------------------------------------------------ session end
+
+    def _scope_prefixes(self) -> list[Path] | None:
+        """Baseline sub-directories this run's arguments cover (None: the whole directory)."""
+        prefixes: list[Path] = []
+        for arg in self.config.args:
+            raw = str(arg).split("::", 1)[0]
+            p = Path(raw)
+            if not p.is_absolute():
+                p = Path(self.config.invocation_params.dir) / p
+            try:
+                rel = p.resolve().relative_to(self.rootpath.resolve())
+            except ValueError:
+                continue
+            if rel == Path("."):
+                return None
+            if p.suffix == ".py":
+                prefixes.append(storage.module_dir(rel.as_posix()))
+            else:
+                prefixes.append(Path(*[storage.safe_component(s) for s in rel.parts]))
+        return prefixes
+
+    def whole_suite_selected(self) -> str | None:
+        """None when the whole suite was collected and selected, else why not."""
+        opt = self.config.option
+        if self.collection_errors:
+            return "collection had errors"
+        if getattr(opt, "keyword", "") or getattr(opt, "markexpr", ""):
+            return "-k/-m selected a subset"
+        if getattr(opt, "lf", False) or getattr(opt, "deselect", None):
+            return "--lf/--deselect selected a subset"
+        if self.deselected:
+            return f"{len(self.deselected)} tests were deselected"
+        if any("::" in str(a) for a in self.config.args):
+            return "test ids were given on the command line"
+        return None
+
+    def _all_files(self) -> list[Path]:
+        if not self.root.is_dir():
+            return []
+        return sorted(
+            p
+            for p in self.root.rglob("*.json")
+            if not p.name.startswith(storage.TMP_PREFIX) and p.is_file()
+        )
+
+    def finalise(self) -> dict[str, Any]:
+        """Compute unused files and unverified observations, delete unused files if asked."""
+        if self._final is not None:
+            return self._final
+        expected = {self.file_for(n) for n in self.collected | self.deselected}
+        prefixes = self._scope_prefixes()
+        unused: list[Path] = []
+        not_verified: list[str] = []
+        for path in self._all_files():
+            rel = path.relative_to(self.root)
+            in_scope = prefixes is None or any(
+                rel.parts[: len(p.parts)] == p.parts for p in prefixes
+            )
+            if path not in expected and in_scope:
+                unused.append(path)
+                continue
+            if self.record_mode:
+                continue
+            try:
+                baseline = self.load(path)
+            except storage.BaselineFileError as exc:
+                entry = self.display(path)
+                if not any(e.startswith(entry) for e in self.lists["errors"]):
+                    self.note("errors", f"{entry}: {exc.problem}")
+                continue
+            if baseline is None:
+                continue
+            for name in baseline.observations:
+                entry = f"{self.display(path)}::{name}"
+                if entry not in self.used:
+                    not_verified.append(entry)
+        if self.delete_unused and unused:
+            reason = self.whole_suite_selected()
+            if reason is None:
+                for path in unused:
+                    try:
+                        path.unlink()
+                        self.deleted.append(self.display(path))
+                    except OSError as exc:
+                        self.note("errors", f"{self.display(path)}: cannot delete ({exc})")
+            else:
+                self.delete_refused = (
+                    f"--delete-unused-baselines refused: {reason}; unused files are only "
+                    "deleted after a run of the whole suite (no -k/-m, test ids or deselection)"
+                )
+        if self.record_mode:
+            storage.remove_stale_temporaries(self.root)
+        self._final = {
+            "unused_files": [self.display(p) for p in unused],
+            "not_verified": sorted(not_verified),
+        }
+        return self._final
+
+    def accounting(self) -> dict[str, Any]:
+        """The contract's accounting block (see docs/architecture.md)."""
+        final = self.finalise()
+        out: dict[str, Any] = {
+            "record_mode": self.record_mode,
+            "verified": list(self.lists["verified"]),
+            "mismatched": list(self.lists["mismatched"]),
+            "missing": list(self.lists["missing"]),
+            "errors": list(self.lists["errors"]),
+            "not_verified": list(final["not_verified"]),
+            "unused_files": list(final["unused_files"]),
+            "deleted_files": list(self.deleted),
+            "fail_unverified": self.fail_unverified,
+        }
+        if self.record_mode:
+            for key in ("written", "updated", "unchanged", "record_failed"):
+                out[key] = list(self.lists[key])
+        return out
+
+    def failure_reason(self) -> str | None:
+        """Why the baselines alone fail the run (``--fail-unverified``), else None."""
+        acc = self.accounting()
+        if self.fail_unverified and acc["not_verified"]:
+            return (
+                f"{len(acc['not_verified'])} stored baseline observations were not verified "
+                "(--fail-unverified)"
+            )
+        if self.delete_refused:
+            return self.delete_refused
+        return None
+
+    def baseline_timings(self, nodeids: Any) -> dict[str, list[float]]:
+        """Recorded timing samples per timing name for the given tests (contract)."""
+        out: dict[str, list[float]] = {}
+        for nodeid in nodeids:
+            try:
+                baseline = self.load(self.file_for(nodeid))
+            except storage.BaselineFileError:
+                continue
+            if baseline is None:
+                continue
+            for name, samples in baseline.timings.items():
+                out.setdefault(name, []).extend(samples)
+        return out
+
+    def identity(self) -> dict[str, Any]:
+        """The verdict's baseline block: dir, checksum, files, provenance (contract)."""
+        import hashlib
+
+        files = self._all_files()
+        digest = hashlib.sha256()
+        recorded_from: set[str] = set()
+        recorded_at: list[str] = []
+        versions: list[Any] = []
+        for path in files:
+            digest.update(path.relative_to(self.root).as_posix().encode())
+            digest.update(b"\0")
+            digest.update(path.read_bytes())
+            try:
+                baseline = self.load(path)
+            except storage.BaselineFileError:
+                continue
+            if baseline is None:
+                continue
+            if baseline.recorded_from:
+                recorded_from.add(baseline.recorded_from)
+            if baseline.recorded_at:
+                recorded_at.append(baseline.recorded_at)
+            if (
+                baseline.deployment_version is not None
+                and baseline.deployment_version not in versions
+            ):
+                versions.append(baseline.deployment_version)
+        return {
+            "dir": self.display(self.root),
+            "checksum": digest.hexdigest() if files else None,
+            "files": len(files),
+            "recorded_from": ", ".join(sorted(recorded_from)) or None,
+            "recorded_at": max(recorded_at) if recorded_at else None,
+            "deployment_version": versions[0] if len(versions) == 1 else (versions or None),
+        }
+
+    # ------------------------------------------------------------ terminal
+
+    def summary_lines(self) -> list[str]:
+        acc = self.accounting()
+        lines = []
+        if self.record_mode:
+            lines.append(
+                f"deployverify baselines (recorded into {self.display(self.root)}, "
+                f"{self.record_runs} runs): {len(acc['written'])} written, "
+                f"{len(acc['updated'])} updated, {len(acc['unchanged'])} unchanged"
+                + (
+                    f", {len(acc['record_failed'])} not written (test failed)"
+                    if acc["record_failed"]
+                    else ""
+                )
+            )
+        else:
+            lines.append(
+                f"deployverify baselines: {len(acc['verified'])} verified, "
+                f"{len(acc['mismatched'])} mismatched, {len(acc['missing'])} missing, "
+                f"{len(acc['not_verified'])} not verified, {len(acc['unused_files'])} unused files"
+                + (f", {len(acc['errors'])} unreadable" if acc["errors"] else "")
+            )
+        for key, title in (
+            ("missing", "missing"),
+            ("errors", "unreadable"),
+            ("not_verified", "not verified"),
+            ("unused_files", "unused file"),
+            ("record_failed", "not recorded, the test failed"),
+        ):
+            entries = acc.get(key, [])
+            for e in entries[:20]:
+                lines.append(f"  {title}: {e}")
+            if len(entries) > 20:
+                lines.append(f"  ... and {len(entries) - 20} more {title}")
+        for path in self.deleted:
+            lines.append(f"  deleted unused: {path}")
+        if acc["unused_files"] and not self.deleted and not self.delete_refused:
+            lines.append(
+                "  delete unused files with --delete-unused-baselines (whole-suite runs only)"
+            )
+        if self.delete_refused:
+            lines.append(f"  {self.delete_refused}")
+        if acc["not_verified"] and self.fail_unverified:
+            lines.append("  --fail-unverified: unverified observations fail this run")
+        return lines
+
+
+def _without_recorded_at(text: str) -> str:
+    return "\n".join(line for line in text.splitlines() if not line.startswith('  "recorded_at":'))
+
+
+def _deployment_version(target: Any) -> Any:
+    """The target's deployment version data when it has one (attribute names vary by target)."""
+    if target is None:
+        return None
+    for attr in ("deployment_version", "version_info", "version"):
+        value = getattr(target, attr, None)
+        if callable(value):
+            try:
+                value = value()
+            except Exception:
+                value = None
+        if value:
+            return value if isinstance(value, dict | str | int | float) else str(value)
+    return None
+
+
+def get_session(config: pytest.Config) -> BaselineSession:
+    """The session's ``BaselineSession`` (created on first use)."""
+    state = get_state(config)
+    if state.baseline is None:
+        state.baseline = BaselineSession(config)
+    return state.baseline

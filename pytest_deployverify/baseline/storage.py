@@ -1,0 +1,222 @@
+"""Baseline files on disk: where each test's file lives, atomic writes, validated loads.
+
+One JSON file per test: ``<baseline dir>/<module path without .py>/<Class.test[params]>.json``.
+Written with sorted keys, indent 2 and a trailing newline so a diff reviews well; written to a
+temporary file in the same directory, fsynced, then ``os.replace``d, so a crash or Ctrl-C
+leaves the old file or the new one, never half of one. Loaded files are checked against
+``schemas/baseline.schema.json``; every problem is a ``BaselineFileError`` naming the file.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import json
+import os
+import re
+import tempfile
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
+
+from pytest_deployverify.baseline.model import SCHEMA_VERSION, BaselineFile
+
+#: Longest file-name stem kept verbatim; longer names are cut and end in a hash.
+MAX_STEM = 120
+_UNSAFE = re.compile(r"[^A-Za-z0-9_.\-\[\]]")
+_WINDOWS_RESERVED = {"con", "prn", "aux", "nul"} | {
+    f"{p}{i}" for p in ("com", "lpt") for i in range(1, 10)
+}
+TMP_PREFIX = ".deployverify-tmp-"
+
+
+class BaselineFileError(Exception):
+    """A baseline file that cannot be used: unreadable, not JSON, wrong shape, future schema."""
+
+    def __init__(self, path: Path | str, problem: str) -> None:
+        self.path = str(path)
+        self.problem = problem
+        super().__init__(f"baseline file {self.path}: {problem}")
+
+
+# ---------------------------------------------------------------- paths
+
+
+def _short_hash(text: str) -> str:
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()[:10]
+
+
+def safe_component(raw: str) -> str:
+    """A path component safe on Linux, macOS and Windows; a hash keeps distinct names distinct.
+
+    Unsafe characters become ``_``; when that changed anything, or the name has upper-case
+    letters inside ``[...]`` (parametrize ids differing only by case collide on
+    case-insensitive file systems), a short hash of the raw name is appended.
+    """
+    safe = _UNSAFE.sub("_", raw).strip(". ") or "_"
+    bracket = raw.find("[")
+    needs_hash = safe != raw or (bracket >= 0 and raw[bracket:] != raw[bracket:].lower())
+    if safe.split(".", 1)[0].lower() in _WINDOWS_RESERVED:
+        safe = "_" + safe
+        needs_hash = True
+    if len(safe) > MAX_STEM:
+        safe = safe[: MAX_STEM - 12].rstrip(". ")
+        needs_hash = True
+    if needs_hash:
+        safe = f"{safe}-{_short_hash(raw)}"
+    return safe
+
+
+def relative_file(nodeid: str) -> Path:
+    """The baseline file of a test, relative to the baseline directory.
+
+    ``tests/smoke/test_upload.py::TestUpload::test_pdf[small]`` ->
+    ``tests/smoke/test_upload/TestUpload.test_pdf[small].json``.
+    """
+    parts = nodeid.split("::")
+    module = parts[0]
+    if module.endswith(".py"):
+        module = module[:-3]
+    dirs = [
+        safe_component(seg if seg != ".." else "__")
+        for seg in module.split("/")
+        if seg and seg != "."
+    ]
+    name = ".".join(parts[1:]) if len(parts) > 1 else "module"
+    return (
+        Path(*dirs, safe_component(name) + ".json")
+        if dirs
+        else Path(safe_component(name) + ".json")
+    )
+
+
+def module_dir(module_path: str) -> Path:
+    """The directory (relative to the baseline dir) holding a test module's baseline files."""
+    return relative_file(f"{module_path}::x").parent
+
+
+# ---------------------------------------------------------------- writing
+
+
+def dumps(data: dict[str, Any]) -> str:
+    """The canonical file text: sorted keys, indent 2, UTF-8 as is, trailing newline."""
+    return json.dumps(data, sort_keys=True, indent=2, ensure_ascii=False, allow_nan=False) + "\n"
+
+
+def atomic_write_text(path: Path, text: str) -> None:
+    """Write ``text`` to ``path`` so that readers only ever see the old or the new content."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=TMP_PREFIX, suffix=".json", dir=path.parent)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8", newline="\n") as fh:
+            fh.write(text)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+        raise
+    _fsync_dir(path.parent)
+
+
+def _fsync_dir(directory: Path) -> None:
+    # Makes the rename itself durable on POSIX; directories cannot be opened on Windows.
+    if os.name != "posix":
+        return
+    try:
+        fd = os.open(directory, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
+
+
+def remove_stale_temporaries(root: Path) -> list[Path]:
+    """Delete temporary files a killed recording left behind (they are never read)."""
+    removed = []
+    if root.is_dir():
+        for tmp in root.rglob(f"{TMP_PREFIX}*"):
+            with contextlib.suppress(OSError):
+                tmp.unlink()
+                removed.append(tmp)
+    return removed
+
+
+# ---------------------------------------------------------------- reading
+
+
+@lru_cache(maxsize=1)
+def file_schema() -> dict[str, Any]:
+    schema_path = Path(__file__).resolve().parent.parent / "schemas" / "baseline.schema.json"
+    return json.loads(schema_path.read_text(encoding="utf-8"))
+
+
+def parse(path: Path, text: str) -> BaselineFile:
+    """A baseline file's content, validated; ``BaselineFileError`` says what is wrong."""
+    try:
+        data = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise BaselineFileError(
+            path,
+            f"not valid JSON ({exc.msg} at line {exc.lineno} column {exc.colno}); "
+            "fix the edit or re-record it with --record-baseline",
+        ) from None
+    if not isinstance(data, dict):
+        raise BaselineFileError(path, f"expected a JSON object, found {type(data).__name__}")
+    version = data.get("schema_version")
+    if isinstance(version, int) and not isinstance(version, bool) and version > SCHEMA_VERSION:
+        raise BaselineFileError(
+            path,
+            f"written with baseline schema version {version}, but this pytest-deployverify "
+            f"reads version {SCHEMA_VERSION}; upgrade pytest-deployverify or re-record the "
+            "baseline with this version",
+        )
+    _validate(path, data)
+    baseline = BaselineFile.from_dict(data)
+    _check_rules(path, baseline)
+    return baseline
+
+
+def _validate(path: Path, data: dict[str, Any]) -> None:
+    from pytest_deployverify.baseline import shapes
+
+    problems = shapes.violations(file_schema(), data)
+    if problems:
+        listed = "; ".join(f"{where}: {msg}" for where, msg in problems[:5])
+        more = f" (+{len(problems) - 5} more)" if len(problems) > 5 else ""
+        raise BaselineFileError(
+            path,
+            f"does not match the baseline file schema: {listed}{more}; fix the edit or re-record",
+        )
+
+
+def _check_rules(path: Path, baseline: BaselineFile) -> None:
+    from pytest_deployverify.baseline import shapes
+    from pytest_deployverify.baseline.paths import PatternError, parse_pattern
+
+    for name, obs in baseline.observations.items():
+        for rule in obs.rules:
+            try:
+                parse_pattern(rule.path)
+                if rule.kind == "shape":
+                    shapes.check_schema(rule.schema or {})
+            except (PatternError, ValueError) as exc:
+                raise BaselineFileError(
+                    path, f"observation {name!r}, rule for {rule.path!r}: {exc}"
+                ) from None
+
+
+def load(path: Path) -> BaselineFile | None:
+    """The baseline file at ``path``, or None when there is none."""
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        return None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise BaselineFileError(path, f"cannot be read ({exc})") from None
+    return parse(path, text)
