@@ -147,12 +147,19 @@ def decide(facts: Facts) -> Decision:
             fails.append(f"baseline missing for {missing[0]}" + _more(missing))
         if mismatched:
             fails.append(f"baseline mismatch in {mismatched[0]}" + _more(mismatched))
+        errors = list(acc.get("errors") or [])
+        if errors:
+            fails.append(f"baseline could not be used: {errors[0]}" + _more(errors))
         not_verified = list(acc.get("not_verified") or [])
         if not_verified and facts.fail_unverified:
             fails.append(
                 f"{_plural(len(not_verified), 'baseline observation')} not verified by any "
                 f"selected test (--fail-unverified), e.g. {not_verified[0]}"
             )
+
+    record_failed = list(acc.get("record_failed") or [])
+    if facts.record_mode and record_failed:
+        fails.append(f"baseline not recorded for {record_failed[0]}" + _more(record_failed))
 
     if not facts.record_mode:
         for t in facts.timings:
@@ -373,8 +380,9 @@ def baseline_block(baseline: Any) -> tuple[dict[str, Any] | None, dict[str, Any]
         return None, None
     identity = dict(baseline.identity() or {}) if hasattr(baseline, "identity") else {}
     accounting = dict(baseline.accounting() or {}) if hasattr(baseline, "accounting") else None
-    if identity and not identity.get("checksum") and identity.get("files") is not None:
-        identity["checksum"] = baseline_checksum(identity.get("dir") or ".", identity["files"])
+    files = identity.get("files")
+    if identity and not identity.get("checksum") and isinstance(files, list) and files:
+        identity["checksum"] = baseline_checksum(identity.get("dir") or ".", files)
     for key in ("dir", "checksum", "files", "recorded_from", "recorded_at", "deployment_version"):
         identity.setdefault(key, [] if key == "files" else None)
     if identity.get("dir") is not None:
@@ -572,7 +580,7 @@ def is_active(config: pytest.Config) -> bool:
     if any(getattr(config.option, name, False) for name in _INFORMATIONAL):
         return False
     state = get_state(config)
-    if state.target is not None or state.baseline is not None:
+    if state.target is not None or _baseline_in_use(state.baseline):
         return True
     for dest in (
         "deployverify_target_env",
@@ -594,6 +602,18 @@ def is_active(config: pytest.Config) -> bool:
         ev.findings or ev.timings or ev.correlation_ids or markers & set(ev.markers)
         for ev in state.evidence.values()
     )
+
+
+def _baseline_in_use(baseline: Any) -> bool:
+    """The baseline session exists in every run; it counts once it recorded or compared."""
+    if baseline is None or not hasattr(baseline, "accounting"):
+        return False
+    try:
+        acc = baseline.accounting() or {}
+    except Exception:  # a broken baseline session is the baseline component's to report
+        return False
+    keys = ("verified", "mismatched", "missing", "errors", "written", "updated", "unchanged")
+    return bool(acc.get("record_mode")) or any(acc.get(k) for k in keys)
 
 
 def _has_tool_table(config: pytest.Config) -> bool:

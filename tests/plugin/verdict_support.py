@@ -17,9 +17,10 @@ import jsonschema
 from pytest_deployverify import verdict as verdict_module
 
 #: conftest for an inner project: when ``fake_baseline.json`` exists in its rootdir, the
-#: session's ``state.baseline`` is replaced by an object honouring the baseline <-> verdict
-#: contract (docs/architecture.md) with that file's data. Lets every verdict path be driven
-#: without recording a real baseline first.
+#: session's real ``BaselineSession`` answers the baseline <-> verdict contract
+#: (docs/architecture.md) with that file's data on top of its own. Lets every verdict path
+#: (missing baseline, unverified observations, timing samples) be driven without recording
+#: real baselines first.
 FAKE_BASELINE_CONFTEST = """
 import json
 import os
@@ -28,32 +29,24 @@ import pytest
 
 from pytest_deployverify.state import get_state
 
-ACCOUNTING = {"verified": [], "mismatched": [], "missing": [], "not_verified": [],
-              "unused_files": [], "record_mode": False}
+
+def _patch(baseline, data):
+    accounting = baseline.accounting
+    identity = baseline.identity
+    baseline.accounting = lambda: {**accounting(), **data.get("accounting", {})}
+    baseline.baseline_timings = lambda nodeids: data.get("timings", {})
+    baseline.identity = lambda: {**identity(), **data.get("identity", {})}
 
 
-class FakeBaseline:
-    def __init__(self, data):
-        self.data = data
-
-    def accounting(self):
-        return {**ACCOUNTING, **self.data.get("accounting", {})}
-
-    def baseline_timings(self, nodeids):
-        return self.data.get("timings", {})
-
-    def identity(self):
-        return {"dir": "baselines", "checksum": None, "files": [], "recorded_from": "local",
-                "recorded_at": "2026-11-28T10:00:00Z", "deployment_version": None,
-                **self.data.get("identity", {})}
-
-
-@pytest.hookimpl(tryfirst=True)
+@pytest.hookimpl(wrapper=True)
 def pytest_sessionfinish(session):
+    # a wrapper runs before every plain sessionfinish hook: the baseline component's and the
+    # verdict's both see the patched session
     path = os.path.join(str(session.config.rootpath), "fake_baseline.json")
     if not hasattr(session.config, "workerinput") and os.path.exists(path):
         with open(path) as fh:
-            get_state(session.config).baseline = FakeBaseline(json.load(fh))
+            _patch(get_state(session.config).baseline, json.load(fh))
+    return (yield)
 """
 
 
