@@ -350,6 +350,32 @@ def _report_write(session: pytest.Session) -> None:
     hooks.write_reports(session.config)
 
 
+@pytest.fixture
+def component_check(request: pytest.FixtureRequest) -> Callable[..., Any]:
+    """Record evidence about one part of the deployment for the report's completeness section.
+
+    ``component_check("worker", "pass" | "fail" | "inconclusive" | "error", observed=...,
+    rule="...", message="...")`` appends a ``Finding(kind="component",
+    check="component:worker")`` to this test's evidence (the verdict judges it like any
+    check). Components the report lists: api, worker, parser, embeddings, database,
+    monitoring. Returns the finding.
+    """
+    from pytest_deployverify.report.model import component_finding
+
+    evidence = request.node.stash.get(EVIDENCE_KEY, None)
+
+    def record(component: str, outcome: str, **fields: Any) -> Any:
+        finding = component_finding(component, outcome, **fields)
+        finding.nodeid = request.node.nodeid
+        if evidence is not None:
+            if not finding.correlation_ids:
+                finding.correlation_ids = list(evidence.correlation_ids)
+            evidence.findings.append(finding)
+        return finding
+
+    return record
+
+
 @pytest.hookimpl(optionalhook=True)
 def pytest_metadata(metadata: dict[str, Any], config: pytest.Config) -> None:
     """Redact pytest-metadata's environment table (shown by pytest-html) as soon as it exists.

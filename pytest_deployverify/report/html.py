@@ -272,7 +272,7 @@ def render_performance(ctx: ReportContext) -> str:
         body = '<p class="dv-muted">No timings were recorded in this run.</p>'
     else:
         rows = "".join(
-            f'<tr class="dv-timing dv-outcome-{e(t.get("outcome"))}" data-timing="{e(t.get("name"))}">'
+            f'<tr class="dv-timing dv-timing-{e(t.get("outcome"))}" data-timing="{e(t.get("name"))}">'
             f"<td>{e(t.get('name'))}</td><td>{e(t.get('group'))}</td>"
             f"<td>{e(model.fmt_seconds((t.get('baseline') or {}).get('median')))}"
             f" <span class=dv-muted>n={e((t.get('baseline') or {}).get('n', '-'))}</span></td>"
@@ -594,10 +594,16 @@ def request_log_text(exchanges: Sequence[Mapping[str, Any]]) -> str:
 
 # Moves the block from inside pytest-html's summary to right under the page title, so the
 # banner is the first thing a reader sees. Ids only; pytest-html's script finds its parts by id.
+# ``report.html?dv-focus=performance`` shows only the banner and that section: a stable view
+# for screenshots and for sharing one section (headless screenshots ignore #fragments).
 MOVE_SCRIPT = (
     "(function(){var r=document.getElementById('dv-report');"
     "var t=document.getElementById('title');"
-    "if(r&&t&&t.parentNode){t.parentNode.insertBefore(r,t.nextSibling);}})();"
+    "if(r&&t&&t.parentNode){t.parentNode.insertBefore(r,t.nextSibling);}"
+    "var m=/[?&]dv-focus=([A-Za-z0-9_-]+)/.exec(window.location.search);"
+    "var f=m&&document.getElementById(m[1]);"
+    "if(f){f.classList.add('dv-focused');document.documentElement.classList.add('dv-focus');}"
+    "})();"
 )
 
 CSS = """
@@ -660,6 +666,8 @@ tr.dv-bad td{background:#fdecea;font-weight:600}
 .dv-field label{font-weight:600;display:inline-block;min-width:90px}
 .dv-line{display:inline-block;border-bottom:1px solid #000;min-width:260px;height:1.4em;vertical-align:bottom}
 .dv-box{margin-right:18px;font-size:15px}
+.dv-focus body>*:not(#dv-report):not(#title){display:none!important}
+.dv-focus #dv-report>*:not(.dv-focused):not(#dv-banner){display:none!important}
 @media print{
   .dv-noprint,.summary__reload,.controls,.filters,p.filter,#results-table .logexpander{display:none!important}
   .dv{max-width:none}

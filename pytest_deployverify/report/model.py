@@ -82,6 +82,34 @@ class ComponentRow:
         }.get(self.outcome, self.outcome)
 
 
+def component_finding(
+    component: str,
+    outcome: str,
+    *,
+    observed: Any = None,
+    rule: str = "",
+    message: str = "",
+    correlation_ids: Sequence[str] = (),
+    detail: str = "",
+) -> Any:
+    """A :class:`~pytest_deployverify.evidence.Finding` that follows the completeness
+    convention: ``kind="component"``, ``check="component:<name>[:<detail>]"``."""
+    from pytest_deployverify.evidence import Finding
+
+    name = str(component).strip().lower()
+    if not name or ":" in name:
+        raise ValueError(f"component name {component!r} must be a non-empty word without ':'")
+    return Finding(
+        check=COMPONENT_PREFIX + name + (f":{detail}" if detail else ""),
+        outcome=outcome,
+        rule=rule or f"{name} is up and doing its job",
+        observed=observed,
+        message=message,
+        correlation_ids=list(correlation_ids),
+        kind=COMPONENT_KIND,
+    )
+
+
 def component_of(check: Mapping[str, Any]) -> str | None:
     """The component a check is evidence about, per the convention above; else None."""
     name = str(check.get("name") or "")

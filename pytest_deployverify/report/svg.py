@@ -23,7 +23,7 @@ AXIS_H = 44
 
 OUTCOME_WORDS = {
     "pass": "OK",
-    "fail": "SLOWER - FAIL",
+    "fail": "FAIL",
     "inconclusive": "INCONCLUSIVE",
     "error": "ERROR",
 }
