@@ -347,9 +347,12 @@ class Worker:
                 f"{what}_unreachable", f"{what} at {url.split('?')[0]}: {type(exc).__name__}"
             ) from None
         if resp.status_code >= 400:
+            # A refusal (4xx other than timeout/rate limit) will not change on retry.
+            permanent = 400 <= resp.status_code < 500 and resp.status_code not in (408, 429)
             raise StageError(
                 f"{what}_http_{resp.status_code}",
                 f"{what} answered {resp.status_code}: {resp.text[:200]}",
+                permanent=permanent,
             )
         try:
             return resp.json()
