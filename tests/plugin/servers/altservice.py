@@ -225,7 +225,7 @@ class _Handler(BaseHTTPRequestHandler):
                     self.svc.tasks.pop(f.task_id, None)
             self._send(200 if f else 404, {"deleted": bool(f)})
             return
-        self._send(404, {"problem": "no route"})
+        self._send(405, {"problem": "cannot delete that"})
 
     def do_POST(self) -> None:
         if not self._pre():
