@@ -1,0 +1,98 @@
+"""Set-up shared by the smoke suite: plain helpers a user would write, no plugin internals.
+
+The suite talks to the deployment only through the plugin's public fixtures (``target``,
+``api``, ``correlation_id``, ``upload_document``, ``upload_document_async``, ``baseline``,
+``json_schema``, ``timings``) and HTTP. What lives here:
+
+* ``canary_pdf``: a unique copy of a fixture document (its bytes end with a PDF comment naming
+  the test's correlation ID), so every canary is a *new* document - never a duplicate of a
+  leftover from an earlier run or of a parallel test's upload, and always deleted by the test
+  that created it. The comment sits after ``%%EOF``: the PDF's pages and text are unchanged,
+  so parsed text, chunks and vectors are the same as the fixture's.
+* ``sign_webhook``: the parser's webhook signature for a job (needs the target secret
+  ``webhook_secret``; the per-job secret is ``hex(HMAC-SHA256(master, job_id))``).
+* ``upload_limit_bytes``: the target's upload size limit, to build a "too large" upload.
+* ``scrape_metrics``: the ``/metrics`` page parsed into ``{(name, labels): value}``.
+* The budgets every check is held to (``Budgets``), overridable through the environment.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import os
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+from smoke_support import DEFAULT_UPLOAD_LIMIT, FIXTURES, Budgets, parse_metrics
+
+
+@pytest.fixture(scope="session")
+def budgets() -> Budgets:
+    """The absolute budgets (see :class:`Budgets`)."""
+    return Budgets.from_env()
+
+
+@pytest.fixture
+def canary_pdf(tmp_path: Path, correlation_id: str) -> Callable[[str], Path]:
+    """``canary_pdf("small.pdf") -> Path``: a unique copy of a fixture PDF for this test.
+
+    Each call gives different bytes (same pages and text), so the upload creates a new
+    document that this test owns and deletes.
+    """
+    count = {"n": 0}
+
+    def make(name: str = "small.pdf") -> Path:
+        count["n"] += 1
+        data = (FIXTURES / name).read_bytes()
+        marker = f"\n%deployverify-canary {correlation_id} {count['n']}\n".encode()
+        path = tmp_path / f"canary-{count['n']}-{name}"
+        path.write_bytes(data + marker)
+        return path
+
+    return make
+
+
+@pytest.fixture
+def sign_webhook(target: Any) -> Callable[[str, bytes], str]:
+    """``sign_webhook(job_id, body) -> hex signature`` as the parser computes it."""
+    if not target.has_secret("webhook_secret"):
+        pytest.skip(
+            f"target {target.name!r} has no secret 'webhook_secret': add it to its secrets "
+            "table to verify webhook signatures"
+        )
+    master = target.secret("webhook_secret").encode()
+
+    def sign(job_id: str, body: bytes) -> str:
+        job_secret = hmac.new(master, job_id.encode(), hashlib.sha256).hexdigest()
+        return hmac.new(job_secret.encode(), body, hashlib.sha256).hexdigest()
+
+    return sign
+
+
+@pytest.fixture(scope="session")
+def upload_limit_bytes(target: Any) -> int:
+    """The target's upload limit: ``SMOKE_MAX_UPLOAD_BYTES``, else what an embedded
+    deployment was launched with (``DOCSERVICE_MAX_UPLOAD_BYTES`` in its ``launch_env``), else
+    docservice's default of 25 MiB."""
+    raw = os.environ.get("SMOKE_MAX_UPLOAD_BYTES", "").strip()
+    if not raw and target.launch is not None:
+        raw = dict(target.launch.env).get("DOCSERVICE_MAX_UPLOAD_BYTES", "")
+    return int(raw) if raw else DEFAULT_UPLOAD_LIMIT
+
+
+@pytest.fixture
+def scrape_metrics(api: Any) -> Callable[[], dict[tuple[str, frozenset[tuple[str, str]]], float]]:
+    """``scrape_metrics()``: GET /metrics (must be 200) and parse it."""
+
+    def scrape() -> dict[tuple[str, frozenset[tuple[str, str]]], float]:
+        response = api.get("/metrics")
+        assert response.status_code == 200, (
+            f"GET /metrics answered {response.status_code}, expected 200 "
+            f"(correlation ID {api.correlation_id}): {response.text[:300]}"
+        )
+        return parse_metrics(response.text)
+
+    return scrape

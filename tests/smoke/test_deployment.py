@@ -1,0 +1,112 @@
+"""Is the whole deployment there? Health, worker, real external services, version and config.
+
+The origin system's deployment answered its health check while its worker never ran and its
+"parser" was a mock. So health is necessary but never sufficient here: the worker is proven by
+a canary passing the statuses only a worker produces, and the external services by the
+identity their outputs carry.
+"""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+from smoke_support import MOCK_MARKERS, SCHEMAS, WORKER_ONLY
+
+
+@pytest.mark.nondestructive
+@pytest.mark.critical
+def test_health_within_budget_and_every_dependency_up(api, json_schema, budgets):
+    """GET /health: 200 within the budget, status healthy, every dependency it lists up."""
+    started = time.perf_counter()
+    response = api.get("/health")
+    elapsed = time.perf_counter() - started
+    json_schema.validate(response, schema=f"{SCHEMAS}/health.schema.json")
+    body = response.json()
+    down = {name: dep for name, dep in body["dependencies"].items() if dep.get("status") != "up"}
+    assert response.status_code == 200 and body["status"] == "healthy" and not down, (
+        f"health: HTTP {response.status_code}, status {body['status']!r}, dependencies down: "
+        f"{down or 'none'}; rule: 200 'healthy' with every dependency 'up' "
+        f"(correlation ID {api.correlation_id})"
+    )
+    assert elapsed <= budgets.health_s, (
+        f"health answered in {elapsed:.3f} s; rule: within {budgets.health_s:g} s "
+        f"(SMOKE_HEALTH_BUDGET_S) (correlation ID {api.correlation_id})"
+    )
+
+
+@pytest.mark.nondestructive
+@pytest.mark.critical
+def test_version_and_config_fingerprint_match_baseline(api, json_schema, baseline):
+    """GET /version: service, version, schema version and configuration fingerprint are what
+    the baseline was recorded with (the git revision may differ between builds)."""
+    response = api.get("/version")
+    assert response.status_code == 200, (
+        f"GET /version answered {response.status_code}; rule: 200 "
+        f"(correlation ID {api.correlation_id})"
+    )
+    json_schema.validate(response, schema=f"{SCHEMAS}/version.schema.json")
+    body = response.json()
+    baseline.check(
+        "version",
+        {
+            "service": body["service"],
+            "version": body["version"],
+            "schema_version": body["schema_version"],
+        },
+    )
+    baseline.check(
+        "config_fingerprint",
+        {
+            "config_fingerprint": body["config_fingerprint"],
+            "fingerprint_sha256": body["fingerprint_sha256"],
+        },
+    )
+
+
+@pytest.mark.canary
+@pytest.mark.critical
+def test_worker_moves_a_canary_past_the_worker_only_statuses(upload_document, canary_pdf, budgets):
+    """A canary reaches every status only a running worker can write, within the budget.
+
+    The heartbeat alone is not proof: the origin system's worker was "initialized" and never
+    processed a job.
+    """
+    run = upload_document(canary_pdf("small.pdf"), deadline=budgets.worker_s)
+    reached = [s for s in WORKER_ONLY if s in run.status_sequence]
+    missing = [s for s in WORKER_ONLY if s not in run.status_sequence]
+    assert not missing, (
+        f"the worker did not process the canary within {budgets.worker_s:g} s: statuses never "
+        f"reached: {', '.join(missing)} (reached {', '.join(reached) or 'none of them'}); "
+        f"{run.describe()}"
+    )
+    run.raise_for_outcome()
+
+
+@pytest.mark.canary
+@pytest.mark.critical
+def test_parser_and_embeddings_are_real_and_match_baseline(
+    upload_document, canary_pdf, baseline, api, json_schema
+):
+    """The canary's outputs carry the identity of the services that produced them: parser
+    name and version, chunker, embedding model and dimensions. They must match the baseline,
+    and no identity may be a mock's (a deployment silently wired to mocks fails)."""
+    run = upload_document(canary_pdf("small.pdf"))
+    run.raise_for_outcome()
+    document = api.get(f"/api/v2/documents/{run.document_id}")
+    json_schema.validate(document, schema=f"{SCHEMAS}/document.schema.json")
+    doc = document.json()
+    identity = {
+        "parser": doc["parser"],
+        "chunker": doc["chunker"],
+        "embedding": doc["embedding"],
+    }
+    names = [
+        str((doc.get(k) or {}).get("name") or (doc.get(k) or {}).get("model")) for k in identity
+    ]
+    mocks = [n for n in names if any(m in n.lower() for m in MOCK_MARKERS)]
+    assert not mocks, (
+        f"the deployment is wired to a mock: service identity {mocks} (observed {identity}); "
+        f"rule: no parser/chunker/embedding named like {list(MOCK_MARKERS)}; {run.describe()}"
+    )
+    baseline.check("service_identity", identity)

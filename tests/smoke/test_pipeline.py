@@ -1,0 +1,161 @@
+"""Does the deployment behave like the local baseline? One canary per fixture size, followed
+through the whole status model, with its outputs compared to what the baseline recorded.
+
+The origin system's jobs stalled silently, its buffers stayed empty and its reports still said
+"100% passed": here every stage must be reached in order, chunks must exist, every chunk must
+have its vector, and the outputs must be byte-for-byte the baseline's (digests).
+"""
+
+from __future__ import annotations
+
+import itertools
+from datetime import datetime, timezone
+
+import pytest
+from smoke_support import PIPELINE, SCHEMAS, parse_ts
+
+
+@pytest.mark.canary
+@pytest.mark.critical
+@pytest.mark.parametrize("fixture", ["small.pdf", "medium.pdf", "large.pdf"])
+def test_canary_walks_the_pipeline_like_the_baseline(
+    fixture, upload_document, canary_pdf, api, json_schema, baseline
+):
+    """Upload -> every status in order -> complete; outputs identical to the baseline's."""
+    run = upload_document(canary_pdf(fixture))
+    json_schema.validate(run.upload_response, schema=f"{SCHEMAS}/upload.schema.json")
+    run.raise_for_outcome()
+    assert run.status_sequence == list(PIPELINE), (
+        f"status sequence out of order or incomplete; rule: exactly {' -> '.join(PIPELINE)}; "
+        f"{run.describe()}"
+    )
+
+    job = api.get(f"/api/v2/jobs/{run.job_id}")
+    json_schema.validate(job, schema=f"{SCHEMAS}/job.schema.json")
+    events = api.get(f"/api/v2/jobs/{run.job_id}/events")
+    json_schema.validate(events, schema=f"{SCHEMAS}/events.schema.json")
+    document = api.get(f"/api/v2/documents/{run.document_id}")
+    json_schema.validate(document, schema=f"{SCHEMAS}/document.schema.json")
+    doc, progress = document.json(), job.json()["progress"]
+
+    # Completion invariants (the origin RFC's e2e test): chunks exist, every chunk has its
+    # vector, the progress counters agree with the stored rows.
+    problems = []
+    if doc["chunk_count"] < 1:
+        problems.append(f"chunk_count {doc['chunk_count']} (rule: > 0)")
+    if doc["vector_count"] != doc["chunk_count"]:
+        problems.append(
+            f"vector_count {doc['vector_count']} != chunk_count {doc['chunk_count']} "
+            f"(rule: one vector per chunk)"
+        )
+    if {v["chunk_id"] for v in doc["vectors"]} != {c["chunk_id"] for c in doc["chunks"]}:
+        problems.append("vectors do not belong to exactly the document's chunks")
+    if progress["chunks_done"] != doc["chunk_count"]:
+        problems.append(
+            f"progress.chunks_done {progress['chunks_done']} != {doc['chunk_count']} chunks stored"
+        )
+    if progress["embeddings_done"] != doc["vector_count"]:
+        problems.append(
+            f"progress.embeddings_done {progress['embeddings_done']} != "
+            f"{doc['vector_count']} vectors stored"
+        )
+    assert not problems, "; ".join(problems) + f"; {run.describe()}"
+
+    # Everything that must be deterministic for the same PDF: compared with the baseline.
+    baseline.check("statuses", {"outcome": run.outcome, "sequence": run.status_sequence})
+    baseline.check(
+        "outputs",
+        {
+            "parsed_text_sha256": doc["parsed_text_sha256"],
+            "parser": doc["parser"],
+            "chunker": doc["chunker"],
+            "chunk_count": doc["chunk_count"],
+            "chunk_sha256": [c["sha256"] for c in doc["chunks"]],
+            "embedding": doc["embedding"],
+            "vector_count": doc["vector_count"],
+            "vector_sha256": [v["sha256"] for v in doc["vectors"]],
+        },
+    )
+
+
+@pytest.mark.canary
+def test_same_document_twice_gives_the_same_document(upload_document, canary_pdf):
+    """Deduplication: uploading identical bytes again answers 200 with the same ids."""
+    path = canary_pdf("small.pdf")
+    first = upload_document(path)
+    first.raise_for_outcome()
+    again = upload_document(path, expect_terminal=False)
+    assert again.upload_status_code == 200 and again.duplicate, (
+        f"second upload of identical bytes answered HTTP {again.upload_status_code} with "
+        f"duplicate={again.duplicate}; rule: 200 with duplicate=true; "
+        f"first: {first.describe()}; second: {again.describe()}"
+    )
+    assert (again.document_id, again.job_id) == (first.document_id, first.job_id), (
+        f"duplicate upload named document {again.document_id} / job {again.job_id}; rule: the "
+        f"first upload's document {first.document_id} / job {first.job_id} "
+        f"(correlation ID {again.correlation_id})"
+    )
+
+
+@pytest.mark.canary
+@pytest.mark.critical
+def test_server_timestamps_are_sane(upload_document, canary_pdf, budgets):
+    """Server time within a small skew of ours, monotonic along the status sequence, and no
+    stage impossibly fast (the origin system "processed" everything in one minute and showed
+    6 August on 16 August)."""
+    before = datetime.now(timezone.utc)
+    run = upload_document(canary_pdf("small.pdf"))
+    after = datetime.now(timezone.utc)
+    run.raise_for_outcome()
+    stamps = [(e.status, parse_ts(e.at)) for e in run.statuses]
+    missing = [s for s, t in stamps if t is None]
+    assert not missing, f"statuses without a server timestamp: {missing}; {run.describe()}"
+
+    skew = budgets.clock_skew_s
+    first_status, first_at = stamps[0]
+    assert (before - first_at).total_seconds() <= skew and (
+        first_at - after
+    ).total_seconds() <= skew, (
+        f"server clock: {first_status!r} stamped {first_at.isoformat()} while the test's clock "
+        f"read {before.isoformat()} .. {after.isoformat()}; rule: within {skew:g} s "
+        f"(SMOKE_CLOCK_SKEW_S); {run.describe()}"
+    )
+    backwards = [
+        f"{a[0]} {a[1].isoformat()} > {b[0]} {b[1].isoformat()}"
+        for a, b in itertools.pairwise(stamps)
+        if b[1] < a[1]
+    ]
+    assert not backwards, (
+        f"timestamps go backwards along the sequence: {backwards}; rule: monotonic; "
+        f"{run.describe()}"
+    )
+    total = (stamps[-1][1] - stamps[0][1]).total_seconds()
+    parse = run.stage_durations.get("parse_queued")
+    assert total >= budgets.min_pipeline_s and (parse or 0.0) >= budgets.min_parse_s, (
+        f"impossibly fast: whole pipeline {total:.6f} s, parse stage {parse} s; rule: at "
+        f"least {budgets.min_pipeline_s:g} s end to end and {budgets.min_parse_s:g} s to parse "
+        f"(stage durations {run.stage_durations}); {run.describe()}"
+    )
+
+
+@pytest.mark.canary
+def test_correlation_id_travels_through_the_pipeline(
+    upload_document, canary_pdf, correlation_id, api, json_schema
+):
+    """The test's correlation ID comes back on the upload, is stored on the job and appears on
+    every event of the job's trail (worker stages included)."""
+    run = upload_document(canary_pdf("small.pdf"))
+    run.raise_for_outcome()
+    response = api.get(f"/api/v2/jobs/{run.job_id}/events")
+    json_schema.validate(response, schema=f"{SCHEMAS}/events.schema.json")
+    events = response.json()["events"]
+    observed = {
+        "upload response": (run.upload_response or {}).get("correlation_id"),
+        "job": (run.job or {}).get("correlation_id"),
+        **{f"event {e['seq']} ({e['status']})": e.get("correlation_id") for e in events},
+    }
+    wrong = {where: cid for where, cid in observed.items() if cid != correlation_id}
+    assert not wrong, (
+        f"correlation ID {correlation_id} lost: {wrong}; rule: the upload's "
+        f"X-Correlation-ID on the response, the job and every event; {run.describe()}"
+    )
