@@ -83,7 +83,8 @@ def test_failed_cleanup_is_reported(project, alt, small_pdf, evidence):
     project.alt(alt)
     text = (project.pytester.path / "pyproject.toml").read_text()
     text = text.replace(
-        'delete_path = "/ingest/v1/files/{document_id}"', 'delete_path = "/ingest/v1/tasks/{job_id}"'
+        'delete_path = "/ingest/v1/files/{document_id}"',
+        'delete_path = "/ingest/v1/tasks/{job_id}"',
     )
     (project.pytester.path / "pyproject.toml").write_text(text)
     project.tests(
@@ -107,7 +108,9 @@ def test_failed_cleanup_is_reported(project, alt, small_pdf, evidence):
 
 def test_record_baseline_refused_on_protected(project, alt, mode):
     project.alt(alt, extra_env="protected = true")
-    project.tests("import pytest\n\n@pytest.mark.nondestructive\ndef test_x(target):\n    raise AssertionError('ran')\n")
+    project.tests(
+        "import pytest\n\n@pytest.mark.nondestructive\ndef test_x(target):\n    raise AssertionError('ran')\n"
+    )
     result = project.run("--record-baseline", *mode)
     assert result.ret == pytest.ExitCode.USAGE_ERROR
     result.stderr.fnmatch_lines(["ERROR: *--record-baseline refused: target 'alt' is protected*"])

@@ -50,6 +50,9 @@ def main() -> int:
     parser.add_argument("--mode", default="ok")
     parser.add_argument("--delay", type=float, default=0.0)
     args = parser.parse_args()
+    # tests find the launcher through this file even when it never becomes ready
+    with open("launcher.pids", "a", encoding="utf-8") as fh:
+        fh.write(f"{os.getpid()}\n")
     token = os.environ.get("DEPLOYVERIFY_FAKE_TOKEN", "")
     if args.mode == "exit":
         print("starting fake deployment", file=sys.stderr)
