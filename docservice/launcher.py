@@ -263,8 +263,10 @@ def _start(launch: Launch) -> dict[str, Any]:
         c.name: c.proc.pid for c in launch.children if not c.name.startswith("worker")
     }
     pids["workers"] = [c.proc.pid for c in launch.children if c.name.startswith("worker")]
+    extra: dict[str, Any] = {}
     if launch.pg is not None:
         pids["postgres"] = launch.pg.proc.pid
+        extra["postgres_dir"] = str(launch.pg.base_dir)
     return {
         "api_url": api_url,
         "parser_url": parser_url,
@@ -281,6 +283,7 @@ def _start(launch: Launch) -> dict[str, Any]:
         "latency_ms": latency,
         "secrets_generated": generated,
         "started_in_s": round(time.monotonic() - started, 3),
+        **extra,
     }
 
 
