@@ -38,7 +38,11 @@ def test_first_failure_and_summary_reach_the_webhook(pytester: pytest.Pytester) 
     assert "first failure" in first["text"] and "test_inner.py::test_upload" in first["text"]
     assert first["blocks"][0]["type"] == "section"
     f = first["deployverify"]
-    assert (f["nodeid"], f["critical"], f["outcome"]) == ("test_inner.py::test_upload", True, "failed")
+    assert (f["nodeid"], f["critical"], f["outcome"]) == (
+        "test_inner.py::test_upload",
+        True,
+        "failed",
+    )
     assert f["correlation_ids"] == ["cid-upload-1"]
     assert f["report"]["verdict"].endswith("v.json")
     s = summary["deployverify"]

@@ -208,3 +208,143 @@ def test_event_stream_is_valid_json_lines_while_the_run_is_going(project, alt):
     assert events[: len(mid)] == mid  # appended, never rewritten
     assert events[-1]["event"] == "session_end"
     assert re.search(rb"1 failed, 1 passed", out), out.decode()
+
+
+# Record a baseline from a good deployment, then verify a good one (pass) and a bad one
+# (baseline mismatch, worker down, 10x slower, a critical failure). DV_REPORT_MODE switches.
+SCENARIO = """
+import os, time, pytest
+
+MODE = os.environ.get("DV_REPORT_MODE", "good")
+GOOD = MODE == "good"
+
+@pytest.mark.perf
+def test_speed(api, timings):
+    api.get("/healthz")
+    for _ in range(12):
+        t0 = time.perf_counter()
+        time.sleep(0.003 if GOOD else 0.03)
+        timings.record("upload.accept", time.perf_counter() - t0)
+
+def test_document(api, baseline, component_check):
+    r = api.get("/healthz")
+    component_check("api", "pass", observed={"status": r.status_code}, message="GET /healthz answered")
+    component_check("worker", "pass" if GOOD else "fail",
+                    observed={"heartbeat_age_s": 1 if GOOD else 412},
+                    rule="heartbeat younger than 30 s",
+                    message="heartbeat fresh" if GOOD else "no heartbeat for 412 s")
+    doc = {"chunk_count": 4 if GOOD else 0,
+           "embedding": {"model": "text-embedding-3-small" if GOOD else "mock-embed"}}
+    baseline.check("document", doc)
+
+@pytest.mark.critical
+def test_critical(api):
+    api.get("/healthz")
+    assert GOOD, "critical failure: the pipeline stalled at embedding_queued"
+"""
+
+
+def _section(page: str, section_id: str) -> str:
+    start = page.index(f'id="{section_id}"')
+    end = page.find("</section>", start)
+    return page[start:end]
+
+
+@pytest.fixture
+def recorded(project, alt, monkeypatch):
+    """An inner project with a baseline recorded from the good deployment."""
+    # a 3 ms -> 30 ms regression must count: lower the absolute floor (default 50 ms)
+    project.alt(alt, extra=LINKS + "\n[tool.deployverify.perf]\nabs_floor_s = 0.005\n")
+    project.tests(SCENARIO)
+    monkeypatch.setenv("DV_REPORT_MODE", "good")
+    project.run("--record-baseline").assert_outcomes(passed=3)
+    assert list((project.pytester.path / "baselines").rglob("*.json"))
+    return project
+
+
+HTML_ARGS = (
+    "--html=reports/report.html",
+    "--self-contained-html",
+    "--metrics-file=reports/dv.prom",
+)
+
+
+def test_passing_run_sections(recorded, monkeypatch):
+    monkeypatch.setenv("DV_REPORT_MODE", "good")
+    recorded.run(*HTML_ARGS).assert_outcomes(passed=3)
+    root = recorded.pytester.path
+    page = (root / "reports" / "report.html").read_text(encoding="utf-8")
+    verdict = json.loads((root / "reports" / "verdict.json").read_text(encoding="utf-8"))
+    assert f'data-verdict="{verdict["verdict"]}"' in page
+    assert verdict["verdict"] in ("pass", "inconclusive")  # timings may lack confidence
+    comp = _section(page, "dv-completeness")
+    assert re.search(r'data-component="worker">.*?working', comp, re.S)
+    assert re.search(r'data-component="monitoring">.*?not checked', comp, re.S)
+    behaviour = _section(page, "dv-behaviour")
+    assert 'data-check="baseline:document"' in behaviour and 'data-outcome="pass"' in behaviour
+    assert "Expected (baseline)" not in behaviour
+    perf = _section(page, "performance")
+    assert 'data-timing="upload.accept"' in perf and "<svg" in perf
+    assert "FAILED" not in perf
+    md = (root / "reports" / "summary.md").read_text(encoding="utf-8")
+    assert "## Failures\n\nNone." in md
+    assert ALT_KEY not in page + md
+
+
+@pytest.mark.parametrize("xdist", [False, True], ids=["serial", "xdist"])
+def test_failing_run_sections(recorded, monkeypatch, xdist):
+    monkeypatch.setenv("DV_REPORT_MODE", "bad")
+    args = (*HTML_ARGS, "-n", "2") if xdist else HTML_ARGS
+    result = recorded.run(*args)
+    result.assert_outcomes(passed=1, failed=2)
+    root = recorded.pytester.path
+    page = (root / "reports" / "report.html").read_text(encoding="utf-8")
+    banner = page[page.index('id="dv-banner"') : page.index('class="dv-when"')]
+    assert 'data-verdict="fail"' in banner and "Roll back this deployment" in banner
+    # completeness: the worker is down, with its evidence
+    comp = _section(page, "dv-completeness")
+    worker = re.search(r'data-component="worker">(.*?)</tr>', comp, re.S).group(1)
+    assert "NOT WORKING" in worker and "no heartbeat for 412 s" in worker and "412" in worker
+    # behaviour: expected and observed side by side per path, with the rule
+    behaviour = _section(page, "dv-behaviour")
+    assert "Expected (baseline)" in behaviour and "Observed (this deployment)" in behaviour
+    row = re.search(r"<tr><td>.*?chunk_count.*?</tr>", behaviour, re.S).group(0)
+    assert "<pre>4</pre>" in row and "<pre>0</pre>" in row
+    assert "mock-embed" in behaviour and "text-embedding-3-small" in behaviour
+    # performance: the regression with its ratio and a chart
+    perf = _section(page, "performance")
+    timing = re.search(r'data-timing="upload.accept">(.*?)</tr>', perf, re.S).group(1)
+    assert "FAILED" in timing and re.search(r"\d+\.\d\dx", timing)
+    assert '<svg xmlns="http://www.w3.org/2000/svg"' in perf
+    # per test: the critical failure with its correlation ID linked
+    tests = _section(page, "dv-tests")
+    assert "critical failure: the pipeline stalled" in tests
+    events = read_events(root / "reports" / "events.jsonl")
+    crit = next(e for e in events if e["event"] == "test" and e["nodeid"].endswith("test_critical"))
+    assert f"https://logs.example.com/search?q={crit['correlation_ids'][0]}" in tests
+    # sign-off: the checksum of the verdict file on disk
+    verdict_bytes = (root / "reports" / "verdict.json").read_bytes()
+    import hashlib
+
+    assert hashlib.sha256(verdict_bytes).hexdigest() in _section(page, "dv-signoff")
+    # the stream: pass -> fail at the first failure, then the final verdict
+    changes = [
+        (e["from"], e["to"], e["provisional"]) for e in events if e["event"] == "verdict_change"
+    ]
+    # provisional pass at the first test, fail at the first failure; the final verdict agrees
+    if not xdist:  # test_speed passes first; under xdist the order is the workers'
+        assert changes[0] == (None, "pass", True) and ("pass", "fail", True) in changes
+    assert changes[-1][1] == "fail"
+    assert events[-1]["event"] == "session_end" and events[-1]["verdict"] == "fail"
+    # summary.md and metrics say the same
+    md = (root / "reports" / "summary.md").read_text(encoding="utf-8")
+    assert "**Verdict: FAIL**" in md and "| Background worker | NOT WORKING |" in md
+    assert "chunk_count" in md and "| upload.accept | own |" in md
+    assert crit["correlation_ids"][0] in md
+    prom = (root / "reports" / "dv.prom").read_text(encoding="utf-8")
+    assert 'deployverify_verdict{verdict="fail",target="alt"} 1' in prom
+    assert re.search(
+        r'deployverify_timing_ratio\{timing="upload.accept",group="own",target="alt"\} \d', prom
+    )
+    for name, text in _all_outputs(root).items():
+        assert ALT_KEY not in text, name
