@@ -1,0 +1,115 @@
+"""redact.py: known secret values and credential-looking text never survive."""
+
+from __future__ import annotations
+
+import pytest
+
+from pytest_deployverify.redact import (
+    REDACTED,
+    SECRET_KEY_PATTERN,
+    redact_headers,
+    redact_text,
+    redact_url,
+    redact_value,
+)
+
+JWT = "eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiIxMjM0NTY3ODkwIn0.dozjgNryP4J3jVmNHl0w5N_XgL0n3I9PlFUP0THsR8U"
+
+
+@pytest.mark.parametrize(
+    ("text", "secret_part"),
+    [
+        ("Authorization: Bearer abcdef123456", "abcdef123456"),
+        ("call failed with key sk-proj-ABCDEFGHIJKLMNOPqrstuv", "sk-proj-ABCDEFGHIJKLMNOPqrstuv"),
+        (f"token {JWT} expired", JWT),
+        ("GET /x?token=tok123&page=2", "tok123"),
+        ('{"password": "hunter22"}', "hunter22"),
+        ("postgres://app:pw-9876@db:5432/x", "pw-9876"),
+        ("X-Api-Key: key-0987654", "key-0987654"),
+        ("ghp_" + "a" * 36, "ghp_" + "a" * 36),
+    ],
+)
+def test_credential_looking_text_is_redacted(text, secret_part):
+    out = redact_text(text)
+    assert secret_part not in out and REDACTED in out
+
+
+def test_known_secret_values_are_redacted_anywhere():
+    out = redact_text(
+        "the webhook secret is wh-s3cret-value, again wh-s3cret-value", ["wh-s3cret-value"]
+    )
+    assert out == f"the webhook secret is {REDACTED}, again {REDACTED}"
+    # mappings (target.secrets) work too; short values are left alone
+    assert redact_text("abc uses wh-s3cret-value", {"a": "wh-s3cret-value", "b": "abc"}) == (
+        f"abc uses {REDACTED}"
+    )
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "document small.pdf ended complete; sha256 9f86d081884c7d659a2feaa0c55ad015",
+        "the token expired at 12:00",
+        "prompt_tokens: 12",
+        "status uploaded -> complete, correlation ID 1b4e28ba-2fa1-11d2-883f-0016d3cca427",
+    ],
+)
+def test_ordinary_text_is_untouched(text):
+    assert redact_text(text) == text
+
+
+def test_redact_value_is_deep_and_keeps_numbers():
+    data = {
+        "Authorization": "Bearer x",
+        "usage": {"prompt_tokens": 5, "total_tokens": 7},
+        "chunks": [{"chunk_id": "c1", "sha256": "ab" * 32}],
+        "nested": [{"api_key": "plain", "note": "uses my-secret-1"}],
+        "tuple": ("my-secret-1", 3),
+    }
+    out = redact_value(data, ["my-secret-1"])
+    assert out["Authorization"] == REDACTED
+    assert out["usage"] == {"prompt_tokens": 5, "total_tokens": 7}
+    assert out["chunks"] == data["chunks"]
+    assert out["nested"] == [{"api_key": REDACTED, "note": f"uses {REDACTED}"}]
+    assert out["tuple"] == (REDACTED, 3)
+    assert data["Authorization"] == "Bearer x"  # a copy: the input is unchanged
+
+
+def test_headers_and_urls():
+    headers = redact_headers(
+        {"Authorization": "Bearer abc", "Cookie": "s=1", "X-Api-Key": "k", "X-Correlation-ID": "c1"}
+    )
+    assert headers == {
+        "Authorization": REDACTED,
+        "Cookie": REDACTED,
+        "X-Api-Key": REDACTED,
+        "X-Correlation-ID": "c1",
+    }
+    url = redact_url("https://u:p@h.example/x?signature=abc&sig=d&id=7&key=zz")
+    assert (
+        url
+        == f"https://{REDACTED}@h.example/x?signature={REDACTED}&sig={REDACTED}&id=7&key={REDACTED}"
+    )
+
+
+@pytest.mark.parametrize(
+    "name",
+    [
+        "Authorization",
+        "x-api-key",
+        "webhook_secret",
+        "password",
+        "DOCSERVICE_API_TOKENS",
+        "set-cookie",
+        "access_token",
+    ],
+)
+def test_secret_key_names(name):
+    assert SECRET_KEY_PATTERN.match(name)
+
+
+@pytest.mark.parametrize(
+    "name", ["prompt_tokens", "sha256", "chunk_id", "correlation_id", "document_id", "status"]
+)
+def test_ordinary_key_names(name):
+    assert not SECRET_KEY_PATTERN.match(name)
