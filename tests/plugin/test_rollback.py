@@ -233,7 +233,7 @@ def _start_launcher(
     deadline = time.monotonic() + 60
     while not ready.exists():
         if time.monotonic() > deadline or proc.poll() is not None:
-            _stop_group(proc.pid)
+            _stop_group(proc.pid, proc)
             pytest.fail(
                 f"docservice did not start: {(directory / f'{name}.log').read_text()[-2000:]}"
             )
@@ -241,11 +241,19 @@ def _start_launcher(
     return proc, json.loads(ready.read_text())["api_url"]
 
 
-def _stop_group(pid: int) -> None:
+def _stop_group(pid: int, proc: subprocess.Popen[bytes] | None = None) -> None:
+    """SIGTERM the process group, SIGKILL it after 10 s. ``proc`` (our own child) is reaped;
+    a group whose leader is not our child is polled until it is gone."""
     with contextlib.suppress(ProcessLookupError, PermissionError):
         os.killpg(pid, signal.SIGTERM)
+    if proc is not None:
+        try:
+            proc.wait(timeout=10)
+            return
+        except subprocess.TimeoutExpired:
+            pass
     deadline = time.monotonic() + 10
-    while time.monotonic() < deadline:
+    while proc is None and time.monotonic() < deadline:
         try:
             os.killpg(pid, 0)
         except (ProcessLookupError, PermissionError):
@@ -253,6 +261,9 @@ def _stop_group(pid: int) -> None:
         time.sleep(0.05)
     with contextlib.suppress(ProcessLookupError, PermissionError):
         os.killpg(pid, signal.SIGKILL)
+    if proc is not None:
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            proc.wait(timeout=5)
 
 
 @pytest.fixture
@@ -275,7 +286,7 @@ def faulty_deployment_behind_proxy(pytester: pytest.Pytester) -> Iterator[_Proxy
         proxy.shutdown()
         proxy.server_close()
         thread.join(5)
-        _stop_group(proc.pid)
+        _stop_group(proc.pid, proc)
         clean = directory / "clean.pid"
         if clean.exists():
             _stop_group(int(clean.read_text()))
