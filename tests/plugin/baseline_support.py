@@ -13,8 +13,23 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import jsonschema  # noqa: F401
 import pytest
 from noisyservice import NoisyService
+
+# Imported before any in-process pytester run (see tests/plugin/conftest.py): a module first
+# imported inside an inner run is dropped afterwards, and jsonschema's FormatError from two
+# imports of it no longer match each other.
+from pytest_deployverify.baseline import (  # noqa: F401
+    compare,
+    fixture,
+    hooks,
+    learn,
+    schema,
+    session,
+    shapes,
+    storage,
+)
 
 INNER_INI = """
 [tool.pytest.ini_options]
