@@ -5,13 +5,11 @@ round trip through the baseline component."""
 from __future__ import annotations
 
 import textwrap
-import threading
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 import pytest
-from verdict_support import FAKE_BASELINE_CONFTEST, load_verdict, write_fake_baseline
+from verdict_support import FAKE_BASELINE_CONFTEST, health_server, load_verdict, write_fake_baseline
 
 import pytest_deployverify.perf  # noqa: F401  (imported before inner runs, see conftest)
 from pytest_deployverify.evidence import TestEvidence
@@ -154,33 +152,15 @@ def test_bad_perf_config_is_one_clear_usage_error(
 # ---------------------------------------------------------------- with the real baseline
 
 
-class _Health(BaseHTTPRequestHandler):
-    def do_GET(self) -> None:
-        self.send_response(200)
-        self.send_header("Content-Type", "application/json")
-        self.end_headers()
-        self.wfile.write(b'{"status": "healthy"}')
-
-    def log_message(self, format: str, *args: Any) -> None:
-        pass
-
-
 @pytest.fixture
-def health_server() -> Iterator[str]:
-    """A loopback server answering 200 to everything: a target the probe can reach."""
-    server = ThreadingHTTPServer(("127.0.0.1", 0), _Health)
-    thread = threading.Thread(
-        target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
-    )
-    thread.start()
-    yield f"http://127.0.0.1:{server.server_address[1]}"
-    server.shutdown()
-    server.server_close()
-    thread.join(5)
+def target_url() -> Iterator[str]:
+    """A reachable loopback target (see verdict_support.health_server)."""
+    with health_server() as url:
+        yield url
 
 
 def test_record_then_compare_judges_against_recorded_samples(
-    pytester: pytest.Pytester, health_server: str, monkeypatch: pytest.MonkeyPatch
+    pytester: pytest.Pytester, target_url: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     pytester.makefile(
         ".toml",
@@ -189,7 +169,7 @@ def test_record_then_compare_judges_against_recorded_samples(
             [tool.deployverify]
             default_env = "stage"
             [tool.deployverify.envs.stage]
-            base_url = "{health_server}"
+            base_url = "{target_url}"
             """
         ),
     )
