@@ -76,6 +76,9 @@ class Baseline:
         ``headers``: response headers to keep (default ``content-type``).
         Raises ``AssertionError`` listing every difference.
         """
+        # Hidden from the traceback: its argument values (the raw observation) could hold a
+        # secret; the message below is redacted.
+        __tracebackhide__ = True
         ok, lines = self._run(name, value, ignore, shape, tolerance, unordered, headers)
         if not ok:
             raise BaselineMismatch("\n".join(lines))
@@ -293,6 +296,7 @@ class BaselineRef:
         self.lines: list[str] = []
 
     def __eq__(self, other: object) -> bool:
+        __tracebackhide__ = True
         ok, self.lines = self.owner._run(self.name, other, **self.kwargs)
         return ok
 

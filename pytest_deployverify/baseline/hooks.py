@@ -80,8 +80,14 @@ class BaselineHooks:
 
     @pytest.hookimpl(trylast=True)
     def pytest_sessionstart(self, session: pytest.Session) -> None:
-        get_session(self.config)
+        bs = get_session(self.config)
         refuse_protected_record(self.config)
+        if bs.delete_unused and not _is_worker(self.config):
+            reason = bs.narrowed_by_options()
+            if reason is not None:
+                from pytest_deployverify.baseline.session import delete_refusal
+
+                raise pytest.UsageError(f"deployverify: {delete_refusal(reason)}")
 
     def pytest_deselected(self, items: list[pytest.Item]) -> None:
         get_session(self.config).deselected.update(i.nodeid for i in items)

@@ -56,6 +56,7 @@ class JsonSchema:
         ``schema``: a file path or a schema dict; else ``name``: the observation whose
         recorded schema applies (a response's schema covers ``status``/``headers``/``body``).
         """
+        __tracebackhide__ = True  # its arguments (the raw value) could hold a secret
         observed = normalise(value, headers=headers)
         if schema is None and name is None:
             raise TypeError("json_schema.validate(value, schema=... or name=...): give one of them")

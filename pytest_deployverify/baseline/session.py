@@ -252,20 +252,24 @@ class BaselineSession:
                 prefixes.append(Path(*[storage.safe_component(s) for s in rel.parts]))
         return prefixes
 
-    def whole_suite_selected(self) -> str | None:
-        """None when the whole suite was collected and selected, else why not."""
+    def narrowed_by_options(self) -> str | None:
+        """Why the command line selects a subset of the suite (known before collection)."""
         opt = self.config.option
-        if self.collection_errors:
-            return "collection had errors"
         if getattr(opt, "keyword", "") or getattr(opt, "markexpr", ""):
             return "-k/-m selected a subset"
         if getattr(opt, "lf", False) or getattr(opt, "deselect", None):
             return "--lf/--deselect selected a subset"
-        if self.deselected:
-            return f"{len(self.deselected)} tests were deselected"
         if any("::" in str(a) for a in self.config.args):
             return "test ids were given on the command line"
         return None
+
+    def whole_suite_selected(self) -> str | None:
+        """None when the whole suite was collected and selected, else why not."""
+        if self.collection_errors:
+            return "collection had errors"
+        if self.deselected:
+            return f"{len(self.deselected)} tests were deselected"
+        return self.narrowed_by_options()
 
     def _all_files(self) -> list[Path]:
         if not self.root.is_dir():
@@ -317,10 +321,7 @@ class BaselineSession:
                     except OSError as exc:
                         self.note("errors", f"{self.display(path)}: cannot delete ({exc})")
             else:
-                self.delete_refused = (
-                    f"--delete-unused-baselines refused: {reason}; unused files are only "
-                    "deleted after a run of the whole suite (no -k/-m, test ids or deselection)"
-                )
+                self.delete_refused = delete_refusal(reason)
         if self.record_mode:
             storage.remove_stale_temporaries(self.root)
         self._final = {
@@ -356,8 +357,6 @@ class BaselineSession:
                 f"{len(acc['not_verified'])} stored baseline observations were not verified "
                 "(--fail-unverified)"
             )
-        if self.delete_refused:
-            return self.delete_refused
         return None
 
     def baseline_timings(self, nodeids: Any) -> dict[str, list[float]]:
@@ -457,6 +456,13 @@ class BaselineSession:
         if acc["not_verified"] and self.fail_unverified:
             lines.append("  --fail-unverified: unverified observations fail this run")
         return lines
+
+
+def delete_refusal(reason: str) -> str:
+    return (
+        f"--delete-unused-baselines refused: {reason}; unused baseline files are only deleted "
+        "after a run of the whole suite (no -k/-m, test ids, --lf or deselection)"
+    )
 
 
 def _without_recorded_at(text: str) -> str:
