@@ -248,6 +248,8 @@ def _learn_pattern(values: Sequence[str]) -> str | None:
     characters. Tokens equal in every value stay literal; the others become their character
     class with the observed length range.
     """
+    if len(set(values)) < 2:
+        return None  # one value says nothing about which parts vary
     tokenised = [_TOKEN_RE.findall(v) for v in values]
     if len({len(t) for t in tokenised}) != 1 or not tokenised[0]:
         return None
