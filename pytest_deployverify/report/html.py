@@ -185,6 +185,8 @@ def _observed_inline(observed: Any) -> str:
 def render_behaviour(ctx: ReportContext) -> str:
     """Each behaviour check; mismatches show expected and observed side by side per path."""
     groups = model.group_by_name(model.behaviour_checks(ctx.verdict))
+    # problems first: a reader signing off must not scroll past 40 passes to find the one fail
+    groups.sort(key=lambda g: model.severity(model.worst(c.get("outcome", "error") for c in g[1])))
     blocks = []
     for name, checks in groups:
         outcome = model.worst(c.get("outcome", "error") for c in checks) or "error"
@@ -289,11 +291,12 @@ def render_performance(ctx: ReportContext) -> str:
             f"<figcaption>{e(_group_caption(group))}</figcaption></figure>"
             for group, timings in groups
         )
-        body = (
+        # the picture first: a reader sees the shift before reading the numbers
+        body = charts + (
             '<table class="dv-table dv-perf"><thead><tr><th>Timing</th><th>Group</th>'
             "<th>Baseline median</th><th>Target median</th><th>Ratio (interval)</th>"
             "<th>Allowed</th><th>Outcome</th><th>Why</th></tr></thead>"
-            f"<tbody>{rows}</tbody></table>{charts}"
+            f"<tbody>{rows}</tbody></table>"
         )
     return (
         '<section id="performance" class="dv-section"><h2>Performance</h2>'

@@ -57,6 +57,11 @@ RECOMMENDATION_WORDS = {
 }
 
 
+def severity(outcome: str | None) -> int:
+    """Sort key: most severe outcome first (fail, error, inconclusive, pass)."""
+    return _SEVERITY.get(outcome or "error", 1)
+
+
 def worst(outcomes: Iterable[str]) -> str | None:
     """The most severe of ``outcomes`` (for display), None when there are none."""
     ordered = sorted(outcomes, key=lambda o: _SEVERITY.get(o, 1))
@@ -243,6 +248,8 @@ def fmt_seconds(value: Any) -> str:
     """Seconds as a person reads them: "230 ms" or "1.25 s"; "-" when absent."""
     if not isinstance(value, (int, float)):
         return "-"
+    if value < 0.01:
+        return f"{value * 1000:.1f} ms"
     if value < 1:
         return f"{value * 1000:.0f} ms"
     return f"{value:.2f} s"
