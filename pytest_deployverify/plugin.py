@@ -358,7 +358,8 @@ def component_check(request: pytest.FixtureRequest) -> Callable[..., Any]:
     rule="...", message="...")`` appends a ``Finding(kind="component",
     check="component:worker")`` to this test's evidence (the verdict judges it like any
     check). Components the report lists: api, worker, parser, embeddings, database,
-    monitoring. Returns the finding.
+    monitoring. Returns the finding. Recording a "fail" fails the verdict, not the test:
+    assert as well when the test itself should fail.
     """
     from pytest_deployverify.report.model import component_finding
 
