@@ -52,7 +52,7 @@ SCENARIOS = (
 
 
 def simulate(sc: Scenario, runs: int, rng: random.Random) -> dict[str, dict[str, float]]:
-    cfg = JudgeConfig(allowed_ratio=1.2, confidence=0.95, abs_floor_s=0.0)
+    cfg = JudgeConfig(allowed_ratio=1.2, abs_floor_s=0.0)  # defaults otherwise
     mu = math.log(sc.median_s)
     counts = {"judge": {"pass": 0, "fail": 0, "inconclusive": 0}, "p95": {"pass": 0, "fail": 0}}
     for _ in range(runs):
@@ -72,7 +72,7 @@ def main(argv: list[str] | None = None) -> int:
     started = time.perf_counter()
     print(
         f"judge simulation: {args.runs} runs per scenario, seed {args.seed}, "
-        f"allowed ratio 1.2, confidence 0.95 (absolute floor off: the medians here are far "
+        f"allowed ratio 1.2, confidence {JudgeConfig().confidence} (absolute floor off: the medians here are far "
         f"above it); Python {platform.python_version()}"
     )
     header = (

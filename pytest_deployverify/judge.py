@@ -61,7 +61,7 @@ class JudgeConfig:
     """How one timing is judged. Every field can be set globally and per timing."""
 
     allowed_ratio: float = 1.2
-    confidence: float = 0.95
+    confidence: float = 0.98
     min_samples: int = 5
     #: medians closer than this (seconds) always pass
     abs_floor_s: float = 0.05
@@ -126,7 +126,7 @@ class TimingResult:
     p_value: float | None = None  # one-sided Mann-Whitney, target slower
     test_method: str | None = None
     allowed_ratio: float = 1.2
-    confidence: float = 0.95
+    confidence: float = 0.98
     baseline_samples: list[float] = field(default_factory=list)
     target_samples: list[float] = field(default_factory=list)
 

@@ -6,7 +6,7 @@ per-timing table wins over both)::
 
     [tool.deployverify.perf]
     ratio = 1.2            # allowed target/baseline ratio (also --perf-ratio)
-    confidence = 0.95      # interval level (also --perf-confidence)
+    confidence = 0.98      # interval level (also --perf-confidence)
     min_samples = 5        # fewer on either side: inconclusive
     abs_floor_s = 0.05     # medians closer than this always pass
     effect_floor = 1.2     # ratio estimate needed to fail (default: the allowed ratio)

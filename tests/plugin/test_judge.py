@@ -100,7 +100,7 @@ def test_clear_regression_fails_with_every_number_that_decided_it() -> None:
     res = judge("pipeline.total", base, targ)
     assert res.outcome == "fail"
     assert res.ratio_ci is not None and res.ratio_ci[0] > 1.2
-    assert res.rule.startswith("whole 95% interval")
+    assert res.rule.startswith("whole 98% interval")
     assert res.p_value is not None and res.p_value < 0.001
     assert res.baseline_n == res.target_n == 20
     for text in ("ratio", "CI", "medians", "n=20/20", "p="):
