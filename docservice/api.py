@@ -181,11 +181,12 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     @app.exception_handler(Exception)
     async def _unhandled(request: Request, exc: Exception) -> JSONResponse:
         logger.exception("unhandled error")
+        cid = cid_of(request)
+        # Served by Starlette's outermost error middleware, outside CorrelationMiddleware.
         return JSONResponse(
-            _error_body(
-                "internal_error", f"internal error ({type(exc).__name__})", cid_of(request)
-            ),
+            _error_body("internal_error", f"internal error ({type(exc).__name__})", cid),
             500,
+            headers={"X-Correlation-ID": cid} if cid else None,
         )
 
     # ----- auth ---------------------------------------------------------------------------

@@ -241,7 +241,8 @@ def _start(launch: Launch) -> dict[str, Any]:
         **common,
         **secret_env,
         "DOCSERVICE_DATABASE_URL": db_url,
-        "DOCSERVICE_PUBLIC_URL": api_url,
+        # Behind a proxy the webhook address differs from where the API binds.
+        "DOCSERVICE_PUBLIC_URL": os.environ.get("DOCSERVICE_PUBLIC_URL") or api_url,
         "DOCSERVICE_PARSER_URL": parser_url,
         "DOCSERVICE_PARSER_API_KEY": standin_key,
         "DOCSERVICE_EMBEDDINGS_URL": service_emb_url,

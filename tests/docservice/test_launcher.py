@@ -2,13 +2,23 @@
 
 from __future__ import annotations
 
+import os
 import signal
 import subprocess
 import sys
 import time
 from pathlib import Path
 
-from conftest import FIXTURES, REPO, launcher_env, processes_with_marker, start_launcher, wait_ready
+from conftest import (
+    FIXTURES,
+    PIPELINE,
+    REPO,
+    launch,
+    launcher_env,
+    processes_with_marker,
+    start_launcher,
+    wait_ready,
+)
 
 
 def _wait_gone(marker: str, timeout: float = 10.0) -> list[int]:
@@ -108,3 +118,37 @@ def test_bad_options_are_refused_with_a_clear_message(tmp_path: Path) -> None:
         assert message in result.stderr
         assert "Traceback" not in result.stderr
         assert not (tmp_path / "r.json").exists()
+
+
+def test_parse_falls_back_to_polling_when_no_webhook_arrives(tmp_path: Path) -> None:
+    import socket
+
+    with socket.socket() as dead:  # bound, never listening: the webhook cannot be delivered
+        dead.bind(("127.0.0.1", 0))
+        env = {
+            "DOCSERVICE_PUBLIC_URL": f"http://127.0.0.1:{dead.getsockname()[1]}",
+            "DOCSERVICE_PARSE_POLL_AFTER_S": "0.3",
+        }
+        with launch(tmp_path, env=env) as dep:
+            run = dep.run(FIXTURES / "small.pdf")
+    assert [e["status"] for e in run["events"]] == PIPELINE
+    parsed = next(e for e in run["events"] if e["status"] == "parsed")
+    assert parsed["detail"]["via"] == "poll"
+    assert run["document"]["parser"]["name"] == "llamaparse-standin"
+    assert run["document"]["vector_count"] == run["document"]["chunk_count"] > 0
+
+
+def test_health_goes_503_when_the_worker_dies(tmp_path: Path) -> None:
+    env = {"DOCSERVICE_HEARTBEAT_S": "0.2", "DOCSERVICE_HEARTBEAT_STALE_S": "1.0"}
+    with launch(tmp_path, env=env) as dep:
+        assert dep.get("/health", None).status_code == 200
+        os.kill(dep.ready["pids"]["workers"][0], signal.SIGKILL)  # no goodbye, no cleanup
+        deadline = time.monotonic() + 10
+        health = dep.get("/health", None)
+        while health.status_code == 200 and time.monotonic() < deadline:
+            time.sleep(0.1)
+            health = dep.get("/health", None)
+        assert health.status_code == 503
+        worker = health.json()["dependencies"]["worker"]
+        assert worker["status"] == "down" and worker["workers"] == 0
+        assert worker["heartbeat_age_s"] > 1.0  # a real, stale heartbeat - not configuration
