@@ -95,7 +95,19 @@ class Worker:
                 self.stop.wait(self.s.worker_poll_s)
                 continue
             with correlation(job["correlation_id"]):
-                self.process(job)
+                try:
+                    self.process(job)
+                except Exception as exc:
+                    # e.g. the database went away while recording a failure: the lease
+                    # expires and the job is claimed again, so keep the worker alive.
+                    log(
+                        logger,
+                        "processing failed",
+                        logging.ERROR,
+                        job_id=job["job_id"],
+                        error=str(exc)[:300],
+                    )
+                    self.stop.wait(1.0)
         beat.join(timeout=5)
         self._remove_heartbeat()
         log(logger, "worker stopped", worker_id=self.worker_id, jobs_done=self.jobs_done)

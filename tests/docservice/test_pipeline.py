@@ -61,6 +61,8 @@ def test_fixture_pdf_goes_through_every_status_to_complete(
         d["name"]: d for d in json.loads((FIXTURES / "documents.json").read_text())["documents"]
     }
     assert run["document"]["sha256"] == meta[name]["sha256"]
+    ns = uuid.UUID("6c8a1e6e-1f0b-4aa8-9f0a-1a7c2e6f2b42")
+    assert run["document"]["document_id"] == str(uuid.uuid5(ns, f"alice:{meta[name]['sha256']}"))
     assert run["document"]["bytes"] == meta[name]["bytes"]
 
 
