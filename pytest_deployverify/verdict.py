@@ -456,7 +456,16 @@ def verdict_path(config: pytest.Config) -> Path:
 
 
 def report_locations(config: pytest.Config) -> dict[str, str | None]:
-    """Where this session's reports go (the report component writes them)."""
+    """Where this session's reports go (the report component writes them and knows best)."""
+    try:
+        from pytest_deployverify.report.hooks import report_paths
+
+        paths: dict[str, str | None] = dict(report_paths(config))
+    except (ImportError, AttributeError):
+        paths = {}
+    if paths:
+        paths["verdict"] = str(verdict_path(config))
+        return paths
     rdir = report_dir(config)
     html = config.getoption("htmlpath", default=None)
     if html:
