@@ -213,15 +213,18 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         wait = st.upload_limit.hit(user)
         if wait is not None:
             raise _rate_limited(wait, "uploads")
-        declared = int(request.headers.get("content-length") or 0)
-        if declared > settings.max_upload_bytes + 1_048_576:  # reject before reading it all
-            raise _too_large(settings.max_upload_bytes)
+        declared = request.headers.get("content-length", "0")
+        if declared.isdigit() and int(declared) > settings.max_upload_bytes + 1_048_576:
+            raise _too_large(settings.max_upload_bytes)  # refused before reading it all
         form = await request.form(max_files=1, max_fields=10)
-        part, meta_raw = form.get("file"), form.get("metadata")
-        if part is None or isinstance(part, str):
-            raise ApiError(400, "invalid_request", "multipart field 'file' (a PDF) is required")
-        filename = _check_filename(part.filename)
-        data = await part.read(settings.max_upload_bytes + 1)
+        try:
+            part, meta_raw = form.get("file"), form.get("metadata")
+            if part is None or isinstance(part, str):
+                raise ApiError(400, "invalid_request", "multipart field 'file' (a PDF) is required")
+            filename = _check_filename(part.filename)
+            data = await part.read(settings.max_upload_bytes + 1)
+        finally:
+            await form.close()  # drop the spooled temp file now, not at garbage collection
         if not data:
             raise ApiError(400, "empty_file", f"{filename!r} is empty (0 bytes)")
         if len(data) > settings.max_upload_bytes:
