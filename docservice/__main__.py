@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 
-def _prepare(service: str) -> Any:
+def _prepare(service: str, metrics: bool = True) -> Any:
     """Settings from the environment, JSON logging, and the shared metrics directory."""
     from docservice.faults import FaultError
     from docservice.logs import setup_logging
@@ -27,10 +27,11 @@ def _prepare(service: str) -> Any:
         sys.stderr.write(f"docservice {service}: {exc}\n")
         raise SystemExit(2) from None
     # Must be set before prometheus_client is first imported (it reads it at import).
-    metrics_dir = Path(
-        os.environ.setdefault("PROMETHEUS_MULTIPROC_DIR", str(settings.data_dir / "metrics"))
-    )
-    metrics_dir.mkdir(parents=True, exist_ok=True)
+    if metrics:
+        metrics_dir = Path(
+            os.environ.setdefault("PROMETHEUS_MULTIPROC_DIR", str(settings.data_dir / "metrics"))
+        )
+        metrics_dir.mkdir(parents=True, exist_ok=True)
     setup_logging(service, settings.log_level)
     return settings
 
@@ -109,7 +110,7 @@ def cmd_standin(args: argparse.Namespace) -> int:
 
 
 def cmd_migrate(args: argparse.Namespace) -> int:
-    settings = _prepare("migrate")
+    settings = _prepare("migrate", metrics=False)
     version = _migrate(settings)
     print(f"schema version {version}")
     return 0
@@ -186,8 +187,15 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    """Run one command; configuration and database errors end in one line, not a traceback."""
+    from docservice.db import DatabaseError
+
     args = build_parser().parse_args(argv)
-    return int(args.func(args) or 0)
+    try:
+        return int(args.func(args) or 0)
+    except DatabaseError as exc:
+        sys.stderr.write(f"docservice {args.command}: {exc}\n")
+        return 2
 
 
 if __name__ == "__main__":
