@@ -16,6 +16,7 @@ last run the values are learned into rules and the file is written (see ``sessio
 
 from __future__ import annotations
 
+import copy
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
@@ -149,7 +150,8 @@ class Baseline:
                 "give each check its own name"
             )
         rec.seen.add(name)
-        rec.values.setdefault(name, []).append(observed)
+        # a copy: plain data is not copied by normalise, and the test may change it later
+        rec.values.setdefault(name, []).append(copy.deepcopy(observed))
         rec.rules[name] = call_rules
         self._finding(
             Finding(

@@ -26,13 +26,73 @@ class NormaliseError(TypeError):
     """A value that cannot be stored in a baseline."""
 
 
+class _Unstorable(Exception):
+    """Raised inside the walk; collects the path on the way out (no path strings built
+    for the values that are fine, which keeps a 20,000-record document cheap)."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
+        self.path: list[str | int] = []
+
+
 def normalise(value: Any, *, headers: Iterable[str] | None = None) -> Any:
-    """The plain-data form of ``value`` that is compared with, and stored in, a baseline."""
-    if hasattr(value, "to_observation") and callable(value.to_observation):
-        return _plain(value.to_observation(), "$")
-    if _is_response(value):
-        return response_observation(value, headers=headers)
-    return _plain(value, "$")
+    """The plain-data form of ``value`` that is compared with, and stored in, a baseline.
+
+    Plain JSON data is returned as is (not copied); anything else is converted into a new
+    structure.
+    """
+    try:
+        if hasattr(value, "to_observation") and callable(value.to_observation):
+            value = value.to_observation()
+        elif _is_response(value):
+            return response_observation(value, headers=headers)
+        if is_plain(value):
+            return value
+        return _plain(value)
+    except _Unstorable as exc:
+        from pytest_deployverify.baseline.paths import format_path
+
+        raise NormaliseError(f"{format_path(reversed(exc.path))}: {exc.reason}") from None
+
+
+def is_plain(value: Any) -> bool:
+    """Whether ``value`` is already JSON data (str keys, finite floats, dicts and lists)."""
+    t = type(value)
+    if t is dict:
+        for k, v in value.items():
+            if type(k) is not str:
+                return False
+            tv = type(v)
+            if tv is str or tv is int or tv is bool or v is None:
+                continue
+            if tv is float:
+                if v != v or v in _INFINITIES:
+                    return False
+                continue
+            if not is_plain(v):
+                return False
+        return True
+    if t is list:
+        for v in value:
+            tv = type(v)
+            if tv is str or tv is int or tv is bool or v is None:
+                continue
+            if tv is float:
+                if v != v or v in _INFINITIES:
+                    return False
+                continue
+            if not is_plain(v):
+                return False
+        return True
+    if t is str or t is int or t is bool or value is None:
+        return True
+    if t is float:
+        return not (value != value or value in _INFINITIES)
+    return False
+
+
+_INFINITIES = (math.inf, -math.inf)
 
 
 def _is_response(value: Any) -> bool:
@@ -61,31 +121,35 @@ def response_observation(response: Any, *, headers: Iterable[str] | None = None)
         body = None
     else:
         try:
-            body = _plain(response.json(), "$.body")
+            body = response.json()
+            body = body if is_plain(body) else _plain(body)
         except ValueError:
             text = getattr(response, "text", None)
             body = text if isinstance(text, str) else None
     return {"status": int(response.status_code), "headers": selected, "body": body}
 
 
-def _plain(value: Any, where: str) -> Any:
-    # Fast exits for the common JSON types keep large documents cheap.
+def _plain(value: Any) -> Any:
     t = type(value)
     if t is str or t is int or t is bool or value is None:
         return value
     if t is float:
         if math.isnan(value) or math.isinf(value):
-            raise NormaliseError(f"{where}: {value!r} cannot be stored in JSON")
+            raise _Unstorable(f"{value!r} cannot be stored in JSON")
         return value
-    if t is dict:
-        return {
-            (k if type(k) is str else _key(k, where)): _plain(v, f"{where}.{k}")
-            for k, v in value.items()
-        }
+    if t is dict or isinstance(value, Mapping):
+        out = {}
+        for k, v in value.items():
+            try:
+                out[k if type(k) is str else _key(k)] = _plain(v)
+            except _Unstorable as exc:
+                exc.path.append(str(k))
+                raise
+        return out
     if t is list or t is tuple:
-        return [_plain(v, f"{where}[{i}]") for i, v in enumerate(value)]
+        return _plain_items(value)
     if isinstance(value, enum.Enum):
-        return _plain(value.value, where)
+        return _plain(value.value)
     if isinstance(value, bool):
         return bool(value)
     if isinstance(value, int):
@@ -93,9 +157,9 @@ def _plain(value: Any, where: str) -> Any:
     if isinstance(value, str):
         return str(value)
     if isinstance(value, float):
-        return _plain(float(value), where)
+        return _plain(float(value))
     if isinstance(value, Decimal):
-        return _plain(int(value) if value == value.to_integral_value() else float(value), where)
+        return _plain(int(value) if value == value.to_integral_value() else float(value))
     if isinstance(value, datetime | date | time):
         return value.isoformat()
     if isinstance(value, UUID):
@@ -103,26 +167,35 @@ def _plain(value: Any, where: str) -> Any:
     if isinstance(value, bytes | bytearray | memoryview):
         return "sha256:" + hashlib.sha256(bytes(value)).hexdigest()
     if dataclasses.is_dataclass(value) and not isinstance(value, type):
-        return _plain(dataclasses.asdict(value), where)
+        return _plain(dataclasses.asdict(value))
     if hasattr(value, "to_observation") and callable(value.to_observation):
-        return _plain(value.to_observation(), where)
+        return _plain(value.to_observation())
     if _is_response(value):
         return response_observation(value)
-    if isinstance(value, Mapping):
-        return _plain(dict(value), where)
     if isinstance(value, set | frozenset):
-        return sorted((_plain(v, where) for v in value), key=repr)
+        return sorted((_plain(v) for v in value), key=repr)
     if isinstance(value, Iterable):
-        return [_plain(v, f"{where}[{i}]") for i, v in enumerate(value)]
-    raise NormaliseError(
-        f"{where}: a {type(value).__name__} cannot be stored in a baseline; pass JSON-like data "
+        return _plain_items(list(value))
+    raise _Unstorable(
+        f"a {type(value).__name__} cannot be stored in a baseline; pass JSON-like data "
         "(dict, list, str, number, bool, None), a response, or an object with to_observation()"
     )
 
 
-def _key(key: Any, where: str) -> str:
+def _plain_items(items: Any) -> list[Any]:
+    out = []
+    for i, v in enumerate(items):
+        try:
+            out.append(_plain(v))
+        except _Unstorable as exc:
+            exc.path.append(i)
+            raise
+    return out
+
+
+def _key(key: Any) -> str:
     if isinstance(key, str | int | float | bool) or key is None:
         return str(key)
     if isinstance(key, enum.Enum):
         return str(key.value)
-    raise NormaliseError(f"{where}: dict key {key!r} is not a string")
+    raise _Unstorable(f"dict key {key!r} is not a string")

@@ -21,11 +21,25 @@ from pytest_deployverify import redact
 
 REDACTED = redact.REDACTED
 
-# Every substring redact.py's text patterns can match contains one of these.
-_MARKERS = re.compile(
-    r"(?i)bearer|basic|eyj|akia|://|\b[spr]k-|gh[pousr]_|xox|"
+# Every substring redact.py's text patterns can match contains one of these (checked on the
+# lower-cased text with plain substring tests, which run at C speed; the one regex only runs
+# when one of its keywords is present at all).
+_SUBSTRINGS = ("bearer", "basic", "eyj", "akia", "://", "xox")
+# gated: the regex runs only when its cheap two-character gate is present
+_GATED = (("k-", re.compile(r"[spr]k-")), ("gh", re.compile(r"gh[pousr]_")))
+_KEYWORDS = ("authorization", "cookie", "key", "token", "secret", "passw", "pwd", "sig")
+_KEY_VALUE = re.compile(
     r"(?:authorization|cookie|key|token|secret|password|passwd|pwd|signature|sig)[\"']?\s*[:=]"
 )
+
+
+def _has_marker(text: str) -> bool:
+    lower = text.lower()
+    if any(m in lower for m in _SUBSTRINGS):
+        return True
+    if any(gate in lower and rx.search(lower) for gate, rx in _GATED):
+        return True
+    return any(k in lower for k in _KEYWORDS) and bool(_KEY_VALUE.search(lower))
 
 
 def secret_values(target: Any) -> list[str]:
@@ -42,11 +56,49 @@ def secret_values(target: Any) -> list[str]:
 
 
 def redact_observation(value: Any, secrets: Iterable[str] = ()) -> Any:
-    """A copy of plain-data ``value`` with every secret redacted (see module docstring)."""
+    """``value`` with every secret redacted (see module docstring).
+
+    One walk collects the strings and looks for credential-named keys; one regex scan over
+    all strings at once (separated by NUL, which no marker can span) finds the few that need
+    ``redact.py``. When nothing does, ``value`` itself is returned (no copy).
+    """
     known = sorted(
         {s for s in secrets if s and len(s) >= redact.MIN_SECRET_LENGTH}, key=len, reverse=True
     )
-    return _walk(value, known)
+    strings: list[str] = []
+    if not _collect(value, strings):
+        return _walk(value, known)  # a credential-named key: rebuild
+    joined = "\x00".join(strings)
+    if any(secret in joined for secret in known) or _has_marker(joined):
+        return _walk(value, known)
+    return value
+
+
+def _collect(value: Any, out: list[str]) -> bool:
+    """Append every string in ``value`` to ``out``; False at the first credential-named key
+    holding a string (the caller then rebuilds the value anyway)."""
+    t = type(value)
+    if t is dict:
+        for k, v in value.items():
+            tv = type(v)
+            if tv is str:
+                if v and _secret_key(k):
+                    return False
+                out.append(v)
+            elif (tv is dict or tv is list) and not _collect(v, out):
+                return False
+        return True
+    if t is list:
+        for v in value:
+            tv = type(v)
+            if tv is str:
+                out.append(v)
+            elif (tv is dict or tv is list) and not _collect(v, out):
+                return False
+        return True
+    if t is str:
+        out.append(value)
+    return True
 
 
 def _walk(value: Any, secrets: list[str]) -> Any:
@@ -76,11 +128,11 @@ def _text(text: str, secrets: list[str]) -> str:
     for secret in secrets:
         if secret in text:
             return redact.redact_text(text, secrets)
-    if _MARKERS.search(text):
+    if _has_marker(text):
         return redact.redact_text(text, secrets)
     return text
 
 
 def could_hold_credential(text: str) -> bool:
     """Whether ``text`` passes the marker pre-check (exposed for the superset test)."""
-    return bool(_MARKERS.search(text))
+    return _has_marker(text)
