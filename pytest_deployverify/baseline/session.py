@@ -121,6 +121,7 @@ class BaselineSession:
         self.delete_refused: str | None = None
         self._cache: dict[Path, tuple[float, BaselineFile | storage.BaselineFileError | None]] = {}
         self._final: dict[str, Any] | None = None
+        self._version: Any = _UNSET
 
     # ------------------------------------------------------------ names
 
@@ -207,7 +208,9 @@ class BaselineSession:
             value, rules = learn.learn(runs, [*user_rules, *self.config_rules])
             schema = shapes.merge_schemas([shapes.infer_schema(v) for v in runs])
             observations[name] = Observation(name=name, value=value, rules=rules, schema=schema)
-        deployment_version = redact_observation(_deployment_version(target), secret_values(target))
+        if self._version is _UNSET:
+            self._version = redact_observation(_deployment_version(target), secret_values(target))
+        deployment_version = self._version
         new = BaselineFile(
             nodeid=rec.nodeid,
             observations=observations,
@@ -469,20 +472,46 @@ def _without_recorded_at(text: str) -> str:
     return "\n".join(line for line in text.splitlines() if not line.startswith('  "recorded_at":'))
 
 
+_UNSET = object()
+#: what a recorded /version answer keeps (the contract's fields; others are dropped)
+VERSION_FIELDS = ("service", "version", "git_revision", "schema_version", "fingerprint_sha256")
+
+
 def _deployment_version(target: Any) -> Any:
-    """The target's deployment version data when it has one (attribute names vary by target)."""
+    """The target's deployment version: its own attribute, else ``GET <base_url>/version``.
+
+    Recorded once per process into each baseline file's header; None when the target has no
+    such endpoint (any failure is silent: provenance is informative, never a test failure).
+    """
     if target is None:
         return None
-    for attr in ("deployment_version", "version_info", "version"):
-        value = getattr(target, attr, None)
-        if callable(value):
-            try:
-                value = value()
-            except Exception:
-                value = None
-        if value:
-            return value if isinstance(value, dict | str | int | float) else str(value)
-    return None
+    value = getattr(target, "deployment_version", None)
+    if callable(value):
+        try:
+            value = value()
+        except Exception:
+            value = None
+    if value:
+        return value if isinstance(value, dict | str | int | float) else str(value)
+    base_url = getattr(target, "base_url", "") or ""
+    if not base_url:
+        return None
+    try:
+        import requests
+
+        response = requests.get(
+            base_url.rstrip("/") + "/version",
+            timeout=(min(getattr(target, "connect_timeout", 3.0), 3.0), 5.0),
+            verify=getattr(target, "verify", True),
+            allow_redirects=False,
+        )
+        data = response.json() if response.status_code == 200 else None
+    except Exception:
+        return None
+    if not isinstance(data, dict):
+        return None
+    kept = {k: data[k] for k in VERSION_FIELDS if k in data}
+    return kept or None
 
 
 def get_session(config: pytest.Config) -> BaselineSession:
