@@ -1,0 +1,249 @@
+"""The proof that the smoke suite catches what broke before.
+
+For each docservice fault switch (each reproduces one way the origin deployment broke while
+looking healthy) a local deployment is launched with that fault and the *unchanged* smoke suite
+(tests/smoke, fixtures/, baselines/ copied into a pytester project) runs against it. The
+verdict must be ``fail`` and the failing tests/checks must name the right symptom. The same
+suite against a clean PostgreSQL deployment with 2 workers (another infrastructure than the
+SQLite baseline) must pass.
+
+Each case is one subprocess run with its own embedded deployment, so xdist spreads them. Fault
+runs use a short ``--stall-timeout`` so a stuck job is reported in seconds; detection is never
+loosened.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import shutil
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[2]
+
+PYPROJECT = """
+[tool.pytest.ini_options]
+asyncio_mode = "strict"
+asyncio_default_fixture_loop_scope = "function"
+
+[tool.deployverify]
+default_env = "local"
+
+[tool.deployverify.envs.local]
+launch = "{{python}} -m docservice up --ready-file {{ready_file}} {args}"
+launch_secrets = {{ DOCSERVICE_API_TOKENS = "api_token", DOCSERVICE_WEBHOOK_SECRET = "webhook_secret" }}
+auth = "bearer:api_token"
+launch_env = {{ DOCSERVICE_MAX_UPLOAD_BYTES = "262144" }}
+
+[tool.deployverify.perf]
+abs_floor_s = 0.1
+"""
+
+
+@dataclass(frozen=True)
+class Symptom:
+    """A failing test (nodeid substring) whose message matches ``message`` (regex)."""
+
+    test: str
+    message: str
+
+
+@dataclass(frozen=True)
+class Case:
+    fault: str
+    symptoms: tuple[Symptom, ...]
+    options: tuple[str, ...] = ("--stall-timeout=2", "--job-deadline=20")
+
+
+#: Faults whose symptom *is* a stuck job: a 1 s stall timeout reports it quickly (a healthy
+#: stage here takes milliseconds). The others keep 2 s so a retried stage (backoff 0.1-0.4 s)
+#: is never mistaken for a stall on a loaded machine.
+STUCK = ("--stall-timeout=1", "--job-deadline=20")
+
+
+CASES = (
+    Case(
+        "worker_down",
+        (
+            Symptom("test_health_within_budget", r"'worker': \{'status': 'down'"),
+            Symptom("test_worker_moves_a_canary", r"the worker did not process the canary"),
+        ),
+        options=STUCK,
+    ),
+    Case(
+        "parser_mock",
+        (
+            Symptom("test_parser_and_embeddings_are_real", r"wired to a mock.*mock-llamaparse"),
+            Symptom("test_canary_walks_the_pipeline_like_the_baseline", r"parsed_text_sha256"),
+        ),
+    ),
+    Case(
+        "schema_drift",
+        (
+            Symptom("test_version_and_config_fingerprint", r"schema_version"),
+            Symptom("test_canary_walks_the_pipeline", r"failed_chunking"),
+        ),
+    ),
+    Case(
+        "stall_at=embeddings_stored",
+        (
+            Symptom(
+                "test_worker_moves_a_canary", r"ended 'stalled' \(final status 'embeddings_stored'"
+            ),
+            Symptom("test_canary_walks_the_pipeline", r"ended 'stalled'"),
+        ),
+        options=STUCK,
+    ),
+    Case(
+        "vectors_not_written",
+        (
+            Symptom(
+                "test_canary_walks_the_pipeline",
+                r"vector_count 0 != chunk_count \d+ \(rule: one vector per chunk\)",
+            ),
+        ),
+    ),
+    Case(
+        "instant_complete",
+        (
+            Symptom("test_server_timestamps_are_sane", r"impossibly fast"),
+            Symptom("test_canary_walks_the_pipeline", r"chunk_count 0 \(rule: > 0\)"),
+        ),
+    ),
+    Case(
+        "clock_skew=3600",
+        (Symptom("test_server_timestamps_are_sane", r"server clock: .* rule: within 10 s"),),
+    ),
+    Case(
+        "empty_status",
+        (
+            Symptom("test_canary_walks_the_pipeline", r"\$\.status: None is not of type 'string'"),
+            Symptom("test_worker_moves_a_canary", r"ended 'stalled'"),
+        ),
+        options=STUCK,
+    ),
+    Case(
+        "config_drift",
+        (
+            Symptom("test_version_and_config_fingerprint", r"config_fingerprint"),
+            Symptom("test_parser_and_embeddings_are_real", r"768"),
+        ),
+    ),
+    Case(
+        "webhook_unsigned_ok",
+        (
+            Symptom(
+                "test_parser_webhook_requires_a_valid_signature",
+                r"signature not enforced.*'unsigned': \{'status': 200",
+            ),
+        ),
+    ),
+    Case(
+        "health_lies",
+        (
+            Symptom("test_worker_moves_a_canary", r"failed_embedding"),
+            Symptom("test_canary_walks_the_pipeline", r"failed_embedding"),
+        ),
+    ),
+    Case(
+        "drop_correlation",
+        (
+            Symptom("test_correlation_id_travels_through_the_pipeline", r"correlation ID"),
+            Symptom("test_health_within_budget", r"correlation ID not echoed"),
+        ),
+    ),
+    Case(
+        # the worker stretches every stage to 4x (at least 4 x 50 ms): 150 ms more per own
+        # stage and over a second per document, far above the 0.1 s absolute floor
+        "slow=4",
+        (Symptom("timings", r"^timing serial\.small\.\w+ fail"),),
+        options=("--stall-timeout=10", "--job-deadline=60"),
+    ),
+)
+
+
+def _project(pytester: pytest.Pytester, launch_args: str) -> None:
+    for part in ("tests/smoke", "fixtures", "baselines"):
+        shutil.copytree(
+            REPO / part,
+            pytester.path / part,
+            ignore=shutil.ignore_patterns("__pycache__", "*.pyc"),
+        )
+    pytester.makefile(".toml", pyproject=PYPROJECT.format(args=launch_args))
+
+
+def _run(pytester: pytest.Pytester, launch_args: str, *options: str) -> tuple[Any, dict]:
+    _project(pytester, launch_args)
+    result = pytester.runpytest_subprocess(
+        "tests/smoke",
+        "--target-env=local",
+        "-p",
+        "no:cacheprovider",
+        "-p",
+        "no:randomly",
+        *options,
+        timeout=300,
+    )
+    verdict_path = pytester.path / "reports" / "verdict.json"
+    assert verdict_path.is_file(), f"no verdict file; output:\n{result.stdout.str()[-3000:]}"
+    return result, json.loads(verdict_path.read_text())
+
+
+def _failures(verdict: dict) -> list[tuple[str, str]]:
+    """(nodeid, message) of every test that did not pass, every failing check, and every
+    failing timing as ("timings", "timing <name> fail: <reason>")."""
+    out = [
+        (t["nodeid"], t.get("message") or "")
+        for t in verdict["tests"]
+        if t["outcome"] in ("failed", "error")
+    ]
+    out += [
+        (c.get("nodeid") or "", f"check {c.get('name')}: {c.get('message')}")
+        for c in verdict["checks"]
+        if c["outcome"] in ("fail", "error")
+    ]
+    out += [
+        ("timings", f"timing {t['name']} fail: {t.get('reason')}")
+        for t in verdict.get("timings", [])
+        if t["outcome"] == "fail"
+    ]
+    return out
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("case", CASES, ids=[c.fault for c in CASES])
+def test_every_fault_fails_the_verdict_with_its_symptom(pytester: pytest.Pytester, case: Case):
+    """Launch docservice with one fault, run the smoke suite: fail, naming the symptom."""
+    result, verdict = _run(pytester, f"--fault {case.fault}", *case.options)
+    failures = _failures(verdict)
+    shown = "\n".join(f"  {n}: {m[:300]}" for n, m in failures) or "  (none)"
+    assert verdict["verdict"] == "fail", (
+        f"fault {case.fault}: verdict {verdict['verdict']!r} ({verdict['reason']}); "
+        f"failures:\n{shown}"
+    )
+    assert verdict["recommendation"] == "roll_back"
+    assert result.ret != 0
+    for symptom in case.symptoms:
+        hits = [n for n, m in failures if symptom.test in n and re.search(symptom.message, m, re.S)]
+        assert hits, (
+            f"fault {case.fault}: no failure of {symptom.test} matching /{symptom.message}/; "
+            f"failures:\n{shown}"
+        )
+
+
+@pytest.mark.slow
+def test_clean_postgres_two_workers_passes(pytester: pytest.Pytester):
+    """Another infrastructure than the SQLite baseline, same behaviour: the verdict passes."""
+    result, verdict = _run(pytester, "--database postgres --workers 2")
+    failures = _failures(verdict)
+    shown = "\n".join(f"  {n}: {m[:500]}" for n, m in failures) or "  (none)"
+    timings = [t for t in verdict.get("timings", []) if t["outcome"] != "pass"]
+    assert verdict["verdict"] == "pass", (
+        f"clean PostgreSQL deployment: verdict {verdict['verdict']!r} ({verdict['reason']}); "
+        f"failures:\n{shown}\ntimings not passing: {timings}\n{result.stdout.str()[-2000:]}"
+    )
+    assert result.ret == 0
