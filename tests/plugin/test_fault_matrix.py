@@ -122,7 +122,7 @@ CASES = (
         "empty_status",
         (
             Symptom("test_canary_walks_the_pipeline", r"\$\.status: None is not of type 'string'"),
-            Symptom("test_worker_moves_a_canary", r"ended 'stalled'"),
+            Symptom("test_worker_moves_a_canary", r"\$\.status: None is not of type 'string'"),
         ),
         options=STUCK,
     ),

@@ -12,6 +12,7 @@ The suite talks to the deployment only through the plugin's public fixtures (``t
 * ``sign_webhook``: the parser's webhook signature for a job (needs the target secret
   ``webhook_secret``; the per-job secret is ``hex(HMAC-SHA256(master, job_id))``).
 * ``upload_limit_bytes``: the target's upload size limit, to build a "too large" upload.
+* ``validate_run``: every response a ``PipelineRun`` kept, held to its JSON Schema.
 * ``scrape_metrics``: the ``/metrics`` page parsed into ``{(name, labels): value}``.
 * The budgets every check is held to (``Budgets``), overridable through the environment.
 """
@@ -26,7 +27,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from smoke_support import DEFAULT_UPLOAD_LIMIT, FIXTURES, Budgets, parse_metrics
+from smoke_support import DEFAULT_UPLOAD_LIMIT, FIXTURES, SCHEMAS, Budgets, parse_metrics
 
 
 @pytest.fixture(scope="session")
@@ -96,3 +97,26 @@ def scrape_metrics(api: Any) -> Callable[[], dict[tuple[str, frozenset[tuple[str
         return parse_metrics(response.text)
 
     return scrape
+
+
+@pytest.fixture
+def validate_run(json_schema: Any) -> Callable[[Any], Any]:
+    """``validate_run(run) -> run``: hold every response ``upload_document`` kept - the upload
+    answer, the job as last polled, the document - to its schema under fixtures/schemas/.
+
+    Call it before ``run.raise_for_outcome()``: a field served as null or renamed is drift,
+    named at its path, rather than a stall or a missing status.
+    """
+
+    def validate(run: Any) -> Any:
+        if run.upload_response is not None:
+            ok = run.upload_status_code is not None and run.upload_status_code < 400
+            name = "upload" if ok else "error"
+            json_schema.validate(run.upload_response, schema=f"{SCHEMAS}/{name}.schema.json")
+        if run.job is not None:
+            json_schema.validate(run.job, schema=f"{SCHEMAS}/job.schema.json")
+        if run.document is not None:
+            json_schema.validate(run.document, schema=f"{SCHEMAS}/document.schema.json")
+        return run
+
+    return validate

@@ -66,13 +66,15 @@ def test_version_and_config_fingerprint_match_baseline(api, json_schema, baselin
 
 @pytest.mark.canary
 @pytest.mark.critical
-def test_worker_moves_a_canary_past_the_worker_only_statuses(upload_document, canary_pdf, budgets):
+def test_worker_moves_a_canary_past_the_worker_only_statuses(
+    upload_document, canary_pdf, budgets, validate_run
+):
     """A canary reaches every status only a running worker can write, within the budget.
 
     The heartbeat alone is not proof: the origin system's worker was "initialized" and never
     processed a job.
     """
-    run = upload_document(canary_pdf("small.pdf"), deadline=budgets.worker_s)
+    run = validate_run(upload_document(canary_pdf("small.pdf"), deadline=budgets.worker_s))
     reached = [s for s in WORKER_ONLY if s in run.status_sequence]
     missing = [s for s in WORKER_ONLY if s not in run.status_sequence]
     assert not missing, (
@@ -86,12 +88,12 @@ def test_worker_moves_a_canary_past_the_worker_only_statuses(upload_document, ca
 @pytest.mark.canary
 @pytest.mark.critical
 def test_parser_and_embeddings_are_real_and_match_baseline(
-    upload_document, canary_pdf, baseline, api, json_schema
+    upload_document, canary_pdf, baseline, api, json_schema, validate_run
 ):
     """The canary's outputs carry the identity of the services that produced them: parser
     name and version, chunker, embedding model and dimensions. They must match the baseline,
     and no identity may be a mock's (a deployment silently wired to mocks fails)."""
-    run = upload_document(canary_pdf("small.pdf"))
+    run = validate_run(upload_document(canary_pdf("small.pdf")))
     run.raise_for_outcome()
     document = api.get(f"/api/v2/documents/{run.document_id}")
     json_schema.validate(document, schema=f"{SCHEMAS}/document.schema.json")

@@ -39,11 +39,11 @@ def test_metrics_expose_the_expected_series(scrape_metrics):
 
 
 @pytest.mark.canary
-def test_a_canary_moves_the_counters(scrape_metrics, upload_document, canary_pdf):
+def test_a_canary_moves_the_counters(scrape_metrics, upload_document, canary_pdf, validate_run):
     """uploads{result=accepted}, jobs_completed and the stage histogram count grow with a
     canary; the counters of every expected series are present afterwards."""
     before = scrape_metrics()
-    run = upload_document(canary_pdf("small.pdf"))
+    run = validate_run(upload_document(canary_pdf("small.pdf")))
     run.raise_for_outcome()
     after = scrape_metrics()
     present = {name for name, _ in after}

@@ -37,7 +37,7 @@ def test_health_latency(api, timings):
 @pytest.mark.canary
 @pytest.mark.asyncio
 async def test_throughput_serial_then_concurrent(
-    upload_document_async, canary_pdf, timings, record_property
+    upload_document_async, canary_pdf, timings, record_property, validate_run
 ):
     """5 canaries one after another (per-stage and end-to-end timings), then 5 at once: all
     complete. Throughput in each mode comes from server timestamps (upload of the first
@@ -46,7 +46,7 @@ async def test_throughput_serial_then_concurrent(
     is recorded in the report."""
     serial = []
     for _ in range(SERIAL):
-        run = await upload_document_async(canary_pdf("small.pdf"))
+        run = validate_run(await upload_document_async(canary_pdf("small.pdf")))
         run.raise_for_outcome()
         timings.record_run(run, prefix="serial.small")
         serial.append(run)
@@ -54,6 +54,8 @@ async def test_throughput_serial_then_concurrent(
     runs = await asyncio.gather(
         *(upload_document_async(canary_pdf("small.pdf")) for _ in range(CONCURRENT))
     )
+    for run in runs:
+        validate_run(run)
     failed = [run.describe() for run in runs if run.outcome != "complete"]
     assert not failed, (
         f"{len(failed)} of {CONCURRENT} concurrent canaries did not complete; rule: all "

@@ -19,13 +19,11 @@ from smoke_support import PIPELINE, SCHEMAS, parse_ts
 @pytest.mark.critical
 @pytest.mark.parametrize("fixture", ["small.pdf", "medium.pdf", "large.pdf"])
 def test_canary_walks_the_pipeline_like_the_baseline(
-    fixture, upload_document, canary_pdf, api, json_schema, baseline
+    fixture, upload_document, canary_pdf, api, json_schema, baseline, validate_run
 ):
     """Upload -> every status in order -> complete; outputs identical to the baseline's."""
-    run = upload_document(canary_pdf(fixture))
-    json_schema.validate(run.upload_response, schema=f"{SCHEMAS}/upload.schema.json")
-    if run.job is not None:  # the job as last polled: a null status is drift, not a stall
-        json_schema.validate(run.job, schema=f"{SCHEMAS}/job.schema.json")
+    # upload answer, job as last polled, document: a null status is drift, not a stall
+    run = validate_run(upload_document(canary_pdf(fixture)))
     run.raise_for_outcome()
     assert run.status_sequence == list(PIPELINE), (
         f"status sequence out of order or incomplete; rule: exactly {' -> '.join(PIPELINE)}; "
@@ -81,12 +79,12 @@ def test_canary_walks_the_pipeline_like_the_baseline(
 
 
 @pytest.mark.canary
-def test_same_document_twice_gives_the_same_document(upload_document, canary_pdf):
+def test_same_document_twice_gives_the_same_document(upload_document, canary_pdf, validate_run):
     """Deduplication: uploading identical bytes again answers 200 with the same ids."""
     path = canary_pdf("small.pdf")
-    first = upload_document(path)
+    first = validate_run(upload_document(path))
     first.raise_for_outcome()
-    again = upload_document(path, expect_terminal=False)
+    again = validate_run(upload_document(path, expect_terminal=False))
     assert again.upload_status_code == 200 and again.duplicate, (
         f"second upload of identical bytes answered HTTP {again.upload_status_code} with "
         f"duplicate={again.duplicate}; rule: 200 with duplicate=true; "
@@ -101,12 +99,12 @@ def test_same_document_twice_gives_the_same_document(upload_document, canary_pdf
 
 @pytest.mark.canary
 @pytest.mark.critical
-def test_server_timestamps_are_sane(upload_document, canary_pdf, budgets):
+def test_server_timestamps_are_sane(upload_document, canary_pdf, budgets, validate_run):
     """Server time within a small skew of ours, monotonic along the status sequence, and no
     stage impossibly fast (the origin system "processed" everything in one minute and showed
     6 August on 16 August)."""
     before = datetime.now(timezone.utc)
-    run = upload_document(canary_pdf("small.pdf"))
+    run = validate_run(upload_document(canary_pdf("small.pdf")))
     after = datetime.now(timezone.utc)
     run.raise_for_outcome()
     stamps = [(e.status, parse_ts(e.at)) for e in run.statuses]
@@ -142,11 +140,11 @@ def test_server_timestamps_are_sane(upload_document, canary_pdf, budgets):
 
 @pytest.mark.canary
 def test_correlation_id_travels_through_the_pipeline(
-    upload_document, canary_pdf, correlation_id, api, json_schema
+    upload_document, canary_pdf, correlation_id, api, json_schema, validate_run
 ):
     """The test's correlation ID comes back on the upload, is stored on the job and appears on
     every event of the job's trail (worker stages included)."""
-    run = upload_document(canary_pdf("small.pdf"))
+    run = validate_run(upload_document(canary_pdf("small.pdf")))
     run.raise_for_outcome()
     response = api.get(f"/api/v2/jobs/{run.job_id}/events")
     json_schema.validate(response, schema=f"{SCHEMAS}/events.schema.json")

@@ -18,10 +18,10 @@ from smoke_support import SCHEMAS
 @pytest.mark.canary
 @pytest.mark.critical
 def test_parser_webhook_requires_a_valid_signature(
-    upload_document, canary_pdf, api, sign_webhook, json_schema, baseline
+    upload_document, canary_pdf, api, sign_webhook, json_schema, baseline, validate_run
 ):
     """unsigned -> 401 invalid_signature; wrong signature -> 401; correct -> 200 accepted."""
-    run = upload_document(canary_pdf("small.pdf"))
+    run = validate_run(upload_document(canary_pdf("small.pdf")))
     run.raise_for_outcome()
     path = f"/api/v2/webhooks/llamaparse/{run.job_id}"
     body = json.dumps(
