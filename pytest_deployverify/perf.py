@@ -65,7 +65,7 @@ class PerfConfig:
 
     def external_service(self, name: str) -> str | None:
         """The external service a timing (``prefix.stage`` or ``stage``) waits on, if any."""
-        stage = name.split(".", 1)[-1]
+        stage = name.rsplit(".", 1)[-1]  # "serial.small.parse_queued" -> "parse_queued"
         for pattern, service in self.external_stages.items():
             if fnmatch.fnmatchcase(name, pattern) or fnmatch.fnmatchcase(stage, pattern):
                 return service
@@ -274,6 +274,30 @@ class Timings:
 
 # ------------------------------------------------------------------------ session judging
 
+_DERIVED = (".own", ".total")
+
+
+def _derived_own(name: str, baseline: Mapping[str, list[float]], perf: PerfConfig) -> list[float]:
+    """Baseline samples for ``<prefix>.own`` when the baseline predates it: the per-run sum of
+    the prefix's own stages, if every own stage has one sample per run. Empty otherwise."""
+    if not name.endswith(".own"):
+        return []
+    prefix = name[: -len(".own")]
+    stages = [
+        values
+        for key, values in baseline.items()
+        if key.startswith(prefix + ".")
+        and "." not in key[len(prefix) + 1 :]
+        and not key.endswith(_DERIVED)
+        and perf.group_for(key) == "own"
+    ]
+    has_external = any(
+        key.startswith(prefix + ".") and perf.group_for(key) == "external" for key in baseline
+    )
+    if not stages or not has_external or len({len(v) for v in stages}) != 1:
+        return []
+    return [sum(run) for run in zip(*stages, strict=True)]
+
 
 def collect_samples(
     evidence: Mapping[str, TestEvidence],
@@ -306,6 +330,8 @@ def judge_timings(
             res = judge(name, [], target[name], cfg, group)
             res.rule = "a baseline to compare with"
             res.reason = f"{name}: no baseline session, so nothing to compare the timing with"
+        elif not baseline.get(name) and _derived_own(name, baseline, perf):
+            res = judge(name, _derived_own(name, baseline, perf), target[name], cfg, group)
         elif not baseline.get(name):
             res = judge(name, [], target[name], cfg, group)
             res.outcome = "fail"

@@ -200,3 +200,28 @@ def test_record_then_compare_judges_against_recorded_samples(
     assert data["verdict"] == "fail"
     assert data["reason"].startswith("Timing stage.total: slower than allowed")
     assert slower.ret == 1
+
+
+def test_stage_names_under_a_dotted_prefix_are_still_external() -> None:
+    perf = PerfConfig()
+    assert perf.group_for("serial.small.parse_queued") == "external"
+    assert perf.external_service("serial.small.embedding_in_progress") == "embeddings"
+    assert perf.group_for("serial.small.chunking") == "own"
+
+
+def test_own_share_is_derived_from_an_older_baseline_without_it() -> None:
+    from pytest_deployverify.perf import judge_timings
+
+    base = {
+        "p.parse_queued": [1.0] * 6,
+        "p.chunking": [0.2] * 6,
+        "p.uploaded": [0.1] * 6,
+        "p.total": [1.3] * 6,
+    }
+    target = {"p.own": [0.3] * 6, "p.lonely.own": [0.3] * 6}
+    results = {r.name: r for r in judge_timings(target, {}, base, PerfConfig())}
+    assert results["p.own"].outcome == "pass"
+    assert results["p.own"].baseline_samples == [pytest.approx(0.3)] * 6
+    # nothing to derive it from: a missing baseline is a fail
+    assert results["p.lonely.own"].outcome == "fail"
+    assert "no samples" in results["p.lonely.own"].reason
