@@ -247,3 +247,30 @@ def test_clean_postgres_two_workers_passes(pytester: pytest.Pytester):
         f"failures:\n{shown}\ntimings not passing: {timings}\n{result.stdout.str()[-2000:]}"
     )
     assert result.ret == 0
+
+
+@pytest.mark.slow
+def test_error_behaviour_drift_from_the_baseline_fails(pytester: pytest.Pytester):
+    """No fault switch changes docservice's error answers, so the proof that the error checks
+    can fail edits the baseline instead: a refusal recorded as 400 empty_file must fail the
+    not-a-PDF check (415 not_pdf) at its paths, and only that one."""
+    _project(pytester, "")
+    path = (
+        pytester.path
+        / "baselines/tests/smoke/test_errors"
+        / "test_bad_upload_is_refused_like_the_baseline[not_pdf].json"
+    )
+    data = json.loads(path.read_text())
+    data["observations"]["refusal"]["value"].update(status=400, code="empty_file")
+    path.write_text(json.dumps(data, indent=2))
+    result = pytester.runpytest_subprocess(
+        "tests/smoke/test_errors.py", "--target-env=local", "-p", "no:cacheprovider", timeout=120
+    )
+    verdict = json.loads((pytester.path / "reports" / "verdict.json").read_text())
+    failed = [t["nodeid"] for t in verdict["tests"] if t["outcome"] == "failed"]
+    assert verdict["verdict"] == "fail" and result.ret != 0
+    assert failed == [
+        "tests/smoke/test_errors.py::test_bad_upload_is_refused_like_the_baseline[not_pdf]"
+    ]
+    paths = {c["path"] for c in verdict["checks"] if c["outcome"] == "fail"}
+    assert {"$.status", "$.code"} <= paths, paths
