@@ -13,8 +13,8 @@ Works without a test too (``evidence=None``): the rollback re-check and the prob
 from __future__ import annotations
 
 import email.utils
+import random
 import re
-import secrets as secrets_mod
 import threading
 import time
 import uuid
@@ -51,12 +51,14 @@ def trace_id_for(correlation_id: str) -> str:
     return compact if compact.strip("0") else "0" * 31 + "1"
 
 
+def _span_id() -> str:
+    # a span id needs uniqueness, not secrecy: the PRNG avoids a urandom syscall per request
+    return f"{random.getrandbits(64) or 1:016x}"  # all zeros is invalid
+
+
 def traceparent_for(correlation_id: str) -> str:
     """A valid ``traceparent``: ``00-<trace-id>-<new 16-hex parent-id>-01`` (sampled)."""
-    parent = secrets_mod.token_hex(8)
-    if not parent.strip("0"):
-        parent = "0" * 15 + "1"
-    return f"00-{trace_id_for(correlation_id)}-{parent}-01"
+    return f"00-{trace_id_for(correlation_id)}-{_span_id()}-01"
 
 
 def parse_retry_after(value: str | None) -> float | None:
@@ -123,6 +125,8 @@ class ApiClient:
         self._echo_policy = corr.echo
         self._static_headers = target.auth_headers()
         self._seen_echo_failures: dict[tuple[str, str], Finding] = {}
+        self._trace_id = trace_id_for(self.correlation_id)
+        self._shown: dict[str, str] = {}
         if evidence is not None:
             evidence.add_correlation_id(self.correlation_id)
 
@@ -157,7 +161,8 @@ class ApiClient:
         """The headers that carry this client's correlation ID on one request."""
         headers = dict.fromkeys(self._corr_headers, self.correlation_id)
         if self._traceparent:
-            headers["traceparent"] = traceparent_for(self.correlation_id)
+            # same trace, a new parent (span) id per request
+            headers["traceparent"] = f"00-{self._trace_id}-{_span_id()}-01"
         return headers
 
     # ------------------------------------------------------------ requests
@@ -193,7 +198,7 @@ class ApiClient:
         budget_end = time.monotonic() + self.retry_budget
         attempt = 1
         while True:
-            started_at = datetime.now(timezone.utc)
+            started_at = time.time()
             t0 = time.perf_counter()
             try:
                 response = self.session.request(method, url, headers=headers, **kwargs)
@@ -285,6 +290,16 @@ class ApiClient:
     # ------------------------------------------------------------ evidence
 
     def _shown_path(self, url: str) -> str:
+        """The redacted path (and query) the exchange log shows; cached per URL because
+        polling asks for the same few URLs many times."""
+        shown = self._shown.get(url)
+        if shown is None:
+            shown = self._redacted_path(url)
+            if len(self._shown) < 256:
+                self._shown[url] = shown
+        return shown
+
+    def _redacted_path(self, url: str) -> str:
         parts = urlsplit(url)
         path = parts.path or "/"
         if parts.query:
@@ -348,8 +363,9 @@ def _route_of(path: str) -> str:
     return _ID_SEGMENT.sub("/{id}", path.split("?", 1)[0])
 
 
-def _iso(when: datetime) -> str:
-    return when.isoformat().replace("+00:00", "Z")
+def _iso(epoch: float) -> str:
+    when = datetime.fromtimestamp(epoch, timezone.utc)
+    return f"{when:%Y-%m-%dT%H:%M:%S}.{when.microsecond:06d}Z"
 
 
 def _request_size(response: requests.Response) -> int:
