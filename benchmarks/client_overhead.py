@@ -123,7 +123,7 @@ def main() -> None:
         print(f"B bare Session + the same 3 headers    : median {h * 1e6:8.1f} us/request")
         print(f"C ApiClient                            : median {c * 1e6:8.1f} us/request")
         for label, base_t, base_list in (("A", b, bare_times), ("B", h, same_times)):
-            diffs = [y - x for x, y in zip(base_list, client_times)]
+            diffs = [y - x for x, y in zip(base_list, client_times, strict=False)]
             q = statistics.quantiles(diffs, n=4)
             print(
                 f"overhead of C over {label}                  : {(c - base_t) * 1e6:8.1f} us = "

@@ -90,7 +90,7 @@ def main() -> None:
         )
         for name in strategies:
             d = sorted(delays[name])
-            p90 = d[min(len(d) - 1, int(round(0.9 * (len(d) - 1))))]
+            p90 = d[min(len(d) - 1, round(0.9 * (len(d) - 1)))]
             print(
                 f"{name:<20} {statistics.median(d) * 1000:>10.1f} ms {p90 * 1000:>7.1f} ms "
                 f"{d[-1] * 1000:>5.1f} ms {statistics.median(polls[name]):>10.1f}"
