@@ -39,7 +39,9 @@ def test_metrics_expose_the_expected_series(scrape_metrics):
 
 
 @pytest.mark.canary
-def test_a_canary_moves_the_counters(scrape_metrics, upload_document, canary_pdf, validate_run):
+def test_a_canary_moves_the_counters(
+    scrape_metrics, upload_document, canary_pdf, validate_run, component_check
+):
     """uploads{result=accepted}, jobs_completed and the stage histogram count grow with a
     canary; the counters of every expected series are present afterwards."""
     before = scrape_metrics()
@@ -67,6 +69,13 @@ def test_a_canary_moves_the_counters(scrape_metrics, upload_document, canary_pdf
         ),
     }
     frozen = {name: pair for name, pair in moved.items() if pair[1] < pair[0] + 1}
+    component_check(
+        "monitoring",
+        "fail" if frozen else "pass",
+        observed={name: {"before": b, "after": a} for name, (b, a) in moved.items()},
+        rule="/metrics counters grow with a completed canary",
+        message=f"counters not moving: {sorted(frozen)}" if frozen else "counters moved",
+    )
     assert not frozen, (
         f"counters did not move with a completed canary: {frozen} (before, after); rule: each "
         f"grows by at least 1; {run.describe()}"
