@@ -31,10 +31,47 @@ def compare(expected: Any, observed: Any, rules: Sequence[Rule] = ()) -> list[Di
     return Comparison(rules).run(expected, observed)
 
 
+def verify(
+    expected: Any,
+    value: Any,
+    rules: Sequence[Rule] = (),
+    *,
+    redactor: Any = None,
+    headers: Any = None,
+) -> Comparison:
+    """Compare what a test observed (any value ``normalise`` accepts) with its baseline.
+
+    JSON data is compared as it is; only when that finds differences and the value is not
+    plain JSON (a tuple, a datetime, ...) is it normalised and compared again. No difference
+    means the value was structurally JSON-equal anyway (the walk is strict about types), so
+    the common, matching case skips a whole pass over a large document.
+    """
+    from pytest_deployverify.baseline.normalise import is_plain, normalise
+
+    t = type(value)
+    raw = t is dict or t is list or t is str or t is int or t is float or t is bool or value is None
+    observed = value if raw else normalise(value, headers=headers)
+    comparison = Comparison(rules, redactor=redactor)
+    comparison.run(expected, observed)
+    if comparison.diffs and raw and not is_plain(observed):
+        comparison = Comparison(rules, redactor=redactor)
+        comparison.run(expected, normalise(observed, headers=headers))
+    return comparison
+
+
 class Comparison:
     """One comparison run: compiled rules plus the differences found so far."""
 
-    def __init__(self, rules: Sequence[Rule] = (), max_differences: int = MAX_DIFFERENCES):
+    def __init__(
+        self,
+        rules: Sequence[Rule] = (),
+        max_differences: int = MAX_DIFFERENCES,
+        redactor: Any = None,
+    ):
+        """``redactor`` (``redaction.Redactor``): observed values and details are redacted as
+        each difference is recorded, and a value that equals its baseline once redacted (the
+        baseline was redacted when it was recorded) is no difference."""
+        self.redactor = redactor
         self.rules = list(rules)
         self.matcher = Matcher(tuple(parse_pattern(r.path) for r in self.rules))
         self.diffs: list[Difference] = []
@@ -48,6 +85,17 @@ class Comparison:
     # ------------------------------------------------------------ reporting
 
     def _add(self, path: Path, expected: Any, observed: Any, rule: str, detail: str = "") -> None:
+        if self.redactor is not None:
+            if observed is not MISSING:
+                key = path[-1] if path and isinstance(path[-1], str) else None
+                observed = self.redactor.value(observed, key)
+                if (
+                    rule in ("stable value", "type")
+                    and observed == expected
+                    and type(observed) is type(expected)
+                ):
+                    return  # only the secret differed: the baseline holds it redacted
+            detail = self.redactor.text(detail)
         if len(self.diffs) >= self.max_differences:
             self.dropped += 1
             return
@@ -219,6 +267,18 @@ class Comparison:
                 self._add(path, e, o, "type", f"expected {_type_name(e)}, observed {_type_name(o)}")
             return
         if te is dict:
+            # Fast path (C speed): equal under == and the same value type under every key.
+            # == alone would take True for 1; the type lists rule that out for a flat record,
+            # and nested containers are still walked.
+            if e == o:
+                types = list(map(type, e.values()))
+                # o's value types in e's key order (a baseline file's keys are sorted)
+                if (
+                    dict not in types
+                    and list not in types
+                    and types == list(map(type, map(o.__getitem__, e)))
+                ):
+                    return
             plain = self._plain
             for k, ev in e.items():
                 ov = o.get(k, MISSING)
@@ -242,10 +302,22 @@ class Comparison:
             for i in range(len(e)):
                 ev, ov = e[i], o[i]
                 tv = type(ev)
-                if tv is type(ov) and tv is not dict and tv is not list:
-                    if ev != ov:
-                        self._add((*path, i), ev, ov, "stable value")
-                    continue
+                if tv is type(ov):
+                    if tv is dict:
+                        # the dict fast path, inlined: lists of flat records are the bulk
+                        # of a document summary
+                        if ev == ov:
+                            types = list(map(type, ev.values()))
+                            if (
+                                dict not in types
+                                and list not in types
+                                and types == list(map(type, map(ov.__getitem__, ev)))
+                            ):
+                                continue
+                    elif tv is not list:
+                        if ev != ov:
+                            self._add((*path, i), ev, ov, "stable value")
+                        continue
                 plain(ev, ov, (*path, i))
             return
         if e != o:
@@ -265,7 +337,7 @@ def summarise(value: Any, limit: int = 160) -> Any:
     if isinstance(value, str):
         return value if len(value) <= limit else f"{value[: limit - 20]}...<{len(value)} chars>"
     if isinstance(value, dict | list):
-        text = json.dumps(value, sort_keys=True, default=str)
+        text = _bounded_json(value, limit + 1)
         if len(text) <= limit:
             return value
         kind = (
@@ -275,6 +347,31 @@ def summarise(value: Any, limit: int = 160) -> Any:
         )
         return f"<{kind}: {text[: limit - 40]}...>"
     return value
+
+
+def _bounded_json(value: Any, budget: int) -> str:
+    """The start of ``value``'s canonical JSON, at most about ``budget`` characters (a large
+    document is never serialised whole just to show its first line)."""
+    if isinstance(value, dict):
+        parts, used = ["{"], 1
+        for i, k in enumerate(sorted(value)):
+            piece = ("" if i == 0 else ", ") + json.dumps(k) + ": "
+            piece += _bounded_json(value[k], budget - used - len(piece))
+            parts.append(piece)
+            used += len(piece)
+            if used >= budget:
+                return "".join(parts)
+        return "".join(parts) + "}"
+    if isinstance(value, list):
+        parts, used = ["["], 1
+        for i, v in enumerate(value):
+            piece = ("" if i == 0 else ", ") + _bounded_json(v, budget - used - 2)
+            parts.append(piece)
+            used += len(piece)
+            if used >= budget:
+                return "".join(parts)
+        return "".join(parts) + "]"
+    return json.dumps(value, default=str)
 
 
 def render(value: Any) -> str:

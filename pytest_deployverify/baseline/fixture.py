@@ -26,7 +26,8 @@ import pytest
 from pytest_deployverify.baseline import compare as cmp
 from pytest_deployverify.baseline.model import Difference, Rule
 from pytest_deployverify.baseline.normalise import normalise
-from pytest_deployverify.baseline.redaction import redact_observation, secret_values
+from pytest_deployverify.baseline.paths import PatternError
+from pytest_deployverify.baseline.redaction import Redactor, redact_observation, secret_values
 from pytest_deployverify.baseline.rules import RuleError, build_rules
 from pytest_deployverify.baseline.session import RECORDING_KEY, BaselineSession
 from pytest_deployverify.baseline.storage import BaselineFileError
@@ -129,10 +130,11 @@ class Baseline:
             raise TypeError(str(exc)) from None
         state = get_state(self._item.config)
         secrets = secret_values(state.target)
-        observed = redact_observation(normalise(value, headers=headers), secrets)
         if self._session.record_mode:
+            observed = redact_observation(normalise(value, headers=headers), secrets)
             return self._record(name, observed, call_rules)
-        return self._compare(name, observed, call_rules)
+        # compare mode normalises and redacts lazily: see compare.verify and Comparison
+        return self._compare(name, value, call_rules, Redactor(secrets), headers)
 
     def _record(self, name: str, observed: Any, call_rules: list[Rule]) -> tuple[bool, list[str]]:
         target = get_state(self._item.config).target
@@ -165,7 +167,9 @@ class Baseline:
         )
         return True, []
 
-    def _compare(self, name: str, observed: Any, call_rules: list[Rule]) -> tuple[bool, list[str]]:
+    def _compare(
+        self, name: str, value: Any, call_rules: list[Rule], redactor: Redactor, headers: Any
+    ) -> tuple[bool, list[str]]:
         session = self._session
         nodeid = self._item.nodeid
         shown = session.display(self.path)
@@ -205,7 +209,7 @@ class Baseline:
                     check=f"baseline:{name}",
                     outcome="fail",
                     rule="baseline exists",
-                    observed=cmp.summarise(observed),
+                    observed=cmp.summarise(redactor.value(normalise(value, headers=headers), None)),
                     expected=None,
                     path="$",
                     message=message,
@@ -214,10 +218,10 @@ class Baseline:
             return False, [message]
         rules = [*obs.rules, *call_rules, *session.config_rules]
         try:
-            comparison = cmp.Comparison(rules)
-        except ValueError as exc:  # a rule path that does not parse
+            comparison = cmp.verify(obs.value, value, rules, redactor=redactor, headers=headers)
+        except PatternError as exc:  # a rule path that does not parse
             raise TypeError(f"baseline {name!r}: {exc}") from None
-        diffs = comparison.run(obs.value, observed)
+        diffs = comparison.diffs
         if not diffs:
             session.note("verified", entry)
             self._finding(
@@ -225,7 +229,9 @@ class Baseline:
                     check=f"baseline:{name}",
                     outcome="pass",
                     rule=f"matches baseline ({len(rules)} rules)" if rules else "matches baseline",
-                    observed=cmp.summarise(observed),
+                    # what matched, as stored (redacted when recorded): the observation equals
+                    # it under the rules, and is never shown unredacted
+                    observed=cmp.summarise(obs.value),
                     expected=None,
                     path="$",
                     message=f"matches {shown}::{name}",

@@ -13,7 +13,7 @@ Same result as ``redact.redact_value``: string values under credential-named key
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from functools import lru_cache
 from typing import Any
 
@@ -21,25 +21,48 @@ from pytest_deployverify import redact
 
 REDACTED = redact.REDACTED
 
-# Every substring redact.py's text patterns can match contains one of these (checked on the
-# lower-cased text with plain substring tests, which run at C speed; the one regex only runs
-# when one of its keywords is present at all).
+# Every substring redact.py's text patterns can match contains one of these. Checked on the
+# lower-cased text with str.find (C speed); a regex only runs at the few places a keyword
+# occurs, never across the whole text.
 _SUBSTRINGS = ("bearer", "basic", "eyj", "akia", "://", "xox")
-# gated: the regex runs only when its cheap two-character gate is present
-_GATED = (("k-", re.compile(r"[spr]k-")), ("gh", re.compile(r"gh[pousr]_")))
-_KEYWORDS = ("authorization", "cookie", "key", "token", "secret", "passw", "pwd", "sig")
-_KEY_VALUE = re.compile(
-    r"(?:authorization|cookie|key|token|secret|password|passwd|pwd|signature|sig)[\"']?\s*[:=]"
+_KEYWORDS = (
+    "authorization",
+    "cookie",
+    "key",
+    "token",
+    "secret",
+    "password",
+    "passwd",
+    "pwd",
+    "signature",
+    "sig",
 )
+_KEY_VALUE_TAIL = re.compile(r"[\"']?\s*[:=]")
+
+
+def _occurrences(text: str, needle: str) -> Iterator[int]:
+    i = text.find(needle)
+    while i >= 0:
+        yield i
+        i = text.find(needle, i + 1)
 
 
 def _has_marker(text: str) -> bool:
     lower = text.lower()
     if any(m in lower for m in _SUBSTRINGS):
         return True
-    if any(gate in lower and rx.search(lower) for gate, rx in _GATED):
+    # sk- / pk- / rk- keys and gh?_ tokens
+    if any(i > 0 and lower[i - 1] in "spr" for i in _occurrences(lower, "k-")):
         return True
-    return any(k in lower for k in _KEYWORDS) and bool(_KEY_VALUE.search(lower))
+    if any(
+        lower[i + 2 : i + 3] in ("p", "o", "u", "s", "r") and lower[i + 3 : i + 4] == "_"
+        for i in _occurrences(lower, "gh")
+    ):
+        return True
+    # credential key/value pairs: "password: ...", "token=..."
+    return any(
+        _KEY_VALUE_TAIL.match(lower, i + len(k)) for k in _KEYWORDS for i in _occurrences(lower, k)
+    )
 
 
 def secret_values(target: Any) -> list[str]:
@@ -116,6 +139,26 @@ def _walk(value: Any, secrets: list[str]) -> Any:
     if t is list:
         return [_walk(v, secrets) for v in value]
     return value
+
+
+class Redactor:
+    """Redacts single values as they are reported (compare mode redacts lazily: a value
+    equal to its baseline, which was redacted when recorded, holds nothing to hide)."""
+
+    def __init__(self, secrets: Iterable[str] = ()) -> None:
+        self.secrets = sorted(
+            {s for s in secrets if s and len(s) >= redact.MIN_SECRET_LENGTH}, key=len, reverse=True
+        )
+
+    def value(self, value: Any, key: str | None) -> Any:
+        """``value`` redacted as it would be inside the whole observation under ``key``
+        (a credential-named key redacts its string value)."""
+        if key is not None:
+            return _walk({key: value}, self.secrets)[key]
+        return _walk(value, self.secrets)
+
+    def text(self, text: str) -> str:
+        return _text(text, self.secrets)
 
 
 @lru_cache(maxsize=4096)

@@ -176,3 +176,18 @@ def test_atomic_write_and_canonical_text(tmp_path):
     storage.atomic_write_text(path, storage.dumps({"b": 1, "a": [1, 2]}))
     assert path.read_text() == '{\n  "a": [\n    1,\n    2\n  ],\n  "b": 1\n}\n'
     assert [p.name for p in path.parent.iterdir()] == ["f.json"]
+
+
+def test_fast_path_still_sees_bool_for_number_in_records():
+    expected = [{"a": 1, "b": "x"}, {"a": 0, "b": "y"}]
+    observed = [{"b": "x", "a": True}, {"b": "y", "a": 0}]  # key order differs, too
+    (d,) = compare(expected, observed)
+    assert (d.path, d.rule) == ("$[0].a", "type")
+    assert compare(expected, [{"b": "x", "a": 1.0}, {"a": 0, "b": "y"}]) == []
+
+
+def test_verify_normalises_only_non_json_values():
+    from pytest_deployverify.baseline.compare import verify
+
+    assert verify({"a": [1, 2]}, {"a": (1, 2)}).diffs == []
+    assert verify({"a": [1, 2]}, {"a": (1, 3)}).diffs[0].path == "$.a[1]"
