@@ -166,6 +166,17 @@ CASES = (
 )
 
 
+@pytest.fixture(autouse=True)
+def _clean_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The inner runs must verify the deployment they launch with the suite's defaults: no
+    target URL override and no smoke budget from the caller's environment."""
+    import os
+
+    monkeypatch.delenv("DEPLOYVERIFY_TARGET_URL", raising=False)
+    for name in [n for n in os.environ if n.startswith("SMOKE_")]:
+        monkeypatch.delenv(name)
+
+
 def _project(pytester: pytest.Pytester, launch_args: str) -> None:
     for part in ("tests/smoke", "fixtures", "baselines"):
         shutil.copytree(
