@@ -15,6 +15,7 @@ loosened.
 from __future__ import annotations
 
 import json
+import os
 import re
 import shutil
 from dataclasses import dataclass
@@ -170,8 +171,6 @@ CASES = (
 def _clean_environment(monkeypatch: pytest.MonkeyPatch) -> None:
     """The inner runs must verify the deployment they launch with the suite's defaults: no
     target URL override and no smoke budget from the caller's environment."""
-    import os
-
     monkeypatch.delenv("DEPLOYVERIFY_TARGET_URL", raising=False)
     for name in [n for n in os.environ if n.startswith("SMOKE_")]:
         monkeypatch.delenv(name)
