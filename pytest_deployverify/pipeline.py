@@ -486,6 +486,12 @@ class PipelineFollower:
                     "reason": "duplicate upload: the document existed before this test",
                 }
             )
+        # a refused upload created nothing: there is nothing to delete or to report
+        pending = [
+            r
+            for r in pending
+            if r.document_id or (r.upload_status_code is not None and r.upload_status_code < 300)
+        ]
         if pending and p.delete_path:
             client = self._client_factory()
             try:
@@ -505,10 +511,7 @@ class PipelineFollower:
             "correlation_id": run.correlation_id,
         }
         if not run.document_id:
-            if run.upload_status_code is None or run.upload_status_code >= 300:
-                result.update(result="nothing", reason="the upload created no document")
-            else:
-                result.update(result="failed", reason="the upload response named no document")
+            result.update(result="failed", reason="the upload response named no document")
             return result
         path = self.profile.delete_path.format(document_id=run.document_id, job_id=run.job_id)
         try:
