@@ -499,6 +499,13 @@ class PipelineFollower:
                     results.append(self._delete(client, run))
             finally:
                 client.close()
+        for r in results:
+            # the keys the verdict and the reports read (docs/architecture.md)
+            r["ok"] = r["result"] in ("deleted", "gone", "skipped")
+            r["status"] = r["result"] + (
+                f" (HTTP {r['http_status']})" if r.get("http_status") else ""
+            )
+            r["error"] = None if r["ok"] else r.get("reason")
         if self.evidence is not None:
             with self._lock:
                 self.evidence.cleanup.extend(results)

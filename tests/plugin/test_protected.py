@@ -103,6 +103,7 @@ def test_failed_cleanup_is_reported(project, alt, small_pdf, evidence):
     )
     (entry,) = evidence(result)["test_upload"].cleanup
     assert entry["result"] == "failed" and entry["http_status"] == 405
+    assert entry["ok"] is False and "cannot delete that" in entry["error"]
     alt.files.clear()
 
 

@@ -40,6 +40,9 @@ def test_complete_run_against_alt(project, alt, small_pdf, evidence, mode):
             "correlation_id": ev.runs[0]["correlation_id"],
             "http_status": 200,
             "result": "deleted",
+            "ok": True,
+            "status": "deleted (HTTP 200)",
+            "error": None,
         }
     ]
     assert not alt.files  # the target is left as it was found
