@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import re
 
+import pytest
+
 TRACEPARENT = re.compile(r"^00-([0-9a-f]{32})-([0-9a-f]{16})-01$")
 
 
@@ -121,3 +123,34 @@ def test_a_different_echo_is_caught(project, docservice, monkeypatch):
     result = project.run()
     result.assert_outcomes(failed=1)
     result.stdout.fnmatch_lines(["*answered 200 with X-Correlation-ID: '*'; sent *"])
+
+
+def test_docservice_drop_correlation_fault_is_detected(project, small_pdf):
+    """docservice with the drop_correlation fault: a test that uploads and passes otherwise
+    fails, naming the routes that lost the ID."""
+    import importlib.util
+
+    if importlib.util.find_spec("docservice.__main__") is None:
+        pytest.skip("docservice launcher not available yet")
+    project.pyproject(
+        """
+        [tool.deployverify.envs.local]
+        launch = "{python} -m docservice up --ready-file {ready_file} --fault drop_correlation"
+        launch_secrets = { DOCSERVICE_API_TOKENS = "api_token", DOCSERVICE_WEBHOOK_SECRET = "webhook_secret" }
+        auth = "bearer:api_token"
+        """
+    )
+    project.tests(
+        f"""
+        def test_upload(upload_document):
+            upload_document({small_pdf!r}).assert_complete()
+        """
+    )
+    result = project.run()
+    result.assert_outcomes(failed=1)
+    result.stdout.fnmatch_lines(
+        [
+            "*correlation ID not echoed*",
+            "*- GET /api/v2/jobs/* answered 200 without a X-Correlation-ID header; sent * (x*)",
+        ]
+    )
