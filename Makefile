@@ -22,7 +22,7 @@ test: $(STAMP)
 	bash scripts/ensure-system-deps.sh
 	$(PY) -m ruff check .
 	$(PY) -m ruff format --check .
-	$(PY) -m pytest -n 2 tests
+	$(PY) -m pytest -n 2 -p no:cacheprovider
 
 lint: $(STAMP)
 	$(PY) -m ruff check --fix .

@@ -7,8 +7,10 @@ When the target is resolved (and an embedded deployment launched):
 * a non-xdist run: after collection, if any selected test uses the ``target`` fixture (``api``
   and ``upload_document`` depend on it) or a target option was given explicitly;
 * the xdist controller: at session start (it does not collect), if a target option was given
-  or the rootdir's pyproject has a ``[tool.deployverify]`` table; workers receive the result
-  through ``workerinput`` and never launch.
+  or the rootdir's ``[tool.deployverify]`` names a ``default_env``; workers receive the result
+  through ``workerinput`` and never launch. A project whose pyproject merely defines
+  environments (like this repository, whose own self-tests never need a target) is left
+  alone unless the run selects one.
 
 Never for ``--help``, ``--version``, ``--collect-only``, ``--fixtures`` or ``--markers``.
 """
@@ -139,7 +141,7 @@ def session_start(session: pytest.Session) -> None:
             get_state(config).target = Target.from_wire(wire)
         return
     if is_xdist_controller(config) and (
-        explicitly_requested(config) or load_tool_config(config.rootpath)[0]
+        explicitly_requested(config) or "default_env" in load_tool_config(config.rootpath)[0]
     ):
         activate(config)
 
@@ -167,8 +169,10 @@ def current_target(config: pytest.Config) -> Target:
     if state.target is None:
         if is_worker(config):
             raise pytest.UsageError(
-                "deployverify: no target reached this xdist worker; the controller did not "
-                "resolve one. Pass --target-env or add [tool.deployverify] to pyproject.toml."
+                "deployverify: this test needs a target, but under pytest-xdist the target is "
+                "chosen once by the controller before collection and none was selected. Pass "
+                "--target-env NAME (or --target-url URL), or set default_env in "
+                "[tool.deployverify] of pyproject.toml, so one deployment is shared by all workers."
             )
         activate(config)
     return state.target

@@ -580,9 +580,10 @@ _INFORMATIONAL = (
 def is_active(config: pytest.Config) -> bool:
     """Whether this session uses deployverify, so it gets a verdict and its exit status.
 
-    A project that merely has the plugin installed is left alone: the verdict needs a
-    ``[tool.deployverify]`` table, an explicit deployverify option, a resolved target, or a
-    test that recorded deployverify evidence (markers, checks, timings).
+    A project that merely has the plugin installed, or merely defines environments in
+    ``[tool.deployverify]``, is left alone: the verdict needs an explicit deployverify option,
+    a resolved target, baselines in use, or a test that recorded deployverify evidence
+    (markers, checks, timings).
     """
     from pytest_deployverify.state import get_state
 
@@ -604,8 +605,6 @@ def is_active(config: pytest.Config) -> bool:
     ):
         if config.getoption(dest, default=None):
             return True
-    if _has_tool_table(config):
-        return True
     markers = {"critical", "perf", "nondestructive", "canary"}
     return any(
         ev.findings or ev.timings or ev.correlation_ids or markers & set(ev.markers)
@@ -623,21 +622,6 @@ def _baseline_in_use(baseline: Any) -> bool:
         return False
     keys = ("verified", "mismatched", "missing", "errors", "written", "updated", "unchanged")
     return bool(acc.get("record_mode")) or any(acc.get(k) for k in keys)
-
-
-def _has_tool_table(config: pytest.Config) -> bool:
-    from pytest_deployverify.perf import _pyproject
-
-    path = _pyproject(config)
-    if not path.is_file():
-        return False
-    import tomllib
-
-    try:
-        with path.open("rb") as fh:
-            return "deployverify" in tomllib.load(fh).get("tool", {})
-    except (OSError, tomllib.TOMLDecodeError):
-        return False
 
 
 class Watcher:

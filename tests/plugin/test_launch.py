@@ -67,7 +67,7 @@ def _wait_dead(pids, timeout: float = 5.0) -> list[int]:
 def test_launched_once_shared_and_stopped(project, mode):
     _fake_env(project)
     project.tests(SHARE)
-    result = project.run(*mode)
+    result = project.run("--target-env=local", *mode)
     result.assert_outcomes(passed=4)
     result.stdout.fnmatch_lines(["target 'local' at http://127.0.0.1:* (embedded deployment)"])
     seen = [json.loads((project.pytester.path / f"seen-{n}.json").read_text()) for n in range(4)]
@@ -82,7 +82,7 @@ def test_launched_once_shared_and_stopped(project, mode):
 def test_launch_failure_shows_redacted_stderr(project, mode):
     _fake_env(project, mode="exit")
     project.tests(SHARE)
-    result = project.run(*mode)
+    result = project.run("--target-env=local", *mode)
     assert result.ret == pytest.ExitCode.USAGE_ERROR
     result.stderr.fnmatch_lines(
         [

@@ -39,13 +39,33 @@ def _token(monkeypatch):
     monkeypatch.setenv("DV_TOKEN", "sekrit-value-1")
 
 
-def test_default_is_local(project, alt, mode):
+def test_default_is_local(project, alt):
     _two_envs(project, alt)
     project.tests(SHOW_TARGET)
-    result = project.run("-s", *mode) if not mode else project.run(*mode)
+    result = project.run("-s")
     result.assert_outcomes(passed=1)
-    if not mode:
-        result.stdout.fnmatch_lines([f"*TARGET local {alt.url}/local-prefix base_url"])
+    result.stdout.fnmatch_lines([f"*TARGET local {alt.url}/local-prefix base_url"])
+    result.stdout.fnmatch_lines([f"target 'local' at {alt.url}/local-prefix (from base_url)"])
+
+
+def test_xdist_without_a_selection_says_how_to_choose(project, alt):
+    # Environments alone do not make an xdist run launch or probe anything (a project's unit
+    # tests stay untouched); a test that needs the target then gets one clear message.
+    _two_envs(project, alt)
+    project.tests(SHOW_TARGET)
+    result = project.run("-n", "2")
+    result.assert_outcomes(errors=1)
+    result.stdout.fnmatch_lines(
+        ["*under pytest-xdist the target is chosen once*--target-env NAME*"]
+    )
+    assert "TARGET" not in result.stdout.str()
+
+
+def test_xdist_with_default_env_shares_the_default(project, alt):
+    _two_envs(project, alt, default="local")
+    project.tests(SHOW_TARGET)
+    result = project.run("-n", "2")
+    result.assert_outcomes(passed=1)
     result.stdout.fnmatch_lines([f"target 'local' at {alt.url}/local-prefix (from base_url)"])
 
 
