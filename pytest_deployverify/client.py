@@ -27,7 +27,7 @@ import requests
 
 from pytest_deployverify.config import Target
 from pytest_deployverify.evidence import Exchange, Finding, TestEvidence
-from pytest_deployverify.redact import redact_text, redact_url
+from pytest_deployverify.redact import redact_text, redact_url, redact_value
 
 IDEMPOTENT = frozenset({"GET", "HEAD", "OPTIONS", "PUT", "DELETE", "TRACE"})
 #: exchanges kept per test; a runaway poll loop must not make evidence unbounded
@@ -413,6 +413,30 @@ def probe(target: Target, *, timeout: float) -> str | None:
             except (requests.ConnectionError, requests.Timeout) as exc:
                 last = f"{exc.__class__.__name__}: {_short_reason(exc)}"
             time.sleep(min(0.1, max(0.0, deadline - time.monotonic())))
+
+
+def fetch_version(target: Target, *, timeout: float) -> dict[str, Any] | None:
+    """The target's version document (GET ``version_path``), redacted; None when it has none.
+
+    Provenance only: any failure (no endpoint, not JSON, timeout) gives None, never an error.
+    """
+    if not target.version_path:
+        return None
+    url = target.base_url.rstrip("/") + "/" + target.version_path.lstrip("/")
+    try:
+        with requests.Session() as session:
+            response = session.get(
+                url,
+                timeout=(min(timeout, target.connect_timeout), min(timeout, target.read_timeout)),
+                verify=target.verify,
+                allow_redirects=False,
+            )
+        data = response.json() if response.status_code == 200 else None
+    except (requests.RequestException, ValueError):
+        return None
+    if not isinstance(data, dict):
+        return None
+    return redact_value(data, target.secret_values())
 
 
 def _short_reason(exc: Exception) -> str:

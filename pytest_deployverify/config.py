@@ -39,6 +39,7 @@ ENV_KEYS = {
     "read_timeout": "seconds to wait for a response (default 15)",
     "protected": "true for production: only nondestructive/canary tests run",
     "health_path": "path probed before the run (default /health)",
+    "version_path": "path answering the deployment's version as JSON (default /version; '' for none)",
     "description": "free text shown in reports",
 }
 
@@ -169,6 +170,10 @@ class Target:
     #: ("bearer", secret name) | ("header", "Header-Name:secret name") | None
     auth: str | None = None
     health_path: str = "/health"
+    #: JSON version endpoint read once at activation; "" when the service has none
+    version_path: str = "/version"
+    #: what ``version_path`` answered (secrets redacted), None when it had nothing
+    deployment_version: Mapping[str, Any] | None = None
     description: str = ""
     #: where the base URL came from: "--target-url", "DEPLOYVERIFY_TARGET_URL", "base_url", ...
     url_source: str = ""
@@ -255,7 +260,7 @@ class Target:
                     "env": [list(p) for p in value.env],
                     "cwd": value.cwd,
                 }
-            elif f.name in ("secrets", "deployment") and value is not None:
+            elif f.name in ("secrets", "deployment", "deployment_version") and value is not None:
                 value = dict(value)
             data[f.name] = value
         return data
@@ -557,6 +562,7 @@ def resolve_target(
         read_timeout=_number(env.get("read_timeout"), "read_timeout", where, 15.0),
         auth=auth,
         health_path=str(env.get("health_path") or "/health"),
+        version_path=str(env.get("version_path", "/version") or ""),
         description=str(env.get("description") or ""),
         url_source=source,
         env_file=env_file_used,

@@ -126,6 +126,12 @@ def activate(config: pytest.Config) -> Target:
             f"target {target.name!r} is unreachable: GET {target.base_url}{target.health_path} "
             f"did not answer within {target.probe_timeout:g} s ({reason}); {how}."
         )
+    from dataclasses import replace
+
+    from pytest_deployverify.client import fetch_version
+
+    # One read at activation feeds the baseline header, the verdict and the report alike.
+    target = replace(target, deployment_version=fetch_version(target, timeout=target.probe_timeout))
     state.target = target
     return target
 

@@ -393,7 +393,7 @@ def baseline_block(baseline: Any) -> tuple[dict[str, Any] | None, dict[str, Any]
 def target_block(state: Any) -> dict[str, Any]:
     target = state.target
     deployment = getattr(target, "deployment", None) or None
-    version = getattr(state, "deployment_version", None)
+    version = getattr(target, "deployment_version", None)
     if version is None and isinstance(deployment, Mapping):
         version = deployment.get("version")
     return {
