@@ -159,6 +159,7 @@ class BaselineHooks:
 
         if core.is_informational(self.config):
             return
+        bs.finished = True
         bs.finalise()
         reason = bs.failure_reason()
         if reason and session.exitstatus == pytest.ExitCode.OK:

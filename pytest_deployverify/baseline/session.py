@@ -121,6 +121,8 @@ class BaselineSession:
         self.delete_refused: str | None = None
         self._cache: dict[Path, tuple[float, BaselineFile | storage.BaselineFileError | None]] = {}
         self._final: dict[str, Any] | None = None
+        #: set at session end (controller, or a run without xdist): accounting is complete
+        self.finished = False
         self._version: Any = _UNSET
 
     # ------------------------------------------------------------ names
@@ -284,9 +286,15 @@ class BaselineSession:
         )
 
     def finalise(self) -> dict[str, Any]:
-        """Compute unused files and unverified observations, delete unused files if asked."""
+        """Compute unused files and unverified observations, delete unused files if asked.
+
+        Only once the session has ended (``finished``): other components read
+        ``accounting()`` during the run, when nothing can be called unused or unverified yet.
+        """
         if self._final is not None:
             return self._final
+        if not self.finished:
+            return {"unused_files": [], "not_verified": []}
         expected = {self.file_for(n) for n in self.collected | self.deselected}
         prefixes = self._scope_prefixes()
         unused: list[Path] = []

@@ -104,3 +104,24 @@ def test_xdist_accounting_merges_workers(bproject):
     out = result.stdout.str()
     assert "deployverify baselines: 3 verified, 0 mismatched, 0 missing, 1 not verified" in out
     assert "not verified: baselines/test_inner/test_c.json::c" in out
+
+
+def test_accounting_read_during_the_run_is_final_only_at_the_end(bproject, pytester):
+    """Other components read accounting() while tests run; that must not freeze it."""
+    bproject.tests(TWO)
+    bproject.record().assert_outcomes(passed=2)
+    pytester.makeconftest(
+        """
+        from pytest_deployverify.state import get_state
+
+        def pytest_runtest_logreport(report):
+            pass
+
+        def pytest_collection_finish(session):
+            acc = get_state(session.config).baseline.accounting()
+            assert acc["not_verified"] == [] and acc["unused_files"] == []
+        """
+    )
+    result = bproject.run("-k", "test_a")
+    result.assert_outcomes(passed=1)
+    assert "not verified: baselines/test_inner/test_b.json::only" in result.stdout.str()
