@@ -4,7 +4,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-stamp
 
-.PHONY: smoke test lint clean
+.PHONY: smoke test record lint clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -23,6 +23,11 @@ test: $(STAMP)
 	$(PY) -m ruff check .
 	$(PY) -m ruff format --check .
 	$(PY) -m pytest -n 2 -p no:cacheprovider
+
+## record: re-record baselines/ from the embedded local deployment (review the diff, commit)
+record: $(STAMP)
+	$(PY) -m pytest tests/smoke --target-env=local --record-baseline --record-runs 2 \
+		-p no:cacheprovider
 
 lint: $(STAMP)
 	$(PY) -m ruff check --fix .
