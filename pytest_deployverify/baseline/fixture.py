@@ -152,6 +152,17 @@ class Baseline:
                 "give each check its own name"
             )
         rec.seen.add(name)
+        given = [r for r in (*call_rules, *self._session.config_rules) if r.kind == "shape"]
+        if given:
+            # A recording that breaks its own shape rules would fail every later comparison:
+            # say so now, while the test that produced it is running.
+            broken = cmp.Comparison(given).run(observed, observed)
+            if broken:
+                lines = cmp.format_differences(broken)
+                raise BaselineMismatch(
+                    f"baseline {name!r}: the recorded value breaks its shape rules:\n  "
+                    + "\n  ".join(lines)
+                )
         # a copy: plain data is not copied by normalise, and the test may change it later
         rec.values.setdefault(name, []).append(copy.deepcopy(observed))
         rec.rules[name] = call_rules

@@ -106,3 +106,19 @@ def test_bad_config_rules_are_a_usage_error(bproject):
     result = bproject.run()
     assert result.ret == 4
     assert "[tool.deployverify.baseline]: unknown key(s) ['ignor']" in result.stderr.str()
+
+
+def test_recording_that_breaks_its_own_shape_rule_fails_at_once(bproject):
+    bproject.tests(
+        """
+        def test_bad(baseline):
+            baseline.check("v", {"id": "not-a-uuid"}, shape={"$.id": "uuid"})
+        """
+    )
+    result = bproject.record()
+    result.assert_outcomes(failed=1)
+    out = result.stdout.str()
+    assert "baseline 'v': the recorded value breaks its shape rules" in out
+    assert "'not-a-uuid' is not a 'uuid'" in out
+    assert "not recorded, the test failed: test_inner.py::test_bad" in out
+    assert bproject.files() == {}
