@@ -1,0 +1,41 @@
+"""--baseline DIR and [tool.deployverify] baseline_dir choose the baseline set."""
+
+from __future__ import annotations
+
+import baseline_support
+
+noisy_service = baseline_support.noisy_service
+noisy = baseline_support.noisy
+bproject = baseline_support.bproject
+
+TEST = """
+def test_v(baseline):
+    baseline.check("v", {"a": 1})
+"""
+
+
+def test_option_chooses_the_directory(bproject, pytester):
+    bproject.tests(TEST)
+    result = bproject.record("--baseline", "sets/release-1")
+    result.stdout.fnmatch_lines(["*recorded into sets/release-1, 2 runs): 1 written*"])
+    assert (pytester.path / "sets" / "release-1" / "test_inner" / "test_v.json").is_file()
+    assert not (pytester.path / "baselines").exists()
+    # the default set has no baseline: a failure, not a silent write
+    result = bproject.run()
+    result.assert_outcomes(failed=1)
+    assert "no baseline file baselines/test_inner/test_v.json" in result.stdout.str()
+    bproject.run("--baseline", "sets/release-1").assert_outcomes(passed=1)
+
+
+def test_pyproject_key_chooses_the_directory(bproject, pytester):
+    bproject.pyproject(tool_extra='baseline_dir = "golden"')
+    bproject.tests(TEST)
+    bproject.record().assert_outcomes(passed=1)
+    assert (pytester.path / "golden" / "test_inner" / "test_v.json").is_file()
+    result = bproject.run()
+    result.assert_outcomes(passed=1)
+    result.stdout.fnmatch_lines(["*deployverify baselines: 1 verified*"])
+    # the option wins over the key
+    result = bproject.run("--baseline", "elsewhere")
+    result.assert_outcomes(failed=1)
+    assert "no baseline file elsewhere/test_inner/test_v.json" in result.stdout.str()
