@@ -102,7 +102,8 @@ class BaselineSession:
             directory = base / directory
         self.root = directory.resolve()
         self.record_mode = bool(options.value(config, "deployverify_record"))
-        self.record_runs = int(options.value(config, "deployverify_record_runs") or 2)
+        runs = options.value(config, "deployverify_record_runs")
+        self.record_runs = 2 if runs is None else int(runs)
         if self.record_runs < 1:
             raise pytest.UsageError(
                 f"deployverify: --record-runs {self.record_runs} must be at least 1 (2 or more "

@@ -103,3 +103,28 @@ def test_protected_target_refuses_record_before_tests(bproject, pytester):
     result.stderr.fnmatch_lines(["*--record-baseline refused: target 'prod' is protected*"])
     assert not (pytester.path / "ran.txt").exists()
     assert bproject.files() == {}
+
+
+def test_record_runs_must_be_positive(bproject):
+    bproject.tests(DOC_TEST)
+    result = bproject.record("--record-runs", "0")
+    assert result.ret == 4
+    assert "--record-runs 0 must be at least 1" in result.stderr.str()
+
+
+def test_tests_without_baseline_run_once_in_record_mode(bproject, pytester):
+    bproject.tests(
+        """
+        def test_plain():
+            with open("count.txt", "a") as fh:
+                fh.write("x")
+
+        def test_checked(baseline):
+            with open("count2.txt", "a") as fh:
+                fh.write("x")
+            baseline.check("v", 1)
+        """
+    )
+    bproject.record("--record-runs", "3").assert_outcomes(passed=2)
+    assert (pytester.path / "count.txt").read_text() == "x"
+    assert (pytester.path / "count2.txt").read_text() == "xxx"
