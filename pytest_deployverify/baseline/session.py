@@ -11,6 +11,7 @@ relative to the rootdir when the baseline directory is inside it.
 from __future__ import annotations
 
 import os
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
@@ -501,7 +502,9 @@ def _deployment_version(target: Any) -> Any:
         except Exception:
             value = None
     if value:
-        return value if isinstance(value, dict | str | int | float) else str(value)
+        if isinstance(value, Mapping):
+            return {str(k): v for k, v in value.items()}
+        return value if isinstance(value, str | int | float) else str(value)
     base_url = getattr(target, "base_url", "") or ""
     if not base_url:
         return None
