@@ -15,8 +15,7 @@ from pathlib import Path
 
 import pytest
 import requests
-
-from conftest import FIXTURES, HTTP_TIMEOUT, PIPELINE, Deployment, launch
+from docservice_support import FIXTURES, HTTP_TIMEOUT, PIPELINE, Deployment, launch
 
 SMALL = FIXTURES / "small.pdf"
 MEDIUM = FIXTURES / "medium.pdf"

@@ -9,7 +9,7 @@ import sys
 import time
 from pathlib import Path
 
-from conftest import (
+from docservice_support import (
     FIXTURES,
     PIPELINE,
     REPO,

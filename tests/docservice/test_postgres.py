@@ -6,9 +6,16 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from test_pipeline import assert_complete
-
-from conftest import FIXTURES, HTTP_TIMEOUT, PG_BIN, PIPELINE, Deployment, launch, pid_alive
+from docservice_support import (
+    FIXTURES,
+    HTTP_TIMEOUT,
+    PG_BIN,
+    PIPELINE,
+    Deployment,
+    launch,
+    pid_alive,
+)
+from test_docservice_pipeline import assert_complete
 
 pytestmark = pytest.mark.skipif(
     not (PG_BIN / "initdb").exists(), reason=f"PostgreSQL binaries not found in {PG_BIN}"

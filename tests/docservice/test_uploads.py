@@ -11,8 +11,7 @@ from collections.abc import Iterator
 
 import pytest
 import requests
-
-from conftest import FIXTURES, HTTP_TIMEOUT, Deployment, launch
+from docservice_support import FIXTURES, HTTP_TIMEOUT, Deployment, launch
 
 MAX_BYTES = 20_000  # small.pdf and medium.pdf fit, large.pdf (49 KB) does not
 UPLOADS_PER_MIN = 4

@@ -23,6 +23,7 @@ from typing import Any
 
 import pytest
 import requests  # noqa: F401
+from plugin_support import ALT_KEY, ALT_KEY_VAR, FIXTURES, REPO
 
 # Imported here, before any in-process pytester run: pytester restores sys.modules after each
 # inner run, and a module first imported inside one (requests, the plugin's lazily imported
@@ -30,10 +31,6 @@ import requests  # noqa: F401
 from pytest_deployverify.evidence import EVIDENCE_PROPERTY, TestEvidence
 
 SERVERS = Path(__file__).parent / "servers"
-REPO = Path(__file__).resolve().parents[2]
-FIXTURES = REPO / "fixtures"
-ALT_KEY = "alt-key-" + "5e" * 12
-ALT_KEY_VAR = "DV_TEST_ALT_KEY"
 
 sys.path.insert(0, str(SERVERS))
 

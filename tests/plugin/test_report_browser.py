@@ -11,8 +11,7 @@ import sys
 from pathlib import Path
 
 import pytest
-
-from conftest import ALT_KEY, REPO
+from plugin_support import ALT_KEY, REPO
 
 SCRIPT = REPO / "scripts" / "screenshot_report.py"
 

@@ -16,8 +16,8 @@ import time
 from pathlib import Path
 
 import pytest
+from plugin_support import ALT_KEY
 
-from conftest import ALT_KEY
 from pytest_deployverify.report.events import read_events
 
 # Three inner tests: one passes, one fails after making requests (the key travels in a header

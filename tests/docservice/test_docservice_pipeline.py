@@ -10,8 +10,7 @@ from pathlib import Path
 
 import pytest
 import requests
-
-from conftest import FIXTURES, HTTP_TIMEOUT, PIPELINE, Deployment
+from docservice_support import FIXTURES, HTTP_TIMEOUT, PIPELINE, Deployment
 
 HEX64 = re.compile(r"^[0-9a-f]{64}$")
 ISO = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{6}Z$")
