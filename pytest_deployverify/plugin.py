@@ -3,11 +3,15 @@
 Every hook here delegates to the module that owns the job (see docs/architecture.md). Keep
 logic out of this file: a hook body is a few calls, a fixture body builds one object.
 
-Sections are owned by components; edit only your section's lines:
-    [core]     options, target, launch, client, pipeline fixtures
-    [baseline] baseline fixture, record runs, accounting, xdist merge
-    [verdict]  timings judge, verdict, alerts, rollback, exit status
-    [report]   events stream, HTML/markdown/metrics reports
+Sections follow the run flow:
+    [core]     options, target, launch, client, pipeline fixtures, per-test evidence
+    [baseline] baseline and json_schema fixtures (record runs, accounting and the xdist merge
+               live on a config-bound object registered by baseline/hooks.py)
+    [verdict]  timings fixture, session end: judge -> verdict -> alerts -> rollback -> exit
+    [report]   events stream, HTML/markdown/metrics reports, component_check fixture
+
+Hooks that receive no ``config`` (e.g. ``pytest_runtest_logreport``) live on small objects
+registered per config, so session state stays on ``config.stash`` and never in a global.
 """
 
 from __future__ import annotations
