@@ -427,6 +427,7 @@ def fetch_version(target: Target, *, timeout: float) -> dict[str, Any] | None:
         with requests.Session() as session:
             response = session.get(
                 url,
+                headers=target.auth_headers(),
                 timeout=(min(timeout, target.connect_timeout), min(timeout, target.read_timeout)),
                 verify=target.verify,
                 allow_redirects=False,

@@ -70,7 +70,7 @@ def test_default_location_contents_and_no_secrets(project: pytest.Pytester) -> N
         "base_url": url,
         "protected": False,
         "launched": False,
-        "deployment_version": None,
+        "deployment_version": {"service": "stage", "version": "9.9.9"},
     }
     passed, failed = data["checks"]
     assert passed["id"] == "test_inner.py::test_upload::status sequence"

@@ -121,12 +121,19 @@ def dead_url() -> str:
     return f"http://127.0.0.1:{port}/hook"
 
 
+#: what the stage server's /version answers (the verdict shows it as the deployment version)
+STAGE_VERSION = '{"service": "stage", "version": "9.9.9"}'
+
+
 class _Health(BaseHTTPRequestHandler):
     def do_GET(self) -> None:
         self.send_response(200)
         self.send_header("Content-Type", "application/json")
         self.end_headers()
-        self.wfile.write(b'{"status": "healthy"}')
+        if self.path == "/version":
+            self.wfile.write(STAGE_VERSION.encode())
+        else:
+            self.wfile.write(b'{"status": "healthy"}')
 
     def log_message(self, format: str, *args: Any) -> None:
         pass
@@ -134,7 +141,7 @@ class _Health(BaseHTTPRequestHandler):
 
 @contextmanager
 def health_server() -> Iterator[str]:
-    """A loopback server answering 200 to every GET: a target the core's probe can reach."""
+    """A loopback server answering 200 to every GET (its version on /version): a reachable target."""
     server = ThreadingHTTPServer(("127.0.0.1", 0), _Health)
     thread = threading.Thread(
         target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True

@@ -147,15 +147,22 @@ class _Handler(BaseHTTPRequestHandler):
         if self.path == "/healthz":
             self._send(200, {"ok": True})
             return False
-        if svc.knobs.get("delay"):
-            time.sleep(float(svc.knobs["delay"]))
+        if self.path == "/version":
+            # differently shaped: no version document (and not one of the scripted requests)
+            self._send(404, {"problem": "no route"})
+            return False
         with svc.lock:
+            # logged on arrival: a delayed request a timed-out client left behind must not
+            # land in the next test's log after its reset
             svc.requests.append(
                 {"method": self.command, "path": self.path, "headers": dict(self.headers.items())}
             )
             fail_next = svc.knobs.get("fail_next", 0)
             if fail_next:
                 svc.knobs["fail_next"] = fail_next - 1
+            delay = svc.knobs.get("delay")
+        if delay:
+            time.sleep(float(delay))
         if fail_next:
             self._body()
             self._send(503, {"problem": "busy"}, {"Retry-After": "0"})
