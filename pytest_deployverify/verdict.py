@@ -93,6 +93,11 @@ def _plural(n: int, word: str) -> str:
     return f"{n} {word}{'' if n == 1 else 's'}"
 
 
+def _all_were(n: int, word: str) -> str:
+    """E.g. "all 3 tests were" or "the only test was" (never "all 1 test were")."""
+    return f"all {n} {word}s were" if n != 1 else f"the only {word} was"
+
+
 def _short(text: str, limit: int = 160) -> str:
     line = next((ln.strip() for ln in (text or "").splitlines() if ln.strip()), "")
     for ln in (text or "").splitlines():  # pytest puts the assertion on an "E   " line
@@ -178,7 +183,7 @@ def decide(facts: Facts) -> Decision:
     if not evidence:
         holds.insert(0, "no test ran, so nothing was verified")
     elif passed == 0 and not bad:
-        holds.insert(0, f"all {_plural(len(evidence), 'test')} were skipped, nothing was verified")
+        holds.insert(0, f"{_all_were(len(evidence), 'test')} skipped, nothing was verified")
     not_run = max(0, facts.selected - len(evidence))
     if not_run:
         holds.append(f"{_plural(not_run, 'selected test')} did not run")
@@ -197,7 +202,8 @@ def decide(facts: Facts) -> Decision:
         return Decision("inconclusive", _sentence(holds[0]), holds)
     checks = len(findings)
     timings = sum(1 for t in facts.timings if t.outcome == "pass")
-    what = f"all {_plural(passed, 'test')} passed"
+    # "1 test passed", not "all 1 test passed" (others may have been skipped)
+    what = f"all {passed} tests passed" if passed != 1 else "1 test passed"
     if skipped:
         what += f" ({skipped} skipped)"
     if checks:

@@ -201,7 +201,7 @@ def test_timing_within_limit_passes(pytester: pytest.Pytester) -> None:
         pytester, PERF_TEST.format(samples=SAMPLES_BASE), timings={"pipeline.total": SAMPLES_BASE}
     )
     assert data["verdict"] == "pass"
-    assert data["reason"] == "All 1 test passed, 1 timing within limits."
+    assert data["reason"] == "1 test passed, 1 timing within limits."
 
 
 def test_too_few_timing_samples_hold(pytester: pytest.Pytester) -> None:
