@@ -155,6 +155,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     st.deployment = DeploymentCollector(lambda: _queue_and_heartbeat(app))
     app.add_middleware(CorrelationMiddleware, state=st)
     faults = settings.faults
+    if "dedup_broken" in faults:
+        st.db.drop_document_uniqueness()  # only the API inserts documents
 
     def cid_of(request: Request) -> str | None:
         return request.scope.get("state", {}).get("correlation_id")
@@ -359,7 +361,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     @app.get("/metrics")
     def metrics() -> Response:
-        payload, content_type = render(st.metrics, st.deployment)
+        payload, content_type = render(st.metrics, st.deployment, frozen="metrics_frozen" in faults)
         return Response(payload, media_type=content_type)
 
     return app
@@ -394,7 +396,10 @@ def _store_upload(
     """Store the file and create document + job + first event; dedupe on (user, sha256)."""
     st = app.state
     digest = sha256_hex(data)
-    document_id = document_id_for(user, digest)
+    # dedup_broken: the id no longer derives from (user, sha256) and the lookup below is
+    # skipped, so identical bytes become a new document (the schema lost its uniqueness).
+    dedup = "dedup_broken" not in st.settings.faults
+    document_id = document_id_for(user, digest) if dedup else str(uuid.uuid4())
     raw_dir = st.settings.data_dir / "raw"
     raw_dir.mkdir(parents=True, exist_ok=True)
     raw_path = raw_dir / f"{document_id}.pdf"
@@ -407,10 +412,14 @@ def _store_upload(
     for _ in range(2):  # second pass only after losing an insert race to the same upload
         try:
             with st.db.tx() as tx:
-                existing = tx.one(
-                    "SELECT j.job_id, j.status FROM documents d JOIN jobs j ON j.document_id = d.document_id "
-                    "WHERE d.document_id = ? ORDER BY j.created_at DESC",
-                    (document_id,),
+                existing = (
+                    tx.one(
+                        "SELECT j.job_id, j.status FROM documents d JOIN jobs j ON j.document_id = d.document_id "
+                        "WHERE d.document_id = ? ORDER BY j.created_at DESC",
+                        (document_id,),
+                    )
+                    if dedup
+                    else None
                 )
                 if existing:
                     body = {

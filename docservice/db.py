@@ -196,6 +196,35 @@ class Database:
                 )
         return self.schema_version()
 
+    def drop_document_uniqueness(self) -> None:
+        """Fault ``dedup_broken``: remove the UNIQUE (user_id, sha256) of ``documents``.
+
+        Reproduces a schema that lost the constraint deduplication rests on, so the same
+        bytes can be stored as a second document. Idempotent. SQLite cannot drop a table
+        constraint, so the table is rebuilt without it (same columns, same rows).
+        """
+        with self.tx() as tx:
+            if self.dialect == "postgres":
+                tx.execute("SELECT pg_advisory_xact_lock(7305041)")
+                tx.execute(
+                    "ALTER TABLE documents DROP CONSTRAINT IF EXISTS documents_user_id_sha256_key"
+                )
+                return
+            sql = tx.scalar(
+                "SELECT sql AS s FROM sqlite_master WHERE type = 'table' AND name = 'documents'"
+            )
+            loose = re.sub(r",\s*UNIQUE\s*\(\s*user_id\s*,\s*sha256\s*\)", "", sql or "")
+            if not sql or loose == sql:
+                return
+            tx.execute(
+                re.sub(
+                    r"CREATE TABLE \"?documents\"?", "CREATE TABLE documents_loose", loose, count=1
+                )
+            )
+            tx.execute("INSERT INTO documents_loose SELECT * FROM documents")
+            tx.execute("DROP TABLE documents")
+            tx.execute("ALTER TABLE documents_loose RENAME TO documents")
+
     def schema_version(self) -> int:
         """Highest applied migration, 0 for an empty database."""
         with self.tx(write=False) as tx:

@@ -26,6 +26,8 @@ FAULTS: dict[str, tuple[bool, str]] = {
     "health_lies": (False, "embeddings URL points at a dead port but /health says healthy"),
     "drop_correlation": (False, "correlation IDs are neither echoed, stored nor propagated"),
     "slow": (True, "every pipeline stage takes this factor longer"),
+    "dedup_broken": (False, "the same bytes from the same user get a new document id each time"),
+    "metrics_frozen": (False, "/metrics serves every series but its counters never move"),
 }
 
 

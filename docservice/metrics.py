@@ -70,12 +70,53 @@ class DeploymentCollector:
         )
 
 
-def render(metrics: Metrics, deployment: DeploymentCollector) -> tuple[bytes, str]:
-    """Prometheus text exposition of every process's metrics plus the deployment gauges."""
+class FrozenCollector:
+    """Fault ``metrics_frozen``: the exporter is wired to a registry nobody writes to.
+
+    Every series the live metrics would show is there (so a "series present" check passes),
+    each at its start value, forever: what a dashboard sees when the exporter reads a stale
+    registry or multiprocess directory while the processes count elsewhere.
+    """
+
+    def collect(self) -> Iterator[Any]:
+        from prometheus_client.core import CounterMetricFamily, HistogramMetricFamily
+
+        from docservice.statuses import FAILURES, WORKER_STATUSES
+
+        uploads = CounterMetricFamily("docservice_uploads", "Uploads accepted", labels=["result"])
+        for result in ("accepted", "duplicate"):
+            uploads.add_metric([result], 0.0)
+        yield uploads
+        yield CounterMetricFamily("docservice_jobs_completed", "Jobs completed", value=0.0)
+        failed = CounterMetricFamily("docservice_jobs_failed", "Jobs failed", labels=["status"])
+        for status in FAILURES:
+            failed.add_metric([status], 0.0)
+        yield failed
+        stages = HistogramMetricFamily(
+            "docservice_stage_duration_seconds", "Time a pipeline stage took", labels=["stage"]
+        )
+        for stage in WORKER_STATUSES:
+            buckets = [(str(float(b)), 0.0) for b in STAGE_BUCKETS] + [("+Inf", 0.0)]
+            stages.add_metric([stage], buckets, sum_value=0.0)
+        yield stages
+        requests = CounterMetricFamily(
+            "docservice_http_requests", "HTTP requests served", labels=["method", "route", "status"]
+        )
+        requests.add_metric(["GET", "/metrics", "200"], 0.0)
+        yield requests
+
+
+def render(
+    metrics: Metrics, deployment: DeploymentCollector, frozen: bool = False
+) -> tuple[bytes, str]:
+    """Prometheus text exposition of every process's metrics plus the deployment gauges
+    (with ``frozen``, the metrics_frozen fault: stale counters, live gauges)."""
     from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
 
     registry = CollectorRegistry()
-    if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+    if frozen:
+        registry.register(FrozenCollector())
+    elif os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
         from prometheus_client.multiprocess import MultiProcessCollector
 
         MultiProcessCollector(registry)

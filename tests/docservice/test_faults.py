@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import itertools
 import json
+import re
 import time
 import uuid
 from datetime import datetime, timezone
@@ -15,7 +16,7 @@ from pathlib import Path
 
 import pytest
 import requests
-from docservice_support import FIXTURES, HTTP_TIMEOUT, PIPELINE, Deployment, launch
+from docservice_support import FIXTURES, HTTP_TIMEOUT, PG_BIN, PIPELINE, Deployment, launch
 
 SMALL = FIXTURES / "small.pdf"
 MEDIUM = FIXTURES / "medium.pdf"
@@ -206,3 +207,107 @@ def test_slow_factor_stretches_every_stage(tmp_path: Path) -> None:
         minimum = (factor - 1) * floor_s
         assert min(gaps) >= minimum * 0.95, gaps
         assert (stamps[-1] - stamps[0]).total_seconds() >= len(gaps) * minimum * 0.95
+
+
+PG_MISSING = not (PG_BIN / "postgres").exists()
+
+
+@pytest.mark.parametrize(
+    ("fault", "database"),
+    [
+        (None, "sqlite"),
+        ("dedup_broken", "sqlite"),
+        pytest.param(
+            "dedup_broken",
+            "postgres",
+            marks=pytest.mark.skipif(PG_MISSING, reason=f"no PostgreSQL binaries in {PG_BIN}"),
+        ),
+    ],
+    ids=["healthy", "dedup_broken", "dedup_broken-postgres"],
+)
+def test_dedup_broken_gives_the_same_bytes_a_new_document(
+    tmp_path: Path, fault: str | None, database: str
+) -> None:
+    """Healthy: identical bytes again answer 200, duplicate, the same ids. dedup_broken: 202
+    and a new document each time, processed like any other (nothing else looks wrong)."""
+    with launch(tmp_path, faults=(fault,) if fault else (), database=database) as dep:
+        first = dep.run(SMALL)
+        assert first["job"]["status"] == "complete"
+        again = dep.upload(SMALL)
+        if fault is None:
+            assert again.status_code == 200, again.text
+            assert again.json()["duplicate"] is True
+            assert again.json()["document_id"] == first["upload"]["document_id"]
+            assert again.json()["job_id"] == first["upload"]["job_id"]
+            return
+        assert again.status_code == 202, again.text
+        second = again.json()
+        assert second["duplicate"] is False and second["status"] == "uploaded"
+        assert second["document_id"] != first["upload"]["document_id"]
+        assert second["job_id"] != first["upload"]["job_id"]
+        third = upload_ok(dep)
+        assert third["document_id"] not in (first["upload"]["document_id"], second["document_id"])
+        assert dep.wait(second["job_id"])[-1]["status"] == "complete"
+        doc = dep.get(f"/api/v2/documents/{second['document_id']}").json()
+        assert doc["sha256"] == first["document"]["sha256"]  # same bytes, another document
+        assert doc["chunk_count"] == first["document"]["chunk_count"] > 0
+        assert dep.get("/health", None).status_code == 200
+
+
+_SAMPLE = re.compile(r"^([a-zA-Z_:][a-zA-Z0-9_:]*)(\{[^}]*\})? (\S+)$", re.M)
+#: the series the smoke suite's monitoring check requires after a canary
+EXPECTED_SERIES = (
+    "docservice_uploads_total",
+    "docservice_jobs_completed_total",
+    "docservice_stage_duration_seconds_count",
+    "docservice_stage_duration_seconds_bucket",
+    "docservice_queue_depth",
+    "docservice_worker_heartbeat_age_seconds",
+    "docservice_http_requests_total",
+)
+
+
+def counters(text: str) -> dict[str, float]:
+    """The three counters a canary must move, from a /metrics page."""
+    out = {"uploads_accepted": 0.0, "jobs_completed": 0.0, "stage_observations": 0.0}
+    for name, labels, value in _SAMPLE.findall(text):
+        if name == "docservice_uploads_total" and 'result="accepted"' in labels:
+            out["uploads_accepted"] += float(value)
+        elif name == "docservice_jobs_completed_total":
+            out["jobs_completed"] += float(value)
+        elif name == "docservice_stage_duration_seconds_count":
+            out["stage_observations"] += float(value)
+    return out
+
+
+@pytest.mark.parametrize("fault", [None, "metrics_frozen"], ids=["healthy", "metrics_frozen"])
+def test_metrics_frozen_serves_every_series_but_never_moves(
+    tmp_path: Path, fault: str | None
+) -> None:
+    """Healthy: a completed document moves uploads, jobs_completed and the stage histogram.
+    metrics_frozen: /metrics answers 200 with every series, the counters stay where they
+    were while the deployment gauges (read from the database) stay live."""
+    with launch(tmp_path, faults=(fault,) if fault else ()) as dep:
+        before = counters(dep.get("/metrics", None).text)
+        run = dep.run(SMALL)
+        assert run["job"]["status"] == "complete"
+        # The worker counts a job just after committing 'complete': poll briefly for it.
+        deadline = time.monotonic() + (0.3 if fault else 5.0)
+        while True:
+            page = dep.get("/metrics", None)
+            after = counters(page.text)
+            if time.monotonic() > deadline or (
+                not fault and all(after[k] >= before[k] + 1 for k in after)
+            ):
+                break
+            time.sleep(0.05)
+        assert page.status_code == 200
+        present = {name for name, _, _ in _SAMPLE.findall(page.text)}
+        assert set(EXPECTED_SERIES) <= present, set(EXPECTED_SERIES) - present
+        if fault is None:
+            assert all(after[k] >= before[k] + 1 for k in after), (before, after)
+            return
+        assert after == before, (before, after)
+        heartbeat = re.search(r"^docservice_worker_heartbeat_age_seconds (\S+)$", page.text, re.M)
+        assert heartbeat and 0 <= float(heartbeat.group(1)) < 5  # a live gauge, not NaN
+        assert dep.get("/health", None).status_code == 200
