@@ -74,7 +74,13 @@ def test_a_canary_moves_the_counters(
         "fail" if frozen else "pass",
         observed={name: {"before": b, "after": a} for name, (b, a) in moved.items()},
         rule="/metrics counters grow with a completed canary",
-        message=f"counters not moving: {sorted(frozen)}" if frozen else "counters moved",
+        message=(
+            "counters not moving: "
+            + ", ".join(f"{name} {b:g} -> {a:g}" for name, (b, a) in sorted(frozen.items()))
+            + f" with canary {run.correlation_id} complete"
+            if frozen
+            else "counters moved"
+        ),
     )
     assert not frozen, (
         f"counters did not move with a completed canary: {frozen} (before, after); rule: each "

@@ -85,10 +85,13 @@ def test_same_document_twice_gives_the_same_document(upload_document, canary_pdf
     first = validate_run(upload_document(path))
     first.raise_for_outcome()
     again = validate_run(upload_document(path, expect_terminal=False))
+    # The second run is not followed, so only its upload answer is evidence (its describe()
+    # would report an outcome it never had).
     assert again.upload_status_code == 200 and again.duplicate, (
         f"second upload of identical bytes answered HTTP {again.upload_status_code} with "
-        f"duplicate={again.duplicate}; rule: 200 with duplicate=true; "
-        f"first: {first.describe()}; second: {again.describe()}"
+        f"duplicate={again.duplicate}, document {again.document_id} / job {again.job_id} "
+        f"(correlation ID {again.correlation_id}); rule: 200 with duplicate=true and the first "
+        f"upload's document {first.document_id} / job {first.job_id}; first: {first.describe()}"
     )
     assert (again.document_id, again.job_id) == (first.document_id, first.job_id), (
         f"duplicate upload named document {again.document_id} / job {again.job_id}; rule: the "
