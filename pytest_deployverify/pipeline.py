@@ -83,6 +83,9 @@ class PipelineRun:
     #: wall-clock time (UTC ISO) the client saw the terminal status
     noticed_at: str | None = None
     polls: int = 0
+    #: the status field of the job resource as last polled (None when it had no value); may
+    #: disagree with the event trail, e.g. a job served with ``status: null``
+    job_status: Any = None
 
     @property
     def status_sequence(self) -> list[str]:
@@ -133,12 +136,37 @@ class PipelineRun:
         seq = " -> ".join(self.status_sequence) or "(no status seen)"
         text = (
             f"document {self.filename!r} ended {self.outcome!r} "
-            f"(final status {self.final_status!r}); rule: {self.rule}; observed: {seq}; "
-            f"correlation ID {self.correlation_id}, job {self.job_id}, document "
-            f"{self.document_id}"
+            f"(final status {self.final_status!r})"
+        )
+        conflict = self.status_conflict()
+        if conflict:
+            # without this, a trail that reached 'complete' next to "stalled, final status
+            # 'uploaded'" reads like a bug in the follower rather than in the service
+            text += f"; {conflict}"
+        text += (
+            f"; rule: {self.rule}; observed: {seq}; correlation ID {self.correlation_id}, "
+            f"job {self.job_id}, document {self.document_id}"
         )
         if self.last_error:
             text += f"; last error: {self.last_error}"
+        return text
+
+    def status_conflict(self) -> str | None:
+        """Both values when the polled job status and the event trail's last status disagree.
+
+        None when they agree, when no job resource was polled or there is no event trail.
+        """
+        trail = [e.status for e in self.statuses if e.source == "events"]
+        if self.job is None or not trail:
+            return None
+        if self.job_status is not None and str(self.job_status) == trail[-1]:
+            return None
+        text = (
+            f"the job resource reports status {self.job_status!r} while its event trail "
+            f"reached {trail[-1]!r}"
+        )
+        if self.outcome != "complete":
+            text += f" (outcome stays {self.outcome!r}: not a verified completion)"
         return text
 
     def raise_for_outcome(self) -> PipelineRun:
@@ -408,6 +436,7 @@ class PipelineFollower:
                 continue
             run.job = redact_value(job, self.secrets)
             status = get_field(job, p.status_field)
+            run.job_status = get_field(run.job, p.status_field)
             error = get_field(job, p.error_field)
             if error:
                 run.last_error = redact_value(error, self.secrets)
