@@ -158,6 +158,34 @@ CASES = (
         ),
     ),
     Case(
+        "dedup_broken",
+        (
+            Symptom(
+                "test_same_document_twice_gives_the_same_document",
+                r"second upload of identical bytes answered HTTP 202 with duplicate=False, "
+                r"document [0-9a-f-]{36} / job [0-9a-f-]{36} \(correlation ID \S+\); "
+                r"rule: 200 with duplicate=true and the first upload's document",
+            ),
+        ),
+    ),
+    Case(
+        "metrics_frozen",
+        (
+            Symptom(
+                "test_a_canary_moves_the_counters",
+                r"counters did not move with a completed canary: .*"
+                r"'docservice_jobs_completed_total': \(0\.0, 0\.0\).*"
+                r"rule: each grows by at least 1; .*correlation ID",
+            ),
+            # the monitoring row of the completeness table names the counters and the canary
+            Symptom(
+                "test_a_canary_moves_the_counters",
+                r"check component:monitoring: counters not moving: .*"
+                r"docservice_jobs_completed_total 0 -> 0.* with canary \S+ complete",
+            ),
+        ),
+    ),
+    Case(
         # the worker stretches every stage to 4x (at least 4 x 50 ms): 150 ms more per own
         # stage and over a second per document, far above the 0.1 s absolute floor
         "slow=4",
