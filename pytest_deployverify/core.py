@@ -18,6 +18,7 @@ Never for ``--help``, ``--version``, ``--collect-only``, ``--fixtures`` or ``--m
 from __future__ import annotations
 
 import os
+from dataclasses import dataclass
 from typing import Any
 
 import pytest
@@ -30,6 +31,29 @@ WORKERINPUT_KEY = "deployverify_target"
 #: fixtures whose use means the session needs a live target
 TARGET_FIXTURE = "target"
 SAFE_MARKERS = ("nondestructive", "canary")
+
+
+@dataclass(frozen=True)
+class SetupError:
+    """Why activation failed (the run stops with a usage error before any test).
+
+    The verdict and report components read it (:func:`setup_error`) so the verdict file says
+    why instead of going stale: under xdist the failure happens in ``pytest_sessionstart``
+    and pytest never calls ``pytest_sessionfinish``.
+    """
+
+    #: the error message, redacted
+    message: str
+    #: the target as far as it was resolved (launched or not); None when resolving failed
+    target: Target | None = None
+
+
+SETUP_ERROR_KEY = pytest.StashKey[SetupError]()
+
+
+def setup_error(config: pytest.Config) -> SetupError | None:
+    """The session's activation failure, None when activation succeeded or never ran."""
+    return config.stash.get(SETUP_ERROR_KEY, None)
 
 
 def is_worker(config: pytest.Config) -> bool:
@@ -89,12 +113,31 @@ def resolve(config: pytest.Config) -> Target:
 def activate(config: pytest.Config) -> Target:
     """Resolve, refuse unsafe combinations, launch when embedded, probe; store on the state.
 
-    Idempotent. Every failure is one ``pytest.UsageError`` and happens before any test runs.
+    Idempotent. Every failure is one ``pytest.UsageError`` and happens before any test runs;
+    its redacted message is kept as the session's :class:`SetupError` first.
     """
     state = get_state(config)
     if state.target is not None:
         return state.target
+    attempted: list[Target] = []  # the target as far as it got, for the SetupError
+    try:
+        return _activate(config, attempted)
+    except pytest.UsageError as exc:
+        from pytest_deployverify.redact import redact_text
+
+        target = attempted[-1] if attempted else None
+        secrets = target.secret_values() if target is not None else []
+        message = redact_text(" ".join(str(a) for a in exc.args) or type(exc).__name__, secrets)
+        config.stash[SETUP_ERROR_KEY] = SetupError(message=message, target=target)
+        # pytest prints the args: a secret that reached the message must not reach stderr
+        exc.args = (message,)
+        raise
+
+
+def _activate(config: pytest.Config, attempted: list[Target]) -> Target:
+    state = get_state(config)
     target = resolve(config)
+    attempted.append(target)
     if target.protected and options.value(config, "deployverify_record"):
         raise ConfigError(
             f"--record-baseline refused: target {target.name!r} is protected (production). "
@@ -112,6 +155,7 @@ def activate(config: pytest.Config) -> Target:
         config.add_cleanup(deployment.stop)
         state.deployment = deployment
         target = target.with_deployment(deployment.data, deployment.secrets)
+        attempted.append(target)
     from pytest_deployverify.client import probe
 
     reason = probe(target, timeout=target.probe_timeout)

@@ -71,6 +71,9 @@ class Facts:
     fail_unverified: bool = False
     external_fails: bool = False
     interrupted: bool = False
+    #: the redacted message of the usage error that stopped the run before any test
+    #: (``core.SetupError``): unreachable or misconfigured target, failed launch
+    setup_error: str | None = None
 
 
 @dataclass
@@ -180,7 +183,15 @@ def decide(facts: Facts) -> Decision:
 
     passed = sum(1 for e in evidence if e.outcome == "passed")
     skipped = sum(1 for e in evidence if e.outcome == "skipped")
-    if not evidence:
+    if facts.setup_error:
+        # the cause, not only its consequence: a gate reading "no test ran" cannot act on it
+        holds.insert(
+            0,
+            f"no test ran: {facts.setup_error}"
+            if not evidence
+            else f"the target could not be set up: {facts.setup_error}",
+        )
+    elif not evidence:
         holds.insert(0, "no test ran, so nothing was verified")
     elif passed == 0 and not bad:
         holds.insert(0, f"{_all_were(len(evidence), 'test')} skipped, nothing was verified")
@@ -398,6 +409,12 @@ def baseline_block(baseline: Any) -> tuple[dict[str, Any] | None, dict[str, Any]
 
 def target_block(state: Any) -> dict[str, Any]:
     target = state.target
+    if target is None and getattr(state, "config", None) is not None:
+        # activation failed: the target as far as it was resolved, so the file names it
+        from pytest_deployverify.core import setup_error
+
+        error = setup_error(state.config)
+        target = error.target if error is not None else None
     deployment = getattr(target, "deployment", None) or None
     version = getattr(target, "deployment_version", None)
     if version is None and isinstance(deployment, Mapping):
@@ -548,6 +565,8 @@ def build(
         "rollback": dict(rollback) if rollback else None,
         "reports": dict(reports or {}),
     }
+    if facts.setup_error:
+        data["setup_error"] = facts.setup_error
     data = _jsonable(redact(data, secrets_of(state)))
     return Verdict(decision.verdict, decision.recommendation, data["reason"], data)
 
@@ -598,6 +617,10 @@ def is_active(config: pytest.Config) -> bool:
     state = get_state(config)
     if state.target is not None or _baseline_in_use(state.baseline):
         return True
+    from pytest_deployverify.core import setup_error
+
+    if setup_error(config) is not None:  # it tried to activate a target: its verdict says why
+        return True
     for dest in (
         "deployverify_target_env",
         "deployverify_target_url",
@@ -645,6 +668,10 @@ class Watcher:
         get_perf_config(self.config)  # a bad [tool.deployverify.perf] stops the run now
         inconclusive_code(self.config)
         make_alerter(self.config)
+
+    @pytest.hookimpl(tryfirst=True)  # before the report plugin closes its event stream
+    def pytest_unconfigure(self, config: pytest.Config) -> None:
+        setup_error_finish(config)
 
     def pytest_collectreport(self, report: pytest.CollectReport) -> None:
         if not report.failed:
@@ -754,7 +781,11 @@ def gather_facts(session: pytest.Session, record_mode: bool) -> Facts:
     accounting = None
     if state.baseline is not None and hasattr(state.baseline, "accounting"):
         accounting = state.baseline.accounting()
+    from pytest_deployverify.core import setup_error
+
+    error = setup_error(config)
     return Facts(
+        setup_error=error.message if error is not None else None,
         evidence=state.evidence,
         selected=int(getattr(session, "testscollected", 0) or 0),
         collection_errors=getattr(watcher, "collection_errors", 0),
@@ -823,6 +854,32 @@ def session_finish(session: pytest.Session, exitstatus: int) -> Verdict | None:
     verdict.exit_status = status
     state.exit_status = status
     session.exitstatus = status
+    return verdict
+
+
+def setup_error_finish(config: pytest.Config) -> Verdict | None:
+    """The verdict file when activation failed and ``pytest_sessionfinish`` never ran.
+
+    Under xdist the target is activated in the controller's ``pytest_sessionstart``; a usage
+    error there skips ``pytest_sessionfinish``, which would leave an earlier run's verdict
+    file in place for a release gate to read. Called at unconfigure: writes the inconclusive
+    set-up-error verdict unless :func:`session_finish` already wrote one (a serial run).
+    The exit status stays pytest's usage error.
+    """
+    from pytest_deployverify.core import setup_error
+    from pytest_deployverify.state import get_state
+
+    state = get_state(config)
+    error = setup_error(config)
+    if error is None or state.verdict is not None or hasattr(config, "workerinput"):
+        return None
+    if not is_active(config):
+        return None
+    facts = Facts(evidence=state.evidence, setup_error=error.message)
+    verdict = build(state, facts, reports=report_locations(config))
+    write(verdict, verdict_path(config))
+    verdict.exit_status = state.exit_status = int(pytest.ExitCode.USAGE_ERROR)
+    state.verdict = verdict
     return verdict
 
 

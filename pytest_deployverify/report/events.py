@@ -5,6 +5,7 @@ Events (each line has ``seq``, ``at`` (UTC ISO) and ``event``):
 * ``session_start``: target, run id, pid
 * ``test``: nodeid, outcome, critical, duration, correlation_ids, message (first line)
 * ``verdict_change``: the provisional verdict moved (``from`` -> ``to``) and why
+* ``setup_error``: the run stopped before any test (unreachable target, ...): ``message``
 * ``session_end``: final verdict, recommendation, reason, counts, report paths
 
 Each line is written with a single ``write`` of a complete line, then flushed and fsynced,

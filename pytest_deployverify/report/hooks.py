@@ -203,6 +203,10 @@ class ReportPlugin:
         self.write_reports()
 
     def pytest_unconfigure(self, config: pytest.Config) -> None:
+        # A set-up error under xdist skips pytest_sessionfinish; the verdict component wrote
+        # its verdict at unconfigure (tryfirst, so before this): the reports say why too.
+        if not self.written and get_state(config).verdict is not None:
+            self.write_reports()
         self.stream.close()
 
     def write_reports(self) -> None:
@@ -220,6 +224,8 @@ class ReportPlugin:
         if self.settings.metrics:
             write_atomic(self.settings.metrics, render_metrics(ctx))
         v = ctx.verdict
+        if v.get("setup_error"):
+            self.stream.emit("setup_error", message=v.get("setup_error"))
         if v.get("verdict"):
             self.stream.update_verdict(v.get("verdict"), v.get("reason") or "", provisional=False)
         self.stream.emit(
