@@ -8,9 +8,14 @@ clients make the same GET; ApiClient adds what it is for: the correlation and au
 traceparent, the echo check and a recorded (redacted) Exchange per request into a
 TestEvidence. A third client, a bare Session sending the same three headers, separates the
 cost of the headers on the wire (client and server) from the cost of ApiClient's own
-machinery. Requests go in triples (rotating which is first) so load from anything else on
-the machine hits all alike; the figures are median per-request times and their ratios, with
-the distribution of the paired differences.
+machinery. ApiClient resolves the environment's proxy/netrc/CA-bundle settings once per
+client, where a plain Session re-reads the environment on every request; a fourth client, a
+bare Session with ``trust_env = False`` sending the same three headers, is the floor that
+leaves only ApiClient's own per-request work in the difference. Every client has its own
+Session, hence its own keep-alive connection (a shared connection answers measurably faster
+than one idle for a few requests). Requests go in rounds of four (rotating which is first) so
+load from anything else on the machine hits all alike; the figures are median per-request
+times and their ratios, with the distribution of the paired differences.
 """
 
 from __future__ import annotations
@@ -57,7 +62,7 @@ srv.serve_forever()
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--requests", type=int, default=2000, help="request triples per round")
+    parser.add_argument("--requests", type=int, default=2000, help="request quads per round")
     parser.add_argument("--rounds", type=int, default=5)
     args = parser.parse_args()
 
@@ -73,6 +78,9 @@ def main() -> None:
             name="bench", base_url=base, auth="bearer:api_token", secrets={"api_token": "t" * 32}
         )
         bare = requests.Session()
+        bare_headers = requests.Session()  # its own connection, like each of the others
+        no_env = requests.Session()
+        no_env.trust_env = False
         url = base + "/health"
         evidence = TestEvidence(nodeid="bench")
         client = ApiClient(target, evidence=evidence)
@@ -90,7 +98,12 @@ def main() -> None:
 
         def one_bare_same_headers() -> float:
             t0 = time.perf_counter()
-            bare.get(url, headers=same_headers, timeout=(3, 15)).content  # noqa: B018
+            bare_headers.get(url, headers=same_headers, timeout=(3, 15)).content  # noqa: B018
+            return time.perf_counter() - t0
+
+        def one_no_env_same_headers() -> float:
+            t0 = time.perf_counter()
+            no_env.get(url, headers=same_headers, timeout=(3, 15)).content  # noqa: B018
             return time.perf_counter() - t0
 
         def one_client() -> float:
@@ -98,31 +111,40 @@ def main() -> None:
             client.get("/health")
             return time.perf_counter() - t0
 
-        for _ in range(200):  # warm up both connections and code paths
-            one_bare(), one_client()
-        # Pairs of requests, alternating which goes first, so load from anything else on the
-        # machine hits both sides alike; compare medians of the per-request times.
+        for _ in range(200):  # warm up all connections and code paths
+            one_bare(), one_bare_same_headers(), one_no_env_same_headers(), one_client()
+        # Rounds of four requests, rotating which goes first, so load from anything else on
+        # the machine hits all sides alike; compare medians of the per-request times.
         bare_times: list[float] = []
         same_times: list[float] = []
+        no_env_times: list[float] = []
         client_times: list[float] = []
         for i in range(args.requests * args.rounds):
             order = [
                 (bare_times, one_bare),
                 (same_times, one_bare_same_headers),
+                (no_env_times, one_no_env_same_headers),
                 (client_times, one_client),
             ]
-            for times, fn in order[i % 3 :] + order[: i % 3]:
+            for times, fn in order[i % 4 :] + order[: i % 4]:
                 times.append(fn())
             if len(evidence.exchanges) > 1000:
                 evidence.exchanges.clear()  # a test makes far fewer; keep memory flat
                 client.exchanges.clear()
         assert not client.findings, "the echo check fired: the benchmark is not like-for-like"
-        b, h, c = (statistics.median(t) for t in (bare_times, same_times, client_times))
-        print(f"request triples: {len(bare_times)} (GET /health, loopback, keep-alive)")
+        b, h, d, c = (
+            statistics.median(t) for t in (bare_times, same_times, no_env_times, client_times)
+        )
+        print(f"request quads: {len(bare_times)} (GET /health, loopback, keep-alive)")
         print(f"A bare requests.Session                : median {b * 1e6:8.1f} us/request")
         print(f"B bare Session + the same 3 headers    : median {h * 1e6:8.1f} us/request")
+        print(f"D bare, trust_env=False, same headers  : median {d * 1e6:8.1f} us/request")
         print(f"C ApiClient                            : median {c * 1e6:8.1f} us/request")
-        for label, base_t, base_list in (("A", b, bare_times), ("B", h, same_times)):
+        for label, base_t, base_list in (
+            ("A", b, bare_times),
+            ("B", h, same_times),
+            ("D", d, no_env_times),
+        ):
             diffs = [y - x for x, y in zip(base_list, client_times, strict=False)]
             q = statistics.quantiles(diffs, n=4)
             print(

@@ -106,7 +106,14 @@ class ApiClient:
         self.target = target
         self.correlation_id = correlation_id or new_correlation_id()
         self.evidence = evidence
-        self.session = session or requests.Session()
+        self._base = urlsplit(target.base_url)
+        self._base_url = target.base_url.rstrip("/")
+        #: what ``verify=True`` means for this client (a CA bundle from the environment or True)
+        self._env_verify: str | bool = True
+        if session is None:
+            session = requests.Session()
+            self._adopt_environment(session)
+        self.session = session
         self.max_retries = max_retries
         self.retry_after_cap = retry_after_cap
         self.retry_budget = retry_budget
@@ -115,8 +122,6 @@ class ApiClient:
         #: correlation findings this client raised
         self.findings: list[Finding] = []
         self._lock = threading.Lock()
-        self._base = urlsplit(target.base_url)
-        self._base_url = target.base_url.rstrip("/")
         self._secrets = target.secret_values()
         corr = target.correlation
         self._corr_headers = (corr.header, *corr.extra_headers)
@@ -124,6 +129,15 @@ class ApiClient:
         self._echo_header = corr.echo_name
         self._echo_policy = corr.echo
         self._static_headers = target.auth_headers()
+        # the per-request header dict is a copy of this template, in the order the correlation
+        # headers, traceparent (its slot, filled per request), then auth go on the wire
+        template = dict.fromkeys(self._corr_headers, self.correlation_id)
+        if self._traceparent:
+            template["traceparent"] = ""
+        template.update(self._static_headers)
+        self._header_template = template
+        #: (epoch second, its formatted "YYYY-mm-ddTHH:MM:SS"): exchanges come in bursts
+        self._second: tuple[int, str] = (-1, "")
         self._seen_echo_failures: dict[tuple[str, str], Finding] = {}
         self._trace_id = trace_id_for(self.correlation_id)
         self._shown: dict[str, str] = {}
@@ -140,6 +154,27 @@ class ApiClient:
 
     def close(self) -> None:
         self.session.close()
+
+    def _adopt_environment(self, session: requests.Session) -> None:
+        """Resolve once what requests would re-read from the environment on every call.
+
+        With ``trust_env`` a Session scans ``os.environ`` for proxies and ``no_proxy`` twice and
+        looks for a netrc file on every request (~100 us here, more than this client's own
+        work). The client only talks to its target's origin, so the answer is the same for
+        every request: it is computed here, stored on the client's own session, and
+        ``trust_env`` is turned off. (A session passed in by the caller is left alone.) An
+        environment changed after the client was made is not seen by it.
+        """
+        from requests.utils import get_netrc_auth
+
+        origin = self._base_url + "/"
+        env = session.merge_environment_settings(origin, {}, None, None, None)
+        session.proxies.update(env.get("proxies") or {})
+        bundle = env.get("verify")
+        self._env_verify = bundle if isinstance(bundle, str) else True
+        if session.auth is None:
+            session.auth = get_netrc_auth(origin)
+        session.trust_env = False
 
     @property
     def base_url(self) -> str:
@@ -179,14 +214,17 @@ class ApiClient:
         """Send one request (with bounded retries); return the final response."""
         method = method.upper()
         url = self.url(path)
-        headers = self.correlation_headers()
-        headers.update(self._static_headers)
-        if kwargs.get("headers"):
-            headers.update(kwargs.pop("headers"))
-        else:
-            kwargs.pop("headers", None)
+        headers = self._header_template.copy()
+        if self._traceparent:
+            # same trace, a new parent (span) id per request
+            headers["traceparent"] = f"00-{self._trace_id}-{_span_id()}-01"
+        extra = kwargs.pop("headers", None)
+        if extra:
+            headers.update(extra)
         kwargs.setdefault("timeout", self.target.timeout)
-        kwargs.setdefault("verify", self.target.verify)
+        verify = kwargs.get("verify", self.target.verify)
+        # the environment's CA bundle (REQUESTS_CA_BUNDLE), as requests itself would apply it
+        kwargs["verify"] = self._env_verify if verify is True else verify
         kwargs.setdefault("allow_redirects", False)
         full_url = url
         if kwargs.get("params"):
@@ -198,7 +236,7 @@ class ApiClient:
         budget_end = time.monotonic() + self.retry_budget
         attempt = 1
         while True:
-            started_at = time.time()
+            started_ns = time.time_ns()
             t0 = time.perf_counter()
             try:
                 response = self.session.request(method, url, headers=headers, **kwargs)
@@ -213,7 +251,7 @@ class ApiClient:
                         latency_ms=round(latency, 3),
                         correlation_id=self.correlation_id,
                         request_bytes=_body_size(kwargs),
-                        started_at=_iso(started_at),
+                        started_at=self._iso(started_ns),
                         error=message[:500],
                         attempt=attempt,
                     )
@@ -240,7 +278,7 @@ class ApiClient:
                     correlation_id=self.correlation_id,
                     request_bytes=_request_size(response),
                     response_bytes=len(response.content),
-                    started_at=_iso(started_at),
+                    started_at=self._iso(started_ns),
                     attempt=attempt,
                 )
             )
@@ -306,6 +344,15 @@ class ApiClient:
             path += "?" + parts.query
             return redact_url(path, self._secrets)
         return redact_text(path, self._secrets) if self._secrets else path
+
+    def _iso(self, epoch_ns: int) -> str:
+        """``epoch_ns`` as ``2024-05-01T12:00:00.123456Z`` (UTC, microseconds, the Exchange
+        form); the seconds part is formatted once per second, not per request."""
+        second, ns = divmod(epoch_ns, 1_000_000_000)
+        cached = self._second  # one read: another thread may replace it
+        if cached[0] != second:
+            cached = self._second = (second, _iso(second)[:19])
+        return f"{cached[1]}.{ns // 1000:06d}Z"
 
     def _record(self, exchange: Exchange) -> None:
         with self._lock:

@@ -150,3 +150,147 @@ def test_retry_after_parsing(value):
     parsed = parse_retry_after(value)
     expected = {"2": 2.0, "Wed, 21 Oct 2015 07:28:00 GMT": 0.0, "": None, "soon": None}[value]
     assert parsed == expected
+
+
+class _Recorder:
+    """A loopback HTTP server that answers every GET 200 (echoing X-Correlation-ID) and
+    records the request line's target: an absolute URL when it was used as a proxy."""
+
+    def __init__(self) -> None:
+        import threading
+        from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+        self.seen: list[str] = []
+        seen = self.seen
+
+        class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def log_message(self, *args: object) -> None:
+                pass
+
+            def do_GET(self) -> None:
+                seen.append(self.path)
+                self.send_response(200)
+                self.send_header("Content-Length", "2")
+                self.send_header("X-Correlation-ID", self.headers.get("X-Correlation-ID", ""))
+                self.end_headers()
+                self.wfile.write(b"{}")
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
+        self._thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        self._thread.start()
+
+    def close(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+        self._thread.join(timeout=5)
+
+
+@pytest.fixture
+def recorders(monkeypatch):
+    """A target server and a proxy server, with every proxy variable cleared from the env."""
+    for name in ("http_proxy", "https_proxy", "all_proxy", "no_proxy"):
+        monkeypatch.delenv(name, raising=False)
+        monkeypatch.delenv(name.upper(), raising=False)
+    monkeypatch.delenv("REQUESTS_CA_BUNDLE", raising=False)
+    monkeypatch.delenv("CURL_CA_BUNDLE", raising=False)
+    target, proxy = _Recorder(), _Recorder()
+    yield target, proxy
+    target.close()
+    proxy.close()
+
+
+def _client(url: str):
+    from pytest_deployverify.client import ApiClient
+    from pytest_deployverify.config import Target
+
+    return ApiClient(Target(name="t", base_url=url))
+
+
+def test_environment_proxy_is_honoured_though_resolved_once(recorders, monkeypatch):
+    """The client reads proxies once (not per request) but still goes through them."""
+    target, proxy = recorders
+    monkeypatch.setenv("HTTP_PROXY", proxy.url)
+    with _client(target.url) as client:
+        assert client.session.trust_env is False  # the per-request env scan is off
+        assert client.get("/a").status_code == 200
+        assert client.get("/b").status_code == 200
+    assert proxy.seen == [target.url + "/a", target.url + "/b"]
+    assert target.seen == []
+    assert [x.path for x in client.exchanges] == ["/a", "/b"]
+
+
+def test_no_proxy_still_bypasses_the_proxy(recorders, monkeypatch):
+    target, proxy = recorders
+    monkeypatch.setenv("HTTP_PROXY", proxy.url)
+    monkeypatch.setenv("NO_PROXY", "127.0.0.1")
+    with _client(target.url) as client:
+        assert client.get("/a").status_code == 200
+    assert target.seen == ["/a"] and proxy.seen == []
+
+
+def test_ca_bundle_from_the_environment_is_kept(recorders, monkeypatch, tmp_path):
+    """REQUESTS_CA_BUNDLE still replaces verify=True, as requests does with trust_env."""
+    target, _ = recorders
+    bundle = tmp_path / "ca.pem"
+    bundle.write_text("")
+    monkeypatch.setenv("REQUESTS_CA_BUNDLE", str(bundle))
+    with _client(target.url) as client:
+        assert client._env_verify == str(bundle)
+    with _client(target.url) as client:
+        monkeypatch.delenv("REQUESTS_CA_BUNDLE")
+        assert client._env_verify == str(bundle)  # read once, when the client was made
+    with _client(target.url) as client:
+        assert client._env_verify is True
+
+
+def test_a_callers_session_is_left_alone(recorders):
+    import requests
+
+    from pytest_deployverify.client import ApiClient
+    from pytest_deployverify.config import Target
+
+    target, _ = recorders
+    session = requests.Session()
+    with ApiClient(Target(name="t", base_url=target.url), session=session) as client:
+        assert client.get("/a").status_code == 200
+    assert session.trust_env is True and session.proxies == {}
+
+
+def test_exchange_fields_and_traceparent_per_request(recorders):
+    """Every exchange keeps its fields and the ISO start time form; each request has its own
+    valid traceparent span under the one trace id."""
+    import re
+    from datetime import datetime, timezone
+
+    target, _ = recorders
+    before = datetime.now(timezone.utc).replace(microsecond=0)
+    with _client(target.url) as client:
+        spans = set()
+        for _ in range(3):
+            response = client.get("/a")
+            tp = response.request.headers["traceparent"]
+            assert re.fullmatch(r"00-[0-9a-f]{32}-[0-9a-f]{16}-01", tp)
+            assert tp.split("-")[1] == client.correlation_id.replace("-", "")
+            spans.add(tp.split("-")[2])
+            assert response.request.headers["X-Correlation-ID"] == client.correlation_id
+        assert len(spans) == 3
+    assert client.findings == []  # the echo check ran and passed
+    for x in client.exchanges:
+        assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{6}Z", x.started_at)
+        started = datetime.strptime(x.started_at, "%Y-%m-%dT%H:%M:%S.%fZ")
+        assert started.replace(tzinfo=timezone.utc) >= before
+        assert (x.method, x.path, x.status, x.response_bytes) == ("GET", "/a", 200, 2)
+        assert x.latency_ms > 0 and x.correlation_id == client.correlation_id
+
+
+def test_iso_matches_datetime_formatting():
+    """The cached-second formatter gives exactly datetime's form, across second changes."""
+    from datetime import datetime, timezone
+
+    client = _client("http://127.0.0.1:9")
+    for ns in (0, 999_999_999, 1_000_000_000, 1_700_000_000_123_456_789, 1_700_000_001_000_000):
+        expected = datetime.fromtimestamp(ns // 1000 / 1e6, timezone.utc)
+        assert client._iso(ns) == expected.strftime("%Y-%m-%dT%H:%M:%S.%fZ")
