@@ -107,16 +107,17 @@ def _flat_list_plain(items: list) -> bool | None:
     loop per item: the chunk list of a large document summary); None when it holds nested
     containers or anything else, which the item-by-item walk then decides."""
     types = set(map(type, items))
-    if types == {dict}:
+    records = types == {dict}
+    if records:
         if not set(map(type, chain.from_iterable(items))) <= {str}:
             return False  # a non-string key
-        items = list(chain.from_iterable(map(dict.values, items)))
-        types = set(map(type, items))
+        types = set(map(type, chain.from_iterable(map(dict.values, items))))
     if types <= _ATOMS:
         return True
     if types <= _ATOMS_AND_FLOAT:
         # NaN and infinities are not JSON
-        return all(map(math.isfinite, compress(items, map(is_, map(type, items), repeat(float)))))
+        values = list(chain.from_iterable(map(dict.values, items))) if records else items
+        return all(map(math.isfinite, compress(values, map(is_, map(type, values), repeat(float)))))
     return None
 
 
