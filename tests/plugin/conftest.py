@@ -17,13 +17,12 @@ import os
 import sys
 import textwrap
 from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import pytest
 import requests  # noqa: F401
-from plugin_support import ALT_KEY, ALT_KEY_VAR, FIXTURES, REPO
+from plugin_support import ALT_KEY, ALT_KEY_VAR, FIXTURES, Docservice, launched_docservice
 
 # Imported here, before any in-process pytester run: pytester restores sys.modules after each
 # inner run, and a module first imported inside one (requests, the plugin's lazily imported
@@ -85,14 +84,6 @@ def alt(alt_service: Any, monkeypatch: pytest.MonkeyPatch) -> Any:
     return alt_service
 
 
-@dataclass
-class Docservice:
-    url: str
-    token: str
-    webhook_secret: str
-    data: dict[str, Any]
-
-
 def _docservice_available() -> bool:
     return importlib.util.find_spec("docservice.__main__") is not None
 
@@ -102,27 +93,8 @@ def docservice() -> Iterator[Docservice]:
     """One docservice deployment (SQLite) for the whole session, via its launcher."""
     if not _docservice_available():
         pytest.skip("docservice launcher (python -m docservice up) not available yet")
-    from pytest_deployverify import launch
-    from pytest_deployverify.config import LaunchSpec
-
-    spec = LaunchSpec(
-        command="{python} -m docservice up --ready-file {ready_file}",
-        secrets=(
-            ("DOCSERVICE_API_TOKENS", "api_token"),
-            ("DOCSERVICE_WEBHOOK_SECRET", "webhook_secret"),
-        ),
-        cwd=str(REPO),
-    )
-    deployment = launch.start(spec, env_name="test-docservice", timeout=90)
-    try:
-        yield Docservice(
-            url=deployment.api_url,
-            token=deployment.secrets["api_token"],
-            webhook_secret=deployment.secrets["webhook_secret"],
-            data=deployment.data,
-        )
-    finally:
-        deployment.stop()
+    with launched_docservice() as ds:
+        yield ds
 
 
 @pytest.fixture(params=["serial", "xdist"])

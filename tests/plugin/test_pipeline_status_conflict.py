@@ -11,7 +11,7 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from plugin_support import REPO
+from plugin_support import launched_docservice
 
 from pytest_deployverify.pipeline import PipelineRun, StatusEvent
 
@@ -62,22 +62,8 @@ def test_no_trail_or_no_poll_is_not_a_conflict():
 @pytest.fixture(scope="module")
 def empty_status_docservice() -> Iterator[Any]:
     """A docservice deployment (SQLite) launched with the ``empty_status`` fault."""
-    from pytest_deployverify import launch
-    from pytest_deployverify.config import LaunchSpec
-
-    spec = LaunchSpec(
-        command="{python} -m docservice up --ready-file {ready_file} --fault empty_status",
-        secrets=(
-            ("DOCSERVICE_API_TOKENS", "api_token"),
-            ("DOCSERVICE_WEBHOOK_SECRET", "webhook_secret"),
-        ),
-        cwd=str(REPO),
-    )
-    deployment = launch.start(spec, env_name="test-empty-status", timeout=90)
-    try:
-        yield deployment
-    finally:
-        deployment.stop()
+    with launched_docservice("--fault", "empty_status", name="test-empty-status") as ds:
+        yield ds
 
 
 INNER = """
@@ -106,7 +92,7 @@ def _project(project, monkeypatch, url: str, token: str) -> None:
 
 def test_empty_status_fault_is_described(empty_status_docservice, project, monkeypatch, small_pdf):
     dep = empty_status_docservice
-    _project(project, monkeypatch, dep.api_url, dep.secrets["api_token"])
+    _project(project, monkeypatch, dep.url, dep.token)
     project.tests(INNER.format(pdf=small_pdf, outcome="stalled", agrees=False))
     result = project.run("-s", "--stall-timeout", "1", "--job-deadline", "20")
     result.assert_outcomes(passed=1)
