@@ -65,7 +65,11 @@ def is_xdist_controller(config: pytest.Config) -> bool:
 
 
 def is_informational(config: pytest.Config) -> bool:
-    """A session that runs no tests: no launch, no probe."""
+    """A session that runs no fixture and no test: no launch, no probe, no verdict.
+
+    (``--setup-only`` runs fixtures, so it may need the target, but it gets no verdict:
+    see ``verdict.is_active``.)
+    """
     opt = config.option
     return any(
         getattr(opt, name, False)
@@ -76,6 +80,7 @@ def is_informational(config: pytest.Config) -> bool:
             "showfixtures",
             "show_fixtures_per_test",
             "markers",
+            "setupplan",
         )
     )
 

@@ -590,16 +590,6 @@ def exit_status_for(verdict: str, pytest_status: int, inconclusive_code: int) ->
 # Called from plugin.py's [verdict] hooks; everything below runs on the controller only.
 
 WATCHER_NAME = "deployverify-verdict"
-_INFORMATIONAL = (
-    "help",
-    "version",
-    "collectonly",
-    "showfixtures",
-    "show_fixtures_per_test",
-    "markers",
-    "setuponly",
-    "setupplan",
-)
 
 
 def is_active(config: pytest.Config) -> bool:
@@ -610,9 +600,10 @@ def is_active(config: pytest.Config) -> bool:
     a resolved target, baselines in use, or a test that recorded deployverify evidence
     (markers, checks, timings).
     """
+    from pytest_deployverify.core import is_informational
     from pytest_deployverify.state import get_state
 
-    if any(getattr(config.option, name, False) for name in _INFORMATIONAL):
+    if is_informational(config) or config.option.setuponly:
         return False
     state = get_state(config)
     if state.target is not None or _baseline_in_use(state.baseline):

@@ -139,7 +139,7 @@ def test_missing_launcher_program(project):
     )
 
 
-@pytest.mark.parametrize("flag", ["--collect-only", "--fixtures", "--markers"])
+@pytest.mark.parametrize("flag", ["--collect-only", "--fixtures", "--markers", "--setup-plan"])
 def test_no_launch_without_tests_to_run(project, flag):
     _fake_env(project)
     project.tests(SHARE)
