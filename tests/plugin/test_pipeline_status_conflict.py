@@ -75,24 +75,8 @@ def test_upload(upload_document):
 """
 
 
-def _project(project, monkeypatch, url: str, token: str) -> None:
-    monkeypatch.setenv("DV_TEST_DS_TOKEN", token)
-    project.pyproject(
-        f"""
-        [tool.deployverify]
-        default_env = "ds"
-
-        [tool.deployverify.envs.ds]
-        base_url = "{url}"
-        secrets = {{ api_token = "DV_TEST_DS_TOKEN" }}
-        auth = "bearer:api_token"
-        """
-    )
-
-
 def test_empty_status_fault_is_described(empty_status_docservice, project, monkeypatch, small_pdf):
-    dep = empty_status_docservice
-    _project(project, monkeypatch, dep.url, dep.token)
+    project.docservice(empty_status_docservice, monkeypatch)
     project.tests(INNER.format(pdf=small_pdf, outcome="stalled", agrees=False))
     result = project.run("-s", "--stall-timeout", "1", "--job-deadline", "20")
     result.assert_outcomes(passed=1)
@@ -106,7 +90,7 @@ def test_empty_status_fault_is_described(empty_status_docservice, project, monke
 
 
 def test_healthy_docservice_has_no_conflict(docservice, project, monkeypatch, small_pdf):
-    _project(project, monkeypatch, docservice.url, docservice.token)
+    project.docservice(docservice, monkeypatch)
     project.tests(INNER.format(pdf=small_pdf, outcome="complete", agrees=True))
     result = project.run("-s", "--job-deadline", "20")
     result.assert_outcomes(passed=1)
