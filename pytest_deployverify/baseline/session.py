@@ -483,47 +483,20 @@ def _without_recorded_at(text: str) -> str:
 
 
 _UNSET = object()
-#: what a recorded /version answer keeps (the contract's fields; others are dropped)
-VERSION_FIELDS = ("service", "version", "git_revision", "schema_version", "fingerprint_sha256")
 
 
 def _deployment_version(target: Any) -> Any:
-    """The target's deployment version: its own attribute, else ``GET <base_url>/version``.
+    """The target's deployment version, as the core read it once at activation.
 
-    Recorded once per process into each baseline file's header; None when the target has no
-    such endpoint (any failure is silent: provenance is informative, never a test failure).
+    The core GETs the target's ``version_path`` (with auth, or not at all when it is off);
+    None means the target has none. Provenance is informative, never a test failure.
     """
-    if target is None:
+    value = getattr(target, "deployment_version", None) if target is not None else None
+    if not value:
         return None
-    value = getattr(target, "deployment_version", None)
-    if callable(value):
-        try:
-            value = value()
-        except Exception:
-            value = None
-    if value:
-        if isinstance(value, Mapping):
-            return {str(k): v for k, v in value.items()}
-        return value if isinstance(value, str | int | float) else str(value)
-    base_url = getattr(target, "base_url", "") or ""
-    if not base_url:
-        return None
-    try:
-        import requests
-
-        response = requests.get(
-            base_url.rstrip("/") + "/version",
-            timeout=(min(getattr(target, "connect_timeout", 3.0), 3.0), 5.0),
-            verify=getattr(target, "verify", True),
-            allow_redirects=False,
-        )
-        data = response.json() if response.status_code == 200 else None
-    except Exception:
-        return None
-    if not isinstance(data, dict):
-        return None
-    kept = {k: data[k] for k in VERSION_FIELDS if k in data}
-    return kept or None
+    if isinstance(value, Mapping):
+        return {str(k): v for k, v in value.items()}
+    return value if isinstance(value, str | int | float) else str(value)
 
 
 def get_session(config: pytest.Config) -> BaselineSession:
