@@ -33,7 +33,7 @@ from docservice.chunking import document_id_for, sha256_hex
 from docservice.clock import Clock, parse_iso
 from docservice.db import Database
 from docservice.logs import CORRELATION_ID, correlation_from_headers, log
-from docservice.metrics import DeploymentCollector, create_metrics, render
+from docservice.metrics import DeploymentCollector, create_metrics, read_job_stats, render
 from docservice.settings import Settings, git_revision
 from docservice.statuses import WORKER_STATUSES
 from docservice.store import add_event, document_view, events_view, job_view
@@ -152,7 +152,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     st.poll_limit = RateLimiter(settings.rate_polls_per_s, 1.0)
     st.git_revision = settings.git_revision or git_revision()
     st.health_pool = ThreadPoolExecutor(max_workers=4, thread_name_prefix="health")
-    st.deployment = DeploymentCollector(lambda: _queue_and_heartbeat(app))
+    st.deployment = DeploymentCollector(
+        lambda: _queue_and_heartbeat(app), jobs=lambda: _job_stats(app)
+    )
     app.add_middleware(CorrelationMiddleware, state=st)
     faults = settings.faults
     if "dedup_broken" in faults:
@@ -530,6 +532,12 @@ def _queue_and_heartbeat(app: FastAPI) -> tuple[int, float | None]:
         beat = tx.scalar("SELECT MAX(beat_at) AS b FROM worker_heartbeats")
     age = None if beat is None else max(0.0, (st.clock.now() - parse_iso(beat)).total_seconds())
     return depth, age
+
+
+def _job_stats(app: FastAPI) -> Any:
+    st = app.state
+    with st.db.tx(write=False) as tx:
+        return read_job_stats(tx, st.clock.now(), st.settings.heartbeat_stale_s)
 
 
 def _probe(session_get: Any, url: str, headers: dict[str, str]) -> dict[str, Any]:

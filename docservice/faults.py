@@ -24,6 +24,7 @@ FAULTS: dict[str, tuple[bool, str]] = {
     "config_drift": (False, "chunker markdown-simple@2 and 768-dimension embeddings"),
     "webhook_unsigned_ok": (False, "parser webhooks are accepted without a valid signature"),
     "health_lies": (False, "embeddings URL points at a dead port but /health says healthy"),
+    "parser_down": (False, "parser URL points at a dead port: every parse fails (failed_parse)"),
     "drop_correlation": (False, "correlation IDs are neither echoed, stored nor propagated"),
     "slow": (True, "every pipeline stage takes this factor longer"),
     "dedup_broken": (False, "the same bytes from the same user get a new document id each time"),

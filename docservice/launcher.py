@@ -87,6 +87,15 @@ def _listen() -> tuple[socket.socket, str]:
     return sock, f"http://127.0.0.1:{sock.getsockname()[1]}"
 
 
+def _dead_url(launch: Launch) -> str:
+    """A bound socket that never listens: connections are refused, and no other process can
+    take the port while we run."""
+    dead = socket.socket()
+    dead.bind(("127.0.0.1", 0))
+    launch.sockets.append(dead)
+    return f"http://127.0.0.1:{dead.getsockname()[1]}"
+
+
 def _child_preexec() -> None:
     from docservice.pg import _set_pdeathsig
 
@@ -173,14 +182,11 @@ def _start(launch: Launch) -> dict[str, Any]:
     parser_sock, parser_url = _listen()
     emb_sock, emb_url = _listen()
     launch.sockets += [api_sock, parser_sock, emb_sock]
-    service_emb_url = emb_url
+    service_emb_url, service_parser_url = emb_url, parser_url
     if "health_lies" in faults:
-        # A bound socket that never listens: connections are refused, and no other process
-        # can take the port while we run.
-        dead = socket.socket()
-        dead.bind(("127.0.0.1", 0))
-        launch.sockets.append(dead)
-        service_emb_url = f"http://127.0.0.1:{dead.getsockname()[1]}"
+        service_emb_url = _dead_url(launch)
+    if "parser_down" in faults:
+        service_parser_url = _dead_url(launch)
 
     base_env = {k: v for k, v in os.environ.items() if not k.startswith("PROMETHEUS_MULTIPROC")}
     latency = (
@@ -243,7 +249,7 @@ def _start(launch: Launch) -> dict[str, Any]:
         "DOCSERVICE_DATABASE_URL": db_url,
         # Behind a proxy the webhook address differs from where the API binds.
         "DOCSERVICE_PUBLIC_URL": os.environ.get("DOCSERVICE_PUBLIC_URL") or api_url,
-        "DOCSERVICE_PARSER_URL": parser_url,
+        "DOCSERVICE_PARSER_URL": service_parser_url,
         "DOCSERVICE_PARSER_API_KEY": standin_key,
         "DOCSERVICE_EMBEDDINGS_URL": service_emb_url,
         "DOCSERVICE_EMBEDDINGS_API_KEY": standin_key,

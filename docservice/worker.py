@@ -28,7 +28,7 @@ from docservice.chunking import chunk_markdown, normalise_markdown, sha256_hex
 from docservice.clock import Clock, parse_iso
 from docservice.db import Database, Tx
 from docservice.logs import correlation, log
-from docservice.metrics import create_metrics
+from docservice.metrics import create_metrics, init_worker_series
 from docservice.settings import CHUNKER_NAME, Settings
 from docservice.statuses import FAILURE_FOR, PIPELINE, WORKER_STATUSES
 from docservice.store import add_event
@@ -62,6 +62,7 @@ class Worker:
         self.stop = threading.Event()
         self.http = requests.Session()
         self.metrics = create_metrics()
+        init_worker_series(self.metrics)
         self.jobs_done = 0
         self._stage_started = 0.0
         self.claimable = tuple(s for s in WORKER_STATUSES if s != self.faults.stall_at)
@@ -81,6 +82,7 @@ class Worker:
     def run(self) -> None:
         """Run until :attr:`stop` is set (SIGTERM/SIGINT in the CLI)."""
         self._wait_for_schema()
+        self.metrics.worker_starts.inc()
         beat = threading.Thread(target=self._heartbeat_loop, name="heartbeat", daemon=True)
         beat.start()
         log(logger, "worker started", worker_id=self.worker_id, statuses=list(self.claimable))
@@ -350,15 +352,18 @@ class Worker:
     def _call(self, method: str, url: str, key: str, what: str, **kwargs: Any) -> Any:
         import requests
 
+        counted = self.metrics.external_requests
         try:
             resp = self.http.request(
                 method, url, headers=self._headers(key), timeout=self.s.http_timeout_s, **kwargs
             )
         except requests.RequestException as exc:
+            counted.labels(what, "unreachable").inc()
             raise StageError(
                 f"{what}_unreachable", f"{what} at {url.split('?')[0]}: {type(exc).__name__}"
             ) from None
         if resp.status_code >= 400:
+            counted.labels(what, "http_5xx" if resp.status_code >= 500 else "http_4xx").inc()
             # A refusal (4xx other than timeout/rate limit) will not change on retry.
             permanent = 400 <= resp.status_code < 500 and resp.status_code not in (408, 429)
             raise StageError(
@@ -367,9 +372,12 @@ class Worker:
                 permanent=permanent,
             )
         try:
-            return resp.json()
+            body = resp.json()
         except ValueError:
+            counted.labels(what, "bad_response").inc()
             raise StageError(f"{what}_bad_response", f"{what} answered non-JSON") from None
+        counted.labels(what, "ok").inc()
+        return body
 
     def _document(self, job: dict[str, Any]) -> dict[str, Any]:
         with self.db.tx(write=False) as tx:
@@ -462,6 +470,7 @@ class Worker:
         state = self._call("GET", base, self.s.parser_api_key, "parser")
         status = str(state.get("status", "")).upper()
         if status == "ERROR":
+            self.metrics.external_requests.labels("parser", "job_error").inc()
             raise StageError(
                 "parser_error", str(state.get("error_message") or "parser reported ERROR")
             )

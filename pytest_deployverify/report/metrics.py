@@ -9,7 +9,8 @@ Metrics (all gauges):
 * ``deployverify_recommendation{recommendation=...,target=...}`` 1 / 0 likewise
 * ``deployverify_tests{outcome=...,target=...}`` and ``deployverify_checks{outcome=...,target=...}``
 * ``deployverify_timing_ratio{timing,group,target}`` target/baseline median ratio, with
-  ``deployverify_timing_ratio_ci_low`` / ``_high`` and ``deployverify_timing_outcome``
+  ``deployverify_timing_ratio_ci_low`` / ``_high``, ``deployverify_timing_allowed_ratio`` and
+  ``deployverify_timing_outcome``
 * ``deployverify_last_run_timestamp_seconds{target}`` when the run finished
 """
 
@@ -118,6 +119,11 @@ def render_metrics(ctx: ReportContext) -> str:
         "deployverify_timing_ratio_ci_high",
         "Upper bound of the ratio interval.",
         per_timing(lambda t: ci(t, 1)),
+    )
+    gauge(
+        "deployverify_timing_allowed_ratio",
+        "The ratio each timing was allowed (above it the timing may fail).",
+        per_timing(lambda t: t.get("allowed_ratio")),
     )
     gauge(
         "deployverify_timing_outcome",

@@ -209,6 +209,11 @@ def test_metrics_textfile(fail_ctx, tmp_path):
     assert (
         'deployverify_timing_outcome{timing="upload.accept",group="own",target="staging"} 2' in text
     )
+    # the limit beside the ratio: the DeployVerifyTimingRatioAboveLimit alert compares the two
+    assert (
+        'deployverify_timing_allowed_ratio{timing="upload.accept",group="own",target="staging"} 1.2'
+        in text
+    )
     assert "# TYPE deployverify_timing_ratio gauge" in text
     # every sample line parses as name{labels} value
     for line in text.splitlines():
