@@ -60,3 +60,29 @@ def promtool() -> str:
             "installs it where it can): the Prometheus rules could not be checked"
         )
     return path
+
+
+def dashboard_queries(path: Path) -> list[str]:
+    """Every PromQL expression a Grafana dashboard runs: panel targets and query variables."""
+    import json
+
+    data = json.loads(path.read_text(encoding="utf-8"))
+    exprs = [t["expr"] for p in data["panels"] for t in p.get("targets", []) if t.get("expr")]
+    for var in data.get("templating", {}).get("list", []):
+        if var.get("type") == "query":
+            query = var["query"]
+            exprs.append(query if isinstance(query, str) else query["query"])
+    return exprs
+
+
+def rule_queries() -> list[str]:
+    return [str(r["expr"]) for r in rules()]
+
+
+def sample_names(exposition: str) -> set[str]:
+    """Sample names of a Prometheus text exposition (``_bucket``/``_total`` suffixes kept)."""
+    return {
+        re.split(r"[{ ]", line, maxsplit=1)[0]
+        for line in exposition.splitlines()
+        if line and not line.startswith("#")
+    }
