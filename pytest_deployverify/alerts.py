@@ -28,7 +28,6 @@ from dataclasses import asdict, dataclass
 from typing import Any
 from urllib.parse import urlsplit
 
-ENV_VAR = "DEPLOYVERIFY_ALERT_WEBHOOK"
 TEXT_LIMIT = 2900  # Slack's section text limit is 3000 characters
 RETRY_STATUSES = frozenset({408, 425, 429, 500, 502, 503, 504})
 WORDS = {"pass": "PASS", "fail": "FAIL", "inconclusive": "INCONCLUSIVE"}
@@ -57,20 +56,6 @@ def endpoint_of(url: str) -> str:
         return urlsplit(url).netloc.rsplit("@", 1)[-1] or "?"
     except ValueError:
         return "?"
-
-
-def validate_url(url: str, source: str) -> str:
-    """The webhook URL, or a usage error naming ``source`` (option or env var)."""
-    parts = urlsplit(url)
-    if parts.scheme not in ("http", "https") or not parts.netloc:
-        import pytest
-
-        raise pytest.UsageError(
-            f"{source}: the alert webhook must be an http(s) URL like "
-            f"https://hooks.slack.com/services/..., got a value with scheme "
-            f"{parts.scheme or 'none'!r}; fix it or leave it unset to send no alerts."
-        )
-    return url
 
 
 def _truncate(text: str, limit: int = TEXT_LIMIT) -> str:

@@ -1,9 +1,11 @@
 """The Target and the pipeline profile, from options, ``[tool.deployverify]`` and ``.env`` files.
 
-Resolution order for the environment name: ``--target-env``, ini ``deployverify_target_env``,
-``[tool.deployverify] default_env``, ``"local"``. For the base URL: ``--target-url``,
-``DEPLOYVERIFY_TARGET_URL``, the env's ``base_url_env`` variable, its ``base_url``, else its
-``launch`` command (an embedded deployment started by :mod:`launch`).
+The inputs come from :class:`~pytest_deployverify.settings.Settings` (options, ini keys and
+``[tool.deployverify]``, read once); the env's ``env_file`` and its secrets are read here, when
+the session needs its target. Environment name: ``--target-env``, ini
+``deployverify_target_env``, ``[tool.deployverify] default_env``, ``"local"``. Base URL:
+``--target-url``, ``DEPLOYVERIFY_TARGET_URL``, the env's ``base_url_env`` variable, its
+``base_url``, else its ``launch`` command (an embedded deployment started by :mod:`launch`).
 
 Every configuration mistake becomes one :class:`ConfigError` (a ``pytest.UsageError``) naming
 the file, key and value and saying how to fix it. Nothing here touches the network.
@@ -12,17 +14,13 @@ the file, key and value and saying how to fix it. Nothing here touches the netwo
 from __future__ import annotations
 
 import os
-import sys
 from collections.abc import Mapping
 from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
-import pytest
-
-DEFAULT_ENV = "local"
-URL_ENV_VAR = "DEPLOYVERIFY_TARGET_URL"
+from pytest_deployverify.settings import URL_ENV_VAR, ConfigError, Settings
 
 ENV_KEYS = {
     "base_url": "the service's base URL, e.g. https://docs.example.com",
@@ -42,10 +40,6 @@ ENV_KEYS = {
     "version_path": "path answering the deployment's version as JSON (default /version; '' for none)",
     "description": "free text shown in reports",
 }
-
-
-class ConfigError(pytest.UsageError):
-    """A configuration mistake, reported once before any test runs."""
 
 
 # ---------------------------------------------------------------- correlation and pipeline
@@ -181,10 +175,6 @@ class Target:
     launch: LaunchSpec | None = None
     #: the embedded deployment's ready-file data (api_url, database, workers, faults, pid)
     deployment: Mapping[str, Any] | None = None
-    probe_timeout: float = 5.0
-    launch_timeout: float = 60.0
-    job_deadline: float = 60.0
-    stall_timeout: float = 20.0
     correlation: CorrelationConfig = field(default_factory=CorrelationConfig)
     profile: PipelineProfile = field(default_factory=PipelineProfile)
     secrets: Mapping[str, str] = field(default_factory=_Secrets, repr=False, compare=False)
@@ -291,34 +281,6 @@ def _build(cls: type, raw: Mapping[str, Any]) -> Any:
     return cls(**kwargs)
 
 
-# ---------------------------------------------------------------- reading pyproject.toml
-
-
-def load_tool_config(rootpath: Path) -> tuple[dict[str, Any], Path | None]:
-    """``[tool.deployverify]`` of ``rootpath/pyproject.toml`` (empty when absent)."""
-    path = Path(rootpath) / "pyproject.toml"
-    if not path.is_file():
-        return {}, None
-    if sys.version_info >= (3, 11):
-        import tomllib
-    else:  # pragma: no cover - exercised on 3.10 only
-        import tomli as tomllib
-    try:
-        with path.open("rb") as fh:
-            data = tomllib.load(fh)
-    except (OSError, tomllib.TOMLDecodeError) as exc:
-        raise ConfigError(f"cannot read {path}: {exc}. Fix the TOML syntax.") from None
-    section = data.get("tool", {}).get("deployverify", {})
-    if not isinstance(section, dict):
-        raise ConfigError(f"{path}: [tool.deployverify] must be a table")
-    return section, path
-
-
-def env_name_from(cli: str | None, ini: str | None, tool: Mapping[str, Any]) -> str:
-    """The environment to verify: option, ini, ``default_env``, ``"local"``."""
-    return cli or ini or str(tool.get("default_env") or DEFAULT_ENV)
-
-
 def _where(pyproject: Path | None, name: str) -> str:
     return f"[tool.deployverify.envs.{name}] in {pyproject or 'pyproject.toml'}"
 
@@ -403,34 +365,19 @@ def _validate_url(url: str, source: str) -> str:
     return url.rstrip("/")
 
 
-def resolve_target(
-    *,
-    rootpath: Path,
-    env_cli: str | None = None,
-    env_ini: str | None = None,
-    url_cli: str | None = None,
-    environ: Mapping[str, str] | None = None,
-    probe_timeout: float = 5.0,
-    launch_timeout: float = 60.0,
-    job_deadline: float = 60.0,
-    stall_timeout: float = 20.0,
-) -> Target:
-    """Build the :class:`Target` from options and ``rootpath/pyproject.toml``.
+def resolve_target(settings: Settings, environ: Mapping[str, str] | None = None) -> Target:
+    """Build the :class:`Target` the settings select, reading its env file and secrets.
 
     Raises :class:`ConfigError` with one clear message for every mistake. The target of an
     embedded deployment has an empty ``base_url`` until :mod:`launch` starts it.
     """
     environ = os.environ if environ is None else environ
-    tool, pyproject = load_tool_config(rootpath)
+    tool, pyproject, rootpath = settings.tool, settings.pyproject, settings.rootpath
     envs = tool.get("envs") or {}
     if not isinstance(envs, Mapping):
         raise ConfigError(f"{pyproject}: [tool.deployverify.envs] must be a table of tables")
-    name = env_name_from(env_cli, env_ini, tool)
-    url_override, url_source = None, ""
-    if url_cli:
-        url_override, url_source = url_cli, "--target-url"
-    elif environ.get(URL_ENV_VAR):
-        url_override, url_source = environ[URL_ENV_VAR], URL_ENV_VAR
+    name = settings.env_name
+    url_override, url_source = settings.target_url, settings.target_url_source
 
     env = envs.get(name)
     if env is None:
@@ -438,7 +385,7 @@ def resolve_target(
             env = {}  # zero-config: pytest --target-url URL
         else:
             known = ", ".join(sorted(envs)) or "none defined"
-            chosen = "--target-env" if env_cli else ("ini" if env_ini else "the default")
+            chosen = settings.target_env_source or "the default"
             raise ConfigError(
                 f"unknown target environment {name!r} (chosen by {chosen}); known environments "
                 f"in {pyproject or rootpath / 'pyproject.toml'}: {known}. Pass --target-env "
@@ -567,10 +514,6 @@ def resolve_target(
         url_source=source,
         env_file=env_file_used,
         launch=launch,
-        probe_timeout=probe_timeout,
-        launch_timeout=launch_timeout,
-        job_deadline=job_deadline,
-        stall_timeout=stall_timeout,
         correlation=correlation_from(tool, pyproject),
         profile=profile_from(tool, pyproject),
         secrets=_Secrets(secrets),

@@ -17,14 +17,13 @@ Never for ``--help``, ``--version``, ``--collect-only``, ``--fixtures`` or ``--m
 
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass
 from typing import Any
 
 import pytest
 
-from pytest_deployverify import options
-from pytest_deployverify.config import URL_ENV_VAR, ConfigError, Target, load_tool_config
+from pytest_deployverify import settings as settings_mod
+from pytest_deployverify.config import ConfigError, Target
 from pytest_deployverify.state import get_state
 
 WORKERINPUT_KEY = "deployverify_target"
@@ -85,17 +84,6 @@ def is_informational(config: pytest.Config) -> bool:
     )
 
 
-def explicitly_requested(config: pytest.Config) -> bool:
-    """Whether the user asked for a target on the command line, in ini or the environment."""
-    return bool(
-        config.getoption("deployverify_target_env", default=None)
-        or config.getoption("deployverify_target_url", default=None)
-        or config.getoption("deployverify_record", default=False)
-        or os.environ.get(URL_ENV_VAR)
-        or config.getini("deployverify_target_env")
-    )
-
-
 # ---------------------------------------------------------------- resolution and launch
 
 
@@ -103,16 +91,7 @@ def resolve(config: pytest.Config) -> Target:
     """The configured :class:`Target` (not yet launched): raises ConfigError on mistakes."""
     from pytest_deployverify.config import resolve_target
 
-    return resolve_target(
-        rootpath=config.rootpath,
-        env_cli=config.getoption("deployverify_target_env", default=None),
-        env_ini=config.getini("deployverify_target_env") or None,
-        url_cli=config.getoption("deployverify_target_url", default=None),
-        probe_timeout=options.value(config, "deployverify_probe_timeout"),
-        launch_timeout=options.value(config, "deployverify_launch_timeout"),
-        job_deadline=options.value(config, "deployverify_job_deadline"),
-        stall_timeout=options.value(config, "deployverify_stall_timeout"),
-    )
+    return resolve_target(settings_mod.get(config))
 
 
 def activate(config: pytest.Config) -> Target:
@@ -141,9 +120,10 @@ def activate(config: pytest.Config) -> Target:
 
 def _activate(config: pytest.Config, attempted: list[Target]) -> Target:
     state = get_state(config)
+    timeouts = settings_mod.get(config).timeouts
     target = resolve(config)
     attempted.append(target)
-    if target.protected and options.value(config, "deployverify_record"):
+    if target.protected and settings_mod.get(config).baseline.record:
         raise ConfigError(
             f"--record-baseline refused: target {target.name!r} is protected (production). "
             f"Baselines are recorded from a local deployment: run with --target-env local "
@@ -154,7 +134,7 @@ def _activate(config: pytest.Config, attempted: list[Target]) -> Target:
 
         assert target.launch is not None
         deployment = launch.start(
-            target.launch, env_name=target.name, timeout=target.launch_timeout
+            target.launch, env_name=target.name, timeout=timeouts.launch_timeout
         )
         # stopped when the config is torn down, also after a UsageError below
         config.add_cleanup(deployment.stop)
@@ -163,7 +143,7 @@ def _activate(config: pytest.Config, attempted: list[Target]) -> Target:
         attempted.append(target)
     from pytest_deployverify.client import probe
 
-    reason = probe(target, timeout=target.probe_timeout)
+    reason = probe(target, timeout=timeouts.probe_timeout)
     if reason is not None:
         how = (
             "the embedded deployment started but does not answer; see its log"
@@ -173,14 +153,16 @@ def _activate(config: pytest.Config, attempted: list[Target]) -> Target:
         )
         raise ConfigError(
             f"target {target.name!r} is unreachable: GET {target.base_url}{target.health_path} "
-            f"did not answer within {target.probe_timeout:g} s ({reason}); {how}."
+            f"did not answer within {timeouts.probe_timeout:g} s ({reason}); {how}."
         )
     from dataclasses import replace
 
     from pytest_deployverify.client import fetch_version
 
     # One read at activation feeds the baseline header, the verdict and the report alike.
-    target = replace(target, deployment_version=fetch_version(target, timeout=target.probe_timeout))
+    target = replace(
+        target, deployment_version=fetch_version(target, timeout=timeouts.probe_timeout)
+    )
     state.target = target
     return target
 
@@ -195,9 +177,8 @@ def session_start(session: pytest.Session) -> None:
         if wire:
             get_state(config).target = Target.from_wire(wire)
         return
-    if is_xdist_controller(config) and (
-        explicitly_requested(config) or "default_env" in load_tool_config(config.rootpath)[0]
-    ):
+    settings = settings_mod.get(config)
+    if is_xdist_controller(config) and (settings.target_requested or settings.has_default_env):
         activate(config)
 
 
@@ -206,7 +187,7 @@ def collection_finished(session: pytest.Session) -> None:
     config = session.config
     if is_worker(config) or is_xdist_controller(config) or is_informational(config):
         return
-    if explicitly_requested(config) or any(
+    if settings_mod.get(config).target_requested or any(
         TARGET_FIXTURE in getattr(item, "fixturenames", ()) for item in session.items
     ):
         activate(config)
@@ -251,7 +232,7 @@ def skip_if_protected(item: pytest.Item) -> None:
 
 def keep_documents(config: pytest.Config, target: Target) -> bool:
     """Whether synthetic documents stay after the test (never on a protected target)."""
-    return bool(options.value(config, "deployverify_keep_documents")) and not target.protected
+    return settings_mod.get(config).keep_documents and not target.protected
 
 
 # ---------------------------------------------------------------- correlation echo policy

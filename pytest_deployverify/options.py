@@ -1,7 +1,8 @@
 """The ``deployverify`` option group: every command-line option and its ini key, in one table.
 
 An option given on the command line wins over the ini key (``[tool.pytest.ini_options]``),
-which wins over the built-in default. ``value(config, name)`` applies that order.
+which wins over the built-in default: :mod:`pytest_deployverify.settings` applies that order
+once, in ``pytest_configure``, and is the only reader of these options.
 """
 
 from __future__ import annotations
@@ -219,22 +220,9 @@ def add_options(parser: pytest.Parser) -> None:
             parser.addini(opt.dest, help=opt.help, type=ini_type, default=None)
 
 
-def value(config: pytest.Config, dest: str) -> Any:
-    """The option's value: command line, then ini key, then the table's default."""
-    opt = next(o for o in OPTIONS if o.dest == dest)
-    cli = config.getoption(dest, default=None)
-    if cli is not None and cli is not False:
-        return cli
-    if opt.ini:
-        raw = config.getini(dest)
-        if raw not in (None, "", []):
-            if opt.action == "store_true":
-                return bool(raw)
-            try:
-                return opt.type(raw) if opt.type else raw
-            except (TypeError, ValueError):
-                raise pytest.UsageError(
-                    f"ini key {dest} = {raw!r} is not a valid {opt.type.__name__}; "
-                    f"set it like the option {opt.flag} (see pytest --help)."
-                ) from None
-    return opt.default
+def by_dest(dest: str) -> Option:
+    """The table entry of option ``dest``."""
+    return _BY_DEST[dest]
+
+
+_BY_DEST = {opt.dest: opt for opt in OPTIONS}

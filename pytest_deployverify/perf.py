@@ -24,7 +24,6 @@ import fnmatch
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -77,29 +76,6 @@ class PerfConfig:
         if recorded in GROUPS and recorded != "own":
             return recorded
         return "external" if self.external_service(name) else (recorded or "own")
-
-
-def _pyproject(config: pytest.Config) -> Path:
-    inipath = config.inipath
-    if inipath is not None and inipath.name == "pyproject.toml":
-        return inipath
-    return config.rootpath / "pyproject.toml"
-
-
-def _read_perf_table(path: Path) -> dict[str, Any]:
-    if not path.is_file():
-        return {}
-    import tomllib
-
-    try:
-        with path.open("rb") as fh:
-            data = tomllib.load(fh)
-    except (OSError, tomllib.TOMLDecodeError) as exc:
-        raise pytest.UsageError(f"{path}: cannot read it as TOML ({exc}); fix the file.") from None
-    perf = data.get("tool", {}).get("deployverify", {}).get("perf", {})
-    if not isinstance(perf, dict):
-        raise pytest.UsageError(f"{path}: [tool.deployverify.perf] must be a table.")
-    return perf
 
 
 def _judge_kwargs(table: Mapping[str, Any], where: str) -> dict[str, Any]:
@@ -173,38 +149,6 @@ def perf_config_from(
                 raise pytest.UsageError(f'{sub_where}: group must be "own" or "external".')
             groups[name] = sub["group"]
     return PerfConfig(default, per_timing, groups, stages, external_fails)
-
-
-def load_perf_config(config: pytest.Config) -> PerfConfig:
-    """The session's perf configuration: command line, then pyproject, then ini, then defaults."""
-    path = _pyproject(config)
-    table = dict(_read_perf_table(path))
-    # ini keys fill in what the pyproject table leaves out
-    for key, dest in (
-        ("ratio", "deployverify_perf_ratio"),
-        ("confidence", "deployverify_perf_confidence"),
-    ):
-        raw = _ini(config, dest)
-        if key not in table and raw not in (None, ""):
-            try:
-                table[key] = float(raw)
-            except ValueError:
-                raise pytest.UsageError(
-                    f"ini key {dest} = {raw!r} is not a number; set it like 1.2."
-                ) from None
-    return perf_config_from(
-        table,
-        f"[tool.deployverify.perf] in {path}",
-        cli_ratio=config.getoption("deployverify_perf_ratio", default=None),
-        cli_confidence=config.getoption("deployverify_perf_confidence", default=None),
-    )
-
-
-def _ini(config: pytest.Config, name: str) -> Any:
-    try:
-        return config.getini(name)
-    except ValueError:  # option table without this ini key
-        return None
 
 
 # ------------------------------------------------------------------------ the recorder
@@ -346,15 +290,3 @@ def judge_timings(
             res.service = perf.external_service(name)
         results.append(res)
     return results
-
-
-PERF_KEY = pytest.StashKey[PerfConfig]()
-
-
-def get_perf_config(config: pytest.Config) -> PerfConfig:
-    """The session's :class:`PerfConfig`, read once and kept on ``config.stash``."""
-    perf = config.stash.get(PERF_KEY, None)
-    if perf is None:
-        perf = load_perf_config(config)
-        config.stash[PERF_KEY] = perf
-    return perf

@@ -47,8 +47,11 @@ def pytest_addoption(parser: pytest.Parser) -> None:
 
 
 def pytest_configure(config: pytest.Config) -> None:
+    from pytest_deployverify import settings
+
     for name, help_text in MARKERS.items():
         config.addinivalue_line("markers", f"{name}: {help_text}")
+    settings.configure(config)  # every option, ini key and pyproject table, validated once
     get_state(config)
     config.pluginmanager.register(EvidenceCollector(config), "deployverify-evidence")
     if config.pluginmanager.hasplugin("xdist"):
@@ -150,16 +153,17 @@ def _deployverify_pipeline(
     target: Target, correlation_id: str, request: pytest.FixtureRequest
 ) -> Iterator[PipelineFollower]:
     """The per-test upload follower both upload fixtures share; deletes uploads at teardown."""
-    from pytest_deployverify import core
+    from pytest_deployverify import core, settings
     from pytest_deployverify.client import ApiClient
     from pytest_deployverify.pipeline import PipelineFollower
 
     evidence = request.node.stash.get(EVIDENCE_KEY, None)
+    timeouts = settings.get(request.config).timeouts
     follower = PipelineFollower(
         lambda: ApiClient(target, correlation_id=correlation_id, evidence=evidence),
         profile=target.profile,
-        deadline=target.job_deadline,
-        stall_timeout=target.stall_timeout,
+        deadline=timeouts.job_deadline,
+        stall_timeout=timeouts.stall_timeout,
         evidence=evidence,
         secrets=target.secret_values(),
     )
@@ -313,13 +317,14 @@ def timings(request: pytest.FixtureRequest) -> Any:
     (``pipeline.<stage>``, stages waiting on the parser/embeddings grouped "external") and
     ``pipeline.total``. Returns a ``perf.Timings``.
     """
-    from pytest_deployverify.perf import Timings, get_perf_config
+    from pytest_deployverify import settings
+    from pytest_deployverify.perf import Timings
 
     evidence = request.node.stash.get(EVIDENCE_KEY, None)
     if evidence is None:  # set up outside a test item's run (should not happen)
         evidence = TestEvidence(nodeid=request.node.nodeid)
         request.node.stash[EVIDENCE_KEY] = evidence
-    return Timings(evidence, get_perf_config(request.config))
+    return Timings(evidence, settings.get(request.config).perf)
 
 
 @pytest.hookimpl(tryfirst=True)

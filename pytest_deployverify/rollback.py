@@ -27,7 +27,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from pytest_deployverify.verdict import RECHECK_ENV
+from pytest_deployverify.settings import ALERT_ENV_VAR, RECHECK_ENV
 
 TAIL_CHARS = 4000
 #: options of the original run that the re-check passes on unchanged (dest, flag)
@@ -121,8 +121,11 @@ def recheck_args(
     args += ["--rootdir", str(config.rootpath)]
     if config.inipath is not None:
         args += ["-c", str(config.inipath)]
+    from pytest_deployverify import settings
+
+    given = settings.get(config).given
     for dest, flag in PASSED_OPTIONS:
-        value = config.getoption(dest, default=None)
+        value = given.get(dest)
         if value not in (None, False, ""):
             args += [flag, str(value)]
     # the re-check verifies the deployment this session verified: pin its URL unless it was an
@@ -135,7 +138,7 @@ def recheck_args(
 
 
 def recheck_env() -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if k != "DEPLOYVERIFY_ALERT_WEBHOOK"}
+    env = {k: v for k, v in os.environ.items() if k != ALERT_ENV_VAR}
     env[RECHECK_ENV] = "1"
     return env
 

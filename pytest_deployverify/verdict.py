@@ -46,8 +46,6 @@ _KEEP_STATUSES = (
     pytest.ExitCode.INTERNAL_ERROR,
     pytest.ExitCode.USAGE_ERROR,
 )
-#: Set in the environment of the rollback re-check run: no alerts, no rollback, no recursion.
-RECHECK_ENV = "DEPLOYVERIFY_RECHECK"
 MESSAGE_LIMIT = 2000
 
 
@@ -452,53 +450,20 @@ def redact(obj: Any, secrets: Sequence[str]) -> Any:
 # ------------------------------------------------------------------------ paths and writing
 
 
-def _cli_or_ini(config: pytest.Config, dest: str) -> tuple[str | None, Path]:
-    """(value, the directory a relative value is relative to)."""
-    cli = config.getoption(dest, default=None)
-    if cli:
-        return str(cli), Path(config.invocation_params.dir)
-    try:
-        ini = config.getini(dest)
-    except ValueError:
-        ini = None
-    if ini:
-        return str(ini), config.rootpath
-    return None, config.rootpath
-
-
-def report_dir(config: pytest.Config) -> Path:
-    """--report-dir, ini deployverify_report_dir, else ``reports/`` under the rootdir."""
-    value, base = _cli_or_ini(config, "deployverify_report_dir")
-    return (base / value) if value else config.rootpath / "reports"
-
-
 def verdict_path(config: pytest.Config) -> Path:
     """--verdict-file, ini deployverify_verdict_file, else ``<report dir>/verdict.json``."""
-    value, base = _cli_or_ini(config, "deployverify_verdict_file")
-    return (base / value) if value else report_dir(config) / "verdict.json"
+    from pytest_deployverify import settings
+
+    return settings.get(config).report.verdict_file
 
 
 def report_locations(config: pytest.Config) -> dict[str, str | None]:
     """Where this session's reports go (the report component writes them and knows best)."""
-    try:
-        from pytest_deployverify.report.hooks import report_paths
+    from pytest_deployverify import settings
 
-        paths: dict[str, str | None] = dict(report_paths(config))
-    except (ImportError, AttributeError):
-        paths = {}
-    if paths:
-        paths["verdict"] = str(verdict_path(config))
-        return paths
-    rdir = report_dir(config)
-    html = config.getoption("htmlpath", default=None)
-    if html:
-        html = str(Path(config.invocation_params.dir) / html)
-    return {
-        "html": html,
-        "summary": str(rdir / "summary.md"),
-        "events": str(rdir / "events.jsonl"),
-        "verdict": str(verdict_path(config)),
-    }
+    paths = settings.get(config).report.paths()
+    paths["verdict"] = str(verdict_path(config))
+    return paths
 
 
 def write(verdict: Verdict, path: Path) -> Path:
@@ -600,6 +565,7 @@ def is_active(config: pytest.Config) -> bool:
     a resolved target, baselines in use, or a test that recorded deployverify evidence
     (markers, checks, timings).
     """
+    from pytest_deployverify import settings
     from pytest_deployverify.core import is_informational
     from pytest_deployverify.state import get_state
 
@@ -612,6 +578,7 @@ def is_active(config: pytest.Config) -> bool:
 
     if setup_error(config) is not None:  # it tried to activate a target: its verdict says why
         return True
+    given = settings.get(config).given
     for dest in (
         "deployverify_target_env",
         "deployverify_target_url",
@@ -623,7 +590,7 @@ def is_active(config: pytest.Config) -> bool:
         "deployverify_record",
         "deployverify_fail_unverified",
     ):
-        if config.getoption(dest, default=None):
+        if given.get(dest):
             return True
     markers = {"critical", "perf", "nondestructive", "canary"}
     return any(
@@ -654,10 +621,6 @@ class Watcher:
 
     @pytest.hookimpl(trylast=True)
     def pytest_sessionstart(self, session: pytest.Session) -> None:
-        from pytest_deployverify.perf import get_perf_config
-
-        get_perf_config(self.config)  # a bad [tool.deployverify.perf] stops the run now
-        inconclusive_code(self.config)
         make_alerter(self.config)
 
     @pytest.hookimpl(tryfirst=True)  # before the report plugin closes its event stream
@@ -721,45 +684,30 @@ class Watcher:
         )
 
 
-def inconclusive_code(config: pytest.Config) -> int:
-    from pytest_deployverify import options
-
-    code = options.value(config, "deployverify_inconclusive_exit_code")
-    if not isinstance(code, int) or not 0 <= code <= 255:
-        raise pytest.UsageError(
-            f"--inconclusive-exit-code / ini deployverify_inconclusive_exit_code = {code!r}: "
-            f"an exit status must be an integer from 0 to 255 (default 6)."
-        )
-    return code
-
-
 def make_alerter(config: pytest.Config) -> Any:
     """The session's Alerter (state.alerter) when a webhook is configured, else None."""
-    from pytest_deployverify.alerts import ENV_VAR, Alerter, validate_url
+    from pytest_deployverify import settings
+    from pytest_deployverify.alerts import Alerter
     from pytest_deployverify.state import get_state
 
     state = get_state(config)
-    if state.alerter is not None or os.environ.get(RECHECK_ENV) == "1":
+    url = settings.get(config).verdict.alert_webhook
+    if state.alerter is not None or url is None:
         return state.alerter
-    url = config.getoption("deployverify_alert_webhook", default=None)
-    source = "--alert-webhook"
-    if not url and os.environ.get(ENV_VAR):
-        url, source = os.environ[ENV_VAR], ENV_VAR
-    if not url:
-        return None
-    state.alerter = Alerter(validate_url(url, source))
+    state.alerter = Alerter(url)
     return state.alerter
 
 
 def gather_facts(session: pytest.Session, record_mode: bool) -> Facts:
     """The facts of this session, timings judged."""
-    from pytest_deployverify import options
-    from pytest_deployverify.perf import collect_samples, get_perf_config, judge_timings
+    from pytest_deployverify import settings
+    from pytest_deployverify.perf import collect_samples, judge_timings
     from pytest_deployverify.state import get_state
 
     config = session.config
     state = get_state(config)
-    perf = get_perf_config(config)
+    cfg = settings.get(config)
+    perf = cfg.perf
     watcher = config.pluginmanager.get_plugin(WATCHER_NAME)
     timings: list[TimingResult] = []
     if not record_mode:
@@ -783,7 +731,7 @@ def gather_facts(session: pytest.Session, record_mode: bool) -> Facts:
         timings=timings,
         accounting=accounting,
         record_mode=record_mode,
-        fail_unverified=bool(options.value(config, "deployverify_fail_unverified")),
+        fail_unverified=cfg.baseline.fail_unverified,
         external_fails=perf.external_fails,
         interrupted=bool(session.shouldstop) and not session.testsfailed,
     )
@@ -792,14 +740,15 @@ def gather_facts(session: pytest.Session, record_mode: bool) -> Facts:
 def session_finish(session: pytest.Session, exitstatus: int) -> Verdict | None:
     """Session end on the controller: judge timings -> verdict -> verdict file -> summary
     alert -> rollback gate -> verdict file again -> exit status. Returns the verdict."""
-    from pytest_deployverify import options
+    from pytest_deployverify import settings
     from pytest_deployverify.state import get_state
 
     config = session.config
     if hasattr(config, "workerinput") or not is_active(config):
         return None
+    cfg = settings.get(config)
     state = get_state(config)
-    record_mode = bool(config.getoption("deployverify_record", default=False))
+    record_mode = cfg.baseline.record
     if state.baseline is not None and hasattr(state.baseline, "accounting"):
         with contextlib.suppress(Exception):
             record_mode = record_mode or bool(state.baseline.accounting().get("record_mode"))
@@ -811,24 +760,25 @@ def session_finish(session: pytest.Session, exitstatus: int) -> Verdict | None:
     write(verdict, path)
     state.verdict = verdict
 
-    rechecking = os.environ.get(RECHECK_ENV) == "1"
+    rechecking = cfg.verdict.rechecking
     alerter = state.alerter
     if alerter is not None:
         alerter.summary(verdict.to_dict())
     rollback_block = None
-    command = config.getoption("deployverify_rollback_cmd", default=None)
+    command = cfg.verdict.rollback_cmd
     if verdict.verdict == "fail" and command and not rechecking and not record_mode:
         from pytest_deployverify.rollback import run_gate
 
         reporter = config.pluginmanager.get_plugin("terminalreporter")
         if reporter is not None:
             reporter.write_line(
-                f"deployverify: verdict is fail, running the rollback command (up to {options.value(config, 'deployverify_rollback_timeout'):g} s)"
+                f"deployverify: verdict is fail, running the rollback command "
+                f"(up to {cfg.verdict.rollback_timeout:g} s)"
             )
         rollback_block = run_gate(
             config,
             command=command,
-            timeout=float(options.value(config, "deployverify_rollback_timeout")),
+            timeout=cfg.verdict.rollback_timeout,
             evidence=state.evidence,
             target=state.target,
             secrets=secrets_of(state) if state.target is not None else [],
@@ -841,7 +791,7 @@ def session_finish(session: pytest.Session, exitstatus: int) -> Verdict | None:
         write(verdict, path)
         state.verdict = verdict
 
-    status = exit_status_for(verdict.verdict, int(exitstatus), inconclusive_code(config))
+    status = exit_status_for(verdict.verdict, int(exitstatus), cfg.verdict.inconclusive_exit_code)
     verdict.exit_status = status
     state.exit_status = status
     session.exitstatus = status

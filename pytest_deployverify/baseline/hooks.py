@@ -61,18 +61,11 @@ def refuse_protected_record(config: pytest.Config) -> None:
 
 def _configured_protected(config: pytest.Config) -> tuple[bool, str]:
     """Whether the chosen environment is marked protected in pyproject (target not resolved)."""
-    from pytest_deployverify import options
-    from pytest_deployverify.baseline.rules import RuleError, read_tool_section
+    from pytest_deployverify import settings
 
-    try:
-        tool = read_tool_section(config.rootpath, getattr(config, "inipath", None))
-    except RuleError as exc:
-        raise pytest.UsageError(f"deployverify: {exc}") from None
-    name = options.value(config, "deployverify_target_env") or str(
-        tool.get("default_env") or "local"
-    )
-    env = (tool.get("envs") or {}).get(name) or {}
-    return bool(isinstance(env, dict) and env.get("protected")), name
+    cfg = settings.get(config)
+    env = cfg.env_table(cfg.env_name) or {}
+    return bool(env.get("protected")), cfg.env_name
 
 
 class BaselineHooks:

@@ -13,7 +13,6 @@ On a call, ``tolerance`` may also be one number (relative, for every number in t
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from pathlib import Path
 from typing import Any
 
 from pytest_deployverify.baseline import shapes
@@ -106,30 +105,6 @@ def _tolerance(path: str, spec: Any, source: str, where: str) -> Rule:
 
 
 # ---------------------------------------------------------------- pyproject
-
-
-def read_tool_section(rootpath: Path, inipath: Path | None) -> dict[str, Any]:
-    """``[tool.deployverify]`` of the project's pyproject.toml ({} when there is none)."""
-    candidates = []
-    if inipath is not None and inipath.name == "pyproject.toml":
-        candidates.append(inipath)
-    candidates.append(rootpath / "pyproject.toml")
-    for path in candidates:
-        if path.is_file():
-            try:
-                import tomllib
-            except ImportError:  # Python 3.10
-                try:
-                    import tomli as tomllib  # type: ignore[no-redef]
-                except ImportError:
-                    return {}
-            try:
-                data = tomllib.loads(path.read_text(encoding="utf-8"))
-            except (OSError, ValueError) as exc:
-                raise RuleError(f"{path}: cannot be read as TOML ({exc})") from None
-            section = data.get("tool", {}).get("deployverify", {})
-            return section if isinstance(section, dict) else {}
-    return {}
 
 
 def config_rules(tool: Mapping[str, Any], source_name: str = "pyproject.toml") -> list[Rule]:

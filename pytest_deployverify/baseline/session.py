@@ -19,7 +19,7 @@ from typing import Any
 
 import pytest
 
-from pytest_deployverify import __version__, options
+from pytest_deployverify import __version__
 from pytest_deployverify.baseline import storage
 from pytest_deployverify.baseline.model import BaselineFile, Observation, Rule
 from pytest_deployverify.state import get_state
@@ -78,40 +78,17 @@ class BaselineSession:
     """Per-session baseline state; see the module docstring."""
 
     def __init__(self, config: pytest.Config) -> None:
-        from pytest_deployverify.baseline.rules import RuleError, config_rules, read_tool_section
+        from pytest_deployverify import settings
 
         self.config = config
         self.rootpath = Path(config.rootpath)
-        try:
-            tool = read_tool_section(self.rootpath, getattr(config, "inipath", None))
-            self.config_rules: list[Rule] = config_rules(tool)
-        except RuleError as exc:
-            raise pytest.UsageError(f"deployverify: {exc}") from None
-        raw_dir = (
-            options.value(config, "deployverify_baseline_dir")
-            or tool.get("baseline_dir")
-            or "baselines"
-        )
-        directory = Path(str(raw_dir)).expanduser()
-        if not directory.is_absolute():
-            # --baseline is relative to where pytest was started; the pyproject key to the rootdir
-            base = (
-                Path(config.invocation_params.dir)
-                if options.value(config, "deployverify_baseline_dir")
-                else self.rootpath
-            )
-            directory = base / directory
-        self.root = directory.resolve()
-        self.record_mode = bool(options.value(config, "deployverify_record"))
-        runs = options.value(config, "deployverify_record_runs")
-        self.record_runs = 2 if runs is None else int(runs)
-        if self.record_runs < 1:
-            raise pytest.UsageError(
-                f"deployverify: --record-runs {self.record_runs} must be at least 1 (2 or more "
-                "lets the plugin learn which fields are noise)"
-            )
-        self.fail_unverified = bool(options.value(config, "deployverify_fail_unverified"))
-        self.delete_unused = bool(options.value(config, "deployverify_delete_unused"))
+        cfg = settings.get(config).baseline
+        self.config_rules: list[Rule] = list(cfg.rules)
+        self.root = cfg.directory
+        self.record_mode = cfg.record
+        self.record_runs = cfg.record_runs
+        self.fail_unverified = cfg.fail_unverified
+        self.delete_unused = cfg.delete_unused
         worker_in = getattr(config, "workerinput", {}).get(WORKERINPUT_KEY)
         self.recorded_at: str = worker_in or _now_iso()
         self.lists: dict[str, list[str]] = {k: [] for k in _LIST_KEYS}

@@ -1,9 +1,8 @@
-"""Where reports go and what they read: settings from options, and the redacted inputs.
+"""What reports read: the redacted inputs of every renderer.
 
-``ReportSettings`` is resolved once at configure time, so a bad option (a correlation URL
-template without ``{correlation_id}``) stops the run before any test with one clear message.
-``ReportContext`` is what every renderer reads: the verdict dict and the per-test evidence,
-both already passed through :mod:`pytest_deployverify.redact`.
+Where reports go is ``settings.ReportSettings``, resolved with every other setting at
+configure time. ``ReportContext`` is what every renderer reads: the verdict dict and the
+per-test evidence, both already passed through :mod:`pytest_deployverify.redact`.
 """
 
 from __future__ import annotations
@@ -16,112 +15,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
-import pytest
-
 from pytest_deployverify.report.model import CorrelationLinks
-
-PLACEHOLDER = "{correlation_id}"
-
-
-@dataclass(frozen=True)
-class ReportSettings:
-    """Paths of every report file and the correlation link templates."""
-
-    report_dir: Path
-    summary: Path
-    events: Path
-    metrics: Path | None
-    html: Path | None
-    links: CorrelationLinks = field(default_factory=CorrelationLinks)
-
-    def paths(self) -> dict[str, str | None]:
-        """Report paths for the verdict's ``reports`` block (strings, None when not written)."""
-        return {
-            "html": str(self.html) if self.html else None,
-            "summary": str(self.summary),
-            "events": str(self.events),
-            "metrics": str(self.metrics) if self.metrics else None,
-        }
-
-
-def _resolve(config: pytest.Config, raw: str, from_cli: bool) -> Path:
-    path = Path(raw).expanduser()
-    if path.is_absolute():
-        return path
-    # A path typed on the command line means "from where I ran pytest"; one from ini or the
-    # default means "from the project root".
-    base = config.invocation_params.dir if from_cli else config.rootpath
-    return Path(base) / path
-
-
-def _validate_template(template: Any, source: str) -> str:
-    if not isinstance(template, str) or PLACEHOLDER not in template:
-        raise pytest.UsageError(
-            f"{source} = {template!r} is not a correlation URL template: it must be a string "
-            f"containing {PLACEHOLDER}, e.g. https://logs.example.com/search?q={PLACEHOLDER}"
-        )
-    if not template.startswith(("http://", "https://")):
-        raise pytest.UsageError(
-            f"{source} = {template!r} must be an http(s) URL so the report can link to it, "
-            f"e.g. https://logs.example.com/search?q={PLACEHOLDER}"
-        )
-    return template
-
-
-def correlation_links(config: pytest.Config) -> CorrelationLinks:
-    """Templates from ``--correlation-url`` (label "logs") and
-    ``[tool.deployverify.report] correlation_urls = {label = "...{correlation_id}"}``."""
-    from pytest_deployverify import options
-    from pytest_deployverify.config import load_tool_config
-
-    templates: dict[str, str] = {}
-    tool, pyproject = load_tool_config(config.rootpath)
-    report_table = tool.get("report", {})
-    where = f"[tool.deployverify.report] in {pyproject}"
-    if not isinstance(report_table, Mapping):
-        raise pytest.UsageError(f"{where} must be a table (correlation_urls = {{...}})")
-    unknown = set(report_table) - {"correlation_urls"}
-    if unknown:
-        raise pytest.UsageError(
-            f"{where} has unknown key(s) {', '.join(sorted(unknown))}; the only key is "
-            f'correlation_urls = {{logs = "https://.../{PLACEHOLDER}"}}'
-        )
-    urls = report_table.get("correlation_urls", {})
-    if not isinstance(urls, Mapping):
-        raise pytest.UsageError(
-            f"{where}: correlation_urls must be a table of label = template, e.g. "
-            f'{{logs = "https://logs.example.com/search?q={PLACEHOLDER}"}}'
-        )
-    for label, template in urls.items():
-        templates[str(label)] = _validate_template(template, f"{where}: correlation_urls.{label}")
-    cli = options.value(config, "deployverify_correlation_url")
-    if cli:
-        # The option wins over the pyproject template of the same label.
-        templates["logs"] = _validate_template(cli, "--correlation-url")
-    return CorrelationLinks(tuple(templates.items()))
-
-
-def settings_from_config(config: pytest.Config) -> ReportSettings:
-    """Resolve report paths and link templates; raises ``pytest.UsageError`` on bad input."""
-    from pytest_deployverify import options
-
-    cli_dir = config.getoption("deployverify_report_dir", default=None)
-    raw_dir = options.value(config, "deployverify_report_dir") or "reports"
-    report_dir = _resolve(config, raw_dir, from_cli=bool(cli_dir))
-    cli_metrics = config.getoption("deployverify_metrics_file", default=None)
-    raw_metrics = options.value(config, "deployverify_metrics_file")
-    metrics = _resolve(config, raw_metrics, from_cli=bool(cli_metrics)) if raw_metrics else None
-    html_opt = config.getoption("htmlpath", default=None)
-    # pytest-html resolves --html against the current directory; say the same path.
-    html = (Path.cwd() / Path(html_opt).expanduser()) if html_opt else None
-    return ReportSettings(
-        report_dir=report_dir,
-        summary=report_dir / "summary.md",
-        events=report_dir / "events.jsonl",
-        metrics=metrics,
-        html=html,
-        links=correlation_links(config),
-    )
 
 
 def session_secrets(state: Any) -> list[str]:

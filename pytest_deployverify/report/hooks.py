@@ -17,13 +17,8 @@ from typing import Any
 
 import pytest
 
-from pytest_deployverify.report.context import (
-    ReportContext,
-    ReportSettings,
-    build_context,
-    session_secrets,
-    settings_from_config,
-)
+from pytest_deployverify import settings as settings_mod
+from pytest_deployverify.report.context import ReportContext, build_context, session_secrets
 from pytest_deployverify.report.events import EventStream, event_fields
 from pytest_deployverify.state import get_state
 
@@ -46,9 +41,7 @@ def plugin_for(config: pytest.Config) -> ReportPlugin | None:
 
 def report_paths(config: pytest.Config) -> dict[str, str | None]:
     """Where this session writes its reports: for the verdict's ``reports`` block."""
-    plugin = plugin_for(config)
-    settings = plugin.settings if plugin else settings_from_config(config)
-    return settings.paths()
+    return settings_mod.get(config).report.paths()
 
 
 def write_reports(config: pytest.Config) -> None:
@@ -100,7 +93,7 @@ class ReportPlugin:
 
     def __init__(self, config: pytest.Config) -> None:
         self.config = config
-        self.settings: ReportSettings = settings_from_config(config)
+        self.settings = settings_mod.get(config).report
         self.stream = EventStream(self.settings.events, secrets=self._secrets)
         self.written = False
         self.target_announced = False
@@ -113,19 +106,12 @@ class ReportPlugin:
     def context(self) -> ReportContext:
         """The redacted inputs for every renderer, from the session state."""
         state = get_state(self.config)
-        verdict_file = None
-        try:
-            from pytest_deployverify import options
-
-            verdict_file = options.value(self.config, "deployverify_verdict_file")
-        except (StopIteration, pytest.UsageError):
-            verdict_file = None
         return build_context(
             state.verdict,
             state.evidence,
             secrets=self._secrets(),
             links=self.settings.links,
-            verdict_file=verdict_file if verdict_file else None,
+            verdict_file=self.settings.verdict_file,
         )
 
     # ------------------------------------------------------------ session and tests

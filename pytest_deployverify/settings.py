@@ -1,0 +1,463 @@
+"""The session's configuration, read once into one typed, validated :class:`Settings`.
+
+``plugin.py`` builds it in ``pytest_configure`` (:func:`configure`) from the command-line
+options and their ini keys (the table in :mod:`options`), ``[tool.deployverify]`` of the
+project's ``pyproject.toml`` (read here and nowhere else) and the environment variables the
+options document. Every mistake is one ``pytest.UsageError`` naming the option, ini key or
+file and saying how to fix it, raised before any test runs. Components receive the part they
+need (``settings.baseline``, ``settings.report``, ``settings.perf``, ...) and never read
+options, ini keys or pyproject themselves.
+
+Precedence for every option: command line, then its ini key, then ``[tool.deployverify]``
+where the table has a key for it, then the built-in default. A path given on the command line
+is relative to where pytest was started; one from ini, pyproject or a default is relative to
+the rootdir.
+
+The target itself (URL, secrets from the env's ``env_file``, auth) is resolved from these
+settings by :func:`pytest_deployverify.config.resolve_target` only when the session needs a
+target: a project that merely defines environments must not fail on a missing secret.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+import pytest
+
+from pytest_deployverify import options
+from pytest_deployverify.baseline.model import Rule
+from pytest_deployverify.perf import PerfConfig
+from pytest_deployverify.report.model import CorrelationLinks
+
+#: the target URL's environment variable (documented next to --target-url)
+URL_ENV_VAR = "DEPLOYVERIFY_TARGET_URL"
+#: the alert webhook's environment variable (documented next to --alert-webhook)
+ALERT_ENV_VAR = "DEPLOYVERIFY_ALERT_WEBHOOK"
+#: set in the environment of the rollback re-check run: no alerts, no rollback, no recursion
+RECHECK_ENV = "DEPLOYVERIFY_RECHECK"
+DEFAULT_ENV = "local"
+PLACEHOLDER = "{correlation_id}"
+
+
+class ConfigError(pytest.UsageError):
+    """A configuration mistake, reported once before any test runs."""
+
+
+# ---------------------------------------------------------------- the parts
+
+
+@dataclass(frozen=True)
+class SessionTimeouts:
+    """Bounds of the session's waits (not part of the target: the same for every env)."""
+
+    probe_timeout: float = 5.0
+    launch_timeout: float = 60.0
+    job_deadline: float = 60.0
+    stall_timeout: float = 20.0
+
+
+@dataclass(frozen=True)
+class BaselineSettings:
+    """``--baseline`` and the record/accounting options, with ``[tool.deployverify.baseline]``
+    rules."""
+
+    directory: Path
+    record: bool = False
+    record_runs: int = 2
+    fail_unverified: bool = False
+    delete_unused: bool = False
+    rules: tuple[Rule, ...] = ()
+
+
+@dataclass(frozen=True)
+class ReportSettings:
+    """Paths of every report file and the correlation link templates."""
+
+    report_dir: Path
+    summary: Path
+    events: Path
+    metrics: Path | None
+    html: Path | None
+    verdict_file: Path
+    links: CorrelationLinks = field(default_factory=CorrelationLinks)
+
+    def paths(self) -> dict[str, str | None]:
+        """Report paths for the verdict's ``reports`` block (strings, None when not written)."""
+        return {
+            "html": str(self.html) if self.html else None,
+            "summary": str(self.summary),
+            "events": str(self.events),
+            "metrics": str(self.metrics) if self.metrics else None,
+        }
+
+
+@dataclass(frozen=True)
+class VerdictSettings:
+    """What the session end does with the verdict: exit status, alerts, rollback."""
+
+    inconclusive_exit_code: int = 6
+    #: validated http(s) URL, None when no alerts are sent (or in a re-check run)
+    alert_webhook: str | None = None
+    rollback_cmd: str | None = None
+    rollback_timeout: float = 300.0
+    #: this run is the rollback gate's re-check (``DEPLOYVERIFY_RECHECK=1``)
+    rechecking: bool = False
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Everything configurable about one session, validated. Build with :func:`build`."""
+
+    rootpath: Path
+    #: where pytest was started (command-line paths are relative to it)
+    invocation_dir: Path
+    #: the pyproject.toml read, None when the project has none
+    pyproject: Path | None
+    #: ``[tool.deployverify]`` as read (environments are resolved from it on activation)
+    tool: Mapping[str, Any]
+    #: --target-env or ini deployverify_target_env, None when neither is given
+    target_env: str | None
+    #: "--target-env", "ini" or "" (then default_env or "local" chooses)
+    target_env_source: str
+    #: --target-url, else DEPLOYVERIFY_TARGET_URL, else None
+    target_url: str | None
+    #: "--target-url", "DEPLOYVERIFY_TARGET_URL" or ""
+    target_url_source: str
+    timeouts: SessionTimeouts
+    keep_documents: bool
+    baseline: BaselineSettings
+    report: ReportSettings
+    verdict: VerdictSettings
+    perf: PerfConfig
+    #: dest -> value of every deployverify option given on the command line
+    given: Mapping[str, Any] = field(default_factory=dict)
+
+    @property
+    def env_name(self) -> str:
+        """The environment to verify: option, ini, ``default_env``, ``"local"``."""
+        return self.target_env or str(self.tool.get("default_env") or DEFAULT_ENV)
+
+    @property
+    def target_requested(self) -> bool:
+        """Whether the user asked for a target (command line, ini or environment)."""
+        return bool(self.target_env or self.target_url or self.baseline.record)
+
+    @property
+    def has_default_env(self) -> bool:
+        return "default_env" in self.tool
+
+    def env_table(self, name: str) -> Mapping[str, Any] | None:
+        """The raw ``[tool.deployverify.envs.NAME]`` table, None when not defined."""
+        envs = self.tool.get("envs")
+        env = envs.get(name) if isinstance(envs, Mapping) else None
+        return env if isinstance(env, Mapping) else None
+
+
+SETTINGS_KEY = pytest.StashKey[Settings]()
+
+
+def configure(config: pytest.Config) -> Settings:
+    """Build the session's settings and keep them on ``config.stash`` (pytest_configure)."""
+    settings = build(config)
+    config.stash[SETTINGS_KEY] = settings
+    return settings
+
+
+def get(config: pytest.Config) -> Settings:
+    """The session's settings (built in ``pytest_configure``)."""
+    settings = config.stash.get(SETTINGS_KEY, None)
+    if settings is None:  # a hook of ours running before our pytest_configure
+        settings = configure(config)
+    return settings
+
+
+# ---------------------------------------------------------------- reading
+
+
+def pyproject_path(config: pytest.Config) -> Path:
+    """The pyproject.toml pytest was configured from, else the rootdir's."""
+    inipath = config.inipath
+    if inipath is not None and inipath.name == "pyproject.toml":
+        return Path(inipath)
+    return Path(config.rootpath) / "pyproject.toml"
+
+
+def read_tool_table(path: Path) -> tuple[dict[str, Any], Path | None]:
+    """``[tool.deployverify]`` of ``path`` (empty, None when the file does not exist)."""
+    if not path.is_file():
+        return {}, None
+    if sys.version_info >= (3, 11):
+        import tomllib
+    else:  # pragma: no cover - exercised on 3.10 only
+        import tomli as tomllib
+    try:
+        with path.open("rb") as fh:
+            data = tomllib.load(fh)
+    except (OSError, tomllib.TOMLDecodeError) as exc:
+        raise ConfigError(f"cannot read {path}: {exc}. Fix the TOML syntax.") from None
+    section = data.get("tool", {}).get("deployverify", {})
+    if not isinstance(section, dict):
+        raise ConfigError(f"{path}: [tool.deployverify] must be a table")
+    return section, path
+
+
+class _Reader:
+    """Option values in precedence order: command line, ini key, table default."""
+
+    def __init__(self, config: pytest.Config) -> None:
+        self.config = config
+
+    def cli(self, dest: str) -> Any:
+        value = self.config.getoption(dest, default=None)
+        return None if value is False else value
+
+    def ini(self, dest: str) -> Any:
+        opt = options.by_dest(dest)
+        if not opt.ini:
+            return None
+        try:
+            raw = self.config.getini(dest)
+        except ValueError:  # the option table was not registered (plugin loaded late)
+            return None
+        if raw in (None, "", []):
+            return None
+        if opt.action == "store_true":
+            return bool(raw)
+        try:
+            return opt.type(raw) if opt.type else raw
+        except (TypeError, ValueError):
+            raise ConfigError(
+                f"ini key {dest} = {raw!r} is not a valid {opt.type.__name__}; "
+                f"set it like the option {opt.flag} (see pytest --help)."
+            ) from None
+
+    def value(self, dest: str) -> Any:
+        cli = self.cli(dest)
+        if cli is not None:
+            return cli
+        ini = self.ini(dest)
+        return ini if ini is not None else options.by_dest(dest).default
+
+    def path(self, dest: str, fallback: str | None) -> Path | None:
+        """A path option: a command-line value is relative to the invocation directory, an
+        ini value or the fallback to the rootdir."""
+        cli = self.cli(dest)
+        raw = cli if cli is not None else (self.ini(dest) or fallback)
+        if not raw:
+            return None
+        path = Path(str(raw)).expanduser()
+        if path.is_absolute():
+            return path
+        base = self.config.invocation_params.dir if cli is not None else self.config.rootpath
+        return Path(base) / path
+
+
+def _positive(value: Any, flag: str) -> float:
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or value <= 0:
+        raise ConfigError(f"{flag} = {value!r} must be a positive number of seconds.")
+    return float(value)
+
+
+def build(config: pytest.Config) -> Settings:
+    """Read and validate every setting of this session; raises :class:`ConfigError`."""
+    read = _Reader(config)
+    tool, pyproject = read_tool_table(pyproject_path(config))
+    rootpath = Path(config.rootpath)
+
+    target_env, env_source = read.cli("deployverify_target_env"), "--target-env"
+    if not target_env:
+        target_env, env_source = read.ini("deployverify_target_env"), "ini"
+    if not target_env:
+        target_env, env_source = None, ""
+    target_url, url_source = read.cli("deployverify_target_url"), "--target-url"
+    if not target_url:
+        target_url, url_source = os.environ.get(URL_ENV_VAR) or None, URL_ENV_VAR
+    if not target_url:
+        target_url, url_source = None, ""
+
+    timeouts = SessionTimeouts(
+        probe_timeout=_positive(read.value("deployverify_probe_timeout"), "--probe-timeout"),
+        launch_timeout=_positive(read.value("deployverify_launch_timeout"), "--launch-timeout"),
+        job_deadline=_positive(read.value("deployverify_job_deadline"), "--job-deadline"),
+        stall_timeout=_positive(read.value("deployverify_stall_timeout"), "--stall-timeout"),
+    )
+    rechecking = os.environ.get(RECHECK_ENV) == "1"
+    return Settings(
+        rootpath=rootpath,
+        invocation_dir=Path(config.invocation_params.dir),
+        pyproject=pyproject,
+        tool=tool,
+        target_env=str(target_env) if target_env else None,
+        target_env_source=env_source,
+        target_url=str(target_url) if target_url else None,
+        target_url_source=url_source,
+        timeouts=timeouts,
+        keep_documents=bool(read.value("deployverify_keep_documents")),
+        baseline=_baseline_settings(read, tool, pyproject),
+        report=_report_settings(read, tool, pyproject),
+        verdict=_verdict_settings(read, rechecking),
+        perf=_perf_settings(read, tool, pyproject or pyproject_path(config)),
+        given={
+            opt.dest: read.cli(opt.dest)
+            for opt in options.OPTIONS
+            if read.cli(opt.dest) not in (None, "")
+        },
+    )
+
+
+def _baseline_settings(
+    read: _Reader, tool: Mapping[str, Any], pyproject: Path | None
+) -> BaselineSettings:
+    from pytest_deployverify.baseline.rules import RuleError, config_rules
+
+    try:
+        rules = config_rules(tool)
+    except RuleError as exc:
+        raise ConfigError(f"deployverify: {exc}") from None
+    baseline_dir = tool.get("baseline_dir") or "baselines"
+    directory = read.path("deployverify_baseline_dir", str(baseline_dir))
+    assert directory is not None
+    runs = read.value("deployverify_record_runs")
+    record_runs = 2 if runs is None else int(runs)
+    if record_runs < 1:
+        raise ConfigError(
+            f"deployverify: --record-runs {record_runs} must be at least 1 (2 or more "
+            "lets the plugin learn which fields are noise)"
+        )
+    return BaselineSettings(
+        directory=directory.resolve(),
+        record=bool(read.value("deployverify_record")),
+        record_runs=record_runs,
+        fail_unverified=bool(read.value("deployverify_fail_unverified")),
+        delete_unused=bool(read.value("deployverify_delete_unused")),
+        rules=tuple(rules),
+    )
+
+
+def _validate_template(template: Any, source: str) -> str:
+    if not isinstance(template, str) or PLACEHOLDER not in template:
+        raise ConfigError(
+            f"{source} = {template!r} is not a correlation URL template: it must be a string "
+            f"containing {PLACEHOLDER}, e.g. https://logs.example.com/search?q={PLACEHOLDER}"
+        )
+    if not template.startswith(("http://", "https://")):
+        raise ConfigError(
+            f"{source} = {template!r} must be an http(s) URL so the report can link to it, "
+            f"e.g. https://logs.example.com/search?q={PLACEHOLDER}"
+        )
+    return template
+
+
+def _correlation_links(
+    read: _Reader, tool: Mapping[str, Any], pyproject: Path | None
+) -> CorrelationLinks:
+    """Templates from ``--correlation-url`` (label "logs") and
+    ``[tool.deployverify.report] correlation_urls = {label = "...{correlation_id}"}``."""
+    templates: dict[str, str] = {}
+    report_table = tool.get("report", {})
+    where = f"[tool.deployverify.report] in {pyproject}"
+    if not isinstance(report_table, Mapping):
+        raise ConfigError(f"{where} must be a table (correlation_urls = {{...}})")
+    unknown = set(report_table) - {"correlation_urls"}
+    if unknown:
+        raise ConfigError(
+            f"{where} has unknown key(s) {', '.join(sorted(unknown))}; the only key is "
+            f'correlation_urls = {{logs = "https://.../{PLACEHOLDER}"}}'
+        )
+    urls = report_table.get("correlation_urls", {})
+    if not isinstance(urls, Mapping):
+        raise ConfigError(
+            f"{where}: correlation_urls must be a table of label = template, e.g. "
+            f'{{logs = "https://logs.example.com/search?q={PLACEHOLDER}"}}'
+        )
+    for label, template in urls.items():
+        templates[str(label)] = _validate_template(template, f"{where}: correlation_urls.{label}")
+    cli = read.value("deployverify_correlation_url")
+    if cli:
+        # The option wins over the pyproject template of the same label.
+        templates["logs"] = _validate_template(cli, "--correlation-url")
+    return CorrelationLinks(tuple(templates.items()))
+
+
+def _report_settings(
+    read: _Reader, tool: Mapping[str, Any], pyproject: Path | None
+) -> ReportSettings:
+    report_dir = read.path("deployverify_report_dir", "reports")
+    assert report_dir is not None
+    verdict_file = read.path("deployverify_verdict_file", None) or report_dir / "verdict.json"
+    html_opt = read.config.getoption("htmlpath", default=None)
+    # pytest-html resolves --html against the current directory; say the same path.
+    html = (Path.cwd() / Path(html_opt).expanduser()) if html_opt else None
+    return ReportSettings(
+        report_dir=report_dir,
+        summary=report_dir / "summary.md",
+        events=report_dir / "events.jsonl",
+        metrics=read.path("deployverify_metrics_file", None),
+        html=html,
+        verdict_file=verdict_file,
+        links=_correlation_links(read, tool, pyproject),
+    )
+
+
+def _verdict_settings(read: _Reader, rechecking: bool) -> VerdictSettings:
+    code = read.value("deployverify_inconclusive_exit_code")
+    if not isinstance(code, int) or not 0 <= code <= 255:
+        raise ConfigError(
+            f"--inconclusive-exit-code / ini deployverify_inconclusive_exit_code = {code!r}: "
+            f"an exit status must be an integer from 0 to 255 (default 6)."
+        )
+    url, source = read.cli("deployverify_alert_webhook"), "--alert-webhook"
+    if not url and os.environ.get(ALERT_ENV_VAR):
+        url, source = os.environ[ALERT_ENV_VAR], ALERT_ENV_VAR
+    webhook = _webhook_url(str(url), source) if url and not rechecking else None
+    return VerdictSettings(
+        inconclusive_exit_code=code,
+        alert_webhook=webhook,
+        rollback_cmd=read.cli("deployverify_rollback_cmd") or None,
+        rollback_timeout=_positive(
+            read.value("deployverify_rollback_timeout"), "--rollback-timeout"
+        ),
+        rechecking=rechecking,
+    )
+
+
+def _webhook_url(url: str, source: str) -> str:
+    """The webhook URL, or a usage error naming ``source`` (option or env var)."""
+    parts = urlsplit(url)
+    if parts.scheme not in ("http", "https") or not parts.netloc:
+        raise ConfigError(
+            f"{source}: the alert webhook must be an http(s) URL like "
+            f"https://hooks.slack.com/services/..., got a value with scheme "
+            f"{parts.scheme or 'none'!r}; fix it or leave it unset to send no alerts."
+        )
+    return url
+
+
+def _perf_settings(read: _Reader, tool: Mapping[str, Any], pyproject: Path) -> PerfConfig:
+    """``[tool.deployverify.perf]``; the ini keys fill in what the table leaves out and the
+    command line wins over both."""
+    from pytest_deployverify.perf import perf_config_from
+
+    table = tool.get("perf", {})
+    if not isinstance(table, dict):
+        raise ConfigError(f"{pyproject}: [tool.deployverify.perf] must be a table.")
+    table = dict(table)
+    for key, dest in (
+        ("ratio", "deployverify_perf_ratio"),
+        ("confidence", "deployverify_perf_confidence"),
+    ):
+        raw = read.ini(dest)
+        if key not in table and raw is not None:
+            table[key] = float(raw)
+    return perf_config_from(
+        table,
+        f"[tool.deployverify.perf] in {pyproject}",
+        cli_ratio=read.cli("deployverify_perf_ratio"),
+        cli_confidence=read.cli("deployverify_perf_confidence"),
+    )
