@@ -36,7 +36,7 @@ from docservice.logs import CORRELATION_ID, correlation_from_headers, log
 from docservice.metrics import DeploymentCollector, create_metrics, read_job_stats, render
 from docservice.settings import Settings, git_revision
 from docservice.statuses import WORKER_STATUSES
-from docservice.store import add_event, document_view, events_view, job_view
+from docservice.store import INCLUDES, add_event, document_view, events_view, job_view
 
 logger = logging.getLogger("docservice.api")
 MAX_FILENAME = 120
@@ -279,8 +279,13 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             return {"job_id": job_id, "events": events_view(tx, job_id)}
 
     @app.get("/api/v2/documents/{document_id}")
-    def get_document(document_id: str, request: Request) -> dict[str, Any]:
+    def get_document(document_id: str, request: Request, include: str = "") -> dict[str, Any]:
         user = user_of(request)
+        wanted = frozenset(filter(None, (x.strip() for x in include.split(","))))
+        if wanted - set(INCLUDES):
+            raise ApiError(
+                400, "bad_include", f"include={include!r}: choose from {', '.join(INCLUDES)}"
+            )
         with st.db.tx(write=False) as tx:
             doc = tx.one(
                 "SELECT * FROM documents WHERE document_id = ? AND user_id = ?", (document_id, user)
@@ -289,7 +294,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                 raise ApiError(
                     404, "document_not_found", f"no document {document_id!r} for this user"
                 )
-            return document_view(tx, doc, faults)
+            return document_view(tx, doc, faults, wanted)
 
     @app.delete("/api/v2/documents/{document_id}", status_code=204)
     def delete_document(document_id: str, request: Request) -> Response:

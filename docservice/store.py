@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import base64
 import json
+import struct
 from typing import Any
 
 from docservice.db import Tx
@@ -64,8 +66,19 @@ def events_view(tx: Tx, job_id: str) -> list[dict[str, Any]]:
     return [{**r, "detail": json.loads(r["detail"] or "{}")} for r in rows]
 
 
-def document_view(tx: Tx, doc: dict[str, Any], faults: Faults) -> dict[str, Any]:
-    """GET /api/v2/documents/{document_id} body."""
+#: What ``GET /api/v2/documents/{id}?include=...`` can add to the document.
+INCLUDES = ("vectors", "text")
+
+
+def document_view(
+    tx: Tx, doc: dict[str, Any], faults: Faults, include: frozenset[str] = frozenset()
+) -> dict[str, Any]:
+    """GET /api/v2/documents/{document_id} body.
+
+    ``include``: "vectors" adds each vector's components (``embedding``, the stored float32
+    values) so a client can compare embeddings by meaning; "text" adds the normalised
+    ``parsed_text`` the chunks were cut from.
+    """
     job = tx.one(
         "SELECT status FROM jobs WHERE document_id = ? ORDER BY created_at DESC",
         (doc["document_id"],),
@@ -75,7 +88,7 @@ def document_view(tx: Tx, doc: dict[str, Any], faults: Faults) -> dict[str, Any]
         (doc["document_id"],),
     )
     vectors = tx.all(
-        "SELECT v.chunk_id, v.sha256, v.model, v.dimensions FROM vectors v "
+        "SELECT v.chunk_id, v.sha256, v.model, v.dimensions, v.vector FROM vectors v "
         "LEFT JOIN chunks c ON c.chunk_id = v.chunk_id WHERE v.document_id = ? "
         "ORDER BY c.ordinal, v.chunk_id",
         (doc["document_id"],),
@@ -99,6 +112,16 @@ def document_view(tx: Tx, doc: dict[str, Any], faults: Faults) -> dict[str, Any]
         "chunks": chunks,
         "embedding": {"model": model, "dimensions": dims} if model else None,
         "vector_count": len(vectors),
-        "vectors": [{"chunk_id": v["chunk_id"], "sha256": v["sha256"]} for v in vectors],
+        "vectors": [
+            {"chunk_id": v["chunk_id"], "sha256": v["sha256"]}
+            | ({"embedding": _floats(v["vector"])} if "vectors" in include else {})
+            for v in vectors
+        ],
         "created_at": doc["created_at"],
-    }
+    } | ({"parsed_text": doc["parsed_text"]} if "text" in include else {})
+
+
+def _floats(encoded: str) -> list[float]:
+    """A stored vector (base64 of little-endian float32) as floats."""
+    raw = base64.b64decode(encoded)
+    return list(struct.unpack(f"<{len(raw) // 4}f", raw))

@@ -30,6 +30,13 @@ _SAFE_ID = re.compile(r"^[A-Za-z0-9._:\-]{1,128}$")
 _TRACEPARENT = re.compile(r"^[0-9a-f]{2}-([0-9a-f]{32})-[0-9a-f]{16}-[0-9a-f]{2}$")
 
 
+#: Per-component standard deviation of the embeddings noise with `DOCSERVICE_STANDIN_JITTER=on`:
+#: real embedding APIs differ between calls from about the fifth decimal of a component on
+#: (docs/standins.md), a cosine distance near 2e-6 for 1536 dimensions.
+DEFAULT_JITTER = 5e-5
+MAX_JITTER = 0.1
+
+
 class StandinConfigError(ValueError):
     """A stand-in environment variable has a value it cannot use."""
 
@@ -52,6 +59,26 @@ def parse_faults(raw: str | None) -> dict[str, str]:
 def utc_now_iso() -> str:
     """Current UTC time as ISO 8601 with microseconds and Z (the repository's one format)."""
     return datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+def parse_jitter(raw: str | None) -> float:
+    """`DOCSERVICE_STANDIN_JITTER`: off (unset, `0`, `off`, `false`), on (`1`, `on`, `true`:
+    DEFAULT_JITTER), or the per-component noise as a number in (0, 0.1], e.g. `2e-4`."""
+    value = (raw or "").strip().lower()
+    if value in ("", "0", "off", "false", "no"):
+        return 0.0
+    if value in ("1", "on", "true", "yes"):
+        return DEFAULT_JITTER
+    try:
+        sigma = float(value)
+    except ValueError:
+        sigma = math.nan
+    if not (math.isfinite(sigma) and 0 < sigma <= MAX_JITTER):
+        raise StandinConfigError(
+            f"DOCSERVICE_STANDIN_JITTER={raw!r} must be on, off or a noise level in "
+            f"(0, {MAX_JITTER:g}], e.g. {DEFAULT_JITTER:g}"
+        )
+    return sigma
 
 
 def _float_env(environ: Mapping[str, str], name: str, default: float, minimum: float) -> float:
@@ -78,10 +105,13 @@ class StandinSettings:
     slow_factor: float = 1.0
     parser_mock: bool = False
     faults: dict[str, str] = field(default_factory=dict)
+    #: 0.0: deterministic outputs; else the real services' run-to-run variability (embedding
+    #: float noise of this standard deviation, parser whitespace)
+    jitter: float = 0.0
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> StandinSettings:
-        """Read `DOCSERVICE_STANDIN_API_KEY`, `DOCSERVICE_STANDIN_LATENCY_MS`, `DOCSERVICE_FAULTS`."""
+        """Read `DOCSERVICE_STANDIN_API_KEY`, `..._LATENCY_MS`, `..._JITTER`, `DOCSERVICE_FAULTS`."""
         env = os.environ if environ is None else environ
         faults = parse_faults(env.get("DOCSERVICE_FAULTS"))
         slow = 1.0
@@ -101,6 +131,7 @@ class StandinSettings:
             slow_factor=slow,
             parser_mock="parser_mock" in faults,
             faults=faults,
+            jitter=parse_jitter(env.get("DOCSERVICE_STANDIN_JITTER")),
         )
 
     def delay_s(self, units: float = 1.0) -> float:

@@ -1,10 +1,12 @@
 """OpenAI-compatible embeddings stand-in: `POST /v1/embeddings`, `GET /v1/models`.
 
 The official `openai` client works against it with `base_url=<url>/v1`. A vector depends only
-on its text: the components come from SHAKE-256 seeded with sha256(text), never from the
-request, the batch or the input's position in it (the old mock seeded with "text:index", so
-the same chunk got a different vector depending on where it sat in a batch). Asking for fewer
-`dimensions` returns the renormalised prefix of the full vector, as text-embedding-3 does.
+on the model and the text: the components come from SHAKE-256 seeded with sha256(model NUL
+text), never from the request, the batch or the input's position in it (the old mock seeded
+with "text:index", so the same chunk got a different vector depending on where it sat in a
+batch). Asking for fewer `dimensions` returns the renormalised prefix of the full vector, as
+text-embedding-3 does. With `DOCSERVICE_STANDIN_JITTER` on, every vector gets fresh float
+noise, as the real API's vectors differ from call to call in their last digits.
 """
 
 from __future__ import annotations
@@ -47,18 +49,22 @@ KNOWN_MODELS = {
 }
 MODELS_CREATED = 1705948997  # fixed, so /v1/models is byte-stable
 # Bump only on purpose: changing it changes every vector digest in every baseline.
-VECTOR_ALGORITHM = b"docservice-standin-embedding-v1\x00"
+VECTOR_ALGORITHM = b"docservice-standin-embedding-v2\x00"
 
 
-def embed_text(text: str, dimensions: int = DEFAULT_DIMENSIONS) -> np.ndarray:
-    """The stand-in's vector for `text`: float32, unit L2 norm, a pure function of the text.
+def embed_text(
+    text: str, dimensions: int = DEFAULT_DIMENSIONS, model: str = DEFAULT_MODEL
+) -> np.ndarray:
+    """The stand-in's vector for `text`: float32, unit L2 norm, a pure function of the model
+    and the text (another model of the same dimensions gives an unrelated vector, as it would
+    for real).
 
-    Components are uniform in [-1, 1) drawn from SHAKE-256(algorithm tag + sha256(text));
-    the first k components are the same for every `dimensions` >= k.
+    Components are uniform in [-1, 1) drawn from SHAKE-256(algorithm tag + sha256(model NUL
+    text)); the first k components are the same for every `dimensions` >= k.
     """
     import numpy as np
 
-    seed = hashlib.sha256(text.encode("utf-8")).digest()
+    seed = hashlib.sha256(f"{model}\x00{text}".encode()).digest()
     stream = hashlib.shake_256(VECTOR_ALGORITHM + seed).digest(4 * dimensions)
     raw = np.frombuffer(stream, dtype="<u4").astype(np.float64)
     vec = raw / 2.0**31 - 1.0
@@ -66,6 +72,15 @@ def embed_text(text: str, dimensions: int = DEFAULT_DIMENSIONS) -> np.ndarray:
     if norm == 0.0:  # cannot happen for a hash stream of this length; guards the division
         vec[0], norm = 1.0, 1.0
     return (vec / norm).astype(np.float32)
+
+
+def jittered(vec: np.ndarray, sigma: float) -> np.ndarray:
+    """`vec` with Gaussian noise of standard deviation `sigma` on every component,
+    renormalised: a different float32 vector on every call, as a real API returns."""
+    import numpy as np
+
+    noisy = vec.astype(np.float64) + np.random.default_rng().normal(0.0, sigma, vec.shape)
+    return (noisy / float(np.linalg.norm(noisy))).astype(np.float32)
 
 
 def estimate_tokens(text: str) -> int:
@@ -200,6 +215,7 @@ def create_app(environ: Mapping[str, str] | None = None) -> FastAPI:
             "dimensions": emb.default_dimensions,
             "latency_ms": settings.latency_ms,
             "slow_factor": settings.slow_factor,
+            "jitter": settings.jitter,
         }
 
     def model_card(model_id: str) -> dict[str, Any]:
@@ -226,7 +242,8 @@ def create_app(environ: Mapping[str, str] | None = None) -> FastAPI:
 
     @app.post("/v1/embeddings")
     async def embeddings(request: Request) -> Any:
-        """Embed each input; the vector depends only on its text."""
+        """Embed each input; the vector depends only on the model and the text (plus noise
+        under jitter)."""
         cid = request.state.correlation_id
         try:
             body = json.loads(await request.body())
@@ -243,7 +260,9 @@ def create_app(environ: Mapping[str, str] | None = None) -> FastAPI:
             return openai_error(400, exc.message, type_="invalid_request_error", param=exc.param)
         data = []
         for index, text in enumerate(inputs):
-            vec = embed_text(text, dims)
+            vec = embed_text(text, dims, model)
+            if settings.jitter:
+                vec = jittered(vec, settings.jitter)
             if encoding == "base64":
                 value: Any = base64.b64encode(vec.astype("<f4").tobytes()).decode("ascii")
             else:

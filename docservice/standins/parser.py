@@ -8,7 +8,8 @@
 
 Every route also answers under `/api/parsing/...` (the prefix the origin system used).
 Text extraction is real (pypdf), runs in the background after the upload has answered, and
-is deterministic: the same PDF always gives byte-identical markdown. When a `webhook_url` was
+is deterministic: the same PDF always gives byte-identical markdown (with
+`DOCSERVICE_STANDIN_JITTER` on, the same text with whitespace that varies from run to run). When a `webhook_url` was
 given, the result is POSTed there signed with HMAC-SHA256 over the raw body.
 
 With the `parser_mock` fault the stand-in behaves like the origin system's mock: it reports
@@ -106,6 +107,23 @@ def pages_to_markdown(pages: list[str]) -> str:
     """One `# Page N` heading per page followed by its text; ends with a single newline."""
     blocks = [f"# Page {n}\n\n{text}".rstrip("\n") for n, text in enumerate(pages, start=1)]
     return "\n\n".join(blocks) + "\n"
+
+
+def whitespace_noise(markdown: str) -> str:
+    """`markdown` as a real parser may return it on another run: the same text with trailing
+    spaces, CRLF line ends and doubled blank lines scattered at random. Text normalisation
+    (docservice's, and the smoke suite's line diff) removes all of it."""
+    import random
+
+    rng = random.Random()
+    out = []
+    for line in markdown.split("\n"):
+        if rng.random() < 0.2:
+            line += " " * rng.randint(1, 3)
+        out.append(line)
+        if not line.strip() and rng.random() < 0.3:
+            out.append("")
+    return ("\r\n" if rng.random() < 0.5 else "\n").join(out)
 
 
 def sign(secret: str, body: bytes) -> str:
@@ -289,6 +307,8 @@ def create_app(environ: Mapping[str, str] | None = None) -> FastAPI:
             job.error_message = f"text extraction failed: {type(exc).__name__}: {exc}"
         else:
             markdown = pages_to_markdown(pages)
+            if settings.jitter:
+                markdown = whitespace_noise(markdown)
             if settings.parser_mock:
                 # Deliberately non-deterministic, like the origin system's mock.
                 markdown = f"Generated at: {utc_now_iso()}\n\n{markdown}"

@@ -108,6 +108,35 @@ class Baseline:
             ),
         )
 
+    def recorded(self, name: str) -> Any:
+        """The value stored for observation ``name``: the first recording, normalised and
+        redacted, as written in the file.
+
+        For comparisons the rules cannot express (for example the cosine similarity of two
+        vectors). Call :meth:`check` on the same name first: it is what fails, with the
+        record command, when the baseline is missing. Raises ``BaselineMismatch`` when the
+        file or the observation is missing or unreadable, ``RuntimeError`` while recording
+        (nothing is stored yet; test ``baseline.recording``).
+        """
+        __tracebackhide__ = True
+        session = self._session
+        if session.record_mode:
+            raise RuntimeError(
+                f"baseline.recorded({name!r}) while recording: nothing is stored yet; "
+                "skip the comparison when baseline.recording is true"
+            )
+        try:
+            stored = session.load(self.path)
+        except BaselineFileError as exc:
+            raise BaselineMismatch(f"baseline {name!r}: {exc}") from None
+        obs = stored.observations.get(name) if stored is not None else None
+        if obs is None:
+            raise BaselineMismatch(
+                f"baseline {name!r} is missing from {session.display(self.path)}; record it with:"
+                f"\n    {session.record_command(self._item.nodeid)}"
+            )
+        return copy.deepcopy(obs.value)
+
     # ------------------------------------------------------------ the check itself
 
     def _run(

@@ -145,11 +145,14 @@ class Servers:
     parser: Standin
     mock_parser: Standin
     slow_parser: Standin
+    jitter_embeddings: Standin
+    jitter_parser: Standin
 
 
 @pytest.fixture(scope="module")
 def servers(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Servers]:
-    """Four stand-in processes for the module: embeddings, parser, parser_mock, slow parser."""
+    """Six stand-in processes for the module: embeddings, parser, parser_mock, slow parser,
+    and embeddings and parser with jitter on."""
     logs = tmp_path_factory.mktemp("standin-logs")
     common = {"DOCSERVICE_STANDIN_API_KEY": API_KEY, "DOCSERVICE_STANDIN_LATENCY_MS": "5"}
     s = Servers(
@@ -167,8 +170,23 @@ def servers(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Servers]:
             ),
             logs / "slow.log",
         ),
+        jitter_embeddings=Standin(
+            "embeddings",
+            standin_env(**common, DOCSERVICE_STANDIN_JITTER="on"),
+            logs / "jitter-embeddings.log",
+        ),
+        jitter_parser=Standin(
+            "parser", standin_env(**common, DOCSERVICE_STANDIN_JITTER="on"), logs / "jitter.log"
+        ),
     )
-    everything = [s.embeddings, s.parser, s.mock_parser, s.slow_parser]
+    everything = [
+        s.embeddings,
+        s.parser,
+        s.mock_parser,
+        s.slow_parser,
+        s.jitter_embeddings,
+        s.jitter_parser,
+    ]
     try:
         start_all(everything)
         yield s
@@ -393,8 +411,62 @@ def test_vectors_are_pinned_across_processes_and_versions(servers: Servers) -> N
     assert np.array_equal(vec, embed_text("hello world"))
     assert (
         hashlib.sha256(vec.tobytes()).hexdigest()
-        == "4306c87247267c2c7d205981f1074ce45657ddb7579c2002aeab76a0328285d3"
+        == "37f050b7d9d81b0b2842563792026ff434c3e18821b5212473bd8071cdb4b6d0"
     )
+
+
+def test_another_model_of_the_same_dimensions_gives_unrelated_vectors(servers: Servers) -> None:
+    """The vector depends on the model: ada-002 and 3-small (both 1536) point elsewhere."""
+    import numpy as np
+
+    client = openai_client(servers.embeddings)
+    small, ada = (
+        np.array(client.embeddings.create(model=m, input="same text").data[0].embedding)
+        for m in ("text-embedding-3-small", "text-embedding-ada-002")
+    )
+    assert small.shape == ada.shape == (1536,)
+    assert abs(float(np.dot(small, ada))) < 0.2
+
+
+def test_jitter_changes_the_bytes_not_the_meaning(servers: Servers) -> None:
+    """With jitter on, each call's vector differs in its last digits (as the real API's do):
+    never byte-equal to the deterministic one, cosine similarity above 0.99999."""
+    import numpy as np
+
+    exact = np.array(
+        openai_client(servers.embeddings)
+        .embeddings.create(model="text-embedding-3-small", input="noisy")
+        .data[0]
+        .embedding
+    )
+    client = openai_client(servers.jitter_embeddings)
+    noisy = [
+        np.array(
+            client.embeddings.create(model="text-embedding-3-small", input="noisy")
+            .data[0]
+            .embedding
+        )
+        for _ in range(3)
+    ]
+    health = requests.get(f"{servers.jitter_embeddings.url}/health", timeout=HTTP_TIMEOUT).json()
+    assert health["jitter"] == 5e-5
+    for vec in noisy:
+        assert not np.array_equal(vec, exact)
+        assert 0.99999 < float(np.dot(vec, exact)) / float(np.linalg.norm(vec)) < 1.0
+        assert float(np.max(np.abs(vec - exact))) < 1e-3  # noise in the last digits only
+    assert not np.array_equal(noisy[0], noisy[1])
+
+
+def test_parser_jitter_varies_whitespace_only(servers: Servers) -> None:
+    """Parser jitter: the markdown's bytes change between parses, its normalised text does
+    not (docservice normalises before it digests and chunks)."""
+    from docservice.chunking import normalise_markdown
+
+    exact = parse(servers.parser, "medium.pdf")["markdown"]
+    runs = [parse(servers.jitter_parser, "medium.pdf")["markdown"] for _ in range(2)]
+    assert any(run != exact for run in runs)
+    for run in runs:
+        assert normalise_markdown(run) == normalise_markdown(exact)
 
 
 def test_dimensions_field_returns_renormalised_prefix(servers: Servers) -> None:
@@ -767,20 +839,24 @@ def test_slow_fault_answers_after_the_normal_server(servers: Servers) -> None:
     assert order == ["normal", "slow"]
 
 
-def test_bad_setting_exits_with_one_line_message(tmp_path: Path) -> None:
-    """A malformed latency setting stops the stand-in with status 2 naming the variable."""
+@pytest.mark.parametrize(
+    ("name", "value"),
+    [("DOCSERVICE_STANDIN_LATENCY_MS", "fast"), ("DOCSERVICE_STANDIN_JITTER", "lots")],
+)
+def test_bad_setting_exits_with_one_line_message(tmp_path: Path, name: str, value: str) -> None:
+    """A malformed setting stops the stand-in with status 2 naming the variable."""
     proc = subprocess.run(
         [
             sys.executable,
             "-c",
             "from docservice.standins import serve; serve('parser', '127.0.0.1', 0)",
         ],
-        env=standin_env(DOCSERVICE_STANDIN_LATENCY_MS="fast"),
+        env=standin_env(**{name: value}),
         cwd=REPO,
         capture_output=True,
         text=True,
         timeout=60,
     )
     assert proc.returncode == 2
-    assert "DOCSERVICE_STANDIN_LATENCY_MS='fast'" in proc.stderr
+    assert f"{name}={value!r}" in proc.stderr
     assert "Traceback" not in proc.stderr

@@ -3,11 +3,18 @@ when tests/plugin and tests/docservice are collected in one session)."""
 
 from __future__ import annotations
 
+import importlib.util
+import json
+import shutil
+import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from types import ModuleType
 from typing import Any
+
+import pytest
 
 REPO = Path(__file__).resolve().parents[2]
 FIXTURES = REPO / "fixtures"
@@ -48,3 +55,59 @@ def launched_docservice(*args: str, name: str = "test-docservice") -> Iterator[D
         )
     finally:
         deployment.stop()
+
+
+def smoke_project(pytester: pytest.Pytester, pyproject: str) -> None:
+    """A pytester project holding the repository's unchanged smoke suite (tests/smoke,
+    fixtures/, baselines/) and the given ``pyproject.toml`` text."""
+    for part in ("tests/smoke", "fixtures", "baselines"):
+        shutil.copytree(
+            REPO / part,
+            pytester.path / part,
+            ignore=shutil.ignore_patterns("__pycache__", "*.pyc"),
+        )
+    pytester.makefile(".toml", pyproject=pyproject)
+
+
+def run_smoke(pytester: pytest.Pytester, *args: str) -> tuple[pytest.RunResult, dict[str, Any]]:
+    """Run pytest in a ``smoke_project`` (subprocess, no cache, no random order) with
+    ``args``; (result, the verdict it wrote)."""
+    result = pytester.runpytest_subprocess(
+        *args, "-p", "no:cacheprovider", "-p", "no:randomly", timeout=300
+    )
+    verdict_path = pytester.path / "reports" / "verdict.json"
+    assert verdict_path.is_file(), f"no verdict file; output:\n{result.stdout.str()[-3000:]}"
+    return result, json.loads(verdict_path.read_text())
+
+
+def verdict_failures(verdict: dict[str, Any]) -> list[tuple[str, str]]:
+    """(nodeid, message) of every test that did not pass, every failing check, and every
+    failing timing as ("timings", "timing <name> fail: <reason>")."""
+    out = [
+        (t["nodeid"], t.get("message") or "")
+        for t in verdict["tests"]
+        if t["outcome"] in ("failed", "error")
+    ]
+    out += [
+        (c.get("nodeid") or "", f"check {c.get('name')}: {c.get('message')}")
+        for c in verdict["checks"]
+        if c["outcome"] in ("fail", "error")
+    ]
+    out += [
+        ("timings", f"timing {t['name']} fail: {t.get('reason')}")
+        for t in verdict.get("timings", [])
+        if t["outcome"] == "fail"
+    ]
+    return out
+
+
+def smoke_module(name: str) -> ModuleType:
+    """A helper module of the smoke suite (tests/smoke/<name>.py), imported by path."""
+    if name in sys.modules:
+        return sys.modules[name]
+    spec = importlib.util.spec_from_file_location(name, REPO / "tests" / "smoke" / f"{name}.py")
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[name] = module  # dataclasses look their module up while the class is built
+    spec.loader.exec_module(module)
+    return module

@@ -17,14 +17,11 @@ from __future__ import annotations
 import json
 import os
 import re
-import shutil
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import pytest
-
-REPO = Path(__file__).resolve().parents[2]
+from plugin_support import run_smoke, smoke_project, verdict_failures
 
 PYPROJECT = """
 [tool.pytest.ini_options]
@@ -78,7 +75,9 @@ CASES = (
     Case(
         "parser_mock",
         (
-            Symptom("test_parser_and_embeddings_are_real", r"wired to a mock.*mock-llamaparse"),
+            Symptom(
+                "test_parser_and_embeddings_are_real", r"wired to test doubles.*mock-llamaparse"
+            ),
             Symptom("test_canary_walks_the_pipeline_like_the_baseline", r"parsed_text_sha256"),
         ),
     ),
@@ -205,51 +204,12 @@ def _clean_environment(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 def _project(pytester: pytest.Pytester, launch_args: str) -> None:
-    for part in ("tests/smoke", "fixtures", "baselines"):
-        shutil.copytree(
-            REPO / part,
-            pytester.path / part,
-            ignore=shutil.ignore_patterns("__pycache__", "*.pyc"),
-        )
-    pytester.makefile(".toml", pyproject=PYPROJECT.format(args=launch_args))
+    smoke_project(pytester, PYPROJECT.format(args=launch_args))
 
 
 def _run(pytester: pytest.Pytester, launch_args: str, *options: str) -> tuple[Any, dict]:
     _project(pytester, launch_args)
-    result = pytester.runpytest_subprocess(
-        "tests/smoke",
-        "--target-env=local",
-        "-p",
-        "no:cacheprovider",
-        "-p",
-        "no:randomly",
-        *options,
-        timeout=300,
-    )
-    verdict_path = pytester.path / "reports" / "verdict.json"
-    assert verdict_path.is_file(), f"no verdict file; output:\n{result.stdout.str()[-3000:]}"
-    return result, json.loads(verdict_path.read_text())
-
-
-def _failures(verdict: dict) -> list[tuple[str, str]]:
-    """(nodeid, message) of every test that did not pass, every failing check, and every
-    failing timing as ("timings", "timing <name> fail: <reason>")."""
-    out = [
-        (t["nodeid"], t.get("message") or "")
-        for t in verdict["tests"]
-        if t["outcome"] in ("failed", "error")
-    ]
-    out += [
-        (c.get("nodeid") or "", f"check {c.get('name')}: {c.get('message')}")
-        for c in verdict["checks"]
-        if c["outcome"] in ("fail", "error")
-    ]
-    out += [
-        ("timings", f"timing {t['name']} fail: {t.get('reason')}")
-        for t in verdict.get("timings", [])
-        if t["outcome"] == "fail"
-    ]
-    return out
+    return run_smoke(pytester, "tests/smoke", "--target-env=local", *options)
 
 
 @pytest.mark.slow
@@ -257,7 +217,7 @@ def _failures(verdict: dict) -> list[tuple[str, str]]:
 def test_every_fault_fails_the_verdict_with_its_symptom(pytester: pytest.Pytester, case: Case):
     """Launch docservice with one fault, run the smoke suite: fail, naming the symptom."""
     result, verdict = _run(pytester, f"--fault {case.fault}", *case.options)
-    failures = _failures(verdict)
+    failures = verdict_failures(verdict)
     shown = "\n".join(f"  {n}: {m[:300]}" for n, m in failures) or "  (none)"
     assert verdict["verdict"] == "fail", (
         f"fault {case.fault}: verdict {verdict['verdict']!r} ({verdict['reason']}); "
@@ -277,7 +237,7 @@ def test_every_fault_fails_the_verdict_with_its_symptom(pytester: pytest.Pyteste
 def test_clean_postgres_two_workers_passes(pytester: pytest.Pytester):
     """Another infrastructure than the SQLite baseline, same behaviour: the verdict passes."""
     result, verdict = _run(pytester, "--database postgres --workers 2")
-    failures = _failures(verdict)
+    failures = verdict_failures(verdict)
     shown = "\n".join(f"  {n}: {m[:500]}" for n, m in failures) or "  (none)"
     timings = [t for t in verdict.get("timings", []) if t["outcome"] != "pass"]
     assert verdict["verdict"] == "pass", (

@@ -12,6 +12,8 @@ The suite talks to the deployment only through the plugin's public fixtures (``t
 * ``sign_webhook``: the parser's webhook signature for a job (needs the target secret
   ``webhook_secret``; the per-job secret is ``hex(HMAC-SHA256(master, job_id))``).
 * ``upload_limit_bytes``: the target's upload size limit, to build a "too large" upload.
+* ``smoke_env``: this environment's settings from ``environments.toml`` (test doubles,
+  embedding tolerance).
 * ``validate_run``: every response a ``PipelineRun`` kept, held to its JSON Schema.
 * ``scrape_metrics``: the ``/metrics`` page parsed into ``{(name, labels): value}``.
 * The budgets every check is held to (``Budgets``), overridable through the environment.
@@ -27,6 +29,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import smoke_environments
 from smoke_support import DEFAULT_UPLOAD_LIMIT, FIXTURES, SCHEMAS, Budgets, parse_metrics
 
 
@@ -34,6 +37,13 @@ from smoke_support import DEFAULT_UPLOAD_LIMIT, FIXTURES, SCHEMAS, Budgets, pars
 def budgets() -> Budgets:
     """The absolute budgets (see :class:`Budgets`)."""
     return Budgets.from_env()
+
+
+@pytest.fixture(scope="session")
+def smoke_env(target: Any) -> smoke_environments.SmokeEnvironment:
+    """This environment's smoke settings (``environments.toml``): which identities are test
+    doubles here, and the embedding similarity the canary requires."""
+    return smoke_environments.load(target.name, bool(target.protected))
 
 
 @pytest.fixture

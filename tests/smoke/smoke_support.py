@@ -34,8 +34,6 @@ PIPELINE = (
 WORKER_ONLY = PIPELINE[3:]
 #: docservice's default upload limit (25 MiB), used when the target does not say otherwise.
 DEFAULT_UPLOAD_LIMIT = 26_214_400
-#: Identity markers of a deployment wired to mocks instead of the real services.
-MOCK_MARKERS = ("mock", "fake", "stub", "dummy")
 
 
 def _env_float(name: str, default: float) -> float:

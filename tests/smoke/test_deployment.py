@@ -11,7 +11,7 @@ from __future__ import annotations
 import time
 
 import pytest
-from smoke_support import MOCK_MARKERS, SCHEMAS, WORKER_ONLY
+from smoke_support import SCHEMAS, WORKER_ONLY
 
 
 @pytest.mark.nondestructive
@@ -118,11 +118,19 @@ def test_worker_moves_a_canary_past_the_worker_only_statuses(
 @pytest.mark.canary
 @pytest.mark.critical
 def test_parser_and_embeddings_are_real_and_match_baseline(
-    upload_document, canary_pdf, baseline, api, json_schema, validate_run, component_check
+    upload_document,
+    canary_pdf,
+    baseline,
+    api,
+    json_schema,
+    validate_run,
+    component_check,
+    smoke_env,
 ):
     """The canary's outputs carry the identity of the services that produced them: parser
     name and version, chunker, embedding model and dimensions. They must match the baseline,
-    and no identity may be a mock's (a deployment silently wired to mocks fails)."""
+    and no identity may be a test double's: a mock's anywhere, a stand-in's on a protected
+    environment (which identities count is per environment, tests/smoke/environments.toml)."""
     run = validate_run(upload_document(canary_pdf("small.pdf")))
     stage_owner = {"failed_parse": "parser", "failed_embedding": "embeddings"}
     if run.final_status in stage_owner:
@@ -147,12 +155,15 @@ def test_parser_and_embeddings_are_real_and_match_baseline(
         "chunker": str((doc["chunker"] or {}).get("name")),
         "embeddings": str((doc["embedding"] or {}).get("model")),
     }
-    mocks = {k: n for k, n in names.items() if any(m in n.lower() for m in MOCK_MARKERS)}
+    doubles = {
+        part: f"{name} (contains {marker!r})"
+        for part, name in names.items()
+        if (marker := smoke_env.test_double(name))
+    }
     try:
-        assert not mocks, (
-            f"the deployment is wired to a mock: service identity {list(mocks.values())} "
-            f"(observed {identity}); rule: no parser/chunker/embedding named like "
-            f"{list(MOCK_MARKERS)}; {run.describe()}"
+        assert not doubles, (
+            f"the deployment is wired to test doubles: {doubles} (observed {identity}); "
+            f"rule: {smoke_env.rule()}; {run.describe()}"
         )
         baseline.check("service_identity", identity)
     except AssertionError as exc:
