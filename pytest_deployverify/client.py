@@ -27,6 +27,7 @@ import requests
 
 from pytest_deployverify.config import Target
 from pytest_deployverify.evidence import Exchange, Finding, TestEvidence
+from pytest_deployverify.fieldcoverage import Observer
 from pytest_deployverify.redact import redact_text, redact_url, redact_value
 
 IDEMPOTENT = frozenset({"GET", "HEAD", "OPTIONS", "PUT", "DELETE", "TRACE"})
@@ -102,8 +103,11 @@ class ApiClient:
         max_retries: int = 3,
         retry_after_cap: float = 5.0,
         retry_budget: float = 15.0,
+        observer: Observer | None = None,
     ) -> None:
         self.target = target
+        #: told about every request and final response (field coverage, response mutation)
+        self.observer = observer
         self.correlation_id = correlation_id or new_correlation_id()
         self.evidence = evidence
         self._base = urlsplit(target.base_url)
@@ -214,6 +218,8 @@ class ApiClient:
         """Send one request (with bounded retries); return the final response."""
         method = method.upper()
         url = self.url(path)
+        if self.observer is not None:
+            url = self.observer.sending(method, url)
         headers = self._header_template.copy()
         if self._traceparent:
             # same trace, a new parent (span) id per request
@@ -293,6 +299,8 @@ class ApiClient:
                 continue
             if check_echo and self._echo_policy != "off":
                 self._check_echo(method, shown_path, response)
+            if self.observer is not None:
+                self.observer.received(method, shown_path, response)
             return response
 
     def _retry_wait(self, response: requests.Response, idempotent: bool) -> float | None:

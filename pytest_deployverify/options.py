@@ -124,6 +124,51 @@ OPTIONS: tuple[Option, ...] = (
         action="store_true",
         ini=False,
     ),
+    # [fields] field coverage and response mutation (docs/field-coverage.md)
+    Option(
+        "--fail-unchecked",
+        "deployverify_fail_unchecked",
+        "a response field that no check touched and no declaration ignores makes the verdict "
+        "at least inconclusive, naming the fields",
+        default=False,
+        type=None,
+        action="store_true",
+    ),
+    Option(
+        "--mutate-responses",
+        "deployverify_mutate",
+        "after the run, rerun the tests with the client altering one response field at a "
+        "time and report each mutant killed (a check failed) or survived",
+        default=False,
+        type=None,
+        action="store_true",
+        ini=False,
+    ),
+    Option(
+        "--mutate-seed",
+        "deployverify_mutate_seed",
+        "seed that chooses and orders the mutants (default 0): same seed, same mutants",
+        default=0,
+        type=int,
+        metavar="N",
+    ),
+    Option(
+        "--mutate-max",
+        "deployverify_mutate_max",
+        "at most N mutants per mutation run (default 40)",
+        default=40,
+        type=int,
+        metavar="N",
+    ),
+    Option(
+        "--mutate-time",
+        "deployverify_mutate_time",
+        "seconds the whole mutation run may take; mutants not started by then are reported "
+        "as not run (default 600)",
+        default=600.0,
+        type=float,
+        metavar="SECONDS",
+    ),
     # [verdict]
     Option(
         "--verdict-file",

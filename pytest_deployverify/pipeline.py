@@ -35,6 +35,7 @@ import requests
 from pytest_deployverify.client import ApiClient
 from pytest_deployverify.config import PipelineProfile
 from pytest_deployverify.evidence import Exchange, TestEvidence
+from pytest_deployverify.fieldcoverage import retrack
 from pytest_deployverify.redact import redact_text, redact_value
 
 OUTCOMES = ("complete", "failed", "stalled", "deadline", "rejected")
@@ -334,7 +335,7 @@ class PipelineFollower:
                 body = response.json()
             except ValueError:
                 body = None
-            run.upload_response = redact_value(body, self.secrets)
+            run.upload_response = retrack(redact_value(body, self.secrets), body)
             if not response.ok or not isinstance(body, dict):
                 run.outcome = "rejected"
                 run.last_error = _error_text(response, self.secrets)
@@ -434,7 +435,7 @@ class PipelineFollower:
                 run.last_error = "job response is not JSON"
                 pause()
                 continue
-            run.job = redact_value(job, self.secrets)
+            run.job = retrack(redact_value(job, self.secrets), job)
             status = get_field(job, p.status_field)
             run.job_status = get_field(run.job, p.status_field)
             error = get_field(job, p.error_field)
@@ -491,7 +492,8 @@ class PipelineFollower:
             try:
                 response = client.get(path)
                 if response.ok:
-                    run.document = redact_value(response.json(), self.secrets)
+                    body = response.json()
+                    run.document = retrack(redact_value(body, self.secrets), body)
             except (requests.RequestException, ValueError) as exc:
                 run.last_error = run.last_error or redact_text(str(exc), self.secrets)[:500]
 

@@ -57,6 +57,7 @@ def pytest_configure(config: pytest.Config) -> None:
     if config.pluginmanager.hasplugin("xdist"):
         config.pluginmanager.register(XdistHooks(), "deployverify-xdist")
     _report_configure(config)  # [report]
+    _fieldcoverage_configure(config)  # [fields]
     _baseline_configure(config)  # [baseline]
     _verdict_configure(config)  # [verdict]
 
@@ -141,9 +142,13 @@ def api(target: Target, correlation_id: str, request: pytest.FixtureRequest) -> 
     """``ApiClient`` bound to the target: base-URL joining, auth, timeouts, bounded retries,
     the test's correlation ID on every request (echo checked), every exchange recorded."""
     from pytest_deployverify.client import ApiClient
+    from pytest_deployverify.fieldcoverage_hooks import observer
 
     with ApiClient(
-        target, correlation_id=correlation_id, evidence=request.node.stash.get(EVIDENCE_KEY, None)
+        target,
+        correlation_id=correlation_id,
+        evidence=request.node.stash.get(EVIDENCE_KEY, None),
+        observer=observer(request.node),
     ) as client:
         yield client
 
@@ -155,12 +160,14 @@ def _deployverify_pipeline(
     """The per-test upload follower both upload fixtures share; deletes uploads at teardown."""
     from pytest_deployverify import core, settings
     from pytest_deployverify.client import ApiClient
+    from pytest_deployverify.fieldcoverage_hooks import observer
     from pytest_deployverify.pipeline import PipelineFollower
 
     evidence = request.node.stash.get(EVIDENCE_KEY, None)
     timeouts = settings.get(request.config).timeouts
+    seen = observer(request.node)
     follower = PipelineFollower(
-        lambda: ApiClient(target, correlation_id=correlation_id, evidence=evidence),
+        lambda: ApiClient(target, correlation_id=correlation_id, evidence=evidence, observer=seen),
         profile=target.profile,
         deadline=timeouts.job_deadline,
         stall_timeout=timeouts.stall_timeout,
@@ -357,6 +364,30 @@ def _report_write(session: pytest.Session) -> None:
     from pytest_deployverify.report import hooks
 
     hooks.write_reports(session.config)
+
+
+# ---------------------------------------------------------------- [fields]
+
+
+def _fieldcoverage_configure(config: pytest.Config) -> None:
+    """Register field coverage (per-test recorders, xdist merge) and response mutation."""
+    from pytest_deployverify import fieldcoverage_hooks, mutation
+
+    fieldcoverage_hooks.register(config)
+    mutation.register(config)
+
+
+@pytest.fixture
+def field_coverage(request: pytest.FixtureRequest) -> Any:
+    """Declare response fields this suite ignores on purpose, with the reason.
+
+    ``field_coverage.ignore("$.uptime_s", reason="changes every second", route="GET /health")``
+    (``route`` omitted: any route). A declared field is reported as ignored on purpose, not
+    as unchecked, and does not count for ``--fail-unchecked``. See docs/field-coverage.md.
+    """
+    from pytest_deployverify.fieldcoverage_hooks import recorder
+
+    return recorder(request.node)
 
 
 @pytest.fixture

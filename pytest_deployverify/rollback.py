@@ -113,12 +113,10 @@ def tail(text: str, secrets: Sequence[str], limit: int = TAIL_CHARS) -> str:
     return redact_text(text[-limit:], secrets)
 
 
-def recheck_args(
-    config: Any, paths: Sequence[str], verdict_file: Path, report_dir: Path, target: Any
-) -> list[str]:
-    """The re-check's pytest command line."""
-    args = [sys.executable, "-m", "pytest", *paths, "-m", "critical", "-p", "no:cacheprovider"]
-    args += ["--rootdir", str(config.rootpath)]
+def same_target_args(config: Any) -> list[str]:
+    """The rootdir, ini file and the options that choose the target and the baseline, as a
+    child pytest run needs them to verify what this session verified."""
+    args = ["--rootdir", str(config.rootpath)]
     if config.inipath is not None:
         args += ["-c", str(config.inipath)]
     from pytest_deployverify import settings
@@ -128,6 +126,15 @@ def recheck_args(
         value = given.get(dest)
         if value not in (None, False, ""):
             args += [flag, str(value)]
+    return args
+
+
+def recheck_args(
+    config: Any, paths: Sequence[str], verdict_file: Path, report_dir: Path, target: Any
+) -> list[str]:
+    """The re-check's pytest command line."""
+    args = [sys.executable, "-m", "pytest", *paths, "-m", "critical", "-p", "no:cacheprovider"]
+    args += same_target_args(config)
     # the re-check verifies the deployment this session verified: pin its URL unless it was an
     # embedded deployment this session launched (that one is gone once we exit)
     url = getattr(target, "base_url", None)

@@ -32,6 +32,7 @@ import pytest
 
 from pytest_deployverify import options
 from pytest_deployverify.baseline.model import Rule
+from pytest_deployverify.fieldcoverage import Declaration, config_declarations
 from pytest_deployverify.perf import PerfConfig
 from pytest_deployverify.report.model import CorrelationLinks
 
@@ -111,6 +112,19 @@ class VerdictSettings:
 
 
 @dataclass(frozen=True)
+class FieldSettings:
+    """Field coverage and response mutation (docs/field-coverage.md)."""
+
+    fail_unchecked: bool = False
+    #: ``[tool.deployverify.coverage] ignore``: fields ignored on purpose, with the reason
+    declarations: tuple[Declaration, ...] = ()
+    mutate: bool = False
+    mutate_seed: int = 0
+    mutate_max: int = 40
+    mutate_time: float = 600.0
+
+
+@dataclass(frozen=True)
 class Settings:
     """Everything configurable about one session, validated. Build with :func:`build`."""
 
@@ -137,6 +151,7 @@ class Settings:
     perf: PerfConfig
     #: dest -> value of every deployverify option given on the command line
     given: Mapping[str, Any] = field(default_factory=dict)
+    fields: FieldSettings = field(default_factory=FieldSettings)
 
     @property
     def env_name(self) -> str:
@@ -308,6 +323,26 @@ def build(config: pytest.Config) -> Settings:
             for opt in options.OPTIONS
             if read.cli(opt.dest) not in (None, "")
         },
+        fields=_field_settings(read, tool, pyproject or pyproject_path(config)),
+    )
+
+
+def _field_settings(read: _Reader, tool: Mapping[str, Any], pyproject: Path) -> FieldSettings:
+    try:
+        declarations = config_declarations(tool, str(pyproject))
+    except ValueError as exc:
+        raise ConfigError(str(exc)) from None
+    seed = read.value("deployverify_mutate_seed")
+    limit = read.value("deployverify_mutate_max")
+    if isinstance(limit, bool) or not isinstance(limit, int) or limit < 1:
+        raise ConfigError(f"--mutate-max = {limit!r} must be a whole number of mutants >= 1.")
+    return FieldSettings(
+        fail_unchecked=bool(read.value("deployverify_fail_unchecked")),
+        declarations=tuple(declarations),
+        mutate=bool(read.cli("deployverify_mutate")),
+        mutate_seed=int(seed),
+        mutate_max=limit,
+        mutate_time=_positive(read.value("deployverify_mutate_time"), "--mutate-time"),
     )
 
 

@@ -72,6 +72,10 @@ class Facts:
     #: the redacted message of the usage error that stopped the run before any test
     #: (``core.SetupError``): unreachable or misconfigured target, failed launch
     setup_error: str | None = None
+    #: response fields no check touched and nobody declared (``"GET /x $.a"``), judged
+    #: only with ``fail_unchecked`` (``--fail-unchecked``)
+    unchecked: Sequence[str] = ()
+    fail_unchecked: bool = False
 
 
 @dataclass
@@ -198,6 +202,11 @@ def decide(facts: Facts) -> Decision:
         holds.append(f"{_plural(not_run, 'selected test')} did not run")
     if facts.interrupted and not fails:
         holds.append("the run was interrupted before it finished")
+    if facts.fail_unchecked and facts.unchecked and not facts.record_mode:
+        holds.append(
+            f"{_plural(len(facts.unchecked), 'response field')} no check touched "
+            f"(--fail-unchecked): {', '.join(facts.unchecked[:5])}" + _more(facts.unchecked[4:])
+        )
     inconclusive_findings = [f for f in findings if f.outcome == "inconclusive"]
     if inconclusive_findings:
         f = inconclusive_findings[0]
@@ -532,8 +541,20 @@ def build(
     }
     if facts.setup_error:
         data["setup_error"] = facts.setup_error
+    data.update(fields_blocks(state.config, secrets_of(state)))
     data = _jsonable(redact(data, secrets_of(state)))
     return Verdict(decision.verdict, decision.recommendation, data["reason"], data)
+
+
+def fields_blocks(config: pytest.Config, secrets: Sequence[str]) -> dict[str, Any]:
+    """The ``coverage`` block (field coverage) and, after a mutation run, ``mutation``."""
+    from pytest_deployverify import fieldcoverage_hooks, mutation
+
+    blocks: dict[str, Any] = {"coverage": fieldcoverage_hooks.verdict_block(config, list(secrets))}
+    result = mutation.verdict_block(config)
+    if result is not None:
+        blocks["mutation"] = result
+    return blocks
 
 
 def exit_status_for(verdict: str, pytest_status: int, inconclusive_code: int) -> int:
@@ -723,7 +744,11 @@ def gather_facts(session: pytest.Session, record_mode: bool) -> Facts:
     from pytest_deployverify.core import setup_error
 
     error = setup_error(config)
+    from pytest_deployverify import fieldcoverage_hooks
+
     return Facts(
+        unchecked=fieldcoverage_hooks.unchecked_names(config),
+        fail_unchecked=fieldcoverage_hooks.fail_unchecked(config),
         setup_error=error.message if error is not None else None,
         evidence=state.evidence,
         selected=int(getattr(session, "testscollected", 0) or 0),

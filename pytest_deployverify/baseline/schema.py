@@ -27,6 +27,7 @@ from pytest_deployverify.baseline.redaction import redact_observation, secret_va
 from pytest_deployverify.baseline.session import BaselineSession
 from pytest_deployverify.baseline.storage import BaselineFileError
 from pytest_deployverify.evidence import Finding
+from pytest_deployverify.fieldcoverage import note_schema
 from pytest_deployverify.state import EVIDENCE_KEY, get_state
 
 MAX_LISTED = 50
@@ -71,6 +72,10 @@ class JsonSchema:
             schema_dict, label = self._recorded_schema(name)
         observed = redact_observation(observed, secret_values(get_state(self._item.config).target))
         problems = shapes.violations(schema_dict, observed)
+        body_schema: Any = schema_dict
+        if schema is None and _is_response(value):  # a recorded schema covers status/headers/body
+            body_schema = (schema_dict.get("properties") or {}).get("body") or {}
+        note_schema(value, body_schema, root=schema_dict)
         check = f"schema:{label}"
         if not problems:
             self._finding(

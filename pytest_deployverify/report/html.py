@@ -18,7 +18,7 @@ from datetime import datetime
 from html import escape
 from typing import Any
 
-from pytest_deployverify.report import model, svg
+from pytest_deployverify.report import fields, model, svg
 from pytest_deployverify.report.context import ReportContext, scrub_known
 
 REPORT_ID = "dv-report"
@@ -52,6 +52,7 @@ def render_report(ctx: ReportContext) -> str:
         render_components(ctx),
         render_behaviour(ctx),
         render_performance(ctx),
+        fields.render_section(ctx.verdict),
         render_tests(ctx),
         render_cleanup(ctx),
         render_signoff(ctx),
@@ -66,6 +67,7 @@ def _contents() -> str:
         ("dv-completeness", "Deployment completeness"),
         ("dv-behaviour", "Behaviour"),
         ("performance", "Performance"),
+        (fields.SECTION_ID, fields.TITLE),
         ("dv-tests", "Per-test details"),
         ("dv-cleanup", "Clean-up"),
         ("dv-signoff", "Sign-off"),

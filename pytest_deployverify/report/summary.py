@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from pytest_deployverify.report import model
+from pytest_deployverify.report import fields, model
 from pytest_deployverify.report.context import ReportContext, scrub_known
 
 
@@ -80,6 +80,8 @@ def render_summary(ctx: ReportContext) -> str:
         f"{counts.get('failed', 0)} failed, {counts.get('errors', 0)} errors, "
         f"{counts.get('skipped', 0)} skipped); {counts.get('checks', 0)} checks "
         f"({counts.get('checks_failed', 0)} failed, {counts.get('checks_inconclusive', 0)} inconclusive).",
+        "",
+        fields.coverage_line(v),
         "",
         "## Deployment completeness",
         "",

@@ -1,0 +1,517 @@
+"""Response mutation testing: would any check notice if this field were wrong?
+
+After the clean run (``--mutate-responses``), mutants are chosen from the response fields that
+run saw (:mod:`fieldcoverage`): one operator on one path of one route - a value changed, a
+number bumped, a boolean flipped, a timestamp shifted, a key removed, a list's item dropped or
+its order reversed, a header stripped. Each mutant reruns, in a fresh ``pytest`` subprocess
+against the same target, the tests that received that route and passed; that process's
+client alters the field in every response of the route as it is received (never what it
+sends). A mutant is *killed* when a test or a check failed there, else it *survived*.
+
+Why subprocesses (docs/decisions.md): a mutant's run must not leak into the clean run's
+verdict, baseline accounting, report or alerts, and a mutant that hangs a test must be
+killable; a child process gives that isolation for the price of its start-up.
+
+Deterministic: candidates are enumerated in a fixed order and shuffled by ``--mutate-seed``.
+Bounded: ``--mutate-max`` mutants and ``--mutate-time`` seconds in all. Safe on a protected
+environment: requests are never altered (an altered ID sent back is restored), IDs the clean
+run sent back and the fields the pipeline follower bases clean-up on are never mutated, and
+the child's uploads are deleted by its own teardown like any run's.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import random
+import re
+import sys
+import tempfile
+import time
+from collections.abc import Generator, Mapping, Sequence
+from dataclasses import asdict, dataclass, field
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from pytest_deployverify.baseline.paths import WILD, PatternError, parse_pattern
+from pytest_deployverify.fieldcoverage import (
+    FieldCoverage,
+    FieldRecorder,
+    Observer,
+    parsed_json,
+    route_of,
+)
+
+#: names the JSON file describing the mutant (and the target) in a mutation child's env
+MUTANT_ENV = "DEPLOYVERIFY_MUTANT"
+NAME = "deployverify-mutation"
+SPEC_KEY = pytest.StashKey[dict[str, Any] | None]()
+RESULT_KEY = pytest.StashKey[dict[str, Any]]()
+_TIMESTAMP = re.compile(r"^\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}")
+#: headers a mutant may strip: what a client could depend on (not Date, Server, lengths)
+_SKIP_HEADERS = frozenset(
+    {"date", "server", "content-length", "connection", "keep-alive", "transfer-encoding"}
+)
+OPERATORS = {
+    "change": "a string value changed (one character, same kind)",
+    "bump": "a number increased (int +1, float x1.5+1)",
+    "flip": "a boolean negated",
+    "shift_time": "a timestamp moved one hour later",
+    "null": "a value replaced by null",
+    "fill": "a null replaced by a string",
+    "remove": "the key removed",
+    "drop_item": "the list's last item dropped",
+    "reorder": "the list's order reversed",
+    "strip_header": "the response header removed",
+}
+
+
+@dataclass
+class Mutant:
+    id: str
+    route: str
+    path: str
+    operator: str
+    tests: list[str]
+    outcome: str = "not_run"  # killed | survived | not_run | error
+    killed_by: list[str] = field(default_factory=list)
+    seconds: float = 0.0
+    detail: str = ""
+
+    @property
+    def description(self) -> str:
+        where = f"header {self.path}" if self.operator == "strip_header" else self.path
+        return f"{self.route} {where}: {OPERATORS[self.operator]}"
+
+
+# ---------------------------------------------------------------- registration
+
+
+def register(config: pytest.Config) -> None:
+    config.pluginmanager.register(MutationHooks(config), NAME)
+
+
+def _spec(config: pytest.Config) -> dict[str, Any] | None:
+    """The mutant this process applies (a mutation child), else None."""
+    if SPEC_KEY in config.stash:
+        return config.stash[SPEC_KEY]
+    spec = None
+    where = os.environ.get(MUTANT_ENV)
+    if where:
+        spec = json.loads(Path(where).read_text(encoding="utf-8"))
+    config.stash[SPEC_KEY] = spec
+    return spec
+
+
+def observer_for(config: pytest.Config, recorder: FieldRecorder) -> Observer | None:
+    """In a mutation child, the observer that applies its mutant; else None."""
+    spec = _spec(config)
+    if spec is None:
+        return None
+    return MutatingObserver(spec["mutant"], recorder)
+
+
+def verdict_block(config: pytest.Config) -> dict[str, Any] | None:
+    return config.stash.get(RESULT_KEY, None)
+
+
+# ---------------------------------------------------------------- applying one mutant
+
+
+class MutatingObserver:
+    """Alters one path of one route in every response received, then records as usual."""
+
+    def __init__(self, mutant: Mapping[str, Any], inner: Observer) -> None:
+        self.route = str(mutant["route"])
+        self.path = str(mutant["path"])
+        self.operator = str(mutant["operator"])
+        self.inner = inner
+        #: altered string -> original: an altered ID is never sent back to the target
+        self.altered: dict[str, str] = {}
+        self.applied = 0
+
+    def sending(self, method: str, url: str) -> str:
+        for new, old in self.altered.items():
+            if new in url:
+                url = url.replace(new, old)
+        return self.inner.sending(method, url)
+
+    def received(self, method: str, path: str, response: Any) -> None:
+        if route_of(method, path) == self.route:
+            self._mutate(response)
+        self.inner.received(method, path, response)
+
+    def _mutate(self, response: Any) -> None:
+        if self.operator == "strip_header":
+            if self.path in response.headers:
+                del response.headers[self.path]
+                self.applied += 1
+            return
+        data = parsed_json(response)
+        if not isinstance(data, (dict, list)):
+            return
+        if apply(data, self.path, self.operator, self.altered):
+            response._content = json.dumps(data).encode()
+            self.applied += 1
+
+
+def _segments(path: str) -> list[Any]:
+    try:
+        return list(parse_pattern(path.replace("{id}", "*")))
+    except PatternError:
+        return []
+
+
+def apply(data: Any, path: str, operator: str, altered: dict[str, str]) -> bool:
+    """Apply ``operator`` at ``path`` (first item of every ``[*]``) in place; True if done."""
+    segs = _segments(path)
+    if not segs:
+        return False
+    parent: Any = None
+    key: Any = None
+    node = data
+    for seg in segs:
+        parent = node
+        if seg is WILD:
+            if isinstance(node, list) and node:
+                key = 0
+            elif isinstance(node, dict) and node:
+                key = next(iter(node))
+            else:
+                return False
+        elif isinstance(node, dict) and seg in node:
+            key = seg
+        else:
+            return False
+        node = parent[key]
+    if operator == "remove":
+        if isinstance(parent, dict):
+            del parent[key]
+            return True
+        return False
+    if operator in ("drop_item", "reorder"):
+        if not isinstance(node, list) or not node:
+            return False
+        if operator == "drop_item":
+            node.pop()
+            return True
+        flipped = list(reversed(node))
+        if flipped == node:
+            return False
+        node[:] = flipped
+        return True
+    new = _mutated_value(node, operator)
+    if new is _SAME:
+        return False
+    if isinstance(node, str) and isinstance(new, str):
+        altered[new] = node
+    parent[key] = new
+    return True
+
+
+_SAME = object()
+_CYCLES = ("0123456789", "abcdef", "ABCDEF", "ghijklmnopqrstuvwxyz", "GHIJKLMNOPQRSTUVWXYZ")
+
+
+def _mutated_value(value: Any, operator: str) -> Any:
+    if operator == "null":
+        return None if value is not None else _SAME
+    if operator == "fill":
+        return "mutated" if value is None else _SAME
+    if operator == "flip":
+        return (not value) if isinstance(value, bool) else _SAME
+    if operator == "bump":
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            return _SAME
+        return value + 1 if isinstance(value, int) else value * 1.5 + 1.0
+    if operator == "shift_time":
+        return _shift(value) if isinstance(value, str) else _SAME
+    if operator == "change":
+        if not isinstance(value, str):
+            return _SAME
+        if not value:
+            return "mutated"
+        last = value[-1]
+        for cycle in _CYCLES:
+            if last in cycle:
+                return value[:-1] + cycle[(cycle.index(last) + 1) % len(cycle)]
+        return value + "x"
+    return _SAME
+
+
+def _shift(text: str) -> Any:
+    zulu = text.endswith(("Z", "z"))
+    try:
+        when = datetime.fromisoformat(text[:-1] + "+00:00" if zulu else text)
+    except ValueError:
+        return _SAME
+    moved = (when + timedelta(hours=1)).isoformat()
+    return moved.replace("+00:00", "Z") if zulu else moved
+
+
+# ---------------------------------------------------------------- choosing mutants
+
+
+def operators_for(path: str, example: Any) -> list[str]:
+    """The operators that make sense for a leaf path with this example value."""
+    ops: list[str] = []
+    if isinstance(example, bool):
+        ops.append("flip")
+    elif isinstance(example, (int, float)):
+        ops.append("bump")
+    elif isinstance(example, str):
+        ops.append("shift_time" if _TIMESTAMP.match(example) else "change")
+    elif example is None:
+        ops.append("fill")
+    if example is not None and not (isinstance(example, (dict, list)) and not example):
+        ops.append("null")
+    if not path.endswith("[*]") and path != "$":
+        ops.append("remove")
+    return ops
+
+
+def candidates(
+    cov: FieldCoverage,
+    passed: set[str],
+    excluded: Mapping[tuple[str, str], str],
+    headers: Mapping[str, Sequence[str]],
+) -> list[Mutant]:
+    """Every mutant the clean run makes possible, in a fixed order (ids assigned later)."""
+    out: list[Mutant] = []
+    for route in sorted(cov.routes):
+        paths = cov.routes[route]
+        route_tests: set[str] = set()
+        lists: dict[str, set[str]] = {}
+        for path in sorted(paths):
+            entry = paths[path]
+            tests = sorted(entry.nodeids & passed)
+            route_tests.update(tests)
+            if not tests or (route, path) in excluded or cov.declared(route, path):
+                continue
+            for op in operators_for(path, entry.example):
+                out.append(Mutant("", route, path, op, tests))
+            head = path
+            while "[*]" in head:
+                head = head[: head.rindex("[*]")]
+                lists.setdefault(head, set()).update(tests)
+        for head in sorted(lists):
+            if cov.declared(route, head):
+                continue
+            for op in ("drop_item", "reorder"):
+                out.append(Mutant("", route, head, op, sorted(lists[head])))
+        for name in sorted(headers.get(route, ())):
+            if route_tests and name.lower() not in _SKIP_HEADERS:
+                out.append(Mutant("", route, name, "strip_header", sorted(route_tests)))
+    return out
+
+
+def choose(all_mutants: list[Mutant], seed: int, limit: int) -> list[Mutant]:
+    """``limit`` mutants drawn with ``seed`` (same seed and clean run, same mutants)."""
+    picked = list(all_mutants)
+    random.Random(seed).shuffle(picked)
+    picked = picked[: max(0, limit)]
+    for i, m in enumerate(picked, 1):
+        m.id = f"m{i}"
+    return picked
+
+
+# ---------------------------------------------------------------- running them
+
+
+class MutationHooks:
+    def __init__(self, config: pytest.Config) -> None:
+        self.config = config
+        #: route -> response header names seen (for strip_header), from this process's tests
+        self.passed: set[str] = set()
+
+    @pytest.hookimpl(tryfirst=True)
+    def pytest_sessionstart(self, session: pytest.Session) -> None:
+        spec = _spec(self.config)
+        if spec is not None:
+            from pytest_deployverify.config import Target
+            from pytest_deployverify.state import get_state
+
+            # the parent's target, launched deployment and secrets included: never relaunch
+            get_state(self.config).target = Target.from_wire(spec["target"])
+
+    def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
+        if report.when == "call" and report.passed:
+            self.passed.add(report.nodeid)
+        elif report.failed:
+            self.passed.discard(report.nodeid)
+
+    @pytest.hookimpl(wrapper=True)
+    def pytest_runtestloop(self, session: pytest.Session) -> Generator[None, object, object]:
+        result = yield
+        config = self.config
+        from pytest_deployverify import settings
+
+        cfg = settings.get(config)
+        if (
+            hasattr(config, "workerinput")
+            or _spec(config) is not None
+            or not cfg.fields.mutate
+            or cfg.baseline.record
+        ):
+            return result
+        run_mutants(config, self.passed)
+        return result
+
+    def pytest_terminal_summary(self, terminalreporter: Any) -> None:
+        block = verdict_block(self.config)
+        if block is not None:
+            terminalreporter.write_line(f"deployverify: {summary_line(block)}")
+
+
+def summary_line(block: Mapping[str, Any]) -> str:
+    score = block.get("score")
+    shown = f"{score:.0%}" if isinstance(score, (int, float)) else "n/a"
+    survivors = [m for m in block.get("mutants") or [] if m.get("outcome") == "survived"]
+    line = (
+        f"response mutation: {block.get('killed', 0)} of "
+        f"{block.get('killed', 0) + block.get('survived', 0)} mutants killed ({shown}), "
+        f"{block.get('not_run', 0)} not run, {block.get('errors', 0)} errors (seed "
+        f"{block.get('seed')})"
+    )
+    if survivors:
+        line += "; survived: " + "; ".join(m["description"] for m in survivors[:5])
+        if len(survivors) > 5:
+            line += f"; and {len(survivors) - 5} more"
+    return line
+
+
+def _excluded(config: pytest.Config, cov: FieldCoverage) -> dict[tuple[str, str], str]:
+    """Paths never mutated, for safety: IDs the client sent back, and the fields the
+    pipeline follower's clean-up depends on in the upload response."""
+    from pytest_deployverify.state import get_state
+
+    out: dict[tuple[str, str], str] = {}
+    for route, paths in cov.routes.items():
+        for path, entry in paths.items():
+            if "used" in entry.kinds:
+                out[(route, path)] = "sent back to the target in a later request"
+    target = get_state(config).target
+    profile = getattr(target, "profile", None)
+    if profile is not None:
+        upload = route_of("POST", profile.upload_path)
+        for name in (profile.document_id_field, profile.job_id_field, profile.duplicate_field):
+            if name:
+                out[(upload, "$." + name)] = "the pipeline follower's clean-up depends on it"
+    return out
+
+
+def run_mutants(config: pytest.Config, passed: set[str]) -> dict[str, Any]:
+    """Choose, run and judge the mutants; store the verdict's ``mutation`` block."""
+    from pytest_deployverify import settings
+    from pytest_deployverify.fieldcoverage_hooks import coverage
+    from pytest_deployverify.state import get_state
+
+    cov = coverage(config)
+    cfg = settings.get(config).fields
+    seed, limit, budget = cfg.mutate_seed, cfg.mutate_max, cfg.mutate_time
+    state = get_state(config)
+    reporter = config.pluginmanager.get_plugin("terminalreporter")
+    pool = candidates(cov, passed, _excluded(config, cov), cov.headers)
+    mutants = choose(pool, seed, limit)
+    started = time.monotonic()
+    if reporter is not None:
+        reporter.write_sep("-", f"deployverify: {len(mutants)} response mutants (seed {seed})")
+    if state.target is not None and mutants:
+        with tempfile.TemporaryDirectory(prefix="dv-mutants-") as tmp:
+            for m in mutants:
+                left = budget - (time.monotonic() - started)
+                if left <= 1:
+                    break
+                _run_one(config, state.target, m, Path(tmp), left)
+                if reporter is not None:
+                    who = f" by {', '.join(m.killed_by[:2])}" if m.killed_by else ""
+                    reporter.write_line(f"  {m.id} {m.outcome}{who}: {m.description}")
+    block = _block(mutants, seed, len(pool), time.monotonic() - started, cov)
+    config.stash[RESULT_KEY] = block
+    return block
+
+
+def _block(
+    mutants: list[Mutant], seed: int, pool: int, seconds: float, cov: FieldCoverage
+) -> dict[str, Any]:
+    killed = sum(1 for m in mutants if m.outcome == "killed")
+    survived = sum(1 for m in mutants if m.outcome == "survived")
+    return {
+        "seed": seed,
+        "candidates": pool,
+        "killed": killed,
+        "survived": survived,
+        "not_run": sum(1 for m in mutants if m.outcome == "not_run"),
+        "errors": sum(1 for m in mutants if m.outcome == "error"),
+        "score": round(killed / (killed + survived), 4) if killed + survived else None,
+        "seconds": round(seconds, 2),
+        "mutants": [
+            {
+                **{k: v for k, v in asdict(m).items() if k != "detail"},
+                "description": m.description,
+                "seconds": round(m.seconds, 2),
+                "declared": None,
+                **({"detail": m.detail} if m.detail else {}),
+            }
+            for m in mutants
+        ],
+    }
+
+
+def child_args(config: pytest.Config, tests: Sequence[str], tmp: Path) -> list[str]:
+    """The mutant run's pytest command line: the same options that choose the target and
+    baseline, its own verdict and report files, stop at the first failure."""
+    from pytest_deployverify.rollback import same_target_args
+
+    args = [sys.executable, "-m", "pytest", *tests, "-p", "no:cacheprovider", "-x", "-q"]
+    args += ["-p", "no:xdist"] if config.pluginmanager.hasplugin("xdist") else []
+    args += same_target_args(config)
+    args += ["--verdict-file", str(tmp / "verdict.json"), "--report-dir", str(tmp / "reports")]
+    return args
+
+
+def _run_one(config: pytest.Config, target: Any, m: Mutant, tmp: Path, left: float) -> None:
+    from pytest_deployverify.rollback import recheck_env, run_bounded, tail
+
+    where = tmp / m.id
+    where.mkdir()
+    spec = where / "mutant.json"
+    spec.write_text(
+        json.dumps(
+            {
+                "mutant": {"route": m.route, "path": m.path, "operator": m.operator},
+                "target": target.to_wire(),
+            }
+        ),
+        encoding="utf-8",
+    )
+    spec.chmod(0o600)
+    env = recheck_env()
+    env[MUTANT_ENV] = str(spec)
+    done = run_bounded(
+        child_args(config, m.tests, where), timeout=left, cwd=config.rootpath, env=env
+    )
+    m.seconds = done.seconds
+    if done.timed_out or done.error:
+        m.outcome = "not_run" if done.timed_out else "error"
+        m.detail = done.error or ""
+        return
+    try:
+        verdict = json.loads((where / "verdict.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        m.outcome = "error"
+        m.detail = tail(done.output, target.secret_values(), 400)
+        return
+    failed = [
+        t["nodeid"] for t in verdict.get("tests") or [] if t.get("outcome") in ("failed", "error")
+    ]
+    checks = [
+        str(c.get("name"))
+        for c in verdict.get("checks") or []
+        if c.get("outcome") in ("fail", "error")
+    ]
+    m.killed_by = failed or sorted(set(checks))
+    m.outcome = "killed" if m.killed_by else "survived"
