@@ -157,6 +157,21 @@ def build_parser() -> argparse.ArgumentParser:
         default="/usr/lib/postgresql/15/bin",
         help="PostgreSQL binaries for --database postgres",
     )
+    up.add_argument(
+        "--with-prometheus",
+        action="store_true",
+        help="also start a Prometheus (loopback) scraping the API every second with the alert "
+        "rules; its URL goes in the ready file as prometheus_url",
+    )
+    up.add_argument(
+        "--prometheus-rules",
+        type=Path,
+        default=None,
+        help="rules file for --with-prometheus (default: monitoring/prometheus/rules.yml)",
+    )
+    up.add_argument(
+        "--prometheus-bin", default="prometheus", help="the prometheus binary (default: on PATH)"
+    )
     up.set_defaults(func=cmd_up)
 
     for name, func, helptext in (

@@ -266,11 +266,13 @@ def _start(launch: Launch) -> dict[str, Any]:
         sock.close()  # the children hold their own copies
 
     _wait_ready(launch, api_url, parser_url, emb_url, workers)
+    extra: dict[str, Any] = {}
+    if args.with_prometheus:
+        extra["prometheus_url"] = _start_prometheus(launch, api_url, started)
     pids: dict[str, Any] = {
         c.name: c.proc.pid for c in launch.children if not c.name.startswith("worker")
     }
     pids["workers"] = [c.proc.pid for c in launch.children if c.name.startswith("worker")]
-    extra: dict[str, Any] = {}
     if launch.pg is not None:
         pids["postgres"] = launch.pg.proc.pid
         extra["postgres_dir"] = str(launch.pg.base_dir)
@@ -331,6 +333,28 @@ def _wait_ready(launch: Launch, api_url: str, parser_url: str, emb_url: str, wor
         launch.stopping.wait(0.05)
 
 
+def _start_prometheus(launch: Launch, api_url: str, started: float) -> str:
+    """``--with-prometheus``: a Prometheus scraping the API every second with the alert rules,
+    stopped with the other children (docservice/prometheus.py)."""
+    from docservice.prometheus import start_prometheus
+
+    args = launch.args
+    log_path = launch.data_dir / "logs" / "prometheus.log"
+    server = start_prometheus(
+        args.prometheus_bin,
+        launch.data_dir / "prometheus",
+        api_url,
+        args.prometheus_rules,
+        log_path,
+        _child_preexec,
+        timeout_s=max(5.0, args.ready_timeout - (time.monotonic() - started)),
+        stopping=launch.stopping.is_set,
+    )
+    launch.children.append(Child("prometheus", server.proc, log_path))
+    log(logger, "prometheus started", url=server.url, rules=str(args.prometheus_rules))
+    return server.url
+
+
 def _stop(launch: Launch) -> None:
     """SIGTERM every process group (workers first), SIGKILL after GRACE_S, then clean up."""
     order = sorted(
@@ -377,6 +401,18 @@ def run_launcher(args: argparse.Namespace) -> int:
     if args.database_url and args.database != "postgres":
         sys.stderr.write("docservice up: --database-url needs --database postgres\n")
         return 2
+    if args.prometheus_rules is not None and not args.with_prometheus:
+        sys.stderr.write("docservice up: --prometheus-rules needs --with-prometheus\n")
+        return 2
+    if args.with_prometheus:
+        from docservice.prometheus import DEFAULT_RULES, PrometheusError, check_rules, find_binary
+
+        try:
+            args.prometheus_bin = find_binary(args.prometheus_bin)
+            args.prometheus_rules = check_rules(args.prometheus_rules or DEFAULT_RULES)
+        except PrometheusError as exc:
+            sys.stderr.write(f"docservice up: {exc}\n")
+            return 2
     if args.data_dir is None:
         data_dir, own = Path(tempfile.mkdtemp(prefix="docservice-")), True
     else:

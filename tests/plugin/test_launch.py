@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import sys
 import time
 from pathlib import Path
@@ -223,6 +224,8 @@ def test_local_env_launches_docservice(project, docservice_launcher, small_pdf):
 def test_local_pg_env_launches_docservice_on_postgres(project, docservice_launcher, small_pdf):
     if not Path("/usr/lib/postgresql/15/bin/postgres").exists():
         pytest.skip("PostgreSQL 15 binaries not installed")
+    if shutil.which("prometheus") is None:  # local-pg launches with --with-prometheus
+        pytest.skip("prometheus not installed (Debian package 'prometheus')")
     _docservice_env(project, "local-pg")
     project.tests(DOCSERVICE_TEST.format(pdf=small_pdf, database="postgres"))
     result = project.run("--target-env", "local-pg", "--launch-timeout", "90")
