@@ -4,7 +4,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-stamp
 
-.PHONY: smoke test record lint clean
+.PHONY: smoke test record record-real lint clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -28,6 +28,14 @@ test: $(STAMP)
 record: $(STAMP)
 	$(PY) -m pytest tests/smoke --target-env=local --record-baseline --record-runs 2 \
 		-p no:cacheprovider
+
+## record-real: record the production baseline (baselines-real/) from a local deployment wired
+## to the real LlamaParse and OpenAI, 3 runs to learn their noise (docs/docservice.md)
+REAL_BASELINES ?= baselines-real
+RECORD_REAL_RUNS ?= 3
+record-real: $(STAMP)
+	$(PY) -m pytest tests/smoke --target-env=local-real --record-baseline \
+		--record-runs $(RECORD_REAL_RUNS) --baseline $(REAL_BASELINES) -p no:cacheprovider
 
 lint: $(STAMP)
 	$(PY) -m ruff check --fix .

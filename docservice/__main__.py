@@ -144,6 +144,12 @@ def build_parser() -> argparse.ArgumentParser:
         help="fault switch (repeatable)",
     )
     up.add_argument(
+        "--real-services",
+        action="store_true",
+        help="start no stand-ins: call DOCSERVICE_PARSER_URL and DOCSERVICE_EMBEDDINGS_URL with "
+        "DOCSERVICE_PARSER_API_KEY / DOCSERVICE_EMBEDDINGS_API_KEY (the real LlamaParse/OpenAI)",
+    )
+    up.add_argument(
         "--latency-ms", type=float, default=None, help="stand-in base latency per call (default 20)"
     )
     up.add_argument(

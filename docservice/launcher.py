@@ -1,6 +1,7 @@
 """``python -m docservice up``: a whole local deployment in the foreground.
 
-Starts the two stand-ins, PostgreSQL when asked, the API and the worker(s), each in its own
+Starts the two stand-ins (or, with `--real-services`, calls the parser and embeddings URLs
+the environment names), PostgreSQL when asked, the API and the worker(s), each in its own
 process group on loopback sockets this process bound first (handed over as file
 descriptors, so two launchers can never race for a port). Once every part answers it writes
 the ready file atomically; on SIGINT/SIGTERM (or SIGHUP) it stops every child - SIGTERM to
@@ -38,6 +39,13 @@ from docservice.settings import git_revision
 
 logger = logging.getLogger("docservice.launcher")
 DEFAULT_LATENCY_MS = 20.0
+#: What `up --real-services` needs from the environment instead of starting the stand-ins.
+REAL_SERVICE_VARS = (
+    "DOCSERVICE_PARSER_URL",
+    "DOCSERVICE_PARSER_API_KEY",
+    "DOCSERVICE_EMBEDDINGS_URL",
+    "DOCSERVICE_EMBEDDINGS_API_KEY",
+)
 GRACE_S = 5.0
 
 
@@ -179,9 +187,20 @@ def _start(launch: Launch) -> dict[str, Any]:
     standin_key = secrets.token_urlsafe(24)  # between docservice and its stand-ins only
 
     api_sock, api_url = _listen()
-    parser_sock, parser_url = _listen()
-    emb_sock, emb_url = _listen()
-    launch.sockets += [api_sock, parser_sock, emb_sock]
+    if args.real_services:
+        # Wired to the real services by configuration alone (run_launcher checked the
+        # variables): no stand-in runs, docservice calls the URLs with the keys it was given.
+        parser_url = os.environ["DOCSERVICE_PARSER_URL"].strip().rstrip("/")
+        emb_url = os.environ["DOCSERVICE_EMBEDDINGS_URL"].strip().rstrip("/")
+        parser_key = os.environ["DOCSERVICE_PARSER_API_KEY"].strip()
+        emb_key = os.environ["DOCSERVICE_EMBEDDINGS_API_KEY"].strip()
+        listening = [api_sock]
+    else:
+        parser_sock, parser_url = _listen()
+        emb_sock, emb_url = _listen()
+        parser_key = emb_key = standin_key
+        listening = [api_sock, parser_sock, emb_sock]
+    launch.sockets += listening
     service_emb_url, service_parser_url = emb_url, parser_url
     if "health_lies" in faults:
         service_emb_url = _dead_url(launch)
@@ -207,20 +226,21 @@ def _start(launch: Launch) -> dict[str, Any]:
         "DOCSERVICE_STANDIN_API_KEY": standin_key,
         "DOCSERVICE_STANDIN_LATENCY_MS": f"{latency:g}",
     }
-    _spawn(
-        launch,
-        "parser",
-        ["standin", "parser", "--fd", str(parser_sock.fileno())],
-        standin_env,
-        parser_sock.fileno(),
-    )
-    _spawn(
-        launch,
-        "embeddings",
-        ["standin", "embeddings", "--fd", str(emb_sock.fileno())],
-        standin_env,
-        emb_sock.fileno(),
-    )
+    if not args.real_services:
+        _spawn(
+            launch,
+            "parser",
+            ["standin", "parser", "--fd", str(parser_sock.fileno())],
+            standin_env,
+            parser_sock.fileno(),
+        )
+        _spawn(
+            launch,
+            "embeddings",
+            ["standin", "embeddings", "--fd", str(emb_sock.fileno())],
+            standin_env,
+            emb_sock.fileno(),
+        )
 
     if args.database == "postgres":
         if args.database_url:
@@ -250,9 +270,9 @@ def _start(launch: Launch) -> dict[str, Any]:
         # Behind a proxy the webhook address differs from where the API binds.
         "DOCSERVICE_PUBLIC_URL": os.environ.get("DOCSERVICE_PUBLIC_URL") or api_url,
         "DOCSERVICE_PARSER_URL": service_parser_url,
-        "DOCSERVICE_PARSER_API_KEY": standin_key,
+        "DOCSERVICE_PARSER_API_KEY": parser_key,
         "DOCSERVICE_EMBEDDINGS_URL": service_emb_url,
-        "DOCSERVICE_EMBEDDINGS_API_KEY": standin_key,
+        "DOCSERVICE_EMBEDDINGS_API_KEY": emb_key,
         "DOCSERVICE_GIT_REVISION": os.environ.get("DOCSERVICE_GIT_REVISION") or git_revision(),
         "PROMETHEUS_MULTIPROC_DIR": str(metrics_dir),
     }
@@ -262,7 +282,7 @@ def _start(launch: Launch) -> dict[str, Any]:
         _spawn(
             launch, f"worker-{n}", ["worker", "--id", f"worker-{n}-{launch_id[:8]}"], service_env
         )
-    for sock in launch.sockets[:3]:
+    for sock in listening:
         sock.close()  # the children hold their own copies
 
     _wait_ready(launch, api_url, parser_url, emb_url, workers)
@@ -290,6 +310,7 @@ def _start(launch: Launch) -> dict[str, Any]:
         "logs_dir": str(launch.data_dir / "logs"),
         "schema_version": schema,
         "latency_ms": latency,
+        "real_services": bool(args.real_services),
         "secrets_generated": generated,
         "started_in_s": round(time.monotonic() - started, 3),
         **extra,
@@ -298,7 +319,10 @@ def _start(launch: Launch) -> dict[str, Any]:
 
 def _wait_ready(launch: Launch, api_url: str, parser_url: str, emb_url: str, workers: int) -> None:
     deadline = time.monotonic() + launch.args.ready_timeout
-    pending = {"parser", "embeddings", "api", "workers"}
+    # Real services are not ours to wait for: /health reports whether they answer.
+    pending = {"api", "workers"} | (
+        set() if launch.args.real_services else {"parser", "embeddings"}
+    )
     while pending:
         if launch.stopping.is_set():
             raise LaunchError("stopped by a signal before the deployment was ready")
@@ -397,6 +421,14 @@ def run_launcher(args: argparse.Namespace) -> int:
         return 2
     if args.workers < 1:
         sys.stderr.write(f"docservice up: --workers must be at least 1, got {args.workers}\n")
+        return 2
+    missing = [n for n in REAL_SERVICE_VARS if not os.environ.get(n, "").strip()]
+    if args.real_services and missing:
+        sys.stderr.write(
+            f"docservice up --real-services: set {', '.join(missing)} (the real parser's and "
+            "embeddings API's URLs and keys, see docs/docservice.md), or drop --real-services "
+            "to run the stand-ins\n"
+        )
         return 2
     if args.database_url and args.database != "postgres":
         sys.stderr.write("docservice up: --database-url needs --database postgres\n")

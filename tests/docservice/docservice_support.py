@@ -163,6 +163,7 @@ def start_launcher(
     latency_ms: float | None = 5,
     secrets: bool = True,
     data_dir: Path | None = None,
+    args: tuple[str, ...] = (),
 ) -> tuple[subprocess.Popen[bytes], Path, Path, Path]:
     """Start a launcher without waiting; returns (process, ready file, data dir, output file)."""
     base.mkdir(parents=True, exist_ok=True)
@@ -175,6 +176,7 @@ def start_launcher(
         argv += ["--latency-ms", str(latency_ms)]
     for fault in faults:
         argv += ["--fault", fault]
+    argv += args
     with open(out_path, "ab") as out:
         proc = subprocess.Popen(
             argv,
