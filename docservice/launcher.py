@@ -6,7 +6,9 @@ process group on loopback sockets this process bound first (handed over as file
 descriptors, so two launchers can never race for a port). Once every part answers it writes
 the ready file atomically; on SIGINT/SIGTERM (or SIGHUP) it stops every child - SIGTERM to
 each process group, SIGKILL after a grace period - and removes what it created. Children
-also get a parent-death signal, so even a SIGKILLed launcher leaves nothing running.
+also get a parent-death signal, so even a SIGKILLed launcher leaves nothing running. Started
+by pytest-deployverify, it also stops when the session that launched it is gone, however it
+died (``DEPLOYVERIFY_PARENT_FD``, see docservice/lifeline.py).
 """
 
 from __future__ import annotations
@@ -468,6 +470,9 @@ def run_launcher(args: argparse.Namespace) -> int:
 
     for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
         signal.signal(sig, on_signal)
+    from docservice.lifeline import watch_launcher
+
+    watch_launcher(launch.stopping.set)  # a SIGKILLed pytest stops us like SIGTERM would
     status = 0
     try:
         payload = _start(launch)

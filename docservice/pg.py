@@ -34,9 +34,10 @@ class PgServer:
     url: str
 
     def stop(self, grace_s: float = 10.0) -> None:
-        """Fast shutdown (SIGINT), then SIGKILL of the process group, then delete the files."""
+        """Immediate shutdown (SIGQUIT: no shutdown checkpoint, the files are deleted next),
+        then SIGKILL of the process group, then delete the files."""
         if self.proc.poll() is None:
-            _signal_group(self.proc.pid, signal.SIGINT)
+            _signal_group(self.proc.pid, signal.SIGQUIT)
             try:
                 self.proc.wait(grace_s)
             except subprocess.TimeoutExpired:

@@ -134,7 +134,10 @@ def _activate(config: pytest.Config, attempted: list[Target]) -> Target:
 
         assert target.launch is not None
         deployment = launch.start(
-            target.launch, env_name=target.name, timeout=timeouts.launch_timeout
+            target.launch,
+            env_name=target.name,
+            timeout=timeouts.launch_timeout,
+            notify=lambda line: _terminal_line(config, line),
         )
         # stopped when the config is torn down, also after a UsageError below
         config.add_cleanup(deployment.stop)
@@ -165,6 +168,16 @@ def _activate(config: pytest.Config, attempted: list[Target]) -> Target:
     )
     state.target = target
     return target
+
+
+def _terminal_line(config: pytest.Config, line: str) -> None:
+    reporter = config.pluginmanager.get_plugin("terminalreporter")
+    if reporter is not None:
+        reporter.write_line(line)
+    else:
+        import sys
+
+        sys.stderr.write(line + "\n")
 
 
 def session_start(session: pytest.Session) -> None:

@@ -3,7 +3,10 @@
 The launch command (``[tool.deployverify.envs.NAME] launch``) runs in its own process group
 with per-session random secrets in its environment (``launch_secrets``). It signals readiness
 by writing a JSON ready file (atomically) with at least ``api_url``. At session end the group
-gets SIGTERM, then SIGKILL after a grace period, so no process outlives the session.
+gets SIGTERM, then SIGKILL after a grace period, so no process outlives the session. If the
+session dies without stopping it, the lifeline (:mod:`pytest_deployverify.lifeline`) tells
+the launch command, and a watchdog stops whatever ignores that; the next launch reaps what
+even the watchdog left (:mod:`pytest_deployverify.reaper`).
 
 Only the controller launches (a non-xdist run counts as one); xdist workers get the ready-file
 data and the secrets through ``workerinput``.
@@ -22,11 +25,13 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from pytest_deployverify.config import ConfigError, LaunchSpec
+from pytest_deployverify.lifeline import LAUNCH_DIR_PREFIX, Lifeline
 from pytest_deployverify.redact import redact_text
 
 #: stderr lines shown when a launch fails
@@ -70,6 +75,7 @@ class Deployment:
     data: dict[str, Any] = field(default_factory=dict)
     secrets: dict[str, str] = field(default_factory=dict, repr=False)
     stopped: bool = False
+    lifeline: Lifeline | None = field(default=None, repr=False)
 
     @property
     def api_url(self) -> str:
@@ -101,6 +107,8 @@ class Deployment:
         with contextlib.suppress(subprocess.TimeoutExpired):
             self.process.wait(timeout=5)
         shutil.rmtree(self.workdir, ignore_errors=True)
+        if self.lifeline is not None:
+            self.lifeline.cut()
         return self.process.returncode
 
 
@@ -116,14 +124,20 @@ def start(
     timeout: float = 60.0,
     python: str | None = None,
     environ: dict[str, str] | None = None,
+    notify: Callable[[str], None] | None = None,
 ) -> Deployment:
     """Start ``spec`` and wait (at most ``timeout`` s) until its ready file names ``api_url``.
 
     Raises :class:`LaunchError` (a ``pytest.UsageError``) with the launcher's redacted stderr
     tail when it exits early, times out or writes an unusable ready file; the process group is
-    stopped before raising.
+    stopped before raising. ``notify`` gets one line per stale launch directory reaped first.
     """
-    workdir = Path(tempfile.mkdtemp(prefix="deployverify-launch-"))
+    from pytest_deployverify.reaper import reap_stale
+
+    for line in reap_stale():
+        (notify or _stderr_line)(line)
+    workdir = Path(tempfile.mkdtemp(prefix=LAUNCH_DIR_PREFIX))
+    lifeline = Lifeline.open(workdir)
     ready_file = workdir / "ready.json"
     log_file = workdir / "launch.log"
     argv = build_command(spec, ready_file=ready_file, python=python)
@@ -132,6 +146,7 @@ def start(
     env.update(dict(spec.env))
     for var, secret_name in spec.secrets:
         env[var] = generated[secret_name]
+    env.update(lifeline.env())
     log = log_file.open("wb")
     try:
         process = subprocess.Popen(
@@ -142,9 +157,11 @@ def start(
             stdout=log,
             stderr=subprocess.STDOUT,
             start_new_session=True,  # its own process group: stop() reaches its children
+            pass_fds=(lifeline.read_fd,),
         )
     except OSError as exc:
         log.close()
+        lifeline.cut()
         shutil.rmtree(workdir, ignore_errors=True)
         raise LaunchError(
             f"could not start the embedded deployment for target {env_name!r}: {argv[0]!r}: "
@@ -154,12 +171,14 @@ def start(
     finally:
         if not log.closed:
             log.close()
+    lifeline.attach(process.pid)
     deployment = Deployment(
         process=process,
         workdir=workdir,
         ready_file=ready_file,
         log_file=log_file,
         secrets=generated,
+        lifeline=lifeline,
     )
     try:
         deployment.data = _wait_ready(deployment, timeout=timeout, env_name=env_name)
@@ -197,6 +216,10 @@ def _wait_ready(deployment: Deployment, *, timeout: float, env_name: str) -> dic
             )
         time.sleep(delay)
         delay = min(delay * 1.5, 0.2)
+
+
+def _stderr_line(line: str) -> None:
+    sys.stderr.write(line + "\n")
 
 
 def _indent(text: str) -> str:

@@ -111,3 +111,22 @@ def smoke_module(name: str) -> ModuleType:
     sys.modules[name] = module  # dataclasses look their module up while the class is built
     spec.loader.exec_module(module)
     return module
+
+
+def docservice_env_toml(env: str) -> str:
+    """The repository's own ``[tool.deployverify.envs.<env>]`` (launch, launch_secrets, auth),
+    as TOML for an inner project's pyproject."""
+    if sys.version_info >= (3, 11):
+        import tomllib
+    else:  # pragma: no cover
+        import tomli as tomllib
+
+    table = tomllib.loads((REPO / "pyproject.toml").read_text())["tool"]["deployverify"]["envs"]
+    table = table[env]
+    secrets = ", ".join(f'{k} = "{v}"' for k, v in table["launch_secrets"].items())
+    return (
+        f"[tool.deployverify.envs.{env}]\n"
+        f'launch = "{table["launch"]}"\n'
+        f"launch_secrets = {{ {secrets} }}\n"
+        f'auth = "{table["auth"]}"\n'
+    )

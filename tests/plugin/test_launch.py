@@ -5,11 +5,11 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import sys
 import time
 from pathlib import Path
 
 import pytest
+from plugin_support import docservice_env_toml
 
 FAKE = Path(__file__).parent / "servers" / "fake_launcher.py"
 
@@ -179,21 +179,7 @@ REPO = Path(__file__).resolve().parents[2]
 
 def _docservice_env(project, env: str) -> None:
     """The repository's own [tool.deployverify] envs, copied into the inner project."""
-    if sys.version_info >= (3, 11):
-        import tomllib
-    else:  # pragma: no cover
-        import tomli as tomllib
-    envs = tomllib.loads((REPO / "pyproject.toml").read_text())["tool"]["deployverify"]["envs"]
-    table = envs[env]
-    secrets = ", ".join(f'{k} = "{v}"' for k, v in table["launch_secrets"].items())
-    project.pyproject(
-        f"""
-        [tool.deployverify.envs.{env}]
-        launch = "{table["launch"]}"
-        launch_secrets = {{ {secrets} }}
-        auth = "{table["auth"]}"
-        """
-    )
+    project.pyproject(docservice_env_toml(env))
 
 
 @pytest.fixture
