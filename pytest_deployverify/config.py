@@ -39,6 +39,9 @@ ENV_KEYS = {
     "health_path": "path probed before the run (default /health)",
     "version_path": "path answering the deployment's version as JSON (default /version; '' for none)",
     "description": "free text shown in reports",
+    "prometheus_url": "the Prometheus that monitors this service (a launched deployment's ready file may name it)",
+    "prometheus_url_env": "name of an environment variable (or .env file key) holding prometheus_url",
+    "prometheus_auth": "auth for prometheus_url, in the forms auth takes (default 'none')",
 }
 
 
@@ -175,6 +178,10 @@ class Target:
     launch: LaunchSpec | None = None
     #: the embedded deployment's ready-file data (api_url, database, workers, faults, pid)
     deployment: Mapping[str, Any] | None = None
+    #: the Prometheus that monitors the service ("" when none is named)
+    prometheus_url: str = ""
+    #: auth for ``prometheus_url``, in the forms of ``auth``
+    prometheus_auth: str | None = None
     correlation: CorrelationConfig = field(default_factory=CorrelationConfig)
     profile: PipelineProfile = field(default_factory=PipelineProfile)
     secrets: Mapping[str, str] = field(default_factory=_Secrets, repr=False, compare=False)
@@ -212,9 +219,16 @@ class Target:
 
     def auth_headers(self) -> dict[str, str]:
         """The auth header(s) for every request."""
-        if not self.auth:
+        return self._headers(self.auth)
+
+    def prometheus_headers(self) -> dict[str, str]:
+        """The auth header(s) for requests to ``prometheus_url``."""
+        return self._headers(self.prometheus_auth)
+
+    def _headers(self, auth: str | None) -> dict[str, str]:
+        if not auth:
             return {}
-        kind, _, rest = self.auth.partition(":")
+        kind, _, rest = auth.partition(":")
         if kind == "bearer":
             return {"Authorization": f"Bearer {self.secret(rest)}"}
         if kind == "header":
@@ -231,6 +245,9 @@ class Target:
             base_url=str(deployment["api_url"]).rstrip("/"),
             url_source="launch",
             deployment=dict(deployment),
+            # a launcher may start a Prometheus with the deployment; the env's own wins
+            prometheus_url=self.prometheus_url
+            or str(deployment.get("prometheus_url") or "").rstrip("/"),
             secrets=_Secrets(merged),
         )
 
@@ -456,10 +473,10 @@ def resolve_target(settings: Settings, environ: Mapping[str, str] | None = None)
                 f"or add base_url (or a launch command) to the table."
             )
 
-    auth = env.get("auth")
-    if auth in (None, "", "none"):
-        auth = None
-    else:
+    def checked_auth(key: str) -> str | None:
+        auth = env.get(key)
+        if auth in (None, "", "none"):
+            return None
         auth = str(auth)
         kind, _, rest = auth.partition(":")
         secret_name = rest.rpartition(":")[2] if kind == "header" else rest
@@ -469,19 +486,29 @@ def resolve_target(settings: Settings, environ: Mapping[str, str] | None = None)
             or (kind == "header" and ":" not in rest)
         ):
             raise ConfigError(
-                f"{where}: auth = {auth!r} must be 'bearer:SECRET_NAME' or "
+                f"{where}: {key} = {auth!r} must be 'bearer:SECRET_NAME' or "
                 f"'header:Header-Name:SECRET_NAME'."
             )
         if secret_name not in secrets and secret_name not in launch_secrets.values():
             raise ConfigError(
-                f"{where}: auth uses secret {secret_name!r}, which is in neither secrets nor "
+                f"{where}: {key} uses secret {secret_name!r}, which is in neither secrets nor "
                 f'launch_secrets; add {secret_name} = "ENV_VAR" to its secrets table.'
             )
         if launch is None and secret_name not in secrets:
             raise ConfigError(
-                f"{where}: auth uses secret {secret_name!r}, generated only for a launched "
+                f"{where}: {key} uses secret {secret_name!r}, generated only for a launched "
                 f"deployment, but the URL comes from {source}; add it to secrets."
             )
+        return auth
+
+    auth = checked_auth("auth")
+    prometheus_auth = checked_auth("prometheus_auth")
+    prometheus_url = ""
+    if env.get("prometheus_url_env") and lookup(str(env["prometheus_url_env"])):
+        var = str(env["prometheus_url_env"])
+        prometheus_url = _validate_url(str(lookup(var)), var)
+    elif env.get("prometheus_url"):
+        prometheus_url = _validate_url(str(env["prometheus_url"]), f"prometheus_url in {where}")
 
     verify: bool | str = True
     if "verify_tls" in env:
@@ -508,6 +535,8 @@ def resolve_target(settings: Settings, environ: Mapping[str, str] | None = None)
         connect_timeout=_number(env.get("connect_timeout"), "connect_timeout", where, 3.0),
         read_timeout=_number(env.get("read_timeout"), "read_timeout", where, 15.0),
         auth=auth,
+        prometheus_url=prometheus_url,
+        prometheus_auth=prometheus_auth,
         health_path=str(env.get("health_path") or "/health"),
         version_path=str(env.get("version_path", "/version") or ""),
         description=str(env.get("description") or ""),

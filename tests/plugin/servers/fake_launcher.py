@@ -55,6 +55,7 @@ def main() -> int:
     parser.add_argument("--ready-file", required=True)
     parser.add_argument("--mode", default="ok")
     parser.add_argument("--delay", type=float, default=0.0)
+    parser.add_argument("--prometheus-url", default="", help="name this in the ready file")
     args = parser.parse_args()
     # tests find the launcher through this file even when it never becomes ready
     with open("launcher.pids", "a", encoding="utf-8") as fh:
@@ -82,6 +83,8 @@ def main() -> int:
         "workers": 1,
         "faults": {},
     }
+    if args.prometheus_url:
+        data["prometheus_url"] = args.prometheus_url
     if args.mode == "garbage":
         data = {"pid": os.getpid()}
     tmp = args.ready_file + ".tmp"
