@@ -288,6 +288,27 @@ def test_any_launch_command_can_follow_the_lifeline(project, sessions):
     assert (state / "lifeline-eof").read_text() == str(inner.deployment["pid"])
 
 
+def test_a_shell_launch_command_follows_the_lifeline(project, sessions):
+    """The shell example of docs/configuration.md, wrapping a server that ignores the pipe."""
+    state = project.pytester.path / "state"
+    wrapper = SERVERS / "lifeline_wrapper.sh"
+    project.pyproject(
+        f"""
+        [tool.deployverify.envs.script]
+        launch = "sh {wrapper} {{ready_file}} {state} {{python}}"
+        version_path = ""
+        """
+    )
+    project.tests(HOLD)
+    inner = sessions.start("--target-env=script")
+    inner.proc.send_signal(signal.SIGKILL)
+    inner.proc.wait()
+    assert _wait_all_gone(inner) == []
+    # the shell saw end-of-file and stopped the server itself
+    assert (state / "shell-eof").read_text().strip() == str(inner.owner["leader"]["pid"])
+    assert not (state / "lifeline-eof").exists()
+
+
 def test_watchdog_stops_a_command_that_ignores_the_lifeline(project, sessions):
     state = project.pytester.path / "state"
     _server_env(project, state, "--ignore-lifeline")
@@ -323,3 +344,42 @@ def test_next_run_reaps_what_a_killed_watchdog_left(project, sessions):
     assert not first.launch_dir.exists()
     assert not any(_running(pid) for pid in _ready_pids(first.deployment))
     assert _marked(str(first.launch_dir)) == []
+
+
+# ---------------------------------------------------------------- the reaper's judgement, alone
+
+
+def _launch_dir(root: Path, owner: dict[str, int] | None, name: str) -> Path:
+    path = root / f"deployverify-launch-{name}"
+    path.mkdir()
+    (path / "ready.json").write_text("{}")
+    if owner is not None:
+        record = {"owner": owner, "marker": str(path), "leader": None, "watchdog": None}
+        (path / "owner.json").write_text(json.dumps(record))
+    return path
+
+
+def _me() -> dict[str, int]:
+    return {"pid": os.getpid(), "start": int(_stat(os.getpid())[19])}
+
+
+def test_reaper_takes_only_directories_whose_run_is_gone(tmp_path):
+    from pytest_deployverify.reaper import reap_stale
+
+    finished = subprocess.Popen([sys.executable, "-c", "pass"])
+    finished.wait()  # its pid names no process now
+    dead = _launch_dir(tmp_path, {"pid": finished.pid, "start": 1}, "dead")
+    alive = _launch_dir(tmp_path, _me(), "alive")  # another live session's: never touched
+    # this very pid, but a process started at another time: the pid was recycled
+    recycled = _launch_dir(tmp_path, {**_me(), "start": _me()["start"] - 1}, "recycled")
+    unknown = _launch_dir(tmp_path, None, "unknown")  # being created, or an older plugin's
+
+    lines = reap_stale(tmp_path)
+
+    assert lines == [
+        f"deployverify: reaped stale launch directory {path} of a run that is gone (pid {pid})"
+        for path, pid in sorted([(dead, finished.pid), (recycled, os.getpid())])
+    ]
+    assert not dead.exists() and not recycled.exists()
+    assert alive.is_dir() and unknown.is_dir()
+    assert reap_stale(tmp_path) == []
