@@ -297,10 +297,11 @@ class ApiClient:
                 time.sleep(wait)
                 attempt += 1
                 continue
+            if self.observer is not None:
+                # first: in a mutation run every check below sees what the client received
+                self.observer.received(method, shown_path, response)
             if check_echo and self._echo_policy != "off":
                 self._check_echo(method, shown_path, response)
-            if self.observer is not None:
-                self.observer.received(method, shown_path, response)
             return response
 
     def _retry_wait(self, response: requests.Response, idempotent: bool) -> float | None:

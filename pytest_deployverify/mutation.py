@@ -494,7 +494,7 @@ def _run_one(config: pytest.Config, target: Any, m: Mutant, tmp: Path, left: flo
     done = run_bounded(
         child_args(config, m.tests, where), timeout=left, cwd=config.rootpath, env=env
     )
-    m.seconds = done.seconds
+    m.seconds = done.duration_s
     if done.timed_out or done.error:
         m.outcome = "not_run" if done.timed_out else "error"
         m.detail = done.error or ""

@@ -1,0 +1,163 @@
+"""``--mutate-responses``: rerun the tests with one received field altered at a time; a mutant
+is killed when some check fails, survives when none does.
+
+Against the differently shaped alt service: a test that checks ``state`` exactly but ``size``
+only loosely must kill the state mutants and let ``size + 1`` survive. Declared fields are
+never mutated; the mutants never alter what is sent and the uploads are still deleted.
+"""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+import requests
+
+from conftest import load_json
+from pytest_deployverify.fieldcoverage import FieldRecorder
+from pytest_deployverify.mutation import (
+    Mutant,
+    MutatingObserver,
+    _shift,
+    apply,
+    choose,
+    operators_for,
+)
+
+FILES = "GET /ingest/v1/files/{id}"
+
+# only $.state and $.size of the file route are left to mutate
+DECLARED = """
+[tool.deployverify.coverage.ignore]
+"POST /ingest/v1/files $.**" = "the pipeline follower judges the upload"
+"GET /ingest/v1/tasks/{id} $.**" = "the pipeline follower judges the task"
+"DELETE /ingest/v1/files/{id} $.**" = "clean-up is judged by its status"
+"GET /ingest/v1/files/{id} $.name" = "we named it"
+"GET /ingest/v1/files/{id} $.sha256" = "not this test's concern"
+"GET /ingest/v1/files/{id} $.id" = "we asked for it"
+"""
+
+TESTS = """
+def test_file(api, upload_document):
+    run = upload_document({pdf!r})
+    run.assert_complete()
+    body = api.get(f"/ingest/v1/files/{{run.document_id}}").json()
+    assert body["state"] == "DONE"
+    assert body["size"] > 0  # loose on purpose: a bumped size survives
+"""
+
+
+def _mutants(project):
+    block = load_json(project.pytester.path / "reports" / "verdict.json")["mutation"]
+    return block, {(m["route"], m["path"], m["operator"]): m for m in block["mutants"]}
+
+
+def _expected(route, path, operator):
+    """What the inner test notices: the exact state check, a missing or null size, a missing
+    correlation echo; not a bumped size nor a missing Content-Type."""
+    if operator == "strip_header":
+        return "killed" if path == "X-Request-ID" else "survived"
+    assert route == FILES and path in ("$.state", "$.size"), "a declared field was mutated"
+    return "survived" if (path, operator) == ("$.size", "bump") else "killed"
+
+
+def test_mutants_are_killed_or_survive(project, alt, small_pdf, mode):
+    project.alt(alt, extra=DECLARED)
+    project.tests(TESTS.format(pdf=small_pdf))
+    result = project.run("--mutate-responses", "--mutate-max", "6", "--mutate-seed", "7", *mode)
+    result.assert_outcomes(passed=1)
+    assert result.ret == 0  # the clean run's verdict is untouched by the mutants
+    block, by = _mutants(project)
+    assert len(by) == 6 and block["candidates"] == 14
+    for (route, path, operator), m in by.items():
+        assert m["outcome"] == _expected(route, path, operator), m
+        if m["outcome"] == "killed":
+            assert m["killed_by"] == ["test_inner.py::test_file"]
+    killed = sum(1 for m in by.values() if m["outcome"] == "killed")
+    assert block["killed"] == killed and block["survived"] == 6 - killed
+    assert block["score"] == round(killed / 6, 4)
+    result.stdout.fnmatch_lines(["*response mutation: * of 6 mutants killed*"])
+    assert not alt.files  # every child deleted its upload
+
+
+def test_same_seed_same_mutants(project, alt, small_pdf):
+    project.alt(alt, extra=DECLARED)
+    project.tests(TESTS.format(pdf=small_pdf))
+    draws = []
+    for _ in range(2):
+        project.run("--mutate-responses", "--mutate-max", "1", "--mutate-seed", "3")
+        block, _ = _mutants(project)
+        assert block["seed"] == 3 and len(block["mutants"]) == 1
+        draws.append([(m["description"], m["outcome"]) for m in block["mutants"]])
+    assert draws[0] == draws[1]
+
+
+def test_seed_chooses_the_draw():
+    pool = [Mutant("", "GET /x", f"$.f{i}", "bump", ["t"]) for i in range(20)]
+    first = [m.path for m in choose(list(pool), 1, 5)]
+    assert first == [m.path for m in choose(list(pool), 1, 5)]
+    assert first != [m.path for m in choose(list(pool), 2, 5)]
+    assert [m.id for m in choose(list(pool), 1, 5)] == ["m1", "m2", "m3", "m4", "m5"]
+
+
+def test_an_altered_id_is_never_sent_back():
+    recorder = FieldRecorder("t")
+    observer = MutatingObserver(
+        {"route": "POST /files", "path": "$.id", "operator": "change"}, recorder
+    )
+    response = requests.Response()
+    response.status_code = 201
+    response.headers["Content-Type"] = "application/json"
+    response._content = b'{"id": "0123456789ab"}'
+    observer.received("POST", "/files", response)
+    assert response.json() == {"id": "0123456789ac"}
+    assert (
+        observer.sending("DELETE", "http://h/files/0123456789ac") == "http://h/files/0123456789ab"
+    )
+
+
+def test_time_budget_leaves_mutants_not_run(project, alt, small_pdf):
+    project.alt(alt, extra=DECLARED)
+    project.tests(TESTS.format(pdf=small_pdf))
+    project.run("--mutate-responses", "--mutate-max", "3", "--mutate-time", "0.5")
+    block, _ = _mutants(project)
+    assert block["not_run"] == 3 and block["killed"] == block["survived"] == 0
+    assert block["score"] is None
+
+
+def test_without_the_option_nothing_is_mutated(project, alt, small_pdf):
+    project.alt(alt, extra=DECLARED)
+    project.tests(TESTS.format(pdf=small_pdf))
+    project.run().assert_outcomes(passed=1)
+    assert "mutation" not in load_json(project.pytester.path / "reports" / "verdict.json")
+
+
+@pytest.mark.parametrize(
+    ("value", "ops"),
+    [
+        (True, ["flip", "null", "remove"]),
+        (3, ["bump", "null", "remove"]),
+        ("2024-05-01T12:00:00Z", ["shift_time", "null", "remove"]),
+        ("abc", ["change", "null", "remove"]),
+        (None, ["fill", "remove"]),
+    ],
+)
+def test_operators_follow_the_value(value, ops):
+    assert operators_for("$.x", value) == ops
+    assert "remove" not in operators_for("$.x[*]", value)
+
+
+def test_apply_alters_one_place_and_remembers_altered_ids():
+    data = {"items": [{"id": "ab12"}, {"id": "cd34"}], "n": 1.0, "ok": True}
+    altered: dict[str, str] = {}
+    assert apply(data, "$.items[*].id", "change", altered)
+    assert data["items"] == [{"id": "ab13"}, {"id": "cd34"}] and altered == {"ab13": "ab12"}
+    assert apply(data, "$.n", "bump", altered) and data["n"] == 2.5
+    assert apply(data, "$.ok", "flip", altered) and data["ok"] is False
+    assert apply(data, "$.items", "reorder", altered) and data["items"][0]["id"] == "cd34"
+    assert apply(data, "$.items", "drop_item", altered) and len(data["items"]) == 1
+    assert apply(data, "$.ok", "remove", altered) and "ok" not in data
+    assert not apply(data, "$.missing", "remove", altered)
+    assert json.dumps(data)
+    assert _shift("2024-05-01T12:00:00Z") == "2024-05-01T13:00:00Z"
+    assert _shift("2024-05-01T12:00:00+00:00") == "2024-05-01T13:00:00+00:00"
