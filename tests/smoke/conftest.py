@@ -16,6 +16,8 @@ The suite talks to the deployment only through the plugin's public fixtures (``t
   embedding tolerance).
 * ``validate_run``: every response a ``PipelineRun`` kept, held to its JSON Schema.
 * ``scrape_metrics``: the ``/metrics`` page parsed into ``{(name, labels): value}``.
+* ``prometheus``: the Prometheus HTTP API of the target's monitoring (``target.prometheus_url``
+  with ``target.prometheus_headers()``), or a skip saying it is not configured.
 * The budgets every check is held to (``Budgets``), overridable through the environment.
 """
 
@@ -24,7 +26,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -130,3 +132,63 @@ def validate_run(json_schema: Any) -> Callable[[Any], Any]:
         return run
 
     return validate
+
+
+class PrometheusApi:
+    """GET the Prometheus HTTP API (``/api/v1/...``): every call bounded by the target's
+    timeouts, a non-success answer an AssertionError naming the path (never the auth header)."""
+
+    def __init__(self, url: str, headers: dict[str, str], verify: Any, timeout: Any) -> None:
+        import requests
+
+        self.url = url
+        self._session = requests.Session()
+        self._session.headers.update(headers)
+        self._verify, self._timeout = verify, timeout
+
+    def get(self, path: str, **params: str) -> Any:
+        """The ``data`` of ``GET {url}{path}?params``."""
+        import requests
+
+        try:
+            resp = self._session.get(
+                f"{self.url}{path}", params=params, verify=self._verify, timeout=self._timeout
+            )
+        except requests.RequestException as exc:
+            raise AssertionError(
+                f"Prometheus at {self.url} did not answer GET {path}: {type(exc).__name__}"
+            ) from None
+        body = (
+            resp.json()
+            if resp.headers.get("content-type", "").startswith("application/json")
+            else {}
+        )
+        assert resp.status_code == 200 and body.get("status") == "success", (
+            f"Prometheus GET {path} {params or ''} answered {resp.status_code}: {resp.text[:300]}"
+        )
+        return body["data"]
+
+    def value(self, query: str) -> float | None:
+        """The single value of an instant query (None when it returns nothing)."""
+        result = self.get("/api/v1/query", query=query)["result"]
+        return float(result[0]["value"][1]) if result else None
+
+    def close(self) -> None:
+        self._session.close()
+
+
+@pytest.fixture
+def prometheus(target: Any) -> Iterator[PrometheusApi]:
+    """The target's Prometheus (``prometheus_url`` of its environment, or of the deployment it
+    launched); skips, naming what was not checked, when it has none."""
+    if not target.prometheus_url:
+        pytest.skip(
+            f"target {target.name!r} names no prometheus_url: its scrape target, the canary's "
+            "counters in Prometheus, the loaded alert rules and the firing alerts were not "
+            "checked (docs/configuration.md)"
+        )
+    api = PrometheusApi(
+        target.prometheus_url, target.prometheus_headers(), target.verify, target.timeout
+    )
+    yield api
+    api.close()

@@ -68,6 +68,9 @@ class Budgets:
     min_parse_s: float = 0.005
     #: a real pipeline run (parse, chunk, embed, store) cannot be faster than this
     min_pipeline_s: float = 0.02
+    #: a canary's counters must reach the target's Prometheus within this many seconds (a scrape
+    #: interval or two; production scrapes every 15-30 s)
+    prometheus_s: float = 90.0
 
     @classmethod
     def from_env(cls) -> Budgets:
@@ -77,6 +80,7 @@ class Budgets:
             clock_skew_s=_env_float("SMOKE_CLOCK_SKEW_S", cls.clock_skew_s),
             min_parse_s=_env_float("SMOKE_MIN_PARSE_S", cls.min_parse_s),
             min_pipeline_s=_env_float("SMOKE_MIN_PIPELINE_S", cls.min_pipeline_s),
+            prometheus_s=_env_float("SMOKE_PROMETHEUS_BUDGET_S", cls.prometheus_s),
         )
 
 
@@ -119,3 +123,26 @@ def parse_ts(value: object) -> datetime | None:
     except ValueError:
         return None
     return parsed if parsed.tzinfo else parsed.replace(tzinfo=timezone.utc)
+
+
+#: the rules the deployment's Prometheus must have loaded (docs/monitoring.md)
+RULES_FILE = ROOT / "monitoring" / "prometheus" / "rules.yml"
+#: the scrape job the rules select on (``up{job="docservice"}``); SMOKE_PROMETHEUS_JOB overrides
+PROMETHEUS_JOB = os.environ.get("SMOKE_PROMETHEUS_JOB", "").strip() or "docservice"
+_ALERT = re.compile(r"^\s*- alert:\s*(\S+)\s*$")
+_PIPELINE_LABEL = re.compile(r"^\s*pipeline:\s*docservice\s*$")
+
+
+def pipeline_alerts(rules_file: Path = RULES_FILE) -> list[str]:
+    """Names of the alerts labelled ``pipeline: docservice`` in the rules file (read as text:
+    one ``- alert: Name`` line per rule, its labels below it)."""
+    names: list[str] = []
+    current = None
+    for line in rules_file.read_text(encoding="utf-8").splitlines():
+        m = _ALERT.match(line)
+        if m:
+            current = m.group(1)
+        elif current and _PIPELINE_LABEL.match(line):
+            names.append(current)
+            current = None
+    return names
