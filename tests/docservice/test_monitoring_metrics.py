@@ -14,6 +14,7 @@ from docservice.metrics import EXTERNAL_OUTCOMES, EXTERNAL_SERVICES
 from docservice.statuses import FAILURES, STATUSES, TERMINAL
 
 SMALL = FIXTURES / "small.pdf"
+ALIVE = ("docservice_workers_alive", "")
 EMBEDDINGS_OK = ("docservice_external_requests_total", 'outcome="ok",service="embeddings"')
 _SAMPLE = re.compile(r"^([a-zA-Z_:][a-zA-Z0-9_:]*)(?:\{([^}]*)\})? (\S+)$", re.M)
 
@@ -48,7 +49,10 @@ def test_a_healthy_deployment_shows_live_workers_and_no_waiting_job(
     samples = wait_for(
         deployment,
         lambda s: (
-            s.get(EMBEDDINGS_OK, 0) >= 1 and s.get(("docservice_jobs", 'status="complete"'), 0) >= 1
+            s.get(EMBEDDINGS_OK, 0) >= 1
+            and s.get(("docservice_jobs", 'status="complete"'), 0) >= 1
+            # a heartbeat delayed past the stale limit on a loaded machine is not the question
+            and s.get(ALIVE) == 2
         ),
     )
     assert value(samples, "docservice_workers_alive") == 2
@@ -109,6 +113,7 @@ def test_a_stalled_job_ages_in_its_status_while_the_worker_lives(tmp_path: Path)
             lambda s: (
                 s[("docservice_job_oldest_age_seconds", 'status="chunks_stored"')]
                 > first[("docservice_job_oldest_age_seconds", 'status="chunks_stored"')] + 0.5
+                and s.get(ALIVE) == 1
             ),
         )
         age = value(later, "docservice_job_oldest_age_seconds", 'status="chunks_stored"')

@@ -71,7 +71,7 @@ def test_a_bad_prometheus_setting_is_one_clear_error(project, alt, extra, messag
 
 
 @pytest.mark.parametrize("own", ["", "http://127.0.0.1:9/"], ids=["from-ready-file", "env-wins"])
-def test_a_launched_deployment_may_name_its_prometheus(project, mode, own: str) -> None:
+def test_a_launched_deployment_may_name_its_prometheus(project, own: str) -> None:
     own_line = f'prometheus_url = "{own}"' if own else ""
     project.pyproject(
         f"""
@@ -83,5 +83,6 @@ def test_a_launched_deployment_may_name_its_prometheus(project, mode, own: str) 
         """
     )
     project.tests(SHOW)
-    project.run("--target-env=local", *mode).assert_outcomes(passed=1)
+    # under xdist the URL travels to the workers with the rest of the launched target
+    project.run("--target-env=local", *(("-n", "2") if not own else ())).assert_outcomes(passed=1)
     assert _shown(project)["url"] == (own.rstrip("/") or "http://127.0.0.1:9090")
