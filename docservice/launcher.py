@@ -290,7 +290,7 @@ def _start(launch: Launch) -> dict[str, Any]:
     _wait_ready(launch, api_url, parser_url, emb_url, workers)
     extra: dict[str, Any] = {}
     if args.with_prometheus:
-        extra["prometheus_url"] = _start_prometheus(launch, api_url, started)
+        extra["prometheus_url"] = _start_prometheus(launch, api_url, started, launch_id)
     pids: dict[str, Any] = {
         c.name: c.proc.pid for c in launch.children if not c.name.startswith("worker")
     }
@@ -359,22 +359,28 @@ def _wait_ready(launch: Launch, api_url: str, parser_url: str, emb_url: str, wor
         launch.stopping.wait(0.05)
 
 
-def _start_prometheus(launch: Launch, api_url: str, started: float) -> str:
+def _start_prometheus(launch: Launch, api_url: str, started: float, launch_id: str) -> str:
     """``--with-prometheus``: a Prometheus scraping the API every second with the alert rules,
-    stopped with the other children (docservice/prometheus.py)."""
+    in a temporary directory of its own, stopped with the other children and its directory
+    removed when the launcher exits (docservice/prometheus.py)."""
+    import atexit
+
     from docservice.prometheus import start_prometheus
 
     args = launch.args
     log_path = launch.data_dir / "logs" / "prometheus.log"
+    directory = Path(tempfile.mkdtemp(prefix="docservice-prometheus-"))
+    atexit.register(shutil.rmtree, directory, True)
     server = start_prometheus(
         args.prometheus_bin,
-        launch.data_dir / "prometheus",
+        directory,
         api_url,
         args.prometheus_rules,
         log_path,
         _child_preexec,
         timeout_s=max(5.0, args.ready_timeout - (time.monotonic() - started)),
         stopping=launch.stopping.is_set,
+        env={**os.environ, "DOCSERVICE_LAUNCH_ID": launch_id},
     )
     launch.children.append(Child("prometheus", server.proc, log_path))
     log(logger, "prometheus started", url=server.url, rules=str(args.prometheus_rules))

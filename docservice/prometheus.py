@@ -2,9 +2,9 @@
 and evaluates the repository's alert rules (monitoring/prometheus/rules.yml).
 
 It runs the machine's own ``prometheus`` binary (Debian package ``prometheus``), listening on
-127.0.0.1 only, with its configuration and TSDB in ``<data dir>/prometheus`` (the launcher's
-temporary data dir unless ``--data-dir`` is given). The launcher stops it with the rest of
-the deployment; it also gets the parent-death signal every child gets.
+127.0.0.1 only, with its configuration and TSDB in a temporary directory the launcher removes
+when it exits. The launcher stops it with the rest of the deployment; it also gets the
+parent-death signal every child gets.
 """
 
 from __future__ import annotations
@@ -120,6 +120,7 @@ def start_prometheus(
     preexec: Callable[[], None],
     timeout_s: float,
     stopping: Callable[[], bool],
+    env: dict[str, str] | None = None,
 ) -> PrometheusServer:
     """Start Prometheus and wait (bounded) until it has scraped the API once with the rules
     loaded. Retries on another port when the probed one was taken meanwhile."""
@@ -138,6 +139,7 @@ def start_prometheus(
                     "--storage.tsdb.retention.time=1d",
                 ],
                 stdin=subprocess.DEVNULL,
+                env=env,
                 stdout=log,
                 stderr=log,
                 start_new_session=True,

@@ -112,10 +112,12 @@ def test_a_healthy_deployment_raises_no_alert(rules_args: tuple[str, ...]) -> No
             b"--web.listen-address=127.0.0.1:" + dep.prometheus_url.rsplit(":", 1)[1].encode()
             in argv
         )
-        tsdb = f"--storage.tsdb.path={dep.data['data_dir']}/prometheus/data".encode()
-        assert tsdb in argv, argv
-    # stopped with the deployment
+        tsdb = next(a for a in argv if a.startswith(b"--storage.tsdb.path="))
+        tsdb_dir = Path(tsdb.split(b"=", 1)[1].decode()).parent
+        assert tsdb_dir.name.startswith("docservice-prometheus-") and tsdb_dir.is_dir(), argv
+    # stopped with the deployment, its temporary directory removed
     assert not _alive(pid), f"prometheus {pid} still running after the deployment stopped"
+    assert not tsdb_dir.exists(), f"{tsdb_dir} left behind"
 
 
 def _alive(pid: int) -> bool:
