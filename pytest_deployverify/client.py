@@ -381,10 +381,17 @@ class ApiClient:
                 # one finding per route and test, counting the repeats
                 known.observed["count"] += 1
                 return
+            # echo = "record" keeps the evidence in the report but never fails the verdict
+            recording = self._echo_policy == "record"
             finding = Finding(
                 check="correlation-echo",
-                outcome="fail",
-                rule=f"every response echoes the request's {self._echo_header}",
+                outcome="pass" if recording else "fail",
+                rule=f"every response echoes the request's {self._echo_header}"
+                + (
+                    " (recorded only: [tool.deployverify.correlation] echo = 'record')"
+                    if recording
+                    else ""
+                ),
                 observed={"echoed": echoed, "status": response.status_code, "count": 1},
                 expected=self.correlation_id,
                 path=f"{method} {path}",
@@ -396,6 +403,7 @@ class ApiClient:
                         else f"with {self._echo_header}: {echoed!r}"
                     )
                     + f"; sent {self.correlation_id}"
+                    + ("; recorded, not judged" if recording else "")
                 ),
                 correlation_ids=[self.correlation_id],
                 kind="correlation",

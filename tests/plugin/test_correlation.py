@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import re
 
 import pytest
@@ -109,7 +110,16 @@ def test_echo_record_only(project, alt, evidence):
     project.tests("def test_lost(api):\n    api.get('/healthz')\n")
     result = project.run()
     result.assert_outcomes(passed=1)
-    assert evidence(result)["test_lost"].findings[0].kind == "correlation"
+    (finding,) = evidence(result)["test_lost"].findings
+    assert finding.kind == "correlation" and finding.outcome == "pass"
+    assert "recorded, not judged" in finding.message
+    # recorded: shown in the report, never failing the verdict
+    reports = project.pytester.path / "reports"
+    verdict = json.loads((reports / "verdict.json").read_text())
+    assert verdict["verdict"] == "pass" and result.ret == 0
+    (check,) = [c for c in verdict["checks"] if c["name"] == "correlation-echo"]
+    assert "echo = 'record'" in check["rule"]
+    assert "correlation-echo" in (reports / "summary.md").read_text()
 
 
 def test_a_different_echo_is_caught(project, docservice, monkeypatch):
