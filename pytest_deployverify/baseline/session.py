@@ -119,7 +119,36 @@ class BaselineSession:
         return f"{self.display(self.file_for(nodeid))}::{name}"
 
     def record_command(self, nodeid: str) -> str:
-        return f"pytest '{nodeid}' --record-baseline --target-env local"
+        """The command that re-records ``nodeid``, as the user would type it where they ran
+        pytest: the node id relative to the invocation directory and the environment they used
+        (or, when that one is protected, the one the baseline was recorded from)."""
+        env = self._record_env(nodeid)
+        return f"pytest '{self.user_nodeid(nodeid)}' --record-baseline --target-env {env}"
+
+    def user_nodeid(self, nodeid: str) -> str:
+        """``nodeid`` (rootdir-relative) as seen from the directory pytest was started in."""
+        module, sep, rest = nodeid.partition("::")
+        here = Path(self.config.invocation_params.dir).resolve()
+        try:
+            shown = os.path.relpath(self.rootpath.resolve() / module, here)
+        except ValueError:  # another drive (Windows)
+            shown = str(self.rootpath / module)
+        return Path(shown).as_posix() + sep + rest
+
+    def _record_env(self, nodeid: str) -> str:
+        from pytest_deployverify import settings
+
+        target = get_state(self.config).target
+        if target is not None and not target.protected:
+            return target.name
+        if target is None:  # not activated (no test needed it): the name it would have had
+            return settings.get(self.config).env_name
+        try:
+            stored = self.load(self.file_for(nodeid))
+        except storage.BaselineFileError:
+            stored = None
+        # a protected target is never recorded from: name the environment the baseline came from
+        return str(getattr(stored, "recorded_from", None) or "<an-unprotected-env>")
 
     # ------------------------------------------------------------ files
 

@@ -19,13 +19,47 @@ def test_two(baseline):
 """
 
 
+def test_record_hint_uses_the_node_id_as_typed_from_a_subdirectory(bproject, monkeypatch):
+    """pytest run from a subdirectory: the hint's node id is relative to it, not the rootdir."""
+    sub = bproject.pytester.mkdir("suite")
+    (sub / "test_deep.py").write_text("def test_one(baseline):\n    baseline.check('v', 1)\n")
+    monkeypatch.chdir(sub)
+    result = bproject.run("test_deep.py", "--target-env", "noisy")
+    result.assert_outcomes(failed=1)
+    result.stdout.fnmatch_lines(
+        ["*pytest 'test_deep.py::test_one' --record-baseline --target-env noisy*"]
+    )
+    assert "'suite/test_deep.py::test_one' --record" not in result.stdout.str()
+
+
+def test_record_hint_on_a_protected_target_names_where_the_baseline_came_from(
+    bproject, monkeypatch
+):
+    bproject.tests(
+        "import os, pytest\n\n@pytest.mark.nondestructive\n"
+        "def test_v(baseline):\n    baseline.check('v', os.environ['DV_V'])\n"
+    )
+    monkeypatch.setenv("DV_V", "1")
+    bproject.record().assert_outcomes(passed=1)
+    monkeypatch.setenv("DV_V", "2")
+    result = bproject.run("--target-env", "prod")
+    result.assert_outcomes(failed=1)
+    # prod is never recorded from: the hint names the environment the baseline came from
+    result.stdout.fnmatch_lines(
+        ["*pytest 'test_inner.py::test_v' --record-baseline --target-env noisy*"]
+    )
+    assert "--target-env prod" not in result.stdout.str().split("re-record")[-1]
+
+
 def test_missing_file_fails_with_record_hint(bproject, mode):
     bproject.tests(TWO_TESTS)
     result = bproject.run(*mode)
     result.assert_outcomes(failed=2)
     out = result.stdout.str()
     assert "baseline 'v' is missing: no baseline file baselines/test_inner/test_one.json" in out
-    assert "pytest 'test_inner.py::test_one' --record-baseline --target-env local" in out
+    # the hint names the environment this run used, not a hard-coded one
+    assert "pytest 'test_inner.py::test_one' --record-baseline --target-env noisy" in out
+    assert "--target-env local" not in out
     assert "2 missing" in out
     assert bproject.files() == {}  # never written in compare mode
 
