@@ -196,6 +196,10 @@ class Baseline:
         # a copy: plain data is not copied by normalise, and the test may change it later
         rec.values.setdefault(name, []).append(copy.deepcopy(observed))
         rec.rules[name] = call_rules
+        if rec.run + 1 == self._session.record_runs:
+            # the last record run: the rules learned from all of them must accept each one,
+            # or every later comparison would fail; say so now, naming the path
+            _check_learned(name, rec.values[name], [*call_rules, *self._session.config_rules])
         self._finding(
             Finding(
                 check=f"baseline:{name}",
@@ -365,3 +369,21 @@ def assertrepr(op: str, left: Any, right: Any) -> list[str] | None:
     if ref is None or op not in ("==", "!=") or not ref.lines:
         return None
     return [f"observation == baseline({ref.name!r})", *ref.lines]
+
+
+def _check_learned(name: str, runs: list[Any], user_rules: list[Rule]) -> None:
+    """Raise BaselineMismatch when the rules learned from ``runs`` reject one of them."""
+    if len(runs) < 2:
+        return
+    from pytest_deployverify.baseline import learn
+
+    stored, rules = learn.learn(runs, user_rules)
+    for index, run in enumerate(runs):
+        broken = cmp.Comparison(rules).run(stored, run)
+        if broken:
+            lines = cmp.format_differences(broken)
+            raise BaselineMismatch(
+                f"baseline {name!r}: the rules learned from {len(runs)} recordings reject "
+                f"recording {index + 1}, so no later run could match; nothing was written. "
+                f"Give the path a rule (shape=/ignore=) and record again:\n  " + "\n  ".join(lines)
+            )

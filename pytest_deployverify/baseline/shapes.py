@@ -172,9 +172,9 @@ def infer_shape(values: Sequence[Any]) -> dict[str, Any]:
     elif types == {"boolean"}:
         schema = {"type": "boolean"}
     elif types == {"array"}:
-        schema = {"type": "array", "items": merge_schemas([infer_schema(v) for v in present])}
-        if not schema["items"]:
-            del schema["items"]
+        # one item schema for the elements of every recording (lists of any length, at any
+        # depth), not a schema whose items are the recordings themselves
+        schema = merge_schemas([infer_schema(v) for v in present])
     elif types == {"object"}:
         schema = merge_schemas([infer_schema(v) for v in present])
     else:
