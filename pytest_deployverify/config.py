@@ -42,6 +42,23 @@ ENV_KEYS = {
     "prometheus_url": "the Prometheus that monitors this service (a launched deployment's ready file may name it)",
     "prometheus_url_env": "name of an environment variable (or .env file key) holding prometheus_url",
     "prometheus_auth": "auth for prometheus_url, in the forms auth takes (default 'none')",
+    "pipeline": "table: this environment's pipeline profile (keys override [tool.deployverify.pipeline])",
+    "correlation": "table: this environment's correlation settings (keys override the global table)",
+    "components": "the deployment's parts the report lists: a list of names or a table name = label",
+}
+
+#: What ``absent = [...]`` in a pipeline profile may name, and the keys each one clears: a
+#: route or field the service does not have, instead of an empty string or a dummy value.
+ABSENT: dict[str, tuple[str, ...]] = {
+    "events": ("events_path",),
+    "document": ("document_path",),
+    "delete": ("delete_path",),
+    "dedupe": ("duplicate_field",),
+    "document_id": ("document_id_field",),
+    "metadata": ("metadata_field",),
+    "timestamps": ("timestamp_field", "upload_timestamp_field", "event_time_field"),
+    "correlation": ("correlation_field", "event_correlation_field"),
+    "error": ("error_field",),
 }
 
 
@@ -120,11 +137,18 @@ class PipelineProfile:
     poll_max: float = 0.2
     #: a response header the service may use to ask for a slower poll (seconds)
     poll_hint_header: str = "X-Poll-Interval"
+    #: routes and fields the service does not have (names from :data:`ABSENT`)
+    absent: tuple[str, ...] = ()
 
     @property
     def terminal(self) -> tuple[str, ...]:
         return self.terminal_success + self.terminal_failure
 
+
+_KEYS: dict[str, set[str]] = {
+    "correlation": {f.name for f in fields(CorrelationConfig)},
+    "pipeline": {f.name for f in fields(PipelineProfile)},
+}
 
 # ---------------------------------------------------------------- the target
 
@@ -184,6 +208,9 @@ class Target:
     prometheus_auth: str | None = None
     correlation: CorrelationConfig = field(default_factory=CorrelationConfig)
     profile: PipelineProfile = field(default_factory=PipelineProfile)
+    #: (name, label) of each part the report's completeness table expects; () lists only
+    #: the parts tests reported through ``component_check``
+    components: tuple[tuple[str, str], ...] = ()
     secrets: Mapping[str, str] = field(default_factory=_Secrets, repr=False, compare=False)
 
     def __post_init__(self) -> None:
@@ -260,6 +287,8 @@ class Target:
             if f.name in ("correlation", "profile"):
                 value = {g.name: getattr(value, g.name) for g in fields(value)}
                 value = {k: list(v) if isinstance(v, tuple) else v for k, v in value.items()}
+            elif f.name == "components":
+                value = [list(p) for p in value]
             elif f.name == "launch" and value is not None:
                 value = {
                     "command": value.command,
@@ -277,6 +306,7 @@ class Target:
         data = dict(data)
         data["correlation"] = _build(CorrelationConfig, data.get("correlation") or {})
         data["profile"] = _build(PipelineProfile, data.get("profile") or {})
+        data["components"] = tuple(tuple(p) for p in data.get("components") or ())
         launch = data.get("launch")
         if launch:
             data["launch"] = LaunchSpec(
@@ -345,10 +375,39 @@ def _number(value: Any, key: str, where: str, default: float) -> float:
     return float(value)
 
 
-def correlation_from(tool: Mapping[str, Any], pyproject: Path | None) -> CorrelationConfig:
-    raw = tool.get("correlation") or {}
-    where = f"[tool.deployverify.correlation] in {pyproject}"
-    _check_keys(raw, {f.name for f in fields(CorrelationConfig)}, where)
+def _layered(
+    tool: Mapping[str, Any],
+    env: Mapping[str, Any] | None,
+    key: str,
+    pyproject: Path | None,
+    env_name: str | None,
+) -> tuple[dict[str, Any], str]:
+    """The global ``[tool.deployverify.KEY]`` table with the environment's own ``KEY`` table
+    laid over it key by key, and where it was read (for error messages)."""
+    where = f"[tool.deployverify.{key}]"
+    raw = tool.get(key) or {}
+    if not isinstance(raw, Mapping):
+        raise ConfigError(f"{where} in {pyproject} must be a table")
+    _check_keys(raw, _KEYS[key], f"{where} in {pyproject}")
+    merged = dict(raw)
+    own = (env or {}).get(key)
+    if own is not None:
+        env_where = f"[tool.deployverify.envs.{env_name}.{key}]"
+        if not isinstance(own, Mapping):
+            raise ConfigError(f"{env_where} in {pyproject} must be a table")
+        _check_keys(own, _KEYS[key], f"{env_where} in {pyproject}")
+        merged.update(own)
+        where = f"{env_where} (over {where})" if raw else env_where
+    return merged, f"{where} in {pyproject}"
+
+
+def correlation_from(
+    tool: Mapping[str, Any],
+    pyproject: Path | None,
+    env: Mapping[str, Any] | None = None,
+    env_name: str | None = None,
+) -> CorrelationConfig:
+    raw, where = _layered(tool, env, "correlation", pyproject, env_name)
     cfg = _build(CorrelationConfig, raw)
     if cfg.echo not in ("fail", "record", "off"):
         raise ConfigError(f"{where}: echo = {cfg.echo!r} must be 'fail', 'record' or 'off'")
@@ -357,10 +416,34 @@ def correlation_from(tool: Mapping[str, Any], pyproject: Path | None) -> Correla
     return cfg
 
 
-def profile_from(tool: Mapping[str, Any], pyproject: Path | None) -> PipelineProfile:
-    raw = tool.get("pipeline") or {}
-    where = f"[tool.deployverify.pipeline] in {pyproject}"
-    _check_keys(raw, {f.name for f in fields(PipelineProfile)}, where)
+def profile_from(
+    tool: Mapping[str, Any],
+    pyproject: Path | None,
+    env: Mapping[str, Any] | None = None,
+    env_name: str | None = None,
+) -> PipelineProfile:
+    raw, where = _layered(tool, env, "pipeline", pyproject, env_name)
+    absent = raw.get("absent", [])
+    if not isinstance(absent, list) or not all(isinstance(a, str) for a in absent):
+        raise ConfigError(f"{where}: absent must be a list of names from {', '.join(ABSENT)}")
+    for name in absent:
+        if name not in ABSENT:
+            raise ConfigError(
+                f"{where}: absent names {name!r}, which is not a route or field the plugin "
+                f"knows; use names from {', '.join(ABSENT)} (see docs/configuration.md)."
+            )
+        # only the table that declares absent can clash with it: an environment may declare
+        # absent a route the global profile has
+        own = (env or {}).get("pipeline") or {}
+        declaring = own if "absent" in own else raw
+        clash = [k for k in ABSENT[name] if declaring.get(k)]
+        if clash:
+            raise ConfigError(
+                f"{where}: {name!r} is declared absent but {', '.join(clash)} is set; remove "
+                f"one of the two."
+            )
+        for key in ABSENT[name]:
+            raw[key] = ""
     profile = _build(PipelineProfile, raw)
     if not profile.terminal_success:
         raise ConfigError(f"{where}: terminal_success must name at least one status")
@@ -370,6 +453,35 @@ def profile_from(tool: Mapping[str, Any], pyproject: Path | None) -> PipelinePro
     if "{job_id}" not in profile.job_path:
         raise ConfigError(f"{where}: job_path {profile.job_path!r} must contain {{job_id}}")
     return profile
+
+
+def components_from(
+    tool: Mapping[str, Any], env: Mapping[str, Any], pyproject: Path | None, env_name: str
+) -> tuple[tuple[str, str], ...]:
+    """The parts the report expects: the environment's ``components``, else the global one."""
+    where = f"[tool.deployverify.envs.{env_name}] in {pyproject}"
+    raw = env.get("components")
+    if raw is None:
+        raw, where = tool.get("components"), f"[tool.deployverify] in {pyproject}"
+    if raw is None:
+        return ()
+    pairs: list[tuple[str, str]]
+    if isinstance(raw, list) and all(isinstance(n, str) for n in raw):
+        pairs = [(n, n) for n in raw]
+    elif isinstance(raw, Mapping) and all(isinstance(v, str) for v in raw.values()):
+        pairs = [(str(k), v) for k, v in raw.items()]
+    else:
+        raise ConfigError(
+            f'{where}: components must be a list of names (["api", "worker"]) or a table of '
+            f'name = "label", got {raw!r}'
+        )
+    for name, _ in pairs:
+        if not name or ":" in name or name != name.strip().lower():
+            raise ConfigError(
+                f"{where}: component name {name!r} must be a lower-case word without ':' (the "
+                f"name tests pass to component_check)"
+            )
+    return tuple(pairs)
 
 
 def _validate_url(url: str, source: str) -> str:
@@ -543,7 +655,8 @@ def resolve_target(settings: Settings, environ: Mapping[str, str] | None = None)
         url_source=source,
         env_file=env_file_used,
         launch=launch,
-        correlation=correlation_from(tool, pyproject),
-        profile=profile_from(tool, pyproject),
+        correlation=correlation_from(tool, pyproject, env, name),
+        profile=profile_from(tool, pyproject, env, name),
+        components=components_from(tool, env, pyproject, name),
         secrets=_Secrets(secrets),
     )

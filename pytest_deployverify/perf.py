@@ -38,6 +38,18 @@ DEFAULT_EXTERNAL_STAGES: dict[str, str] = {
     "embedding_in_progress": "embeddings",
 }
 GROUPS = ("own", "external")
+#: the name segment of timings the client observed (no server timestamps): ``pipeline.client.x``
+CLIENT_SEGMENT = ".client."
+CLIENT_OBSERVED_NOTE = (
+    "client-observed: when the client first saw each status (polling granularity), not server time"
+)
+
+
+def client_observed(name: str) -> bool:
+    """Whether timing ``name`` was observed by the client rather than taken from the server."""
+    return CLIENT_SEGMENT in name
+
+
 _JUDGE_KEYS = {
     "ratio": "allowed_ratio",
     "allowed_ratio": "allowed_ratio",
@@ -188,11 +200,21 @@ class Timings:
         end-to-end ``<prefix>.total`` is grouped "external" too (it includes their time) and
         ``<prefix>.own`` records the sum of our own stages, so a slower parser holds the
         verdict as an external slowdown while a regression of our own shows in ``.own``.
+
+        A service without server timestamps gets client-observed timings instead (see
+        :func:`client_observed`): ``<prefix>.client.<status>``, the seconds after the upload
+        at which the client first saw the run's final status, and ``<prefix>.client.total``,
+        the client's end to end (upload, polling, outputs). Intermediate statuses are not
+        timed: polling sees a short one only sometimes, and a timing the baseline has no
+        samples for fails. A run with neither raises ValueError: nothing is recorded silently.
         """
         stages = getattr(run, "stage_durations", None)
         total = getattr(run, "total_seconds", None)
         if isinstance(run, Mapping):
             stages, total = run.get("stage_durations"), run.get("total_seconds")
+        if not stages and total is None:
+            self._record_client_observed(run, prefix)
+            return
         own = 0.0
         has_external = False
         for stage, seconds in (stages or {}).items():
@@ -209,6 +231,27 @@ class Timings:
             self.record(f"{prefix}.own", own, "own")
         if total is not None:
             self.record(f"{prefix}.total", total, "external" if has_external else "own")
+
+    def _record_client_observed(self, run: Any, prefix: str) -> None:
+        if isinstance(run, Mapping):
+            seen = run.get("client_seen") or {}
+            end = run.get("client_seconds")
+            final = run.get("final_status")
+        else:
+            seen = getattr(run, "client_seen", None) or {}
+            end = getattr(run, "client_seconds", None)
+            final = getattr(run, "final_status", None)
+        seen = {final: seen[final]} if final in seen else {}
+        if not seen and not end:
+            raise ValueError(
+                f"timings.record_run: the run has no server timestamps and no client-observed "
+                f"timings (no status was seen), so there is nothing to record under {prefix!r}; "
+                f"check run.outcome first"
+            )
+        for status, seconds in seen.items():
+            self.record(f"{prefix}{CLIENT_SEGMENT}{status}", seconds, "own")
+        if end:
+            self.record(f"{prefix}{CLIENT_SEGMENT}total", end, "own")
 
     @property
     def samples(self) -> dict[str, list[float]]:
@@ -288,5 +331,9 @@ def judge_timings(
             res = judge(name, baseline[name], target[name], cfg, group)
         if group == "external":
             res.service = perf.external_service(name)
+        if client_observed(name):
+            # the verdict and the report show the rule and reason: both say what was measured
+            res.rule = f"{res.rule} ({CLIENT_OBSERVED_NOTE})"
+            res.reason = f"{res.reason} [{CLIENT_OBSERVED_NOTE}]"
         results.append(res)
     return results

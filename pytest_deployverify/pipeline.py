@@ -14,7 +14,13 @@ milliseconds without hammering a slow one. A 429 waits its
 
 The run's status sequence comes from the service's event trail when it has one (server
 timestamps for every status, even ones a poll missed), else from polling (each status seen,
-with the job's server timestamp).
+with the job's server timestamp when it has one). ``PipelineRun.status_source`` says which:
+a sampled ("polling") sequence may miss a short intermediate status in one run and see it in
+the next, so the baseline compares it as a walk of the profile's status model (see
+:class:`StatusSequence`), never as an exact list.
+
+Every status also carries ``seen_s``, the seconds after the upload started at which the client
+first saw it: the timings a service without server timestamps can still be judged by.
 """
 
 from __future__ import annotations
@@ -24,7 +30,7 @@ import contextlib
 import mimetypes
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
@@ -39,6 +45,8 @@ from pytest_deployverify.fieldcoverage import retrack
 from pytest_deployverify.redact import redact_text, redact_value
 
 OUTCOMES = ("complete", "failed", "stalled", "deadline", "rejected")
+#: where a run's statuses came from: the service's event trail, or polling the job resource
+STATUS_SOURCES = ("events", "polling")
 
 
 @dataclass
@@ -49,6 +57,79 @@ class StatusEvent:
     at: str | None = None
     source: str = "poll"  # "events" | "poll"
     correlation_id: str | None = None
+    #: seconds after the upload started at which the client first saw this status
+    seen_s: float | None = None
+
+
+class StatusSequence(list[str]):
+    """A run's statuses in order (a plain ``list`` of names to ``==`` and ``in``) that knows
+    whether they came from an event trail or were sampled by polling.
+
+    The baseline stores and compares what :meth:`to_observation` returns: for an event trail
+    the exact list; for a sampled sequence the facts every run of an unchanged service shares,
+    whichever intermediate statuses polling happened to see (:func:`status_walk`).
+    """
+
+    def __init__(
+        self,
+        statuses: list[str],
+        *,
+        source: str = "events",
+        model: tuple[str, ...] = (),
+        terminal: tuple[str, ...] = (),
+    ) -> None:
+        super().__init__(statuses)
+        self.source = source
+        self.model = model
+        self.terminal = terminal
+
+    @property
+    def sampled(self) -> bool:
+        return self.source == "polling"
+
+    def to_observation(self) -> Any:
+        if not self.sampled:
+            return list(self)
+        return status_walk(list(self), self.model, self.terminal)
+
+
+def status_walk(
+    statuses: list[str], model: tuple[str, ...], terminal: tuple[str, ...]
+) -> dict[str, Any]:
+    """What a sampled status sequence is compared by: an in-order walk of ``model``.
+
+    Polling sees each status only if it lasts until a poll, so which intermediate statuses a
+    run shows is chance. Compared: the status the walk ended in (``terminal``), the statuses
+    seen that the model does not name (``outside_model``), and every step that went backwards
+    in the model's order (``out_of_order``). Not compared: which intermediate statuses were
+    seen, how many, or how often. With an empty model only the terminal status is compared.
+    """
+    position = {name: i for i, name in enumerate(model)}
+    end = len(model)
+    outside: list[str] = []
+    backwards: list[str] = []
+    last = -1
+    previous = None
+    for name in statuses:
+        if name in terminal and name not in position:
+            index = end
+        elif name in position:
+            index = position[name]
+        else:
+            if model and name not in outside:
+                outside.append(name)
+            previous = name
+            continue
+        if index < last and model:
+            backwards.append(f"{previous} -> {name}")
+        last = max(last, index)
+        previous = name
+    return {
+        "sampled": "by polling: intermediate statuses may be missed",
+        "terminal": statuses[-1] if statuses else None,
+        "outside_model": outside,
+        "out_of_order": backwards,
+    }
 
 
 @dataclass
@@ -87,10 +168,41 @@ class PipelineRun:
     #: the status field of the job resource as last polled (None when it had no value); may
     #: disagree with the event trail, e.g. a job served with ``status: null``
     job_status: Any = None
+    #: the profile's status model (in order) and terminal statuses, for sampled comparisons
+    status_model: tuple[str, ...] = ()
+    terminal_statuses: tuple[str, ...] = ()
 
     @property
-    def status_sequence(self) -> list[str]:
-        return [e.status for e in self.statuses]
+    def status_source(self) -> str:
+        """``"events"`` when the statuses are the service's event trail, ``"polling"`` when
+        they were sampled by polling the job (a short status may be missed)."""
+        if self.statuses and all(e.source == "events" for e in self.statuses):
+            return "events"
+        return "polling"
+
+    @property
+    def status_sequence(self) -> StatusSequence:
+        """The status names in order; compared by the baseline as :class:`StatusSequence`."""
+        return StatusSequence(
+            [e.status for e in self.statuses],
+            source=self.status_source,
+            model=self.status_model,
+            terminal=self.terminal_statuses,
+        )
+
+    @property
+    def client_seen(self) -> dict[str, float]:
+        """Seconds after the upload started at which the client first saw each status."""
+        seen: dict[str, float] = {}
+        for e in self.statuses:
+            if e.seen_s is not None and e.status not in seen:
+                seen[e.status] = e.seen_s
+        return seen
+
+    @property
+    def timing_source(self) -> str:
+        """``"server"`` when stage durations come from server timestamps, else ``"client"``."""
+        return "server" if self.total_seconds is not None else "client"
 
     @property
     def ok(self) -> bool:
@@ -99,17 +211,20 @@ class PipelineRun:
     def to_observation(self) -> dict[str, Any]:
         """JSON-able facts for the baseline: what the service did, not how fast."""
         job = self.job or {}
-        return {
+        observation: dict[str, Any] = {
             "upload_status_code": self.upload_status_code,
             "duplicate": self.duplicate,
             "outcome": self.outcome,
             "final_status": self.final_status,
-            "statuses": self.status_sequence,
-            "status_count": len(self.statuses),
+            "statuses": self.status_sequence.to_observation(),
             "job": job,
             "document": self.document,
             "last_error": self.last_error,
         }
+        if self.status_source == "events":
+            # how many statuses polling saw is chance; an event trail's count is not
+            observation["status_count"] = len(self.statuses)
+        return observation
 
     def summary(self) -> dict[str, Any]:
         """A compact record for ``evidence.runs`` and the report."""
@@ -123,6 +238,9 @@ class PipelineRun:
             "outcome": self.outcome,
             "final_status": self.final_status,
             "statuses": [asdict(e) for e in self.statuses],
+            "status_source": self.status_source,
+            "timing_source": self.timing_source,
+            "client_seen": self.client_seen,
             "stage_durations": self.stage_durations,
             "total_seconds": self.total_seconds,
             "client_seconds": round(self.client_seconds, 4),
@@ -184,7 +302,10 @@ class PipelineRun:
 
 
 def get_field(data: Any, dotted: str) -> Any:
-    """``data["a"]["b"]`` for ``"a.b"``; None when any step is missing."""
+    """``data["a"]["b"]`` for ``"a.b"``; None when any step is missing or the field is absent
+    from the profile (``dotted`` empty)."""
+    if not dotted:
+        return None
     cur = data
     for part in dotted.split("."):
         if isinstance(cur, dict):
@@ -277,25 +398,62 @@ class PipelineFollower:
         self,
         path: str | Path,
         *,
-        metadata: dict[str, Any] | None = None,
+        form: Mapping[str, Any] | None = None,
+        metadata: Any = None,
+        filename: str | None = None,
+        content_type: str | None = None,
         expect_terminal: bool = True,
         deadline: float | None = None,
         cleanup: bool = True,
-        filename: str | None = None,
-        content_type: str | None = None,
     ) -> PipelineRun:
-        """Upload ``path`` and (with ``expect_terminal``) follow its job; see the module doc."""
+        """Upload ``path`` and (with ``expect_terminal``) follow its job; see the module doc.
+
+        ``form``: extra form fields sent as given (a list value sends the field once per
+        item); ``metadata``: JSON-encoded into the profile's ``metadata_field``;
+        ``filename`` / ``content_type``: what the file part is called and declared as
+        (default: the file's name and the type its extension suggests).
+        """
         path = Path(path)
         data = path.read_bytes()
         name = filename or path.name
         ctype = content_type or mimetypes.guess_type(name)[0] or "application/octet-stream"
+        fields = self._form_fields(form, metadata)
         client = self._client_factory()
         try:
             return self._upload(
-                client, name, data, ctype, metadata, expect_terminal, deadline, cleanup
+                client, name, data, ctype, fields, expect_terminal, deadline, cleanup
             )
         finally:
             client.close()
+
+    def _form_fields(self, form: Mapping[str, Any] | None, metadata: Any) -> dict[str, Any] | None:
+        import json
+
+        p = self.profile
+        if form is not None and not isinstance(form, Mapping):
+            raise TypeError(
+                f"upload_document(form=...) takes a mapping of field name to value, got "
+                f"{type(form).__name__}"
+            )
+        fields: dict[str, Any] = dict(form or {})
+        if p.upload_field in fields:
+            raise ValueError(
+                f"upload_document(form=...): {p.upload_field!r} is the file's own field "
+                f"(upload_field in the pipeline profile); give the other fields only"
+            )
+        if metadata is not None:
+            if not p.metadata_field:
+                raise ValueError(
+                    "upload_document(metadata=...): this service's profile declares no "
+                    "metadata field (metadata_field is absent); send options with form={...}"
+                )
+            if p.metadata_field in fields:
+                raise ValueError(
+                    f"upload_document: both metadata= and form[{p.metadata_field!r}] given; "
+                    f"pass one of them"
+                )
+            fields[p.metadata_field] = json.dumps(metadata)
+        return fields or None
 
     def _upload(
         self,
@@ -303,13 +461,11 @@ class PipelineFollower:
         name: str,
         data: bytes,
         ctype: str,
-        metadata: dict[str, Any] | None,
+        form: dict[str, Any] | None,
         expect_terminal: bool,
         deadline: float | None,
         cleanup: bool,
     ) -> PipelineRun:
-        import json
-
         p = self.profile
         limit = self.deadline if deadline is None else float(deadline)
         run = PipelineRun(
@@ -317,9 +473,10 @@ class PipelineFollower:
             correlation_id=client.correlation_id,
             rule=f"terminal status {'/'.join(p.terminal_success)} within {limit:g} s, "
             f"a status change at least every {self.stall_timeout:g} s",
+            status_model=p.statuses,
+            terminal_statuses=p.terminal,
         )
         started = time.monotonic()
-        form = {p.metadata_field: json.dumps(metadata)} if metadata is not None else None
         # registered before the request so an interrupted upload is still cleaned up if the
         # service answered
         with self._lock:
@@ -353,6 +510,7 @@ class PipelineFollower:
                         ),
                         source="poll",
                         correlation_id=_str_or_none(get_field(body, p.correlation_field)),
+                        seen_s=round(time.monotonic() - started, 6),
                     )
                 )
                 run.final_status = str(first_status)
@@ -365,7 +523,7 @@ class PipelineFollower:
                 run.last_error = f"upload response has no {p.job_id_field!r}"
                 return run
             if expect_terminal:
-                self._follow(client, run, started + limit)
+                self._follow(client, run, started, started + limit)
                 self._collect_outputs(client, run)
             else:
                 run.outcome = "complete" if run.final_status in p.terminal_success else "deadline"
@@ -377,7 +535,9 @@ class PipelineFollower:
                 with self._lock:
                     self.evidence.runs.append(run.summary())
 
-    def _follow(self, client: ApiClient, run: PipelineRun, deadline_at: float) -> None:
+    def _follow(
+        self, client: ApiClient, run: PipelineRun, started: float, deadline_at: float
+    ) -> None:
         from pytest_deployverify.client import parse_retry_after
 
         p = self.profile
@@ -448,6 +608,7 @@ class PipelineFollower:
                         at=_str_or_none(get_field(job, p.timestamp_field)),
                         source="poll",
                         correlation_id=_str_or_none(get_field(job, p.correlation_field)),
+                        seen_s=round(time.monotonic() - started, 6),
                     )
                 )
                 run.final_status = str(status)
@@ -472,6 +633,7 @@ class PipelineFollower:
                 if response.ok:
                     events = get_field(response.json(), p.events_field)
                     if isinstance(events, list) and events:
+                        seen = run.client_seen
                         run.statuses = [
                             StatusEvent(
                                 status=str(get_field(e, p.event_status_field)),
@@ -480,6 +642,7 @@ class PipelineFollower:
                                 correlation_id=_str_or_none(
                                     get_field(e, p.event_correlation_field)
                                 ),
+                                seen_s=seen.get(str(get_field(e, p.event_status_field))),
                             )
                             for e in events
                             if isinstance(e, dict)
@@ -487,7 +650,8 @@ class PipelineFollower:
             except (requests.RequestException, ValueError) as exc:
                 run.last_error = run.last_error or redact_text(str(exc), self.secrets)[:500]
         run.stage_durations, run.total_seconds = stage_durations(run.statuses)
-        if p.document_path and run.document_id:
+        # a result route keyed by the job (no document id) is fetched with the job id
+        if p.document_path and (run.document_id or "{document_id}" not in p.document_path):
             path = p.document_path.format(document_id=run.document_id, job_id=run.job_id)
             try:
                 response = client.get(path)
@@ -523,7 +687,20 @@ class PipelineFollower:
             for r in pending
             if r.document_id or (r.upload_status_code is not None and r.upload_status_code < 300)
         ]
-        if pending and p.delete_path:
+        if pending and not p.delete_path:
+            # a route the profile declares absent: say so per document, never fail or hide it
+            for run in pending:
+                results.append(
+                    {
+                        "document_id": run.document_id,
+                        "filename": run.filename,
+                        "correlation_id": run.correlation_id,
+                        "result": "skipped",
+                        "reason": "the service has no delete route (declared absent in the "
+                        "pipeline profile): the document was left in place",
+                    }
+                )
+        elif pending:
             client = self._client_factory()
             try:
                 for run in pending:

@@ -181,10 +181,13 @@ def _deployverify_pipeline(
 
 @pytest.fixture
 def upload_document(_deployverify_pipeline: PipelineFollower) -> Callable[..., PipelineRun]:
-    """``upload_document(path, *, metadata=None, expect_terminal=True, deadline=None,
-    cleanup=True) -> PipelineRun``: upload with the test's correlation ID, follow the job to a
-    terminal status (stall and deadline are outcomes, not exceptions: use
-    ``run.assert_complete()``); the document is deleted at teardown."""
+    """``upload_document(path, *, form=None, metadata=None, filename=None, content_type=None,
+    expect_terminal=True, deadline=None, cleanup=True) -> PipelineRun``: upload with the
+    test's correlation ID (``form``: extra form fields sent as given; ``metadata``: JSON in
+    the profile's ``metadata_field``; ``filename``/``content_type``: the file part's name and
+    type), follow the job to a terminal status (stall and deadline are outcomes, not
+    exceptions: use ``run.assert_complete()``); the document is deleted at teardown (unless
+    the profile declares ``delete`` absent). See docs/writing-checks.md."""
     return _deployverify_pipeline.upload
 
 
@@ -192,8 +195,9 @@ def upload_document(_deployverify_pipeline: PipelineFollower) -> Callable[..., P
 def upload_document_async(
     _deployverify_pipeline: PipelineFollower,
 ) -> Callable[..., Awaitable[PipelineRun]]:
-    """Async twin of ``upload_document``: ``await upload_document_async(path, ...)``; use
-    ``asyncio.gather`` to upload N documents concurrently."""
+    """Async twin of ``upload_document``, same parameters: ``await
+    upload_document_async(path, form=..., ...)``; use ``asyncio.gather`` to upload N
+    documents concurrently."""
     return _deployverify_pipeline.upload_async
 
 
@@ -397,8 +401,8 @@ def component_check(request: pytest.FixtureRequest) -> Callable[..., Any]:
     ``component_check("worker", "pass" | "fail" | "inconclusive" | "error", observed=...,
     rule="...", message="...")`` appends a ``Finding(kind="component",
     check="component:worker")`` to this test's evidence (the verdict judges it like any
-    check). Components the report lists: api, worker, parser, embeddings, database,
-    monitoring. Returns the finding. Recording a "fail" fails the verdict, not the test:
+    check). The report's completeness table lists the environment's ``components``
+    (configuration), then any other component a test reported. Returns the finding. Recording a "fail" fails the verdict, not the test:
     assert as well when the test itself should fail.
     """
     from pytest_deployverify.report.model import component_finding

@@ -434,6 +434,9 @@ def target_block(state: Any) -> dict[str, Any]:
         "deployment_version": version
         if isinstance(version, (dict, type(None)))
         else {"version": version},
+        "components": [
+            {"name": name, "label": label} for name, label in getattr(target, "components", ())
+        ],
     }
 
 

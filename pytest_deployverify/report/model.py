@@ -17,15 +17,6 @@ from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import quote
 
-#: The deployment's parts a stakeholder signs off, in display order.
-COMPONENTS: tuple[tuple[str, str], ...] = (
-    ("api", "API"),
-    ("worker", "Background worker"),
-    ("parser", "Document parser"),
-    ("embeddings", "Embeddings service"),
-    ("database", "Database"),
-    ("monitoring", "Monitoring"),
-)
 COMPONENT_KIND = "component"
 COMPONENT_PREFIX = "component:"
 #: check kinds that are not "behaviour" (they have their own sections)
@@ -125,18 +116,26 @@ def component_of(check: Mapping[str, Any]) -> str | None:
     return name[len(COMPONENT_PREFIX) :].split(":", 1)[0].strip().lower() or None
 
 
+def expected_components(verdict: Mapping[str, Any]) -> list[tuple[str, str]]:
+    """The parts the environment's configuration expects (``components``), as (name, label)."""
+    raw = (verdict.get("target") or {}).get("components") or []
+    return [(str(c["name"]), str(c.get("label") or c["name"])) for c in raw if c.get("name")]
+
+
 def component_rows(verdict: Mapping[str, Any]) -> list[ComponentRow]:
-    """One row per known component (plus any extra one the checks name), in display order."""
+    """One row per expected component (the environment's ``components``, in that order), then
+    one per other component the tests reported through ``component_check``."""
     by_key: dict[str, list[dict[str, Any]]] = {}
     for check in verdict.get("checks") or []:
         key = component_of(check)
         if key:
             by_key.setdefault(key, []).append(check)
+    expected = expected_components(verdict)
     rows = [
         ComponentRow(k, label, worst(c["outcome"] for c in by_key.get(k, [])), by_key.get(k, []))
-        for k, label in COMPONENTS
+        for k, label in expected
     ]
-    known = {k for k, _ in COMPONENTS}
+    known = {k for k, _ in expected}
     for key in sorted(set(by_key) - known):
         checks = by_key[key]
         rows.append(ComponentRow(key, key, worst(c["outcome"] for c in checks), checks))

@@ -22,7 +22,14 @@ from typing import Any
 
 import pytest
 import requests  # noqa: F401
-from plugin_support import ALT_KEY, ALT_KEY_VAR, FIXTURES, Docservice, launched_docservice
+from plugin_support import (
+    ALT_KEY,
+    ALT_KEY_VAR,
+    CONV_KEY,
+    FIXTURES,
+    Docservice,
+    launched_docservice,
+)
 
 # Imported here, before any in-process pytester run: pytester restores sys.modules after each
 # inner run, and a module first imported inside one (requests, the plugin's lazily imported
@@ -82,6 +89,26 @@ def alt(alt_service: Any, monkeypatch: pytest.MonkeyPatch) -> Any:
     alt_service.reset()
     monkeypatch.setenv(ALT_KEY_VAR, ALT_KEY)
     return alt_service
+
+
+@pytest.fixture(scope="session")
+def conversion_service() -> Iterator[Any]:
+    """The conversion service (tests/plugin/servers/convservice.py), shared by the session."""
+    from convservice import ConversionService
+
+    svc = ConversionService(api_key=CONV_KEY).start()
+    yield svc
+    svc.stop()
+
+
+@pytest.fixture
+def conv(conversion_service: Any, monkeypatch: pytest.MonkeyPatch) -> Any:
+    """``conversion_service`` reset, with CONVERT_URL / CONVERT_API_KEY (the example's
+    variables) set for inner runs."""
+    conversion_service.reset()
+    monkeypatch.setenv("CONVERT_URL", conversion_service.url)
+    monkeypatch.setenv("CONVERT_API_KEY", CONV_KEY)
+    return conversion_service
 
 
 def _docservice_available() -> bool:

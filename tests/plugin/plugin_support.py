@@ -20,6 +20,9 @@ REPO = Path(__file__).resolve().parents[2]
 FIXTURES = REPO / "fixtures"
 ALT_KEY = "alt-key-" + "5e" * 12
 ALT_KEY_VAR = "DV_TEST_ALT_KEY"
+CONV_KEY = "conv-key-" + "3f" * 12
+#: the conversion service's example suite, copied into inner projects by the self-tests
+CONVERSION_EXAMPLE = REPO / "examples" / "conversion-service"
 
 
 @dataclass

@@ -19,6 +19,15 @@ _TARGET = {
     "protected": True,
     "launched": False,
     "deployment_version": {"version": "2.4.1", "git_revision": "abc123def4567890"},
+    # the smoke suite's configured parts (pyproject components), as the verdict carries them
+    "components": [
+        {"name": "api", "label": "API"},
+        {"name": "worker", "label": "Background worker"},
+        {"name": "parser", "label": "Document parser"},
+        {"name": "embeddings", "label": "Embeddings service"},
+        {"name": "database", "label": "Database"},
+        {"name": "monitoring", "label": "Monitoring"},
+    ],
 }
 _BASELINE = {
     "dir": "baselines",

@@ -254,7 +254,13 @@ def _section(page: str, section_id: str) -> str:
 def recorded(project, alt, monkeypatch):
     """An inner project with a baseline recorded from the good deployment."""
     # a 3 ms -> 30 ms regression must count: lower the absolute floor (default 50 ms)
-    project.alt(alt, extra=LINKS + "\n[tool.deployverify.perf]\nabs_floor_s = 0.005\n")
+    project.alt(
+        alt,
+        # the parts this deployment should show in the completeness table
+        extra_env='components = { api = "API", worker = "Background worker", '
+        'monitoring = "Monitoring" }',
+        extra=LINKS + "\n[tool.deployverify.perf]\nabs_floor_s = 0.005\n",
+    )
     project.tests(SCENARIO)
     monkeypatch.setenv("DV_REPORT_MODE", "good")
     project.run("--record-baseline").assert_outcomes(passed=3)
