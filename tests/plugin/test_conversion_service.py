@@ -80,14 +80,19 @@ def test_twenty_compare_runs_in_a_row_pass(suite: pytest.Pytester, evidence: Any
     print(f"'started' seen in {saw_started} of {COMPARE_RUNS * 2} conversions")
 
 
+#: the tests whose verdict never depends on machine load (the timing test is judged in
+#: test_timings_are_client_observed and by the "slower conversion" change)
+NOT_TIMED = ("-m", "not perf")
+
+
 def test_compare_under_xdist(suite: pytest.Pytester) -> None:
-    result = _run(suite, "-n", "2")
-    result.assert_outcomes(passed=TESTS)
+    result = _run(suite, "-n", "2", *NOT_TIMED)
+    result.assert_outcomes(passed=TESTS - 1)
     assert _verdict(suite)["verdict"] == "pass"
 
 
 def test_report_lists_the_configured_components(suite: pytest.Pytester) -> None:
-    _run(suite).assert_outcomes(passed=TESTS)
+    _run(suite, *NOT_TIMED).assert_outcomes(passed=TESTS - 1)
     verdict = _verdict(suite)
     assert verdict["target"]["components"] == [
         {"name": "api", "label": "Conversion API"},

@@ -12,8 +12,25 @@ from pytest_deployverify.config import ConfigError, resolve_target
 
 
 def _resolve(tmp_path, text: str, env: str = "a"):
-    (tmp_path / "pyproject.toml").write_text(textwrap.dedent(text), encoding="utf-8")
-    return resolve_target(rootpath=tmp_path, env_cli=env, environ={})
+    """The target ``resolve_target`` builds for environment ``env`` of this pyproject text."""
+    from types import SimpleNamespace
+
+    from pytest_deployverify.settings import read_tool_table
+
+    path = tmp_path / "pyproject.toml"
+    path.write_text(textwrap.dedent(text), encoding="utf-8")
+    tool, pyproject = read_tool_table(path)
+    # the settings resolve_target reads (the rest of Settings is not involved here)
+    chosen = SimpleNamespace(
+        tool=tool,
+        pyproject=pyproject,
+        rootpath=tmp_path,
+        env_name=env,
+        target_env_source="--target-env",
+        target_url=None,
+        target_url_source="",
+    )
+    return resolve_target(chosen, environ={})
 
 
 def test_environment_tables_override_the_global_ones_key_by_key(tmp_path):
