@@ -24,6 +24,8 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Iterable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -168,7 +170,7 @@ class FieldRecorder:
                 f"field_coverage.ignore({path!r}): give a reason= saying why this field is "
                 "not checked on purpose"
             )
-        _pattern(path, "field_coverage.ignore")
+        _checked_path(path, "field_coverage.ignore")
         self.declared.append((route or "*", path, reason.strip()))
 
     # -------------------------------------------------------- transport
@@ -238,7 +240,7 @@ class TrackedDict(dict):  # type: ignore[type-arg]
 
     def __getitem__(self, key: Any) -> Any:
         value = dict.__getitem__(self, key)
-        if isinstance(key, str):
+        if isinstance(key, str) and not _QUIET.get():
             self._fields.touch(child_path(self._path, key), "read")
         return self._child(key, value)
 
@@ -256,7 +258,7 @@ class TrackedDict(dict):  # type: ignore[type-arg]
         return [(k, self._child(k, dict.__getitem__(self, k))) for k in list(dict.keys(self))]
 
     def __reduce__(self) -> Any:
-        return (dict, (dict(self),))
+        return (dict, (plain(self),))
 
     def __copy__(self) -> dict[str, Any]:
         return dict(self)
@@ -288,7 +290,7 @@ class TrackedList(list):  # type: ignore[type-arg]
         return value
 
     def _item(self, i: int, value: Any) -> Any:
-        if not _branch(value):
+        if not _branch(value) and not _QUIET.get():
             self._fields.touch(self._path + "[*]", "read")
         return self._child(i, value)
 
@@ -299,20 +301,48 @@ class TrackedList(list):  # type: ignore[type-arg]
         return self._item(i, list.__getitem__(self, index))
 
     def __iter__(self) -> Iterator[Any]:
+        # code iterating a list of scalars reads them (a vector summed, statuses listed);
+        # the plugin's own copies (redaction, normalisation) run quietly
+        marked = _QUIET.get()
         for i in range(len(self)):
             value = list.__getitem__(self, i)
+            if not marked and not _branch(value):
+                self._fields.touch(self._path + "[*]", "read")
+                marked = True
             yield self._child(i, value)
 
     def __reduce__(self) -> Any:
-        return (list, (list(self),))
+        return (list, (plain(self),))
 
     def __copy__(self) -> list[Any]:
-        return list(self)
+        return list(list.__iter__(self))
 
     def __deepcopy__(self, memo: dict[int, Any]) -> Any:
         import copy
 
         return copy.deepcopy(plain(self), memo)
+
+
+_QUIET: ContextVar[bool] = ContextVar("deployverify_fields_quiet", default=False)
+
+
+@contextmanager
+def quiet() -> Iterator[None]:
+    """Reads inside are not marked: the plugin copying or normalising a body checks nothing."""
+    token = _QUIET.set(True)
+    try:
+        yield
+    finally:
+        _QUIET.reset(token)
+
+
+def redact_tracked(value: Any, secrets: Sequence[str]) -> Any:
+    """A redacted copy of a (possibly tracked) body that keeps reporting reads."""
+    from pytest_deployverify.redact import redact_value
+
+    with quiet():
+        copy = redact_value(value, secrets)
+    return retrack(copy, value)
 
 
 def _branch(value: Any) -> bool:
@@ -562,7 +592,18 @@ class Declaration:
     def matches(self, route: str, path: str) -> bool:
         if self.route != "*" and not _route_matches(self.route, route):
             return False
+        if self.path.lower().startswith(HEADER) or path.lower().startswith(HEADER):
+            return self.path.lower() == path.lower()
         return _path_matches(_pattern(self.path, self.source), _pattern(path, "path"))
+
+
+#: a declaration path naming a response header (``header:content-type``): not mutated
+HEADER = "header:"
+
+
+def _checked_path(text: str, where: str) -> None:
+    if not text.lower().startswith(HEADER):
+        _pattern(text, where)
 
 
 def _route_matches(pattern: str, route: str) -> bool:
@@ -628,7 +669,7 @@ def config_declarations(tool: Mapping[str, Any], where: str) -> list[Declaration
                 "saying why this field is not checked"
             )
         route, _, path = str(key).rpartition(" ")
-        _pattern(path, f"{where}: [tool.deployverify.coverage] ignore {key!r}")
+        _checked_path(path, f"{where}: [tool.deployverify.coverage] ignore {key!r}")
         out.append(Declaration(route.strip() or "*", path, reason.strip(), "config"))
     return out
 

@@ -38,6 +38,7 @@ import pytest
 
 from pytest_deployverify.baseline.paths import WILD, PatternError, parse_pattern
 from pytest_deployverify.fieldcoverage import (
+    HEADER,
     FieldCoverage,
     FieldRecorder,
     Observer,
@@ -166,27 +167,37 @@ def _segments(path: str) -> list[Any]:
 
 
 def apply(data: Any, path: str, operator: str, altered: dict[str, str]) -> bool:
-    """Apply ``operator`` at ``path`` (first item of every ``[*]``) in place; True if done."""
+    """Apply ``operator`` at ``path`` in place; True if done. A ``[*]`` (or ``{id}``) takes
+    the first item in which the rest of the path exists: one place per response."""
     segs = _segments(path)
-    if not segs:
+    return bool(segs) and _apply_at(data, segs, operator, altered)
+
+
+def _apply_at(node: Any, segs: list[Any], operator: str, altered: dict[str, str]) -> bool:
+    seg, rest = segs[0], segs[1:]
+    if seg is WILD:
+        keys: list[Any] = (
+            list(range(len(node)))
+            if isinstance(node, list)
+            else list(node)
+            if isinstance(node, dict)
+            else []
+        )
+    elif isinstance(node, dict) and seg in node:
+        keys = [seg]
+    else:
         return False
-    parent: Any = None
-    key: Any = None
-    node = data
-    for seg in segs:
-        parent = node
-        if seg is WILD:
-            if isinstance(node, list) and node:
-                key = 0
-            elif isinstance(node, dict) and node:
-                key = next(iter(node))
-            else:
-                return False
-        elif isinstance(node, dict) and seg in node:
-            key = seg
-        else:
-            return False
-        node = parent[key]
+    for key in keys:
+        if rest:
+            if _apply_at(node[key], rest, operator, altered):
+                return True
+        elif _apply_leaf(node, key, operator, altered):
+            return True
+    return False
+
+
+def _apply_leaf(parent: Any, key: Any, operator: str, altered: dict[str, str]) -> bool:
+    node = parent[key]
     if operator == "remove":
         if isinstance(parent, dict):
             del parent[key]
@@ -303,6 +314,8 @@ def candidates(
             for op in ("drop_item", "reorder"):
                 out.append(Mutant("", route, head, op, sorted(lists[head])))
         for name in sorted(headers.get(route, ())):
+            if cov.declared(route, HEADER + name):
+                continue
             if route_tests and name.lower() not in _SKIP_HEADERS:
                 out.append(Mutant("", route, name, "strip_header", sorted(route_tests)))
     return out

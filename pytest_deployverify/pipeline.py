@@ -41,7 +41,7 @@ import requests
 from pytest_deployverify.client import ApiClient
 from pytest_deployverify.config import PipelineProfile
 from pytest_deployverify.evidence import Exchange, TestEvidence
-from pytest_deployverify.fieldcoverage import retrack
+from pytest_deployverify.fieldcoverage import redact_tracked
 from pytest_deployverify.redact import redact_text, redact_value
 
 OUTCOMES = ("complete", "failed", "stalled", "deadline", "rejected")
@@ -492,7 +492,7 @@ class PipelineFollower:
                 body = response.json()
             except ValueError:
                 body = None
-            run.upload_response = retrack(redact_value(body, self.secrets), body)
+            run.upload_response = redact_tracked(body, self.secrets)
             if not response.ok or not isinstance(body, dict):
                 run.outcome = "rejected"
                 run.last_error = _error_text(response, self.secrets)
@@ -595,7 +595,7 @@ class PipelineFollower:
                 run.last_error = "job response is not JSON"
                 pause()
                 continue
-            run.job = retrack(redact_value(job, self.secrets), job)
+            run.job = redact_tracked(job, self.secrets)
             status = get_field(job, p.status_field)
             run.job_status = get_field(run.job, p.status_field)
             error = get_field(job, p.error_field)
@@ -657,7 +657,7 @@ class PipelineFollower:
                 response = client.get(path)
                 if response.ok:
                     body = response.json()
-                    run.document = retrack(redact_value(body, self.secrets), body)
+                    run.document = redact_tracked(body, self.secrets)
             except (requests.RequestException, ValueError) as exc:
                 run.last_error = run.last_error or redact_text(str(exc), self.secrets)[:500]
 

@@ -32,7 +32,7 @@ from pytest_deployverify.baseline.rules import RuleError, build_rules
 from pytest_deployverify.baseline.session import RECORDING_KEY, BaselineSession
 from pytest_deployverify.baseline.storage import BaselineFileError
 from pytest_deployverify.evidence import Finding
-from pytest_deployverify.fieldcoverage import note_compared
+from pytest_deployverify.fieldcoverage import note_compared, quiet
 from pytest_deployverify.state import EVIDENCE_KEY, get_state
 
 #: Findings kept per check; the rest are summarised in one last finding.
@@ -263,7 +263,8 @@ class Baseline:
             return False, [message]
         rules = [*obs.rules, *call_rules, *session.config_rules]
         try:
-            comparison = cmp.verify(obs.value, value, rules, redactor=redactor, headers=headers)
+            with quiet():  # normalising is not reading: note_compared says what was compared
+                comparison = cmp.verify(obs.value, value, rules, redactor=redactor, headers=headers)
         except PatternError as exc:  # a rule path that does not parse
             raise TypeError(f"baseline {name!r}: {exc}") from None
         note_compared(value, rules)

@@ -27,7 +27,7 @@ from pytest_deployverify.baseline.redaction import redact_observation, secret_va
 from pytest_deployverify.baseline.session import BaselineSession
 from pytest_deployverify.baseline.storage import BaselineFileError
 from pytest_deployverify.evidence import Finding
-from pytest_deployverify.fieldcoverage import note_schema
+from pytest_deployverify.fieldcoverage import note_schema, quiet
 from pytest_deployverify.state import EVIDENCE_KEY, get_state
 
 MAX_LISTED = 50
@@ -58,7 +58,8 @@ class JsonSchema:
         recorded schema applies (a response's schema covers ``status``/``headers``/``body``).
         """
         __tracebackhide__ = True  # its arguments (the raw value) could hold a secret
-        observed = normalise(value, headers=headers)
+        with quiet():  # normalising is not reading: note_schema says what was constrained
+            observed = normalise(value, headers=headers)
         if schema is None and name is None:
             raise TypeError("json_schema.validate(value, schema=... or name=...): give one of them")
         if schema is not None:
@@ -72,6 +73,9 @@ class JsonSchema:
             schema_dict, label = self._recorded_schema(name)
         observed = redact_observation(observed, secret_values(get_state(self._item.config).target))
         problems = shapes.violations(schema_dict, observed)
+        if _is_response(value) and not _served_as_json(value):
+            ctype = value.headers.get("Content-Type")
+            problems.insert(0, ("$", f"the body is served as Content-Type {ctype!r}, not as JSON"))
         body_schema: Any = schema_dict
         if schema is None and _is_response(value):  # a recorded schema covers status/headers/body
             body_schema = (schema_dict.get("properties") or {}).get("body") or {}
@@ -161,6 +165,12 @@ class JsonSchema:
         finding.nodeid = self._item.nodeid
         finding.correlation_ids = list(evidence.correlation_ids)
         evidence.findings.append(finding)
+
+
+def _served_as_json(response: Any) -> bool:
+    """``application/json`` or a ``+json`` type: what a client may parse as JSON."""
+    ctype = str(response.headers.get("Content-Type") or "").split(";")[0].strip().lower()
+    return ctype == "application/json" or ctype.endswith("+json")
 
 
 def _is_response(value: Any) -> bool:

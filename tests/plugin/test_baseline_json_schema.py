@@ -102,3 +102,30 @@ def test_timing_samples_of_every_record_run_are_stored(bproject):
     stored = bproject.load("test_inner/test_t.json")
     assert stored["timings"] == {"step": [0.25, 0.25, 0.25]}
     assert stored["record_runs"] == 3
+
+
+def test_a_response_validated_as_json_must_be_served_as_json(pytester, bproject, noisy):
+    bproject.tests(
+        """
+        import requests
+
+        def _response(ctype):
+            r = requests.Response()
+            r.status_code = 200
+            r.headers["Content-Type"] = ctype
+            r._content = b'{"id": "x"}'
+            return r
+
+        def test_json(json_schema):
+            json_schema.validate(_response("application/json; charset=utf-8"), schema={})
+            json_schema.validate(_response("application/problem+json"), schema={})
+
+        def test_text(json_schema):
+            json_schema.validate(_response("text/plain"), schema={})
+        """
+    )
+    result = bproject.run()
+    result.assert_outcomes(passed=1, failed=1)
+    result.stdout.fnmatch_lines(
+        ["*$: the body is served as Content-Type 'text/plain', not as JSON*"]
+    )

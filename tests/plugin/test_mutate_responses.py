@@ -158,6 +158,23 @@ def test_apply_alters_one_place_and_remembers_altered_ids():
     assert apply(data, "$.items", "drop_item", altered) and len(data["items"]) == 1
     assert apply(data, "$.ok", "remove", altered) and "ok" not in data
     assert not apply(data, "$.missing", "remove", altered)
+    # a [*] takes the first item that has the rest of the path
+    events = {"events": [{"detail": {}}, {"detail": {"chunks": 2}}]}
+    assert apply(events, "$.events[*].detail.chunks", "bump", altered)
+    assert events["events"][1]["detail"]["chunks"] == 3
     assert json.dumps(data)
     assert _shift("2024-05-01T12:00:00Z") == "2024-05-01T13:00:00Z"
     assert _shift("2024-05-01T12:00:00+00:00") == "2024-05-01T13:00:00+00:00"
+
+
+def test_a_declared_header_is_not_stripped(project, alt, small_pdf):
+    project.alt(
+        alt,
+        extra=DECLARED
+        + '"* header:content-type" = "not checked here"\n'
+        + '"* header:X-Request-ID" = "not checked here"\n',
+    )
+    project.tests(TESTS.format(pdf=small_pdf))
+    project.run("--mutate-responses", "--mutate-max", "1", "--mutate-time", "0.5")
+    block, _ = _mutants(project)
+    assert block["candidates"] == 6  # $.state and $.size only: 3 operators each

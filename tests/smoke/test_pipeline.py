@@ -11,6 +11,7 @@ call; smoke_outputs.py).
 
 from __future__ import annotations
 
+import hashlib
 import itertools
 from datetime import datetime, timezone
 
@@ -40,7 +41,8 @@ def test_canary_walks_the_pipeline_like_the_baseline(
 ):
     """Upload -> every status in order -> complete; outputs the baseline's (see module doc)."""
     # upload answer, job as last polled, document: a null status is drift, not a stall
-    run = validate_run(upload_document(canary_pdf(fixture)))
+    pdf = canary_pdf(fixture)
+    run = validate_run(upload_document(pdf))
     run.raise_for_outcome()
     assert run.status_sequence == list(PIPELINE), (
         f"status sequence out of order or incomplete; rule: exactly {' -> '.join(PIPELINE)}; "
@@ -67,6 +69,13 @@ def test_canary_walks_the_pipeline_like_the_baseline(
         )
     if {v["chunk_id"] for v in doc["vectors"]} != {c["chunk_id"] for c in doc["chunks"]}:
         problems.append("vectors do not belong to exactly the document's chunks")
+    elif [v["chunk_id"] for v in doc["vectors"]] != [c["chunk_id"] for c in doc["chunks"]]:
+        problems.append("vectors are not served in chunk order (rule: the chunks' order)")
+    if progress["chunks_total"] != doc["chunk_count"]:
+        problems.append(
+            f"progress.chunks_total {progress['chunks_total']} != {doc['chunk_count']} chunks "
+            "stored"
+        )
     if progress["chunks_done"] != doc["chunk_count"]:
         problems.append(
             f"progress.chunks_done {progress['chunks_done']} != {doc['chunk_count']} chunks stored"
@@ -76,6 +85,7 @@ def test_canary_walks_the_pipeline_like_the_baseline(
             f"progress.embeddings_done {progress['embeddings_done']} != "
             f"{doc['vector_count']} vectors stored"
         )
+    problems += _figures_disagree(doc, events.json()["events"], pdf)
     assert not problems, "; ".join(problems) + f"; {run.describe()}"
 
     # Everything that must be deterministic for the same PDF: compared with the baseline.
@@ -105,6 +115,46 @@ def test_canary_walks_the_pipeline_like_the_baseline(
     except AssertionError as exc:
         problems.append(str(exc))
     assert not problems, "; ".join(problems) + f"; {run.describe()}"
+
+
+def _figures_disagree(doc, events, pdf):
+    """The service's own figures must agree: what each event says its stage did, the
+    document it produced, and the file that was uploaded (a stage reporting one thing and
+    storing another is how silent corruption looks from outside)."""
+    detail = {e["status"]: e["detail"] or {} for e in events}
+    chunk_count = doc["chunk_count"]
+    embedding, chunker = doc["embedding"], doc["chunker"]
+    expected = {
+        ("uploaded", "filename"): pdf.name,
+        ("uploaded", "bytes"): pdf.stat().st_size,
+        ("parse_validated", "parsed_text_sha256"): doc["parsed_text_sha256"],
+        ("chunking", "chunker"): f"{chunker['name']}@{chunker['version']}",
+        ("chunks_stored", "chunks"): chunk_count,
+        ("embedding_queued", "model"): embedding["model"],
+        ("embedding_queued", "dimensions"): embedding["dimensions"],
+        ("embeddings_stored", "vectors"): doc["vector_count"],
+        ("parsed", "parser_job_id"): detail.get("parse_queued", {}).get("parser_job_id"),
+    }
+    problems = [
+        f"event {status!r} says {key}={detail.get(status, {}).get(key)!r}, expected {want!r}"
+        for (status, key), want in expected.items()
+        if detail.get(status, {}).get(key) != want
+    ]
+    batches = detail.get("embedding_queued", {}).get("batches")
+    if not (isinstance(batches, int) and 1 <= batches <= chunk_count):
+        problems.append(f"event 'embedding_queued' says batches={batches!r}; rule: 1..chunks")
+    if detail.get("parsed", {}).get("via") not in ("webhook", "webhook-early", "poll"):
+        problems.append(f"event 'parsed' via {detail.get('parsed', {}).get('via')!r}")
+    digest = hashlib.sha256(doc["parsed_text"].encode()).hexdigest()
+    if digest != doc["parsed_text_sha256"]:
+        problems.append(
+            f"parsed_text_sha256 {doc['parsed_text_sha256']} is not the digest of the parsed "
+            f"text ({digest})"
+        )
+    ordinals = [c["ordinal"] for c in doc["chunks"]]
+    if ordinals != list(range(len(ordinals))):
+        problems.append(f"chunk ordinals {ordinals[:10]}; rule: 0, 1, 2, ... in order")
+    return [f"figures disagree: {p}" for p in problems]
 
 
 def _meaning_problems(baseline, text, doc, embeddings, smoke_env):

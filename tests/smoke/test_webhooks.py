@@ -67,4 +67,10 @@ def test_parser_webhook_requires_a_valid_signature(
     for case in ("unsigned", "wrong_signature"):
         json_schema.validate(answers[case], schema=f"{SCHEMAS}/error.schema.json")
     json_schema.validate(answers["signed"], schema=f"{SCHEMAS}/webhook.schema.json")
+    applied = answers["signed"].json()["applied"]
+    assert applied is False, (
+        f"a signed callback for a job that is already complete was applied (applied="
+        f"{applied!r}); rule: a late or repeated parser callback changes nothing (job "
+        f"{run.job_id}, correlation ID {run.correlation_id})"
+    )
     baseline.check("webhook_answers", observed)
