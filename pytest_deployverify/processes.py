@@ -21,8 +21,11 @@ from dataclasses import dataclass
 from pathlib import Path
 
 PROC = Path("/proc")
-#: how often a wait re-reads the process table
+#: how often a wait looks at one known process (one small read)
 POLL_S = 0.05
+#: how often a wait re-reads the whole process table: under load a scan takes CPU time from
+#: the very clean-up it waits for
+SCAN_POLL_S = 0.25
 
 
 @dataclass(frozen=True)
@@ -137,14 +140,26 @@ def send(procs: list[Proc], sig: int) -> None:
                 os.kill(proc.pid, sig)
 
 
-def wait_gone(find: Callable[[], list[Proc]], timeout: float) -> list[Proc]:
+def wait_gone(
+    find: Callable[[], list[Proc]], timeout: float, poll: float = SCAN_POLL_S
+) -> list[Proc]:
     """Re-read ``find()`` until it is empty or ``timeout`` s passed; what is left."""
     deadline = time.monotonic() + timeout
     while True:
         left = find()
         if not left or time.monotonic() >= deadline:
             return left
-        time.sleep(POLL_S)
+        time.sleep(poll)
+
+
+def _wait_leader_then_all(
+    find: Callable[[], list[Proc]], leader: Proc | None, timeout: float
+) -> list[Proc]:
+    """:func:`wait_gone`, watching only ``leader`` while it runs (cheap), then everyone."""
+    deadline = time.monotonic() + timeout
+    if leader is not None:
+        wait_gone(lambda: [leader] if alive(leader) else [], timeout, poll=POLL_S)
+    return wait_gone(find, max(0.0, deadline - time.monotonic()))
 
 
 def stop_all(
@@ -159,14 +174,14 @@ def stop_all(
     launch command) still running then gets what a normal session end gives it: SIGTERM, and
     ``leader_wait`` s to stop its own children and clean up, undisturbed. Whatever is left
     then gets SIGTERM, and SIGKILL after ``term_wait`` s. Returns how many were signalled."""
-    left = wait_gone(find, grace)
+    left = _wait_leader_then_all(find, leader, grace)
     if not left:
         return 0
     signalled: set[Proc] = set()
     if leader is not None and leader in left:
         signalled.add(leader)
         send([leader], signal.SIGTERM)
-        wait_gone(lambda: [p for p in [leader] if alive(p)], leader_wait)
+        wait_gone(lambda: [leader] if alive(leader) else [], leader_wait, poll=POLL_S)
         left = find()
         if not left:
             return len(signalled)

@@ -45,9 +45,11 @@ def test_hold(target):
     tmp = hold / "deployment.json.tmp"
     tmp.write_text(json.dumps(dict(target.deployment)))
     os.replace(tmp, hold / "deployment.json")
-    parent = os.getppid()  # under xdist the controller: stop holding when it is gone
+    parent = os.getppid()  # under xdist the controller
     deadline = time.monotonic() + 120
-    while not (hold / "release").exists() and os.getppid() == parent:
+    while not (hold / "release").exists():
+        if os.getppid() != parent:
+            os._exit(0)  # a worker whose controller was killed: no teardown to compete for CPU
         assert time.monotonic() < deadline, "never released"
         time.sleep(0.05)
 """
@@ -138,7 +140,7 @@ def _leftovers(inner: Inner) -> list[str]:
 def _wait_all_gone(inner: Inner, bound: float = GONE_WITHIN_S) -> list[str]:
     deadline = time.monotonic() + bound
     while (left := _leftovers(inner)) and time.monotonic() < deadline:
-        time.sleep(0.05)
+        time.sleep(0.2)  # a /proc scan costs CPU the clean-up being waited for needs
     return left
 
 
