@@ -13,7 +13,15 @@ from datetime import datetime
 from pathlib import Path
 
 import pytest
-from monitoring_support import Launched, alert_names, fast_rules, launched, prometheus_binary
+from monitoring_support import (
+    DASHBOARDS,
+    Launched,
+    alert_names,
+    dashboard_queries,
+    fast_rules,
+    launched,
+    prometheus_binary,
+)
 
 #: the issue's bound: the alert shows within a minute of the fault
 ALERT_WITHIN_S = 60.0
@@ -105,6 +113,17 @@ def test_a_healthy_deployment_raises_no_alert(rules_args: tuple[str, ...]) -> No
             assert time.monotonic() < deadline, (completed, evaluated - done)
             time.sleep(0.25)
         assert active_alerts(dep) == []
+        # every dashboard query is PromQL this Prometheus accepts (promtool checks only the rules)
+        for path in DASHBOARDS:
+            for expr in dashboard_queries(path):
+                if expr.startswith("label_values("):  # a Grafana variable, not PromQL
+                    continue
+                resp = dep.http.get(
+                    f"{dep.prometheus_url}/api/v1/query",
+                    params={"query": expr.replace("$target", ".*")},
+                    timeout=(3, 15),
+                )
+                assert resp.status_code == 200, f"{path.name}: {expr}: {resp.text[:300]}"
         # loopback only, its data in the deployment's (temporary) data dir
         pid = dep.data["pids"]["prometheus"]
         argv = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")

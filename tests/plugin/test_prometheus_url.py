@@ -83,6 +83,7 @@ def test_a_launched_deployment_may_name_its_prometheus(project, own: str) -> Non
         """
     )
     project.tests(SHOW)
-    # under xdist the URL travels to the workers with the rest of the launched target
-    project.run("--target-env=local", *(("-n", "2") if not own else ())).assert_outcomes(passed=1)
+    # serial only: test_an_environment_names_its_prometheus_and_auth shows the URL reaching
+    # xdist workers, and a launched target travels to them the same way (Target.to_wire)
+    project.run("--target-env=local").assert_outcomes(passed=1)
     assert _shown(project)["url"] == (own.rstrip("/") or "http://127.0.0.1:9090")
