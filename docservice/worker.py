@@ -601,12 +601,12 @@ class Worker:
         done = int(job["embeddings_done"])
         while done < len(chunks):
             batch = chunks[done : done + self.s.embed_batch_size]
-            vectors = self._embed([c["text"] for c in batch])
+            vectors, served = self._embed([c["text"] for c in batch])
             rows = [
                 (
                     c["chunk_id"],
                     job["document_id"],
-                    self.s.embedding_model,
+                    served,
                     self.s.embedding_dimensions,
                     *_encode(v),
                 )
@@ -643,7 +643,10 @@ class Worker:
 
         return self._advance(job, "embeddings_stored", detail={"vectors": done}, writes=verify)
 
-    def _embed(self, texts: list[str]) -> list[list[float]]:
+    def _embed(self, texts: list[str]) -> tuple[list[list[float]], str]:
+        """The vectors for ``texts`` and the model the service says it served (its answer's
+        ``model``, the requested one if it names none): stored per vector as evidence of
+        what really embedded the chunk."""
         body = self._call(
             "POST",
             f"{self.s.embeddings_url}/v1/embeddings",
@@ -669,7 +672,7 @@ class Worker:
                     "embeddings_bad_dimensions",
                     f"expected {self.s.embedding_dimensions} dimensions, got {size}",
                 )
-        return vectors
+        return vectors, str(body.get("model") or self.s.embedding_model)
 
     def _finalize(self, job: dict[str, Any]) -> None:
         self._advance(job, "complete", sets={"next_attempt_at": None}, keep=False)

@@ -48,6 +48,9 @@ KNOWN_MODELS = {
     "text-embedding-ada-002": 1536,
 }
 MODELS_CREATED = 1705948997  # fixed, so /v1/models is byte-stable
+#: Appended to the model an answer says it served: a stand-in's vectors must never pass for a
+#: real model's, so its identity travels into every output that records the served model.
+SERVED_SUFFIX = "-standin"
 # Bump only on purpose: changing it changes every vector digest in every baseline.
 VECTOR_ALGORITHM = b"docservice-standin-embedding-v2\x00"
 
@@ -283,7 +286,7 @@ def create_app(environ: Mapping[str, str] | None = None) -> FastAPI:
             {
                 "object": "list",
                 "data": data,
-                "model": model,
+                "model": model + SERVED_SUFFIX,
                 "usage": {"prompt_tokens": tokens, "total_tokens": tokens},
             }
         )

@@ -86,7 +86,7 @@ def test_real_services_by_configuration_alone(tmp_path: Path, external: dict[str
         run = dep.run(FIXTURES / "small.pdf")
         assert run["job"]["status"] == "complete", run["job"]
         assert run["document"]["embedding"] == {
-            "model": "text-embedding-3-large",
+            "model": "text-embedding-3-large-standin",  # as the service says it served
             "dimensions": 3072,
         }
         assert run["document"]["parser"]["name"] == "llamaparse-standin"

@@ -89,8 +89,9 @@ def test_protected_environment_wired_to_standins_fails(pytester: pytest.Pytester
     assert verdict["verdict"] == "fail" and result.ret != 0, _shown(failures)
     pattern = (
         r"the deployment is wired to test doubles: \{'parser': \"llamaparse-standin "
-        r"\(contains 'standin'\)\"\}.*rule: on protected environment 'prod' no identity may "
-        r"contain \[.*'standin'.*\] \(environments\.toml\)"
+        r"\(contains 'standin'\)\", 'embeddings': \"text-embedding-3-small-standin \(contains "
+        r"'standin'\)\"\}.*rule: on protected environment 'prod' no identity may contain "
+        r"\[.*'standin'.*\] \(environments\.toml\)"
     )
     hits = [n for n, m in failures if "test_parser_and_embeddings_are_real" in n]
     assert hits and any(re.search(pattern, m, re.S) for _, m in failures), _shown(failures)
@@ -105,7 +106,10 @@ def test_protected_environment_that_allows_the_standins_passes(pytester: pytest.
         [IDENTITY],
         env="staging",
         protected=True,
-        environments='[envs.staging]\nallowed_test_doubles = ["llamaparse-standin"]\n',
+        environments=(
+            "[envs.staging]\n"
+            'allowed_test_doubles = ["llamaparse-standin", "text-embedding-3-small-standin"]\n'
+        ),
     )
     assert verdict["verdict"] == "pass" and result.ret == 0, _shown(failures)
     assert [t["outcome"] for t in verdict["tests"]] == ["passed"], verdict["tests"]
