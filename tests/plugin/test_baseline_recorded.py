@@ -53,7 +53,7 @@ def test_recorded_without_a_baseline_names_the_record_command(bproject):
         [
             "*BaselineMismatch: baseline 'never' is missing from "
             "baselines/test_inner/test_nothing.json; record it with:",
-            "*pytest 'test_inner.py::test_nothing' --record-baseline --target-env local",
+            "*pytest 'test_inner.py::test_nothing' --record-baseline --target-env noisy",
         ]
     )
 
