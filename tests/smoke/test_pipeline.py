@@ -130,7 +130,6 @@ def _figures_disagree(doc, events, pdf):
         ("parse_validated", "parsed_text_sha256"): doc["parsed_text_sha256"],
         ("chunking", "chunker"): f"{chunker['name']}@{chunker['version']}",
         ("chunks_stored", "chunks"): chunk_count,
-        ("embedding_queued", "model"): embedding["model"],
         ("embedding_queued", "dimensions"): embedding["dimensions"],
         ("embeddings_stored", "vectors"): doc["vector_count"],
         ("parsed", "parser_job_id"): detail.get("parse_queued", {}).get("parser_job_id"),
@@ -140,6 +139,14 @@ def _figures_disagree(doc, events, pdf):
         for (status, key), want in expected.items()
         if detail.get(status, {}).get(key) != want
     ]
+    # The document records the model the embeddings service says it served: the requested
+    # one, possibly with a suffix (a version, or a stand-in's `-standin`), never another.
+    requested = detail.get("embedding_queued", {}).get("model")
+    if not (isinstance(requested, str) and str(embedding["model"]).startswith(requested)):
+        problems.append(
+            f"event 'embedding_queued' requested model={requested!r}, the vectors were served "
+            f"by {embedding['model']!r}; rule: the served model is the requested one"
+        )
     batches = detail.get("embedding_queued", {}).get("batches")
     if not (isinstance(batches, int) and 1 <= batches <= chunk_count):
         problems.append(f"event 'embedding_queued' says batches={batches!r}; rule: 1..chunks")
