@@ -42,8 +42,10 @@ from pytest_deployverify.baseline.shapes import _json_type
 PROPERTY = "deployverify-fields"
 #: strongest first: a path is counted under the strongest kind that touched it
 KINDS = ("exact", "rule", "schema", "read", "used")
-#: list items walked per list when noting the paths a response holds (the rest share them)
+#: list items looked at per list when noting the paths a response holds (the rest share them)
 MAX_ITEMS = 64
+#: items walked whatever their shape; later records with the first one's keys are skipped
+FULL_ITEMS = 4
 #: paths kept per route (a runaway document must not make the evidence unbounded)
 MAX_PATHS = 2000
 #: unchecked paths listed by name in the verdict file
@@ -73,13 +75,25 @@ def route_of(method: str, path: str) -> str:
     return f"{method.upper()} {_ID_SEGMENT.sub('/{id}', path.split('?', 1)[0]) or '/'}"
 
 
+_CHILD_PATHS: dict[tuple[str, str], str] = {}
+
+
 def child_path(prefix: str, key: str | int) -> str:
-    """The canonical path of ``key`` under ``prefix`` (indices and ID-like keys collapsed)."""
-    if isinstance(key, int):
+    """The canonical path of ``key`` under ``prefix`` (indices and ID-like keys collapsed).
+
+    Cached: the same few paths come back in every response of a route, and this runs once
+    per leaf of every body received.
+    """
+    if type(key) is int:
         return prefix + "[*]"
-    if _ID_KEY.match(key):
-        return prefix + ".{id}"
-    return format_path([key]).replace("$", prefix, 1)
+    cached = _CHILD_PATHS.get((prefix, key))  # type: ignore[arg-type]
+    if cached is not None:
+        return cached
+    assert isinstance(key, str)
+    path = prefix + ".{id}" if _ID_KEY.match(key) else format_path([key]).replace("$", prefix, 1)
+    if len(_CHILD_PATHS) < 50_000:
+        _CHILD_PATHS[(prefix, key)] = path
+    return path
 
 
 # ---------------------------------------------------------------- per-route data
@@ -138,7 +152,7 @@ class FieldRecorder:
         if data is _NOT_JSON:
             return
         fields = self.route(route_of(method, path))
-        if len(fields.headers) < 64:
+        if not fields.headers:  # a route's header names, from its first response
             fields.headers.update(response.headers.keys())
         self._note(fields, data, "$", 0)
         install_tracking(response, data, fields)
@@ -150,15 +164,23 @@ class FieldRecorder:
                 self._note(fields, v, child_path(path, k), depth + 1)
             return
         if t is list and value:
-            for v in value[:MAX_ITEMS]:
-                self._note(fields, v, path + "[*]", depth + 1)
+            item = path + "[*]"
+            first = value[0]
+            shape = first.keys() if type(first) is dict else None
+            for i, v in enumerate(value[:MAX_ITEMS]):
+                # records shaped like the first few hold no new paths: skip their walk
+                if i < FULL_ITEMS or shape is None or type(v) is not dict or v.keys() != shape:
+                    self._note(fields, v, item, depth + 1)
             return
         seen = fields.seen
         if path not in seen and len(seen) < MAX_PATHS:
             seen[path] = value
-        if t is str and len(value) >= 8 and len(self._ids) < 10_000:
-            places = self._ids.setdefault(value, [])
-            if len(places) < 16 and (fields, path) not in places:
+        if t is str and len(value) >= 8:
+            places = self._ids.get(value)
+            if places is None:
+                if len(self._ids) < 10_000:
+                    self._ids[value] = [(fields, path)]
+            elif len(places) < 16 and (fields, path) not in places:
                 places.append((fields, path))
 
     # -------------------------------------------------------- declarations

@@ -229,6 +229,20 @@ def test_server_timestamps_are_sane(upload_document, canary_pdf, budgets, valida
         f"read {before.isoformat()} .. {after.isoformat()}; rule: within {skew:g} s "
         f"(SMOKE_CLOCK_SKEW_S); {run.describe()}"
     )
+    # the job resource's own stamps, as last polled, lie in the same window
+    outside = {
+        key: run.job[key]
+        for key in ("created_at", "updated_at")
+        if not (
+            (stamp := parse_ts(run.job[key])) is not None
+            and (before - stamp).total_seconds() <= skew
+            and (stamp - after).total_seconds() <= skew
+        )
+    }
+    assert not outside, (
+        f"job timestamps {outside} outside the test's clock {before.isoformat()} .. "
+        f"{after.isoformat()}; rule: within {skew:g} s (SMOKE_CLOCK_SKEW_S); {run.describe()}"
+    )
     backwards = [
         f"{a[0]} {a[1].isoformat()} > {b[0]} {b[1].isoformat()}"
         for a, b in itertools.pairwise(stamps)
