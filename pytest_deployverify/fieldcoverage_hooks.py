@@ -99,7 +99,7 @@ class FieldCoverageHooks:
         if report.when != "teardown" or hasattr(self.config, "workerinput"):
             return
         for key, value in report.user_properties:
-            if key == PROPERTY:
+            if key == PROPERTY and isinstance(value, str):
                 coverage(self.config).merge(report.nodeid, value)
 
     def pytest_terminal_summary(self, terminalreporter: Any) -> None:

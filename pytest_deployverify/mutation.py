@@ -28,7 +28,7 @@ import re
 import sys
 import tempfile
 import time
-from collections.abc import Generator, Mapping, Sequence
+from collections.abc import Generator, Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -288,7 +288,7 @@ def candidates(
     cov: FieldCoverage,
     passed: set[str],
     excluded: Mapping[tuple[str, str], str],
-    headers: Mapping[str, Sequence[str]],
+    headers: Mapping[str, Iterable[str]],
 ) -> list[Mutant]:
     """Every mutant the clean run makes possible, in a fixed order (ids assigned later)."""
     out: list[Mutant] = []

@@ -258,3 +258,37 @@ def test_tracked_dict_survives_generic_copies():
     _, data, body = _tracked()
     assert dataclasses.asdict(Holder(body)) == {"value": data}
     assert isinstance(TrackedDict({"k": 1}), dict)
+
+
+def test_report_section_lists_unchecked_declared_and_survivors():
+    from pytest_deployverify.report.fields import coverage_line, render_section
+
+    verdict = {
+        "coverage": {
+            "routes": 1,
+            "paths": 3,
+            "counts": {"exact": 1, "read": 0, "unchecked": 1, "declared": 1},
+            "unchecked": [{"route": "GET /x", "path": "$.<b>", "example": 5, "tests": ["t"]}],
+            "unchecked_total": 1,
+            "declared": [
+                {"route": "*", "path": "$.c", "reason": "varies", "declared_by": "config"}
+            ],
+            "fail_unchecked": False,
+        },
+        "mutation": {
+            "seed": 1,
+            "killed": 1,
+            "survived": 1,
+            "score": 0.5,
+            "mutants": [
+                {"id": "m1", "outcome": "killed", "description": "k", "killed_by": ["t"]},
+                {"id": "m2", "outcome": "survived", "description": "GET /x $.a: bumped"},
+            ],
+        },
+    }
+    html = render_section(verdict)
+    assert "What this run did not check" in html and "$.&lt;b&gt;" in html
+    assert "varies" in html and html.index("m2") < html.index("m1")  # survivors first
+    line = coverage_line(verdict)
+    assert "1 of 3 response fields" in line and "**1 unchecked**" in line
+    assert "1 of 2 mutants killed (50%)" in line
