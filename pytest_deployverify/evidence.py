@@ -69,6 +69,8 @@ class TestEvidence:
     runs: list[dict[str, Any]] = field(default_factory=list)
     timings: dict[str, list[float]] = field(default_factory=dict)
     timing_groups: dict[str, str] = field(default_factory=dict)
+    #: timing name -> the sequential plan ``timings.sample`` took it with (min/max/look_every)
+    timing_plans: dict[str, dict[str, int]] = field(default_factory=dict)
     cleanup: list[dict[str, Any]] = field(default_factory=list)
     message: str = ""
     skip_reason: str = ""

@@ -1,4 +1,4 @@
-"""Performance statistics: is the target slower than the baseline by more than allowed?
+"""Performance statistics: is the target slower than its reference by more than allowed?
 
 Pure Python (no numpy/scipy, no pytest) so the plugin needs nothing heavy at run time. The
 dev extra's scipy only checks these numbers in the tests.
@@ -6,42 +6,62 @@ dev extra's scipy only checks these numbers in the tests.
 The model: timings are positive and vary multiplicatively, so we work on log-seconds, where a
 slowdown by a factor ``r`` is a shift by ``log r``. On the logs we compute
 
-* the Mann-Whitney U statistic of target vs baseline, and its one-sided p-value for "target
+* the Mann-Whitney U statistic of target vs reference, and its one-sided p-value for "target
   slower" (exact null distribution for small samples without ties, otherwise the normal
-  approximation with tie and continuity correction, as scipy's ``method="asymptotic"``);
-* the Hodges-Lehmann estimate of the shift (median of all target-baseline pairwise
+  approximation with tie and continuity correction, as scipy's ``method="asymptotic"``), and
+  ``z = Phi^-1(1 - p)`` for the sequential boundaries;
+* the Hodges-Lehmann estimate of the shift (median of all target-reference pairwise
   differences) and its distribution-free confidence interval (order statistics of the same
-  differences, cut where the U distribution puts ``alpha/2`` in each tail);
-* ``exp`` of both: the target/baseline ratio and its interval.
+  differences, cut where the U distribution puts the tail probability);
+* ``exp`` of both: the target/reference ratio and its interval.
 
-Decision rule for one timing (``judge``), in order; the first that applies decides:
+**Sequential looks.** A timing sampled with a plan (``SamplingPlan``: first look at
+``min_samples`` target samples, then every ``look_every``, at most ``max_samples``) is judged
+at each look by a group-sequential test (Jennison & Turnbull 2000; error spending, Lan &
+DeMets 1983): the fail boundary spends the fail level ``alpha`` (default ``(1-confidence)/2``
+= 1 %) with the O'Brien-Fleming-type function ``2 - 2 Phi(z_{alpha/2} / sqrt(t))``, the pass
+boundary spends ``pass_error`` (beta, default 5 %) with the Pocock-type function
+``beta ln(1 + (e-1) t)`` (Pampallona, Tsiatis & Kim 2001), where ``t`` is the information
+fraction ``(1/n + 1/M) / (1/n + 1/m)`` of a look at ``m`` of ``M`` planned target samples
+against ``n`` reference samples. Both boundaries are non-binding, so crossing one never
+spends the other's error. Samples recorded without a plan are one look (a fixed-sample test:
+``z >= z_{1-alpha}`` fails, the ``1 - beta`` upper bound decides a pass).
+
+Decision rule at a look, in order; the first that applies decides. The last look's
+"continue" is **inconclusive**:
 
 1. fewer than ``min_samples`` on either side: **inconclusive** (too few samples);
 2. the medians differ by at most ``abs_floor_s`` seconds: **pass** (absolute floor: a tiny
    difference never fails, however large the ratio);
-3. the whole interval is above the allowed ratio: **fail**;
-4. the whole interval is at or below the allowed ratio: **pass**;
-5. the interval straddles the limit. Then the rank test and the effect size decide:
-   a. the interval excludes 1 (significantly slower) and the ratio estimate exceeds the
-      effect-size floor (default: the allowed ratio): **fail**;
-   b. the ratio estimate exceeds the floor but the slowdown is not significant:
-      **inconclusive** (looks slower than allowed, too noisy to tell);
-   c. significantly slower but the estimate is within the limit: **inconclusive** (a real
-      slowdown of uncertain size);
-   d. not significantly slower, estimate within the limit, and the interval's upper end within
-      twice the allowed slowdown (``1 + 2*(ratio-1)``, 1.4 for 1.2): **pass**;
-   e. otherwise **inconclusive** (the interval is too wide to call it a pass).
+3. ``z`` reaches the fail boundary (significantly slower at the spent level) **and** the
+   ratio estimate exceeds the effect-size floor (default: the allowed ratio): **fail**;
+4. the Hodges-Lehmann upper bound at the pass boundary's level is at or below the pass limit
+   (default ``1 + 2*(ratio-1)``, 1.4 for 1.2): **pass** (a slowdown beyond the pass limit is
+   ruled out);
+5. otherwise continue; at the last look **inconclusive**: the estimate is above the floor but
+   the slowdown is not significant (too noisy to tell), or it is significant and the
+   estimate within the floor (a real slowdown of uncertain size), or the interval is too wide
+   to rule out a slowdown beyond the pass limit.
 
-Rule 5a is what gives the judge its power with 10-50 samples (the whole interval clearing
-1.2 needs far more data for a 1.5x slowdown); the effect-size floor is what keeps it from
-failing small, significant slowdowns (Kayenta's "significant but tiny" complaint the other way
-round), and 5b/5e keep noisy data from becoming a false success.
+**Run level.** ``judge_family`` judges the timings of one run as a family with Holm's step-down
+procedure (Holm 1979), applied to group-sequential tests as Maurer & Bretz (2013) show: every
+timing is first tested at ``alpha / F`` (``F`` timings), each one that fails is set aside and
+the others are tested again at ``alpha / (F - k)`` on the looks they took, until no new
+timing fails. The chance that an unchanged run fails is then at most ``alpha`` whatever ``F``;
+one clearly slower timing still fails at ``alpha / F``. Each timing keeps its own numbers
+(ratio, interval, raw ``p_value``) and says at which level and look it was decided.
+
+Rule 3 is what gives the judge its power with 10-50 samples; the effect-size floor keeps it
+from failing small, significant slowdowns, and rules 4/5 keep noisy data from becoming a false
+success.
 """
 
 from __future__ import annotations
 
+import itertools
 import math
-from collections.abc import Sequence
+from bisect import bisect_left, bisect_right
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
 from functools import lru_cache
 from statistics import NormalDist, median
@@ -55,6 +75,8 @@ EXACT_MAX_PRODUCT = 2500
 #: timestamp resolution; the absolute floor makes such stages pass anyway).
 _MIN_SECONDS = 1e-6
 
+_NORMAL = NormalDist()
+
 
 @dataclass(frozen=True)
 class JudgeConfig:
@@ -67,6 +89,14 @@ class JudgeConfig:
     abs_floor_s: float = 0.05
     #: the ratio estimate must exceed this to fail (None: the allowed ratio)
     effect_floor: float | None = None
+    #: a pass needs a slowdown beyond this ruled out (None: 1 + 2 * (allowed_ratio - 1))
+    pass_ratio: float | None = None
+    #: the chance of passing a timing that is really ``pass_limit`` times slower (beta)
+    pass_error: float = 0.05
+    #: target samples between two sequential looks
+    look_every: int = 5
+    #: the most target samples ``timings.sample`` takes by default
+    max_samples: int = 50
 
     def __post_init__(self) -> None:
         if not self.allowed_ratio > 1.0:
@@ -79,15 +109,71 @@ class JudgeConfig:
             raise ValueError(f"abs_floor_s must not be negative, got {self.abs_floor_s!r}")
         if self.effect_floor is not None and self.effect_floor < 1.0:
             raise ValueError(f"effect_floor must be at least 1.0, got {self.effect_floor!r}")
+        if self.pass_ratio is not None and self.pass_ratio < self.allowed_ratio:
+            raise ValueError(
+                f"pass_ratio must be at least the allowed ratio {self.allowed_ratio!r}, "
+                f"got {self.pass_ratio!r}"
+            )
+        if not 0.0 < self.pass_error < 0.5:
+            raise ValueError(f"pass_error must be between 0 and 0.5, got {self.pass_error!r}")
+        if self.look_every < 1:
+            raise ValueError(f"look_every must be at least 1, got {self.look_every!r}")
+        if self.max_samples < self.min_samples:
+            raise ValueError(
+                f"max_samples ({self.max_samples!r}) must be at least min_samples "
+                f"({self.min_samples!r})"
+            )
 
     @property
     def floor(self) -> float:
         return self.allowed_ratio if self.effect_floor is None else self.effect_floor
 
+    @property
+    def alpha(self) -> float:
+        """One-sided fail level of a single timing: an unchanged timing fails at most this often."""
+        return (1.0 - self.confidence) / 2.0
+
+    @property
+    def pass_limit(self) -> float:
+        if self.pass_ratio is not None:
+            return self.pass_ratio
+        return 1.0 + 2.0 * (self.allowed_ratio - 1.0)
+
+
+@dataclass(frozen=True)
+class SamplingPlan:
+    """Sequential sampling of one timing: looks at ``min_samples``, then every
+    ``look_every`` target samples, up to ``max_samples``."""
+
+    min_samples: int
+    max_samples: int
+    look_every: int = 5
+
+    def __post_init__(self) -> None:
+        if self.min_samples < 2:
+            raise ValueError(f"min_samples must be at least 2, got {self.min_samples!r}")
+        if self.max_samples < self.min_samples:
+            raise ValueError(
+                f"max_samples ({self.max_samples!r}) must be at least min_samples "
+                f"({self.min_samples!r})"
+            )
+        if self.look_every < 1:
+            raise ValueError(f"look_every must be at least 1, got {self.look_every!r}")
+
+    def looks(self, taken: int) -> list[int]:
+        """Target sample counts at which the judge looks, given ``taken`` samples so far:
+        the planned looks below ``taken``, and ``taken`` itself as the latest look."""
+        planned = list(range(self.min_samples, self.max_samples, self.look_every))
+        planned.append(self.max_samples)
+        return [m for m in planned if m < taken] + [taken]
+
+    def to_dict(self) -> dict[str, int]:
+        return asdict(self)
+
 
 @dataclass
 class MannWhitney:
-    """U statistic of the second sample (target) over the first (baseline)."""
+    """U statistic of the second sample (target) over the first (reference)."""
 
     u: float
     p_greater: float  # one-sided: target stochastically larger (slower)
@@ -96,7 +182,7 @@ class MannWhitney:
 
 @dataclass
 class ShiftEstimate:
-    """Hodges-Lehmann shift (target - baseline) with its confidence interval."""
+    """Hodges-Lehmann shift (target - reference) with its confidence interval."""
 
     estimate: float
     low: float
@@ -120,15 +206,30 @@ class TimingResult:
     target_n: int = 0
     baseline_median: float | None = None
     target_median: float | None = None
-    ratio: float | None = None  # Hodges-Lehmann estimate of target/baseline
+    ratio: float | None = None  # Hodges-Lehmann estimate of target/reference
     ratio_ci: tuple[float, float] | None = None
     median_ratio: float | None = None  # plain ratio of medians, for reference
-    p_value: float | None = None  # one-sided Mann-Whitney, target slower
+    p_value: float | None = None  # one-sided Mann-Whitney, target slower (this timing alone)
     test_method: str | None = None
     allowed_ratio: float = 1.2
     confidence: float = 0.98
     baseline_samples: list[float] = field(default_factory=list)
     target_samples: list[float] = field(default_factory=list)
+    #: the one-sided level this timing's fail test was held to (alpha, or Holm's alpha/k)
+    level: float | None = None
+    #: how many timings were judged together (Holm's family); 1 for a timing alone
+    family_size: int = 1
+    #: the look that decided (1-based) and how many looks the samples allowed
+    look: int = 0
+    looks: int = 0
+    #: target samples planned at most (sequential sampling), None for a fixed sample
+    planned_samples: int | None = None
+    #: False while a sequential judge would still ask for more samples
+    decided: bool = True
+    #: what the target was compared with: "baseline", "history" or "baseline (history corrupt)"
+    reference: str = "baseline"
+    #: one line on where the reference samples came from (files, runs)
+    reference_detail: str = ""
 
     def to_dict(self) -> dict[str, Any]:
         data = asdict(self)
@@ -260,6 +361,138 @@ def hodges_lehmann(
     return ShiftEstimate(median(diffs), low, high, confidence, method)
 
 
+# ------------------------------------------------------------------------ error spending
+
+
+def obrien_fleming_spending(t: float, level: float) -> float:
+    """Lan-DeMets O'Brien-Fleming-type spending: almost nothing early, ``level`` at ``t = 1``."""
+    if t <= 0:
+        return 0.0
+    if t >= 1:
+        return level
+    z = _NORMAL.inv_cdf(1.0 - level / 2.0)
+    return 2.0 * (1.0 - _NORMAL.cdf(z / math.sqrt(t)))
+
+
+def pocock_spending(t: float, level: float) -> float:
+    """Lan-DeMets Pocock-type spending: ``level * ln(1 + (e - 1) t)``, spent early."""
+    if t <= 0:
+        return 0.0
+    return level * math.log(1.0 + (math.e - 1.0) * min(t, 1.0))
+
+
+SPENDING: dict[str, Callable[[float, float], float]] = {
+    "obrien-fleming": obrien_fleming_spending,
+    "pocock": pocock_spending,
+}
+
+#: a boundary this high is never crossed (nothing spent at that look)
+_NEVER = 40.0
+
+
+def _upper_tail(x: float) -> float:
+    return 0.5 * math.erfc(x / math.sqrt(2.0))
+
+
+def _simpson(lo: float, hi: float, step: float) -> tuple[list[float], list[float]]:
+    """Points and Simpson weights on [lo, hi] with spacing at most ``step``."""
+    intervals = max(2, 2 * math.ceil((hi - lo) / (2.0 * step)))
+    h = (hi - lo) / intervals
+    xs = [lo + i * h for i in range(intervals + 1)]
+    ws = [(1 if i in (0, intervals) else 4 if i % 2 else 2) * h / 3.0 for i in range(len(xs))]
+    return xs, ws
+
+
+@lru_cache(maxsize=1024)  # a pure function of its arguments; a memo, not session state
+def spending_bounds(
+    fractions: tuple[float, ...], level: float, spending: str = "obrien-fleming"
+) -> tuple[float, ...]:
+    """Upper z-boundaries ``c_k`` of a one-sided group-sequential test at ``level``.
+
+    ``fractions`` are the looks' information fractions (increasing, the last one at most 1).
+    Under the null, ``Z_k`` has the canonical joint distribution (``Z_k sqrt(t_k)`` has
+    independent normal increments); ``c_k`` is chosen so that the chance of first crossing at
+    look ``k`` is ``spend(t_k) - spend(t_{k-1})``. Computed by recursive numerical integration
+    of the continuation density (Armitage, McPherson & Rowe 1969; Jennison & Turnbull 2000,
+    ch. 19), Simpson's rule on a grid finer than the smallest increment's spread.
+    """
+    spend = SPENDING[spending]
+    if not fractions or any(b <= a for a, b in itertools.pairwise(fractions)):
+        raise ValueError(f"information fractions must increase, got {fractions!r}")
+    if not (fractions[0] > 0.0 and fractions[-1] <= 1.0 + 1e-12):
+        raise ValueError(f"information fractions must be in (0, 1], got {fractions!r}")
+    increments = [fractions[0]] + [b - a for a, b in itertools.pairwise(fractions)]
+    step = min(0.4 * math.sqrt(min(increments)), 0.1)
+    bounds: list[float] = []
+    xs: list[float] = []
+    dens: list[float] = []
+    ws: list[float] = []
+    spent = 0.0
+    for k, t in enumerate(fractions):
+        target = max(0.0, spend(t, level) - spent)
+        sd = math.sqrt(t)
+        if k == 0:
+            c = _NORMAL.inv_cdf(1.0 - target) if target > 1e-15 else _NEVER
+            c = min(c, _NEVER)
+            crossed = _upper_tail(c)
+            hi = min(c, 12.0) * sd
+            xs, ws = _simpson(-9.0 * sd, hi, step)
+            dens = [math.exp(-0.5 * (x / sd) ** 2) / (sd * math.sqrt(2 * math.pi)) for x in xs]
+        else:
+            inc = math.sqrt(t - fractions[k - 1])
+            mass = [w * f for w, f in zip(ws, dens, strict=True)]
+
+            def cross(
+                c: float,
+                mass: list[float] = mass,
+                grid: list[float] = xs,
+                inc: float = inc,
+                sd: float = sd,
+            ) -> float:
+                edge = c * sd
+                start = bisect_left(grid, edge - 9.0 * inc)  # below: a tail under 1e-19
+                return sum(
+                    mass[j] * _upper_tail((edge - grid[j]) / inc) for j in range(start, len(grid))
+                )
+
+            if target <= 1e-15:
+                c = _NEVER
+            else:
+                lo_c, hi_c = -12.0, _NEVER
+                while hi_c - lo_c > 1e-6:
+                    mid = 0.5 * (lo_c + hi_c)
+                    if cross(mid) > target:
+                        lo_c = mid
+                    else:
+                        hi_c = mid
+                c = hi_c
+            crossed = cross(c) if c < _NEVER else 0.0
+            hi = min(c, 12.0) * sd
+            new_xs, new_ws = _simpson(-9.0 * sd, hi, step)
+            width = 9.0 * inc
+            norm = 1.0 / (inc * math.sqrt(2 * math.pi))
+            new_dens = []
+            for s in new_xs:
+                a, b = bisect_left(xs, s - width), bisect_right(xs, s + width)
+                new_dens.append(
+                    norm
+                    * sum(mass[j] * math.exp(-0.5 * ((s - xs[j]) / inc) ** 2) for j in range(a, b))
+                )
+            xs, ws, dens = new_xs, new_ws, new_dens
+        spent += crossed
+        bounds.append(c)
+    return tuple(bounds)
+
+
+def information_fractions(
+    n_reference: int, looks: Sequence[int], planned: int
+) -> tuple[float, ...]:
+    """Information at each look (``m`` target samples against ``n`` reference samples) as a
+    fraction of the information at ``planned`` target samples: ``(1/n + 1/M) / (1/n + 1/m)``."""
+    full = 1.0 / n_reference + 1.0 / max(planned, looks[-1])
+    return tuple(full / (1.0 / n_reference + 1.0 / m) for m in looks)
+
+
 # ------------------------------------------------------------------------ the judge
 
 
@@ -273,19 +506,95 @@ def _fmt_ratio(value: float) -> str:
     return f"{value:.2f}"
 
 
+def _fmt_level(level: float) -> str:
+    return f"{level:.2g}" if level < 0.01 else f"{level:.3g}"
+
+
+def _z_of(p: float) -> float:
+    """``Phi^-1(1 - p)`` without losing the tail to ``1 - p`` rounding."""
+    if p <= 0.0:
+        return math.inf
+    if p >= 1.0:
+        return -math.inf
+    return -_NORMAL.inv_cdf(p)
+
+
+def _hl_bounds(
+    diffs: Sequence[float], n: int, m: int, has_ties: bool, confidence: float
+) -> tuple[float, float]:
+    """The Hodges-Lehmann interval from already-sorted pairwise differences."""
+    k = _critical_k(n, m, confidence, has_ties)
+    if k < 1 or k > len(diffs) - k + 1:
+        return -math.inf, math.inf
+    return diffs[k - 1], diffs[len(diffs) - k]
+
+
+@dataclass
+class _Look:
+    m: int
+    p: float
+    z: float
+    method: str
+    estimate: float
+    upper_pass: float  # HL upper bound at the pass boundary's level
+    low: float  # reported interval at the configured confidence
+    high: float
+    ref_median: float
+    target_median: float
+
+
+def _look(
+    base: Sequence[float],
+    lb: Sequence[float],
+    targ: Sequence[float],
+    lt: Sequence[float],
+    pass_z: float,
+    confidence: float,
+) -> _Look:
+    n, m = len(lb), len(lt)
+    mw = mann_whitney(lb, lt)
+    diffs = sorted(t - b for t in lt for b in lb)
+    has_ties = len(set(lb) | set(lt)) < n + m
+    pass_conf = 1.0 - 2.0 * _upper_tail(pass_z)
+    upper = _hl_bounds(diffs, n, m, has_ties, pass_conf)[1] if pass_conf > 0 else math.inf
+    low, high = _hl_bounds(diffs, n, m, has_ties, confidence)
+    return _Look(
+        m=m,
+        p=mw.p_greater,
+        z=_z_of(mw.p_greater),
+        method=mw.method,
+        estimate=median(diffs),
+        upper_pass=upper,
+        low=low,
+        high=high,
+        ref_median=median(base),
+        target_median=median(targ),
+    )
+
+
 def judge(
     name: str,
     baseline: Sequence[float],
     target: Sequence[float],
     config: JudgeConfig | None = None,
     group: str = "own",
+    *,
+    plan: SamplingPlan | None = None,
+    level: float | None = None,
+    family_size: int = 1,
+    latest_only: bool = False,
 ) -> TimingResult:
-    """Judge one timing: target samples against baseline samples (seconds).
+    """Judge one timing: target samples against reference samples (seconds).
 
-    See the module docstring for the rule; the result names the rule that decided and carries
-    the numbers (n, medians, ratio, interval, p) it was decided on.
+    ``plan`` None judges the samples as one fixed sample; with a plan the samples are replayed
+    look by look (in the order they were taken) and the first look that decides wins.
+    ``level`` is the one-sided fail level (default ``config.alpha``; ``judge_family`` passes
+    Holm's ``alpha / k``). ``latest_only`` evaluates the latest look alone, for a sampler
+    that already saw every earlier look undecided. See the module docstring for the rule; the result names the rule
+    that decided and carries the numbers (n, medians, ratio, interval, p) of that look.
     """
     cfg = config or JudgeConfig()
+    alpha = cfg.alpha if level is None else level
     base = [float(x) for x in baseline]
     targ = [float(x) for x in target]
     res = TimingResult(
@@ -300,6 +609,9 @@ def judge(
         confidence=cfg.confidence,
         baseline_samples=base,
         target_samples=targ,
+        level=alpha,
+        family_size=family_size,
+        planned_samples=plan.max_samples if plan else None,
     )
     if base:
         res.baseline_median = median(base)
@@ -308,85 +620,151 @@ def judge(
     if len(base) < cfg.min_samples or len(targ) < cfg.min_samples:
         res.rule = f"at least {cfg.min_samples} samples a side"
         res.reason = (
-            f"{name}: too few samples to judge (baseline {len(base)}, target {len(targ)}; "
+            f"{name}: too few samples to judge (reference {len(base)}, target {len(targ)}; "
             f"need {cfg.min_samples} a side)"
         )
+        res.decided = plan is None or len(targ) >= plan.max_samples
         return res
 
-    assert res.baseline_median is not None and res.target_median is not None
-    if res.baseline_median > 0:
-        res.median_ratio = res.target_median / res.baseline_median
-    lb, lt = _logs(base), _logs(targ)
-    mw = mann_whitney(lb, lt)
-    hl = hodges_lehmann(lb, lt, cfg.confidence)
-    res.p_value = mw.p_greater
-    res.test_method = mw.method
-    res.ratio = math.exp(hl.estimate)
-    lo, hi = math.exp(hl.low) if hl.low > -math.inf else 0.0, math.exp(hl.high)
-    res.ratio_ci = (lo, hi)
-    limit, floor = cfg.allowed_ratio, cfg.floor
+    looks = plan.looks(len(targ)) if plan else [len(targ)]
+    looks = [m for m in looks if m >= cfg.min_samples] or [len(targ)]
+    planned = max(plan.max_samples if plan else len(targ), len(targ))
+    fractions = information_fractions(len(base), looks, planned)
+    fail_z = spending_bounds(fractions, alpha, "obrien-fleming")
+    pass_z = spending_bounds(fractions, cfg.pass_error, "pocock")
+    lb, lt_all = _logs(base), _logs(targ)
+    limit, floor, pass_limit = cfg.allowed_ratio, cfg.floor, cfg.pass_limit
     pct = f"{cfg.confidence:.0%}"
+    final = len(targ) >= planned
+    res.looks = len(looks)
+    decision: tuple[str, str, str] | None = None
+    look: _Look | None = None
+    for index, m in enumerate(looks):
+        if latest_only and index < len(looks) - 1:
+            continue
+        look = _look(base, lb, targ[:m], lt_all[:m], pass_z[index], cfg.confidence)
+        res.look = index + 1
+        at = f"look {index + 1} of {len(looks)}" if plan else "one fixed sample"
+        if abs(look.target_median - look.ref_median) <= cfg.abs_floor_s:
+            decision = (
+                "pass",
+                f"medians within the absolute floor of {cfg.abs_floor_s * 1000:g} ms",
+                f"difference {(look.target_median - look.ref_median) * 1000:+.1f} ms is below "
+                "the absolute floor",
+            )
+        elif look.z >= fail_z[index] and math.exp(look.estimate) > floor:
+            decision = (
+                "fail",
+                f"significantly slower at level {_fmt_level(alpha)} (z {look.z:.2f} >= "
+                f"{fail_z[index]:.2f}, {at}) and ratio estimate above the effect-size floor "
+                f"{floor:g}",
+                f"slower than allowed ({limit:g}x)",
+            )
+        elif look.upper_pass <= math.log(pass_limit):
+            cover = 1.0 - _upper_tail(pass_z[index])
+            decision = (
+                "pass",
+                f"a slowdown beyond {pass_limit:g} ruled out (upper {cover:.0%} bound "
+                f"{_fmt_ratio(math.exp(look.upper_pass))}, {at})",
+                f"within the allowed ratio {limit:g}",
+            )
+        if decision is not None:
+            break
+    assert look is not None
+    res.target_n = look.m
+    res.target_samples = targ[: look.m]
+    res.target_median = look.target_median
+    res.p_value = look.p
+    res.test_method = look.method
+    res.ratio = math.exp(look.estimate)
+    lo = math.exp(look.low) if look.low > -math.inf else 0.0
+    hi = math.exp(look.high)
+    res.ratio_ci = (lo, hi)
+    if look.ref_median > 0:
+        res.median_ratio = look.target_median / look.ref_median
     numbers = (
         f"ratio {_fmt_ratio(res.ratio)} ({pct} CI {_fmt_ratio(lo)}-{_fmt_ratio(hi)}), "
-        f"medians {res.baseline_median * 1000:.1f} ms -> {res.target_median * 1000:.1f} ms, "
-        f"n={len(base)}/{len(targ)}, p={mw.p_greater:.3g}"
+        f"medians {look.ref_median * 1000:.1f} ms -> {look.target_median * 1000:.1f} ms, "
+        f"n={len(base)}/{look.m}, p={look.p:.3g}"
     )
-    delta = res.target_median - res.baseline_median
+    if decision is None:
+        res.decided = final
+        significant = look.z >= fail_z[-1]
+        if res.ratio > floor:
+            decision = (
+                "inconclusive",
+                f"ratio estimate above {floor:g} but not significantly slower at level "
+                f"{_fmt_level(alpha)}",
+                "looks slower than allowed but the samples are too noisy to tell",
+            )
+        elif significant:
+            decision = (
+                "inconclusive",
+                f"significantly slower, estimate within {floor:g}, a slowdown beyond "
+                f"{pass_limit:g} not ruled out",
+                "a real slowdown of uncertain size",
+            )
+        else:
+            decision = (
+                "inconclusive",
+                f"interval reaches above {pass_limit:g}: too wide to call a pass",
+                "too noisy to tell",
+            )
+        if not final and plan is not None:
+            decision = (
+                decision[0],
+                decision[1] + f" (stopped at {look.m} of {planned} planned samples)",
+                decision[2],
+            )
+    res.outcome, res.rule = decision[0], decision[1]
+    res.reason = f"{name}: {decision[2]}: {numbers}"
+    return res
 
-    def decide(outcome: str, rule: str, why: str) -> TimingResult:
-        res.outcome, res.rule, res.reason = outcome, rule, f"{name}: {why}: {numbers}"
-        return res
 
-    if abs(delta) <= cfg.abs_floor_s:
-        return decide(
-            "pass",
-            f"medians within the absolute floor of {cfg.abs_floor_s * 1000:g} ms",
-            f"difference {delta * 1000:+.1f} ms is below the absolute floor",
-        )
-    if lo > limit:
-        return decide(
-            "fail",
-            f"whole {pct} interval of the ratio above {limit:g}",
-            f"slower than allowed ({limit:g}x)",
-        )
-    if hi <= limit:
-        return decide(
-            "pass",
-            f"whole {pct} interval of the ratio at or below {limit:g}",
-            f"within the allowed ratio {limit:g}",
-        )
-    significant = lo > 1.0
-    if res.ratio > floor and significant:
-        return decide(
-            "fail",
-            f"significantly slower ({pct} interval above 1) and ratio estimate above the "
-            f"effect-size floor {floor:g}",
-            f"slower than allowed ({limit:g}x)",
-        )
-    if res.ratio > floor:
-        return decide(
-            "inconclusive",
-            f"ratio estimate above {floor:g} but not significantly slower",
-            "looks slower than allowed but the samples are too noisy to tell",
-        )
-    if significant:
-        return decide(
-            "inconclusive",
-            f"significantly slower, estimate within {limit:g}, interval reaches beyond it",
-            "a real slowdown of uncertain size",
-        )
-    wide = 1.0 + 2.0 * (limit - 1.0)
-    if hi <= wide:
-        return decide(
-            "pass",
-            f"not significantly slower, estimate within {limit:g} and interval below {wide:g}",
-            "no significant slowdown",
-        )
-    return decide(
-        "inconclusive",
-        f"interval reaches above {wide:g}: too wide to call a pass",
-        "too noisy to tell",
-    )
+@dataclass(frozen=True)
+class TimingCase:
+    """One timing of a run, as ``judge_family`` takes it."""
+
+    name: str
+    baseline: Sequence[float]
+    target: Sequence[float]
+    config: JudgeConfig = field(default_factory=JudgeConfig)
+    group: str = "own"
+    plan: SamplingPlan | None = None
+
+
+def judge_family(cases: Sequence[TimingCase]) -> list[TimingResult]:
+    """Judge a run's timings together: Holm's step-down over the sequential tests.
+
+    Every case is tested at ``alpha / F``; cases that fail are set aside and the rest are
+    tested again at ``alpha / (F - failed)`` until no new case fails (Holm 1979, for
+    group-sequential tests as in Maurer & Bretz 2013). Results come back in input order.
+    """
+    total = len(cases)
+    results: list[TimingResult | None] = [None] * total
+    open_cases = set(range(total))
+    while open_cases:
+        k = len(open_cases)
+        newly_failed = set()
+        for i in sorted(open_cases):
+            c = cases[i]
+            res = judge(
+                c.name,
+                c.baseline,
+                c.target,
+                c.config,
+                c.group,
+                plan=c.plan,
+                level=c.config.alpha / k,
+                family_size=total,
+            )
+            results[i] = res
+            if res.outcome == "fail":
+                newly_failed.add(i)
+        if not newly_failed:
+            break
+        open_cases -= newly_failed
+    return [r for r in results if r is not None]
 
 
 def p95_rule(

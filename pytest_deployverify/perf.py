@@ -7,9 +7,13 @@ per-timing table wins over both)::
     [tool.deployverify.perf]
     ratio = 1.2            # allowed target/baseline ratio (also --perf-ratio)
     confidence = 0.98      # interval level (also --perf-confidence)
-    min_samples = 5        # fewer on either side: inconclusive
+    min_samples = 5        # fewer on either side: inconclusive; timings.sample's first look
+    max_samples = 50       # timings.sample's default most samples
+    look_every = 5         # timings.sample looks again after this many more samples
     abs_floor_s = 0.05     # medians closer than this always pass
     effect_floor = 1.2     # ratio estimate needed to fail (default: the allowed ratio)
+    pass_ratio = 1.4       # a pass rules out a slowdown beyond this (default 1 + 2*(ratio-1))
+    pass_error = 0.05      # chance of passing a timing really pass_ratio times slower
     external_fails = false # an external stage that is slower holds (inconclusive) by default
     # stage names (fnmatch patterns) that wait on an external service, and which service
     external_stages = { parse_queued = "parser", embedding_in_progress = "embeddings" }
@@ -22,14 +26,27 @@ from __future__ import annotations
 
 import fnmatch
 import math
-from collections.abc import Mapping
+import time
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
 from typing import Any
 
 import pytest
 
 from pytest_deployverify.evidence import TestEvidence
-from pytest_deployverify.judge import JudgeConfig, TimingResult, judge
+from pytest_deployverify.judge import (
+    JudgeConfig,
+    SamplingPlan,
+    TimingCase,
+    TimingResult,
+    judge,
+    judge_family,
+)
+
+#: What a sampler needs from the session: the reference samples of a timing name (None when
+#: there is nothing to compare with, e.g. in record mode) and the family size (how many
+#: timings the run judges together, for Holm's first step).
+ReferenceLookup = Callable[[str], "list[float] | None"]
 
 #: Stages of docservice's status model that wait on an external service: the time a job
 #: spends in ``parse_queued`` is the parser's, in ``embedding_in_progress`` the embeddings'.
@@ -57,7 +74,12 @@ _JUDGE_KEYS = {
     "min_samples": "min_samples",
     "abs_floor_s": "abs_floor_s",
     "effect_floor": "effect_floor",
+    "pass_ratio": "pass_ratio",
+    "pass_error": "pass_error",
+    "look_every": "look_every",
+    "max_samples": "max_samples",
 }
+_INT_KEYS = {"min_samples", "look_every", "max_samples"}
 _GLOBAL_KEYS = {*_JUDGE_KEYS, "external_stages", "external_fails", "timings"}
 
 
@@ -97,7 +119,7 @@ def _judge_kwargs(table: Mapping[str, Any], where: str) -> dict[str, Any]:
             continue
         if isinstance(value, bool) or not isinstance(value, (int, float)):
             raise pytest.UsageError(f"{where}: {key} = {value!r} must be a number.")
-        out[_JUDGE_KEYS[key]] = int(value) if key == "min_samples" else float(value)
+        out[_JUDGE_KEYS[key]] = int(value) if key in _INT_KEYS else float(value)
     return out
 
 
@@ -174,9 +196,19 @@ class Timings:
     the baseline stores them in record mode, and the session judge compares them otherwise.
     """
 
-    def __init__(self, evidence: TestEvidence, perf: PerfConfig) -> None:
+    def __init__(
+        self,
+        evidence: TestEvidence,
+        perf: PerfConfig,
+        reference: ReferenceLookup | None = None,
+        family_size: int = 1,
+        record_mode: bool = False,
+    ) -> None:
         self._evidence = evidence
         self._perf = perf
+        self._reference = reference
+        self._family = max(1, family_size)
+        self._record_mode = record_mode
 
     def record(self, name: str, seconds: float, group: str = "own") -> None:
         """Add one sample (seconds) to the timing ``name``; group "own" or "external"."""
@@ -253,6 +285,111 @@ class Timings:
         if end:
             self.record(f"{prefix}{CLIENT_SEGMENT}total", end, "own")
 
+    def sample(
+        self,
+        name: str,
+        fn: Callable[[], Any],
+        *,
+        min_samples: int | None = None,
+        max_samples: int | None = None,
+        look_every: int | None = None,
+        budget_s: float | None = None,
+        group: str = "own",
+    ) -> list[TimingResult]:
+        """Call ``fn`` until the judge has decided every timing it records, at most
+        ``max_samples`` times, and record each call.
+
+        ``fn()`` returns seconds (recorded as ``name``), a mapping ``{suffix: seconds}``
+        (recorded as ``name.suffix``) or a ``PipelineRun`` (recorded as ``record_run(run,
+        prefix=name)``). The judge looks after ``min_samples`` calls and then every
+        ``look_every`` (defaults from ``[tool.deployverify.perf]``) with the session's
+        group-sequential test, and stops as soon as every timing of this call is a pass or a
+        fail; ``budget_s`` bounds the wall-clock time (a stop before a decision is judged as
+        such). In record mode, or with no reference to compare with, it takes
+        ``max_samples`` (record) or ``min_samples`` (nothing to judge) calls. The session-end
+        judge replays the same looks. Returns the judgement at the last look (provisional:
+        the run-level judge at session end is final).
+        """
+        cfg = self._perf.for_timing(name)
+        try:
+            plan = SamplingPlan(
+                min_samples if min_samples is not None else cfg.min_samples,
+                max_samples if max_samples is not None else max(cfg.max_samples, cfg.min_samples),
+                look_every if look_every is not None else cfg.look_every,
+            )
+        except ValueError as exc:
+            raise ValueError(f"timings.sample({name!r}): {exc}") from None
+        if budget_s is not None and not budget_s > 0:
+            raise ValueError(
+                f"timings.sample({name!r}): budget_s must be positive, got {budget_s!r}"
+            )
+        deadline = None if budget_s is None else time.monotonic() + budget_s
+        names: list[str] = []
+        taken = 0
+        results: list[TimingResult] = []
+        while taken < plan.max_samples:
+            for recorded in self._record_one(name, fn(), group):
+                if recorded not in names:
+                    names.append(recorded)
+                    self._evidence.timing_plans[recorded] = plan.to_dict()
+            taken += 1
+            if deadline is not None and time.monotonic() >= deadline:
+                break
+            at_look = taken >= plan.min_samples and (
+                (taken - plan.min_samples) % plan.look_every == 0 or taken >= plan.max_samples
+            )
+            if not at_look or self._record_mode:
+                continue  # record mode takes every planned sample: a full reference
+            if self._reference is None:
+                break  # nothing to compare with: more samples cannot decide anything
+            results = self._judge_now(names, plan)
+            if all(r.outcome != "inconclusive" for r in results):
+                break
+        return results
+
+    def _record_one(self, name: str, value: Any, group: str) -> list[str]:
+        if isinstance(value, Mapping):
+            out = []
+            for key, seconds in value.items():
+                self.record(f"{name}.{key}", seconds, group)
+                out.append(f"{name}.{key}")
+            return out
+        if hasattr(value, "stage_durations"):
+            before = set(self._evidence.timings)
+            counts = {k: len(v) for k, v in self._evidence.timings.items()}
+            self.record_run(value, prefix=name)
+            return [
+                k
+                for k, v in self._evidence.timings.items()
+                if k not in before or len(v) != counts.get(k)
+            ]
+        self.record(name, value, group)
+        return [name]
+
+    def _judge_now(self, names: list[str], plan: SamplingPlan) -> list[TimingResult]:
+        """The latest look of every timing that has reference samples (a timing without
+        any cannot be decided by more samples, so it does not keep the sampler going)."""
+        assert self._reference is not None
+        results = []
+        for timing in names:
+            reference = self._reference(timing)
+            if not reference:
+                continue
+            cfg = self._perf.for_timing(timing)
+            res = judge(
+                timing,
+                reference,
+                self._evidence.timings.get(timing, []),
+                cfg,
+                self._perf.group_for(timing, self._evidence.timing_groups.get(timing)),
+                plan=plan,
+                level=cfg.alpha / self._family,
+                family_size=self._family,
+                latest_only=True,
+            )
+            results.append(res)
+        return results
+
     @property
     def samples(self) -> dict[str, list[float]]:
         """This test's samples so far, by timing name (a copy)."""
@@ -300,40 +437,107 @@ def collect_samples(
     return samples, groups
 
 
+def collect_plans(evidence: Mapping[str, TestEvidence]) -> dict[str, SamplingPlan]:
+    """The sequential plan each sampled timing was taken with (``timings.sample``); timings
+    recorded one by one have none and are judged as one fixed sample."""
+    plans: dict[str, SamplingPlan] = {}
+    for nodeid in sorted(evidence):
+        for name, plan in evidence[nodeid].timing_plans.items():
+            plans.setdefault(name, SamplingPlan(**plan))
+    return plans
+
+
 def judge_timings(
     target: Mapping[str, list[float]],
     groups: Mapping[str, str],
     baseline: Mapping[str, list[float]] | None,
     perf: PerfConfig,
+    plans: Mapping[str, SamplingPlan] | None = None,
+    reference: str = "baseline",
+    reference_detail: str = "",
 ) -> list[TimingResult]:
-    """Judge each timing the session recorded. ``baseline`` None means no baseline session
-    is available: every timing is then inconclusive (nothing to compare with), never a pass.
-    A timing the baseline has no samples for is a fail (a missing baseline is a fail)."""
-    results: list[TimingResult] = []
+    """Judge each timing the session recorded, as one family (Holm over the timings that
+    have reference samples, see ``judge.judge_family``). ``baseline`` None means no
+    reference is available: every timing is then inconclusive (nothing to compare with),
+    never a pass. A timing the reference has no samples for is a fail (a missing baseline is
+    a fail). ``reference`` names what the samples are compared with, for the verdict."""
+    plans = plans or {}
+    results: dict[str, TimingResult] = {}
+    cases: list[TimingCase] = []
     for name in sorted(target):
         group = perf.group_for(name, groups.get(name))
         cfg = perf.for_timing(name)
+        ref = baseline.get(name) if baseline is not None else None
+        if baseline is not None and not ref:
+            ref = _derived_own(name, baseline, perf) or None
         if baseline is None:
             res = judge(name, [], target[name], cfg, group)
             res.rule = "a baseline to compare with"
             res.reason = f"{name}: no baseline session, so nothing to compare the timing with"
-        elif not baseline.get(name) and _derived_own(name, baseline, perf):
-            res = judge(name, _derived_own(name, baseline, perf), target[name], cfg, group)
-        elif not baseline.get(name):
+            results[name] = res
+        elif not ref:
             res = judge(name, [], target[name], cfg, group)
             res.outcome = "fail"
-            res.rule = "the baseline must hold samples for every recorded timing"
+            res.rule = f"the {reference} must hold samples for every recorded timing"
             res.reason = (
-                f"{name}: the baseline has no samples for this timing; record the baseline "
+                f"{name}: the {reference} has no samples for this timing; record the baseline "
                 f"again (--record-baseline)"
             )
+            results[name] = res
         else:
-            res = judge(name, baseline[name], target[name], cfg, group)
-        if group == "external":
+            cases.append(TimingCase(name, ref, target[name], cfg, group, plans.get(name)))
+    for res in judge_family(cases):
+        results[res.name] = res
+    out = []
+    for name in sorted(target):
+        res = results[name]
+        res.reference, res.reference_detail = reference, reference_detail
+        if res.group == "external":
             res.service = perf.external_service(name)
         if client_observed(name):
             # the verdict and the report show the rule and reason: both say what was measured
             res.rule = f"{res.rule} ({CLIENT_OBSERVED_NOTE})"
             res.reason = f"{res.reason} [{CLIENT_OBSERVED_NOTE}]"
-        results.append(res)
-    return results
+        out.append(res)
+    return out
+
+
+def reference_for_test(
+    config: pytest.Config, nodeid: str
+) -> tuple[ReferenceLookup | None, int, bool]:
+    """What ``timings.sample`` compares with inside a test: the baseline's samples of each
+    timing name for this test, the family size (timing names in the reference) and whether
+    this is record mode. ``(None, 1, False)`` without a baseline session."""
+    from pytest_deployverify.state import get_state
+
+    baseline = get_state(config).baseline
+    if baseline is None:
+        return None, 1, False
+    if bool(getattr(baseline, "record_mode", False)):
+        return None, 1, True
+    reference = baseline.baseline_timings([nodeid])
+    family = len(_reference_names(config)) or len(reference) or 1
+    return (lambda name: reference.get(name)), family, False
+
+
+_NAMES_KEY = pytest.StashKey[frozenset[str]]()
+
+
+def _reference_names(config: pytest.Config) -> frozenset[str]:
+    """Every timing name the session's baseline holds (the run's family), read once."""
+    from pytest_deployverify.state import get_state
+
+    names = config.stash.get(_NAMES_KEY, None)
+    if names is None:
+        baseline = get_state(config).baseline
+        found: set[str] = set()
+        for path in baseline._all_files():
+            try:
+                loaded = baseline.load(path)
+            except Exception:
+                continue
+            if loaded is not None:
+                found.update(loaded.timings)
+        names = frozenset(found)
+        config.stash[_NAMES_KEY] = names
+    return names

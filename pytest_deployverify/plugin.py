@@ -326,16 +326,18 @@ def timings(request: pytest.FixtureRequest) -> Any:
     ``timings.record(name, seconds, group="own"|"external")`` adds one sample;
     ``timings.record_run(run, prefix="pipeline")`` adds each stage of a ``PipelineRun``
     (``pipeline.<stage>``, stages waiting on the parser/embeddings grouped "external") and
-    ``pipeline.total``. Returns a ``perf.Timings``.
+    ``pipeline.total``; ``timings.sample(name, fn, min_samples=, max_samples=)`` calls ``fn``
+    until the sequential judge has decided. Returns a ``perf.Timings``.
     """
     from pytest_deployverify import settings
-    from pytest_deployverify.perf import Timings
+    from pytest_deployverify.perf import Timings, reference_for_test
 
     evidence = request.node.stash.get(EVIDENCE_KEY, None)
     if evidence is None:  # set up outside a test item's run (should not happen)
         evidence = TestEvidence(nodeid=request.node.nodeid)
         request.node.stash[EVIDENCE_KEY] = evidence
-    return Timings(evidence, settings.get(request.config).perf)
+    lookup, family, record_mode = reference_for_test(request.config, request.node.nodeid)
+    return Timings(evidence, settings.get(request.config).perf, lookup, family, record_mode)
 
 
 @pytest.hookimpl(tryfirst=True)

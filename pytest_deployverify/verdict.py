@@ -308,6 +308,13 @@ def timing_entry(t: TimingResult) -> dict[str, Any]:
             "allowed_ratio": t.allowed_ratio,
             "p_value": t.p_value,
             "test_method": t.test_method,
+            "reference": t.reference,
+            "reference_detail": t.reference_detail,
+            "level": t.level,
+            "family_size": t.family_size,
+            "look": t.look,
+            "looks": t.looks,
+            "planned_samples": t.planned_samples,
         }
     )
 
@@ -725,7 +732,7 @@ def make_alerter(config: pytest.Config) -> Any:
 def gather_facts(session: pytest.Session, record_mode: bool) -> Facts:
     """The facts of this session, timings judged."""
     from pytest_deployverify import settings
-    from pytest_deployverify.perf import collect_samples, judge_timings
+    from pytest_deployverify.perf import collect_plans, collect_samples, judge_timings
     from pytest_deployverify.state import get_state
 
     config = session.config
@@ -739,7 +746,7 @@ def gather_facts(session: pytest.Session, record_mode: bool) -> Facts:
         base = None
         if state.baseline is not None and samples and hasattr(state.baseline, "baseline_timings"):
             base = state.baseline.baseline_timings(sorted(state.evidence))
-        timings = judge_timings(samples, groups, base, perf)
+        timings = judge_timings(samples, groups, base, perf, collect_plans(state.evidence))
     state.timing_results = timings
     accounting = None
     if state.baseline is not None and hasattr(state.baseline, "accounting"):

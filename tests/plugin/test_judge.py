@@ -100,7 +100,7 @@ def test_clear_regression_fails_with_every_number_that_decided_it() -> None:
     res = judge("pipeline.total", base, targ)
     assert res.outcome == "fail"
     assert res.ratio_ci is not None and res.ratio_ci[0] > 1.2
-    assert res.rule.startswith("whole 98% interval")
+    assert res.rule.startswith("significantly slower at level 0.01")
     assert res.p_value is not None and res.p_value < 0.001
     assert res.baseline_n == res.target_n == 20
     for text in ("ratio", "CI", "medians", "n=20/20", "p="):
@@ -153,6 +153,10 @@ def test_a_wide_interval_is_not_called_a_pass() -> None:
     assert res.ratio_ci is not None and res.ratio_ci[1] > 1.4
     assert res.outcome == "inconclusive"
     assert "too wide" in res.rule
+    # the same spread with a tight timing: the slowdown beyond 1.4 is ruled out, a pass
+    tight_values = [1.0 + i / 100 for i in range(6)]
+    tight = judge("t", tight_values, [x * 1.01 for x in tight_values], JudgeConfig(abs_floor_s=0))
+    assert tight.outcome == "pass" and "ruled out" in tight.rule
 
 
 def test_faster_target_passes() -> None:
@@ -187,3 +191,120 @@ def test_zero_second_samples_do_not_break_the_logs() -> None:
     res = judge("t", [0.0] * 6, [0.0, 0.0, 0.0, 0.0, 0.0, 0.001])
     assert res.outcome == "pass"
     assert res.to_dict()["ratio_ci"] is not None
+
+
+# ------------------------------------------------------------------------ sequential looks
+
+
+def test_obrien_fleming_spending_bounds_match_the_published_ones() -> None:
+    # Lan-DeMets O'Brien-Fleming-type, 5 equally spaced looks, one-sided 0.025: the values of
+    # Jennison & Turnbull (2000) table 7.6 / R gsDesign / ldbounds
+    bounds = J.spending_bounds((0.2, 0.4, 0.6, 0.8, 1.0), 0.025, "obrien-fleming")
+    assert bounds == pytest.approx((4.8769, 3.3569, 2.6803, 2.2898, 2.0310), abs=2e-4)
+    pocock = J.spending_bounds((0.2, 0.4, 0.6, 0.8, 1.0), 0.025, "pocock")
+    assert pocock == pytest.approx((2.4380, 2.4268, 2.4102, 2.3967, 2.3860), abs=2e-4)
+
+
+@pytest.mark.parametrize("spending", ["obrien-fleming", "pocock"])
+def test_spending_bounds_spend_exactly_the_level_by_scipy_multivariate_normal(
+    spending: str,
+) -> None:
+    # under the null Z_k has corr(Z_j, Z_k) = sqrt(t_j / t_k); the chance of never crossing
+    # must be 1 - spend(t_k) at every look, which scipy computes independently
+    fractions = (0.3, 0.55, 0.8, 1.0)
+    level = 0.01
+    bounds = J.spending_bounds(fractions, level, spending)
+    spend = J.SPENDING[spending]
+    for k in range(1, len(fractions) + 1):
+        t = fractions[:k]
+        cov = [[math.sqrt(min(a, b) / max(a, b)) for b in t] for a in t]
+        stay = stats.multivariate_normal(mean=[0.0] * k, cov=cov, abseps=1e-7, releps=1e-7).cdf(
+            list(bounds[:k])
+        )
+        assert 1.0 - stay == pytest.approx(spend(fractions[k - 1], level), rel=0.02)
+
+
+def test_information_fractions_follow_the_shared_reference() -> None:
+    # a look at m of M target samples against n reference samples: (1/n + 1/M)/(1/n + 1/m)
+    assert J.information_fractions(20, [10, 20, 40], 40) == pytest.approx(
+        ((1 / 20 + 1 / 40) / (1 / 20 + 1 / 10), (1 / 20 + 1 / 40) / (1 / 20 + 1 / 20), 1.0)
+    )
+
+
+def test_sampling_plan_looks_and_refusals() -> None:
+    plan = J.SamplingPlan(5, 20, 5)
+    assert plan.looks(5) == [5]
+    assert plan.looks(12) == [5, 10, 12]
+    assert plan.looks(20) == [5, 10, 15, 20]
+    with pytest.raises(ValueError):
+        J.SamplingPlan(10, 5)
+
+
+def test_a_sequential_judge_decides_at_the_first_look_that_crosses() -> None:
+    rng = random.Random(7)
+    base = _lognormal(rng, 30, 1.0, 0.25)
+    slow = _lognormal(rng, 30, 2.0, 0.25)
+    plan = J.SamplingPlan(5, 30, 5)
+    res = judge("t", base, slow, plan=plan)
+    assert res.outcome == "fail"
+    # it stopped early: the look that decided used fewer samples than were there
+    assert res.look < res.looks and res.target_n < 30
+    assert f"look {res.look} of {res.looks}" in res.rule
+    same = judge("t", base, _lognormal(rng, 30, 1.0, 0.25), plan=plan)
+    assert same.outcome == "pass" and same.decided
+
+
+def test_a_sequential_judge_not_yet_decided_says_so() -> None:
+    base = [1.0, 0.3, 3.0, 1.5, 0.6, 2.5, 1.1, 0.9]
+    targ = [1.0, 0.35, 2.8, 1.4, 0.65]
+    res = judge("t", base, targ, plan=J.SamplingPlan(5, 40, 5))
+    assert res.outcome == "inconclusive"
+    assert not res.decided  # a sampler would take more
+    assert "stopped at 5 of 40 planned samples" in res.rule
+
+
+def test_the_early_fail_boundary_is_stricter_than_a_fixed_sample() -> None:
+    # 5 of 50 planned samples: O'Brien-Fleming spends almost nothing this early, so a
+    # difference that fails one fixed sample does not fail the first look
+    base = [1.0, 1.1, 0.9, 1.05, 0.95, 1.0, 1.02, 0.98]
+    targ = [1.6, 1.7, 1.5, 1.65, 1.55]
+    assert judge("t", base, targ).outcome == "fail"
+    early = judge("t", base, targ, plan=J.SamplingPlan(5, 50, 5))
+    assert early.outcome != "fail"
+
+
+def _case(name: str, slow: float, rng: random.Random, n: int = 30) -> J.TimingCase:
+    return J.TimingCase(
+        name,
+        _lognormal(rng, n, 1.0, 0.25),
+        _lognormal(rng, n, slow, 0.25),
+        JudgeConfig(abs_floor_s=0.0),
+    )
+
+
+def test_holm_tests_each_timing_at_alpha_over_the_family_and_steps_down() -> None:
+    rng = random.Random(11)
+    cases = [_case(f"t{i}", 1.0, rng) for i in range(12)] + [_case("slow", 1.6, rng)]
+    results = J.judge_family(cases)
+    assert [r.name for r in results] == [c.name for c in cases]
+    slow = results[-1]
+    assert slow.outcome == "fail" and slow.level == pytest.approx(0.01 / 13)
+    assert slow.family_size == 13
+    # after the slow one failed, the others were tested again at alpha / 12
+    assert all(r.level == pytest.approx(0.01 / 12) for r in results[:-1])
+    assert all(r.outcome != "fail" for r in results[:-1])
+
+
+def test_holm_does_not_fail_a_timing_that_only_a_lone_test_would_fail() -> None:
+    # p about 0.004: below alpha 0.01 alone, above 0.01/13 in a family of 13
+    base = [1.0, 1.1, 0.9, 1.05, 0.95]
+    targ = [1.5, 1.6, 1.4, 1.55, 1.45]
+    alone = judge("t", base, targ, JudgeConfig(abs_floor_s=0.0))
+    assert alone.outcome == "fail" and alone.p_value is not None and alone.p_value > 0.01 / 13
+    rng = random.Random(5)
+    family = [J.TimingCase("t", base, targ, JudgeConfig(abs_floor_s=0.0))] + [
+        _case(f"u{i}", 1.0, rng) for i in range(12)
+    ]
+    first = J.judge_family(family)[0]
+    assert first.outcome == "inconclusive"
+    assert first.p_value == alone.p_value  # its own numbers are kept
