@@ -12,9 +12,11 @@ $(STAMP): pyproject.toml
 	$(PY) -m pip install --quiet -e '.[dev]'
 	touch $(STAMP)
 
-## smoke: the main job - verify the embedded local deployment, reports in reports/
+## smoke: the main job - verify the embedded local deployment, reports in reports/,
+## timing history of the local environment in .timing-history/local/ (docs/ci.md section 5)
 smoke: $(STAMP)
 	$(PY) -m pytest tests/smoke --target-env=local -p no:cacheprovider \
+		--timing-history .timing-history \
 		--html=reports/report.html --self-contained-html
 
 ## test: the whole test suite (what CI runs)
@@ -42,4 +44,4 @@ lint: $(STAMP)
 	$(PY) -m ruff format .
 
 clean:
-	rm -rf $(VENV) reports .pytest_cache
+	rm -rf $(VENV) reports .pytest_cache .timing-history

@@ -224,6 +224,39 @@ OPTIONS: tuple[Option, ...] = (
         type=float,
         metavar="LEVEL",
     ),
+    Option(
+        "--timing-history",
+        "deployverify_timing_history",
+        "directory of per-environment timing history: a passing run appends its timing "
+        "samples to DIR/<environment>/, and once it holds enough runs timings are judged "
+        "against its last runs instead of the baseline (see docs/verdict.md)",
+        metavar="DIR",
+    ),
+    Option(
+        "--timing-history-min-runs",
+        "deployverify_timing_history_min_runs",
+        "runs the timing history must hold before it judges timings (default 1)",
+        default=1,
+        type=int,
+        metavar="N",
+    ),
+    Option(
+        "--timing-history-runs",
+        "deployverify_timing_history_runs",
+        "how many of the newest history runs judge timings (default 5)",
+        default=5,
+        type=int,
+        metavar="K",
+    ),
+    Option(
+        "--accept-timings",
+        "deployverify_accept_timings",
+        "append this run's timing samples to the timing history even when timings failed, "
+        "marked accepted: a person accepting a new normal (new hardware); command line only",
+        default=False,
+        action="store_true",
+        ini=False,
+    ),
     # [report]
     Option(
         "--report-dir",

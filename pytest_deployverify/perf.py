@@ -27,7 +27,7 @@ from __future__ import annotations
 import fnmatch
 import math
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
 
@@ -505,19 +505,24 @@ def judge_timings(
 def reference_for_test(
     config: pytest.Config, nodeid: str
 ) -> tuple[ReferenceLookup | None, int, bool]:
-    """What ``timings.sample`` compares with inside a test: the baseline's samples of each
-    timing name for this test, the family size (timing names in the reference) and whether
-    this is record mode. ``(None, 1, False)`` without a baseline session."""
+    """What ``timings.sample`` compares with inside a test: the reference samples of each
+    timing name (the environment's timing history, else this test's baseline), the family
+    size (timing names in the reference) and whether this is record mode. ``(None, 1,
+    False)`` with nothing to compare with."""
     from pytest_deployverify.state import get_state
 
     baseline = get_state(config).baseline
-    if baseline is None:
-        return None, 1, False
-    if bool(getattr(baseline, "record_mode", False)):
+    if baseline is not None and bool(getattr(baseline, "record_mode", False)):
         return None, 1, True
-    reference = baseline.baseline_timings([nodeid])
-    family = len(_reference_names(config)) or len(reference) or 1
-    return (lambda name: reference.get(name)), family, False
+    ref = session_reference(config, [nodeid])
+    if ref.samples is None:
+        return None, 1, False
+    reference = ref.samples
+    if ref.label == "history":
+        family = len(reference)
+    else:
+        family = len(_reference_names(config)) or len(reference)
+    return (lambda name: reference.get(name)), max(1, family), False
 
 
 _NAMES_KEY = pytest.StashKey[frozenset[str]]()
@@ -531,7 +536,7 @@ def _reference_names(config: pytest.Config) -> frozenset[str]:
     if names is None:
         baseline = get_state(config).baseline
         found: set[str] = set()
-        for path in baseline._all_files():
+        for path in baseline._all_files() if baseline is not None else []:
             try:
                 loaded = baseline.load(path)
             except Exception:
@@ -541,3 +546,116 @@ def _reference_names(config: pytest.Config) -> frozenset[str]:
         names = frozenset(found)
         config.stash[_NAMES_KEY] = names
     return names
+
+
+# ------------------------------------------------------------------------ the reference
+
+
+@dataclass(frozen=True)
+class SessionReference:
+    """What this session's timings are judged against: samples per name (None: nothing to
+    compare with), a label for the verdict (``baseline``, ``history``, ``baseline (history
+    unusable)``) and one line on where the samples came from."""
+
+    samples: dict[str, list[float]] | None
+    label: str = "baseline"
+    detail: str = ""
+    #: a problem with the timing history the terminal summary repeats (corrupt file, ...)
+    warning: str | None = None
+
+
+_REFERENCE_KEY = pytest.StashKey[SessionReference]()
+_HISTORY_NOTES_KEY = pytest.StashKey[list[str]]()
+
+
+def _baseline_samples(
+    config: pytest.Config, nodeids: Sequence[str]
+) -> dict[str, list[float]] | None:
+    from pytest_deployverify.state import get_state
+
+    baseline = get_state(config).baseline
+    if baseline is None or not hasattr(baseline, "baseline_timings"):
+        return None
+    return dict(baseline.baseline_timings(list(nodeids)))
+
+
+def session_reference(config: pytest.Config, nodeids: Sequence[str] | None) -> SessionReference:
+    """The timing history of the target's environment when it holds enough runs, else the
+    baseline's samples for ``nodeids`` (None: every baseline file's). Read once per process
+    for the history; a history that cannot be read falls back to the baseline, marked so."""
+    from pytest_deployverify import settings
+    from pytest_deployverify.timing_history import HistoryError, load_reference
+
+    cached = config.stash.get(_REFERENCE_KEY, None)
+    cfg = settings.get(config)
+    history = cfg.history
+    if cached is None:
+        cached = SessionReference(None)
+        if history is not None and not cfg.baseline.record:
+            env = cfg.env_name
+            try:
+                ref = load_reference(history, env)
+            except HistoryError as exc:
+                cached = SessionReference(
+                    None, "baseline (history unusable)", str(exc), warning=str(exc)
+                )
+            else:
+                if ref is not None:
+                    cached = SessionReference(ref.samples, "history", ref.detail)
+                else:
+                    cached = SessionReference(
+                        None,
+                        "baseline",
+                        f"timing history for {env!r} in {history.directory} holds fewer than "
+                        f"{history.min_runs} run(s) yet",
+                    )
+        config.stash[_REFERENCE_KEY] = cached
+    if cached.label == "history":
+        return cached
+    base = _baseline_samples(config, nodeids) if nodeids is not None else None
+    return SessionReference(base, cached.label, cached.detail, cached.warning)
+
+
+def record_history(
+    config: pytest.Config,
+    evidence: Mapping[str, TestEvidence],
+    verdict: str,
+    deployment_version: Any,
+    record_mode: bool,
+) -> str | None:
+    """Append this run's timing samples to the history when its verdict is pass, or with
+    ``--accept-timings`` whatever the verdict (marked accepted). Returns a note for the
+    terminal summary, or None when nothing was to be done."""
+    from pytest_deployverify import settings
+    from pytest_deployverify.timing_history import append_run
+
+    cfg = settings.get(config)
+    history = cfg.history
+    if history is None or record_mode:
+        return None
+    samples, _ = collect_samples(evidence)
+    if not samples:
+        return None
+    if verdict != "pass" and not history.accept:
+        return (
+            f"timing history: not appended (verdict {verdict}; a person can accept this run's "
+            f"timings with --accept-timings)"
+        )
+    try:
+        path = append_run(
+            history, cfg.env_name, samples, verdict, deployment_version, history.accept
+        )
+    except OSError as exc:
+        return f"timing history: WARNING: could not append to {history.directory} ({exc})"
+    how = "accepted by hand" if history.accept else "verdict pass"
+    return f"timing history: appended {len(samples)} timings to {path} ({how})"
+
+
+def history_notes(config: pytest.Config) -> list[str]:
+    """Lines for the terminal summary: which reference judged, history problems, appends."""
+    return list(config.stash.get(_HISTORY_NOTES_KEY, []))
+
+
+def add_history_note(config: pytest.Config, note: str | None) -> None:
+    if note:
+        config.stash.setdefault(_HISTORY_NOTES_KEY, []).append(note)

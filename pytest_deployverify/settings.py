@@ -35,6 +35,7 @@ from pytest_deployverify.baseline.model import Rule
 from pytest_deployverify.fieldcoverage import Declaration, config_declarations
 from pytest_deployverify.perf import PerfConfig
 from pytest_deployverify.report.model import CorrelationLinks
+from pytest_deployverify.timing_history import HistorySettings
 
 #: the target URL's environment variable (documented next to --target-url)
 URL_ENV_VAR = "DEPLOYVERIFY_TARGET_URL"
@@ -152,6 +153,8 @@ class Settings:
     #: dest -> value of every deployverify option given on the command line
     given: Mapping[str, Any] = field(default_factory=dict)
     fields: FieldSettings = field(default_factory=FieldSettings)
+    #: --timing-history and friends; None without a history directory
+    history: HistorySettings | None = None
 
     @property
     def env_name(self) -> str:
@@ -324,6 +327,40 @@ def build(config: pytest.Config) -> Settings:
             if read.cli(opt.dest) not in (None, "")
         },
         fields=_field_settings(read, tool, pyproject or pyproject_path(config)),
+        history=_history_settings(read),
+    )
+
+
+def _history_settings(read: _Reader) -> HistorySettings | None:
+    """``--timing-history`` (CLI path relative to the invocation dir, ini to the rootdir)."""
+    directory = read.path("deployverify_timing_history", None)
+    accept = bool(read.cli("deployverify_accept_timings"))
+    if directory is None:
+        if accept:
+            raise ConfigError(
+                "--accept-timings needs a timing history to append to; give "
+                "--timing-history DIR (or the ini key deployverify_timing_history)."
+            )
+        return None
+    values = {}
+    for dest, flag in (
+        ("deployverify_timing_history_min_runs", "--timing-history-min-runs"),
+        ("deployverify_timing_history_runs", "--timing-history-runs"),
+    ):
+        raw = read.value(dest)
+        try:
+            values[dest] = int(raw)
+        except (TypeError, ValueError):
+            raise ConfigError(f"{flag} = {raw!r} must be a whole number of runs >= 1.") from None
+        if values[dest] < 1:
+            raise ConfigError(f"{flag} = {raw!r} must be a whole number of runs >= 1.")
+    last = values["deployverify_timing_history_runs"]
+    return HistorySettings(
+        directory=directory,
+        min_runs=values["deployverify_timing_history_min_runs"],
+        last_runs=last,
+        accept=accept,
+        keep=max(50, last),
     )
 
 

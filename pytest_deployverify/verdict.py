@@ -732,7 +732,13 @@ def make_alerter(config: pytest.Config) -> Any:
 def gather_facts(session: pytest.Session, record_mode: bool) -> Facts:
     """The facts of this session, timings judged."""
     from pytest_deployverify import settings
-    from pytest_deployverify.perf import collect_plans, collect_samples, judge_timings
+    from pytest_deployverify.perf import (
+        add_history_note,
+        collect_plans,
+        collect_samples,
+        judge_timings,
+        session_reference,
+    )
     from pytest_deployverify.state import get_state
 
     config = session.config
@@ -743,10 +749,10 @@ def gather_facts(session: pytest.Session, record_mode: bool) -> Facts:
     timings: list[TimingResult] = []
     if not record_mode:
         samples, groups = collect_samples(state.evidence)
-        base = None
-        if state.baseline is not None and samples and hasattr(state.baseline, "baseline_timings"):
-            base = state.baseline.baseline_timings(sorted(state.evidence))
-        timings = judge_timings(samples, groups, base, perf, collect_plans(state.evidence))
+        ref = session_reference(config, sorted(state.evidence))
+        add_history_note(config, ref.warning and f"timing history: {ref.warning}")
+        plans = collect_plans(state.evidence)
+        timings = judge_timings(samples, groups, ref.samples, perf, plans, ref.label, ref.detail)
     state.timing_results = timings
     accounting = None
     if state.baseline is not None and hasattr(state.baseline, "accounting"):
@@ -794,6 +800,12 @@ def session_finish(session: pytest.Session, exitstatus: int) -> Verdict | None:
     # written before alerts and rollback: a pipeline has its answer even if those misbehave
     write(verdict, path)
     state.verdict = verdict
+    from pytest_deployverify.perf import add_history_note, record_history
+
+    version = (verdict.get("target") or {}).get("deployment_version")
+    add_history_note(
+        config, record_history(config, state.evidence, verdict.verdict, version, record_mode)
+    )
 
     rechecking = cfg.verdict.rechecking
     alerter = state.alerter
@@ -872,9 +884,16 @@ def summary_lines(config: pytest.Config) -> list[str]:
     ]
     lines = [f"deployverify verdict: {verdict.verdict.upper()} -> {action}: {verdict.reason}"]
     data = verdict.to_dict()
-    for t in data.get("timings") or []:
+    from pytest_deployverify.perf import history_notes
+
+    judged = data.get("timings") or []
+    refs = sorted({(t.get("reference"), t.get("reference_detail") or "") for t in judged})
+    for label, detail in refs:
+        lines.append(f"  timings judged against the {label}" + (f": {detail}" if detail else ""))
+    for t in judged:
         if t["outcome"] != "pass":
             lines.append(f"  timing {t['outcome']}: {t['reason']}")
+    lines.extend(f"  {note}" for note in history_notes(config))
     for alert in data.get("alerts") or []:
         if not alert.get("ok"):
             lines.append(

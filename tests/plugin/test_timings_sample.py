@@ -91,7 +91,7 @@ def test_a_mapping_records_each_part_and_the_plan_is_kept_for_the_session_judge(
     "kwargs", [{"min_samples": 1}, {"min_samples": 10, "max_samples": 5}, {"budget_s": 0}]
 )
 def test_bad_sampling_arguments_are_refused(kwargs: dict[str, Any]) -> None:
-    with pytest.raises(ValueError, match="timings.sample"):
+    with pytest.raises(ValueError, match=r"timings\.sample"):
         sampler({}).sample("op", cycle_of(1.0), **kwargs)
 
 
