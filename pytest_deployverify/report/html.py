@@ -279,7 +279,8 @@ def render_performance(ctx: ReportContext) -> str:
             f'<tr class="dv-timing dv-timing-{e(t.get("outcome"))}" data-timing="{e(t.get("name"))}">'
             f"<td>{e(t.get('name'))}</td><td>{e(t.get('group'))}</td>"
             f"<td>{e(model.fmt_seconds((t.get('baseline') or {}).get('median')))}"
-            f" <span class=dv-muted>n={e((t.get('baseline') or {}).get('n', '-'))}</span></td>"
+            f" <span class=dv-muted>n={e((t.get('baseline') or {}).get('n', '-'))}"
+            f" ({e(t.get('reference') or 'baseline')})</span></td>"
             f"<td>{e(model.fmt_seconds((t.get('target') or {}).get('median')))}"
             f" <span class=dv-muted>n={e((t.get('target') or {}).get('n', '-'))}</span></td>"
             f"<td>{e(model.fmt_ratio(t))}</td><td>{e(_allowed(t))}</td>"
@@ -296,7 +297,7 @@ def render_performance(ctx: ReportContext) -> str:
         # the picture first: a reader sees the shift before reading the numbers
         body = charts + (
             '<table class="dv-table dv-perf"><thead><tr><th>Timing</th><th>Group</th>'
-            "<th>Baseline median</th><th>Target median</th><th>Ratio (interval)</th>"
+            "<th>Reference median</th><th>Target median</th><th>Ratio (interval)</th>"
             "<th>Allowed</th><th>Outcome</th><th>Why</th></tr></thead>"
             f"<tbody>{rows}</tbody></table>"
         )

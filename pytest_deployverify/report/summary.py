@@ -145,7 +145,7 @@ def render_summary(ctx: ReportContext) -> str:
             [
                 "Timing",
                 "Group",
-                "Baseline median (n)",
+                "Reference median (n, which)",
                 "Target median (n)",
                 "Ratio (interval)",
                 "Allowed",
@@ -156,7 +156,8 @@ def render_summary(ctx: ReportContext) -> str:
                 [
                     t.get("name"),
                     t.get("group"),
-                    f"{model.fmt_seconds((t.get('baseline') or {}).get('median'))} ({(t.get('baseline') or {}).get('n', '-')})",
+                    f"{model.fmt_seconds((t.get('baseline') or {}).get('median'))} "
+                    f"({(t.get('baseline') or {}).get('n', '-')}, {t.get('reference') or 'baseline'})",
                     f"{model.fmt_seconds((t.get('target') or {}).get('median'))} ({(t.get('target') or {}).get('n', '-')})",
                     model.fmt_ratio(t),
                     f"{t['allowed_ratio']:.2f}x"

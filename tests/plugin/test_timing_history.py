@@ -123,6 +123,8 @@ def test_history_takes_over_from_the_baseline_and_a_slower_run_fails_against_it(
         ["*timings judged against the history: last 1 of 1 runs*", "*not appended*"]
     )
     assert len(history_files(root / "hist")) == 1  # a failing run is not appended
+    summary = (root / "reports" / "summary.md").read_text("utf-8")
+    assert "| alt.op |" in summary and "(10, history)" in summary  # the report says it too
 
     written.write_text("{broken")
     fallback = project.run(*args)
