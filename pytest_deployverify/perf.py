@@ -653,7 +653,8 @@ def record_history(
 
 def history_notes(config: pytest.Config) -> list[str]:
     """Lines for the terminal summary: which reference judged, history problems, appends."""
-    return list(config.stash.get(_HISTORY_NOTES_KEY, []))
+    notes = config.stash.get(_HISTORY_NOTES_KEY, None)
+    return list(notes) if notes is not None else []
 
 
 def add_history_note(config: pytest.Config, note: str | None) -> None:
