@@ -484,6 +484,27 @@ def components_from(
     return tuple(pairs)
 
 
+def record_elsewhere_hint(tool: Mapping[str, Any]) -> str:
+    """Where to record instead of a protected environment: the project's unprotected ones."""
+    envs = tool.get("envs") or {}
+    names = [
+        str(n)
+        for n, t in (envs.items() if isinstance(envs, Mapping) else [])
+        if isinstance(t, Mapping) and not t.get("protected")
+    ]
+    if not names:
+        return (
+            "Baselines are recorded from an unprotected environment: add a "
+            "[tool.deployverify.envs.NAME] table without protected = true and run with "
+            "--target-env NAME."
+        )
+    more = f" (unprotected environments: {', '.join(names)})" if len(names) > 1 else ""
+    return (
+        f"Baselines are recorded from an unprotected environment: run with --target-env "
+        f"{names[0]}{more}."
+    )
+
+
 def _validate_url(url: str, source: str) -> str:
     parts = urlsplit(url)
     if parts.scheme not in ("http", "https") or not parts.netloc:

@@ -23,7 +23,7 @@ from typing import Any
 import pytest
 
 from pytest_deployverify import settings as settings_mod
-from pytest_deployverify.config import ConfigError, Target
+from pytest_deployverify.config import ConfigError, Target, record_elsewhere_hint
 from pytest_deployverify.state import get_state
 
 WORKERINPUT_KEY = "deployverify_target"
@@ -126,8 +126,7 @@ def _activate(config: pytest.Config, attempted: list[Target]) -> Target:
     if target.protected and settings_mod.get(config).baseline.record:
         raise ConfigError(
             f"--record-baseline refused: target {target.name!r} is protected (production). "
-            f"Baselines are recorded from a local deployment: run with --target-env local "
-            f"(or another unprotected environment)."
+            + record_elsewhere_hint(settings_mod.get(config).tool)
         )
     if target.embedded:
         from pytest_deployverify import launch

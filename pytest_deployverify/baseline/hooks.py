@@ -52,10 +52,12 @@ def refuse_protected_record(config: pytest.Config) -> None:
     if protected is None:
         protected, name = _configured_protected(config)
     if protected:
+        from pytest_deployverify import settings
+        from pytest_deployverify.config import record_elsewhere_hint
+
         raise pytest.UsageError(
             f"deployverify: --record-baseline refused: target {name!r} is protected "
-            "(production). Baselines are recorded from a local deployment: run with "
-            "--target-env local (or another unprotected environment)."
+            f"(production). {record_elsewhere_hint(settings.get(config).tool)}"
         )
 
 

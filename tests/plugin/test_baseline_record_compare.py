@@ -101,6 +101,9 @@ def test_protected_target_refuses_record_before_tests(bproject, pytester):
     result = bproject.record("--target-env", "prod")
     assert result.ret == 4  # usage error
     result.stderr.fnmatch_lines(["*--record-baseline refused: target 'prod' is protected*"])
+    # the hint names this project's unprotected environment, not a hard-coded one
+    assert "run with --target-env noisy." in result.stderr.str()
+    assert "--target-env local" not in result.stderr.str()
     assert not (pytester.path / "ran.txt").exists()
     assert bproject.files() == {}
 

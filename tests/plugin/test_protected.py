@@ -115,4 +115,8 @@ def test_record_baseline_refused_on_protected(project, alt, mode):
     result = project.run("--record-baseline", *mode)
     assert result.ret == pytest.ExitCode.USAGE_ERROR
     result.stderr.fnmatch_lines(["ERROR: *--record-baseline refused: target 'alt' is protected*"])
+    # the only environment is protected: the hint says to add an unprotected one
+    assert "add a [tool.deployverify.envs.NAME] table without protected = true" in (
+        result.stderr.str()
+    )
     assert "ran" not in result.stdout.str()
