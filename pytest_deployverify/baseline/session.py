@@ -140,7 +140,7 @@ class BaselineSession:
 
         target = get_state(self.config).target
         if target is not None and not target.protected:
-            return target.name
+            return str(target.name)
         if target is None:  # not activated (no test needed it): the name it would have had
             return settings.get(self.config).env_name
         try:
