@@ -9,9 +9,10 @@ identity their outputs carry.
 from __future__ import annotations
 
 import time
+from datetime import datetime, timezone
 
 import pytest
-from smoke_support import SCHEMAS, WORKER_ONLY
+from smoke_support import SCHEMAS, WORKER_ONLY, parse_ts
 
 
 @pytest.mark.nondestructive
@@ -27,6 +28,7 @@ def test_health_within_budget_and_every_dependency_up(api, json_schema, budgets,
     elapsed = time.perf_counter() - started
     json_schema.validate(response, schema=f"{SCHEMAS}/health.schema.json")
     body = response.json()
+    now = datetime.now(timezone.utc)
     down = {name: dep for name, dep in body["dependencies"].items() if dep.get("status") != "up"}
     component_check(
         "api",
@@ -51,6 +53,14 @@ def test_health_within_budget_and_every_dependency_up(api, json_schema, budgets,
     assert elapsed <= budgets.health_s, (
         f"health answered in {elapsed:.3f} s; rule: within {budgets.health_s:g} s "
         f"(SMOKE_HEALTH_BUDGET_S) (correlation ID {api.correlation_id})"
+    )
+    checked = parse_ts(body["checked_at"])
+    skew = budgets.clock_skew_s + elapsed
+    assert checked is not None and abs((now - checked).total_seconds()) <= skew, (
+        f"health checked_at {body['checked_at']!r} while the test's clock read "
+        f"{now.isoformat()}; rule: within {budgets.clock_skew_s:g} s (SMOKE_CLOCK_SKEW_S): a "
+        f"health answer from another time is a cached or replayed one (correlation ID "
+        f"{api.correlation_id})"
     )
 
 
