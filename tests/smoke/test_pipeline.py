@@ -85,7 +85,8 @@ def test_canary_walks_the_pipeline_like_the_baseline(
             f"progress.embeddings_done {progress['embeddings_done']} != "
             f"{doc['vector_count']} vectors stored"
         )
-    problems += _figures_disagree(doc, events.json()["events"], pdf)
+    if not problems:  # a document without its outputs has no figures to compare
+        problems += _figures_disagree(doc, events.json()["events"], pdf)
     assert not problems, "; ".join(problems) + f"; {run.describe()}"
 
     # Everything that must be deterministic for the same PDF: compared with the baseline.
