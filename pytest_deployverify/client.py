@@ -27,6 +27,7 @@ import requests
 
 from pytest_deployverify.config import Target
 from pytest_deployverify.evidence import Exchange, Finding, TestEvidence
+from pytest_deployverify.failfast import TARGET, Breaker
 from pytest_deployverify.fieldcoverage import Observer
 from pytest_deployverify.redact import redact_text, redact_url, redact_value
 
@@ -104,8 +105,11 @@ class ApiClient:
         retry_after_cap: float = 5.0,
         retry_budget: float = 15.0,
         observer: Observer | None = None,
+        breaker: Breaker | None = None,
     ) -> None:
         self.target = target
+        #: fail fast: told about every answer and every connection error or timeout
+        self.breaker = breaker
         #: told about every request and final response (field coverage, response mutation)
         self.observer = observer
         self.correlation_id = correlation_id or new_correlation_id()
@@ -217,6 +221,8 @@ class ApiClient:
     ) -> requests.Response:
         """Send one request (with bounded retries); return the final response."""
         method = method.upper()
+        if self.breaker is not None:
+            self.breaker.check(TARGET, self.evidence.nodeid if self.evidence else "")
         url = self.url(path)
         if self.observer is not None:
             url = self.observer.sending(method, url)
@@ -262,10 +268,15 @@ class ApiClient:
                         attempt=attempt,
                     )
                 )
+                proven = False
+                if self.breaker is not None:
+                    self.breaker.request_failed(self.evidence, self.correlation_id, message[:300])
+                    proven = self.breaker.blocking(TARGET) is not None
                 # a read timeout on a POST may have been processed: only idempotent requests
                 # are sent again
                 if (
-                    retry
+                    not proven
+                    and retry
                     and idempotent
                     and attempt <= self.max_retries
                     and time.monotonic() < budget_end
@@ -275,6 +286,8 @@ class ApiClient:
                     continue
                 raise type(exc)(message) from None
             latency = (time.perf_counter() - t0) * 1000.0
+            if self.breaker is not None:
+                self.breaker.answered()
             self._record(
                 Exchange(
                     method=method,

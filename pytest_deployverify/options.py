@@ -82,6 +82,24 @@ OPTIONS: tuple[Option, ...] = (
         type=None,
         action="store_true",
     ),
+    Option(
+        "--fail-fast",
+        "deployverify_fail_fast",
+        "on|off: once a test proves the pipeline broken (a stalled job) or the target "
+        "unreachable, later tests that need it end at once as 'not run' and the verdict names "
+        "the first proof (default on; see docs/verdict.md)",
+        default="on",
+        metavar="on|off",
+    ),
+    Option(
+        "--fail-fast-errors",
+        "deployverify_fail_fast_errors",
+        "consecutive connection errors or timeouts that prove the target unreachable for "
+        "--fail-fast (default 2)",
+        default=2,
+        type=int,
+        metavar="N",
+    ),
     # [baseline]
     Option(
         "--baseline",

@@ -41,6 +41,7 @@ import requests
 from pytest_deployverify.client import ApiClient
 from pytest_deployverify.config import PipelineProfile
 from pytest_deployverify.evidence import Exchange, TestEvidence
+from pytest_deployverify.failfast import PIPELINE, TARGET, Breaker
 from pytest_deployverify.fieldcoverage import redact_tracked
 from pytest_deployverify.redact import redact_text, redact_value
 
@@ -379,8 +380,11 @@ class PipelineFollower:
         stall_timeout: float,
         evidence: TestEvidence | None = None,
         secrets: list[str] | None = None,
+        breaker: Breaker | None = None,
     ) -> None:
         self._client_factory = client_factory
+        #: fail fast: an upload needs a pipeline not proven broken; a stall proves it broken
+        self.breaker = breaker
         self.profile = profile
         self.deadline = deadline
         self.stall_timeout = stall_timeout
@@ -418,6 +422,8 @@ class PipelineFollower:
         name = filename or path.name
         ctype = content_type or mimetypes.guess_type(name)[0] or "application/octet-stream"
         fields = self._form_fields(form, metadata)
+        if self.breaker is not None:
+            self.breaker.check(PIPELINE, self.evidence.nodeid if self.evidence else "")
         client = self._client_factory()
         try:
             return self._upload(
@@ -524,6 +530,10 @@ class PipelineFollower:
                 return run
             if expect_terminal:
                 self._follow(client, run, started, started + limit)
+                if self.breaker is not None:
+                    self.breaker.run_ended(
+                        self.evidence, run.correlation_id, run.outcome, run.describe()
+                    )
                 self._collect_outputs(client, run)
             else:
                 run.outcome = "complete" if run.final_status in p.terminal_success else "deadline"
@@ -687,6 +697,7 @@ class PipelineFollower:
             for r in pending
             if r.document_id or (r.upload_status_code is not None and r.upload_status_code < 300)
         ]
+        down = self.breaker.blocking(TARGET) if self.breaker is not None else None
         if pending and not p.delete_path:
             # a route the profile declares absent: say so per document, never fail or hide it
             for run in pending:
@@ -698,6 +709,19 @@ class PipelineFollower:
                         "result": "skipped",
                         "reason": "the service has no delete route (declared absent in the "
                         "pipeline profile): the document was left in place",
+                    }
+                )
+        elif pending and down is not None:
+            # no answer would come: say so per document instead of timing out again
+            reason = down.not_run()
+            for run in pending:
+                results.append(
+                    {
+                        "document_id": run.document_id,
+                        "filename": run.filename,
+                        "correlation_id": run.correlation_id,
+                        "result": "failed",
+                        "reason": reason,
                     }
                 )
         elif pending:

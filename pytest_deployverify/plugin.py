@@ -53,6 +53,7 @@ def pytest_configure(config: pytest.Config) -> None:
         config.addinivalue_line("markers", f"{name}: {help_text}")
     settings.configure(config)  # every option, ini key and pyproject table, validated once
     get_state(config)
+    _failfast_configure(config)
     config.pluginmanager.register(EvidenceCollector(config), "deployverify-evidence")
     if config.pluginmanager.hasplugin("xdist"):
         config.pluginmanager.register(XdistHooks(), "deployverify-xdist")
@@ -141,6 +142,7 @@ def correlation_id(request: pytest.FixtureRequest) -> str:
 def api(target: Target, correlation_id: str, request: pytest.FixtureRequest) -> Iterator[ApiClient]:
     """``ApiClient`` bound to the target: base-URL joining, auth, timeouts, bounded retries,
     the test's correlation ID on every request (echo checked), every exchange recorded."""
+    from pytest_deployverify import failfast
     from pytest_deployverify.client import ApiClient
     from pytest_deployverify.fieldcoverage_hooks import observer
 
@@ -149,6 +151,7 @@ def api(target: Target, correlation_id: str, request: pytest.FixtureRequest) -> 
         correlation_id=correlation_id,
         evidence=request.node.stash.get(EVIDENCE_KEY, None),
         observer=observer(request.node),
+        breaker=failfast.get(request.config),
     ) as client:
         yield client
 
@@ -158,7 +161,7 @@ def _deployverify_pipeline(
     target: Target, correlation_id: str, request: pytest.FixtureRequest
 ) -> Iterator[PipelineFollower]:
     """The per-test upload follower both upload fixtures share; deletes uploads at teardown."""
-    from pytest_deployverify import core, settings
+    from pytest_deployverify import core, failfast, settings
     from pytest_deployverify.client import ApiClient
     from pytest_deployverify.fieldcoverage_hooks import observer
     from pytest_deployverify.pipeline import PipelineFollower
@@ -166,13 +169,17 @@ def _deployverify_pipeline(
     evidence = request.node.stash.get(EVIDENCE_KEY, None)
     timeouts = settings.get(request.config).timeouts
     seen = observer(request.node)
+    breaker = failfast.get(request.config)
     follower = PipelineFollower(
-        lambda: ApiClient(target, correlation_id=correlation_id, evidence=evidence, observer=seen),
+        lambda: ApiClient(
+            target, correlation_id=correlation_id, evidence=evidence, observer=seen, breaker=breaker
+        ),
         profile=target.profile,
         deadline=timeouts.job_deadline,
         stall_timeout=timeouts.stall_timeout,
         evidence=evidence,
         secrets=target.secret_values(),
+        breaker=breaker,
     )
     yield follower
     if not core.keep_documents(request.config, target):
@@ -212,6 +219,7 @@ def pytest_runtest_setup(item: pytest.Item) -> None:
         nodeid=item.nodeid, markers=sorted({m.name for m in item.iter_markers()})
     )
     core.skip_if_protected(item)
+    _failfast_skip(item)
 
 
 @pytest.hookimpl(wrapper=True)
@@ -258,6 +266,22 @@ class EvidenceCollector:
         for key, value in report.user_properties:
             if key == EVIDENCE_PROPERTY:
                 get_state(self.config).evidence[report.nodeid] = TestEvidence.from_json(value)
+
+
+# ---------------------------------------------------------------- [failfast]
+
+
+def _failfast_configure(config: pytest.Config) -> None:
+    """The breaker that ends tests needing a part proven broken (and its xdist marker dir)."""
+    from pytest_deployverify import failfast
+
+    failfast.register(config)
+
+
+def _failfast_skip(item: pytest.Item) -> None:
+    from pytest_deployverify import failfast
+
+    failfast.skip_if_proven(item)
 
 
 # ---------------------------------------------------------------- [baseline]

@@ -65,6 +65,15 @@ class SessionTimeouts:
 
 
 @dataclass(frozen=True)
+class FailFastSettings:
+    """``--fail-fast`` / ``--fail-fast-errors``: end tests needing a part proven broken."""
+
+    enabled: bool = True
+    #: consecutive connection errors or timeouts that prove the target unreachable
+    errors: int = 2
+
+
+@dataclass(frozen=True)
 class BaselineSettings:
     """``--baseline`` and the record/accounting options, with ``[tool.deployverify.baseline]``
     rules."""
@@ -155,6 +164,7 @@ class Settings:
     fields: FieldSettings = field(default_factory=FieldSettings)
     #: --timing-history and friends; None without a history directory
     history: HistorySettings | None = None
+    failfast: FailFastSettings = field(default_factory=FailFastSettings)
 
     @property
     def env_name(self) -> str:
@@ -361,7 +371,23 @@ def _history_settings(read: _Reader) -> HistorySettings | None:
         last_runs=last,
         accept=accept,
         keep=max(50, last),
+        failfast=_failfast_settings(read),
     )
+
+
+def _failfast_settings(read: _Reader) -> FailFastSettings:
+    mode = str(read.value("deployverify_fail_fast")).strip().lower()
+    if mode not in ("on", "off"):
+        raise ConfigError(
+            f"--fail-fast / ini deployverify_fail_fast = {mode!r} must be 'on' or 'off'."
+        )
+    errors = read.value("deployverify_fail_fast_errors")
+    if isinstance(errors, bool) or not isinstance(errors, int) or errors < 1:
+        raise ConfigError(
+            f"--fail-fast-errors / ini deployverify_fail_fast_errors = {errors!r} must be a "
+            f"whole number >= 1 (consecutive connection errors or timeouts)."
+        )
+    return FailFastSettings(enabled=mode == "on", errors=errors)
 
 
 def _field_settings(read: _Reader, tool: Mapping[str, Any], pyproject: Path) -> FieldSettings:

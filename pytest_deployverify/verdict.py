@@ -141,6 +141,9 @@ def decide(facts: Facts) -> Decision:
 
     findings = [f for e in evidence for f in e.findings]
     bad_findings = [f for f in findings if f.outcome in ("fail", "error")]
+    proofs = [f for f in bad_findings if f.kind == "failfast"]
+    if proofs:  # fail fast: the first proof is the cause of every "not run" after it
+        fails.insert(0, proofs[0].message)
     if bad_findings:
         f = bad_findings[0]
         word = "could not be made" if f.outcome == "error" else "failed"

@@ -125,7 +125,7 @@ CHANGES = {
     ),
     "renamed terminal status": (
         {"success_status": "succeeded"},
-        ("--stall-timeout", "1"),
+        ("--stall-timeout", "1", "--fail-fast", "off"),  # every conversion shows the rename
         ["*$.final_status*", "*succeeded*"],
     ),
     "failure status": ({"fail": True}, (), ["*$.outcome*", "*failure*"]),

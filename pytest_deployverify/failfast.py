@@ -1,0 +1,241 @@
+"""Fail fast on a proven-broken deployment.
+
+Once one test *proves* the pipeline broken (an upload whose job stalled) or the target down
+(``errors`` consecutive connection errors or timeouts, no answer in between), the tests that
+need what is broken end at once as "not run: ... proven broken by <nodeid>, correlation ID
+<id>" instead of each waiting out its own stall or read timeout. The first proof is a failing
+finding (``kind="failfast"``) in the evidence of the test that made it, so the verdict fails
+and its reason names that proof.
+
+Which test needs what is read from its fixtures: ``upload_document``/``upload_document_async``
+need the pipeline (and the target), ``api`` needs the target. A test already running stops at
+its next request (target) or upload (pipeline).
+
+Under pytest-xdist each worker counts its own errors; the first proof of any worker is written
+to a marker file in a directory the controller creates for the session and hands to the workers
+(``workerinput``), created with ``O_EXCL`` so exactly one proof is the first. Every check reads
+that file (one ``stat`` when there is no proof).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import shutil
+import tempfile
+import threading
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from pytest_deployverify.evidence import Finding, TestEvidence
+
+WORKERINPUT_KEY = "deployverify_failfast_dir"
+PROOF_FILE = "proof.json"
+PIPELINE, TARGET = "pipeline", "target"
+#: fixtures whose tests need the pipeline / the target
+PIPELINE_FIXTURES = frozenset(
+    {"upload_document", "upload_document_async", "_deployverify_pipeline"}
+)
+TARGET_FIXTURES = frozenset({"api"}) | PIPELINE_FIXTURES
+
+_KEY = pytest.StashKey["Breaker"]()
+
+
+class NotRun(pytest.skip.Exception):  # type: ignore[misc,name-defined]
+    """Ends a test that needs a part already proven broken (reported as skipped, "not run")."""
+
+
+@dataclass(frozen=True)
+class Proof:
+    """The first evidence that the deployment is broken."""
+
+    kind: str  # PIPELINE or TARGET
+    nodeid: str
+    correlation_id: str
+    detail: str
+
+    def reason(self) -> str:
+        what = "pipeline proven broken" if self.kind == PIPELINE else "target proven unreachable"
+        return f"{what} by {self.nodeid}, correlation ID {self.correlation_id}: {self.detail}"
+
+    def not_run(self) -> str:
+        return f"not run: {self.reason()}"
+
+    def finding(self) -> Finding:
+        rule = (
+            "a job that stalls proves the pipeline broken"
+            if self.kind == PIPELINE
+            else "consecutive connection errors or timeouts prove the target unreachable"
+        )
+        return Finding(
+            check=f"failfast:{self.kind}",
+            outcome="fail",
+            rule=rule,
+            observed=self.detail,
+            message=self.reason(),
+            correlation_ids=[self.correlation_id] if self.correlation_id else [],
+            kind="failfast",
+            nodeid=self.nodeid,
+        )
+
+
+class Breaker:
+    """One per process (controller or worker): counts errors, keeps and shares the first proof.
+
+    ``enabled=False`` makes every method a no-op: the old behaviour.
+    """
+
+    def __init__(self, *, enabled: bool, errors: int, directory: Path | None) -> None:
+        self.enabled = enabled
+        self.errors = errors
+        self.directory = directory
+        self._lock = threading.Lock()
+        self._consecutive = 0
+        self._proof: Proof | None = None
+
+    # --- reading
+
+    def proof(self) -> Proof | None:
+        """The session's first proof (this process's or, under xdist, another worker's)."""
+        if not self.enabled:
+            return None
+        if self._proof is None and self.directory is not None:
+            path = self.directory / PROOF_FILE
+            with contextlib.suppress(OSError, ValueError, TypeError):
+                self._proof = Proof(**json.loads(path.read_text(encoding="utf-8")))
+        return self._proof
+
+    def blocking(self, needs: str) -> Proof | None:
+        """The proof that stops a test needing ``needs`` (PIPELINE or TARGET), if any."""
+        proof = self.proof()
+        if proof is None or (needs == TARGET and proof.kind != TARGET):
+            return None
+        return proof
+
+    def check(self, needs: str, nodeid: str = "") -> None:
+        """Raise :class:`NotRun` when what the caller needs is proven broken.
+
+        The test that made the proof fails with it instead (AssertionError): it ran, and its
+        own evidence is the proof.
+        """
+        proof = self.blocking(needs)
+        if proof is None:
+            return
+        if nodeid and proof.nodeid == nodeid:
+            raise AssertionError(proof.reason())
+        raise NotRun(proof.not_run())
+
+    # --- evidence
+
+    def answered(self) -> None:
+        """The target answered a request (any status): the error run is over."""
+        if self.enabled:
+            with self._lock:
+                self._consecutive = 0
+
+    def request_failed(
+        self, evidence: TestEvidence | None, correlation_id: str, error: str
+    ) -> None:
+        """A request ended in a connection error or timeout."""
+        if not self.enabled:
+            return
+        with self._lock:
+            self._consecutive += 1
+            count = self._consecutive
+        if count >= self.errors:
+            self.prove(
+                TARGET,
+                evidence,
+                correlation_id,
+                f"{count} consecutive requests got no answer, the last: {error}",
+            )
+
+    def run_ended(
+        self, evidence: TestEvidence | None, correlation_id: str, outcome: str, detail: str
+    ) -> None:
+        """An upload was followed to ``outcome``; a stall proves the pipeline broken."""
+        if self.enabled and outcome == "stalled":
+            self.prove(PIPELINE, evidence, correlation_id, detail)
+
+    def prove(
+        self, kind: str, evidence: TestEvidence | None, correlation_id: str, detail: str
+    ) -> None:
+        """Keep the first proof; the test that made it carries it as a failing finding."""
+        if self.proof() is not None:
+            return
+        proof = Proof(kind, evidence.nodeid if evidence else "", correlation_id, detail[:600])
+        with self._lock:
+            if self._proof is not None:
+                return
+            if self.directory is not None and not _write_once(self.directory / PROOF_FILE, proof):
+                return  # another worker proved it first: proof() reads theirs
+            self._proof = proof
+        if evidence is not None:
+            evidence.findings.append(proof.finding())
+
+
+def _write_once(path: Path, proof: Proof) -> bool:
+    """Create ``path`` holding ``proof``; False when it already exists (someone was first)."""
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileExistsError:
+        return False
+    except OSError:
+        return True  # no shared directory to write to: this worker's proof stays local
+    # readers treat a half-written file as no proof yet (ValueError), then read it again
+    with os.fdopen(fd, "w", encoding="utf-8") as fh:
+        json.dump(asdict(proof), fh)
+    return True
+
+
+# ---------------------------------------------------------------- session glue
+
+
+def register(config: pytest.Config) -> None:
+    """Create this process's breaker (controller: the shared directory, when xdist runs)."""
+    from pytest_deployverify import settings
+
+    cfg = settings.get(config).failfast
+    directory: Path | None = None
+    workerinput = getattr(config, "workerinput", None)
+    if workerinput is not None:
+        raw = workerinput.get(WORKERINPUT_KEY)
+        directory = Path(raw) if raw else None
+    elif cfg.enabled and config.pluginmanager.hasplugin("xdist"):
+        directory = Path(tempfile.mkdtemp(prefix="deployverify-failfast-"))
+        config.pluginmanager.register(_ControllerHooks(directory), "deployverify-failfast")
+    config.stash[_KEY] = Breaker(enabled=cfg.enabled, errors=cfg.errors, directory=directory)
+
+
+def get(config: pytest.Config) -> Breaker:
+    """This process's breaker (a disabled one when :func:`register` did not run)."""
+    breaker = config.stash.get(_KEY, None)
+    if breaker is None:
+        breaker = Breaker(enabled=False, errors=1, directory=None)
+        config.stash[_KEY] = breaker
+    return breaker
+
+
+def skip_if_proven(item: pytest.Item) -> None:
+    """pytest_runtest_setup: end a test needing a part already proven broken, before its
+    fixtures run."""
+    names = set(getattr(item, "fixturenames", ()))
+    needs = PIPELINE if names & PIPELINE_FIXTURES else TARGET if names & TARGET_FIXTURES else None
+    if needs is not None:
+        get(item.config).check(needs)
+
+
+class _ControllerHooks:
+    def __init__(self, directory: Path) -> None:
+        self.directory = directory
+
+    @pytest.hookimpl(optionalhook=True)
+    def pytest_configure_node(self, node: Any) -> None:
+        node.workerinput[WORKERINPUT_KEY] = str(self.directory)
+
+    def pytest_unconfigure(self, config: pytest.Config) -> None:
+        shutil.rmtree(self.directory, ignore_errors=True)

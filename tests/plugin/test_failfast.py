@@ -1,0 +1,287 @@
+"""--fail-fast: once a test proves the pipeline broken (a stalled job) or the target unreachable
+(consecutive timeouts), later tests needing it end at once as "not run" and the verdict names
+the first proof. Off: every test waits out its own timeouts, as before.
+
+Deployments: docservice with the ``stall_at`` fault (one per module), and a tiny loopback
+server of another shape that answers ``/health`` but never anything else.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+
+import pytest
+from plugin_support import launched_docservice
+
+from pytest_deployverify.failfast import Breaker, Proof
+
+
+@pytest.fixture(scope="module")
+def stalled_ds() -> Iterator[object]:
+    with launched_docservice("--fault", "stall_at=embeddings_stored", name="failfast-stall") as ds:
+        yield ds
+
+
+class _Hanging(BaseHTTPRequestHandler):
+    release = threading.Event()
+
+    def do_GET(self) -> None:
+        if self.path == "/health":
+            body = b'{"status": "ok"}'
+            self.send_response(200)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+            return
+        self.release.wait(60)  # hangs until the test is over (bounded)
+
+    def log_message(self, *args: object) -> None:
+        pass
+
+
+@pytest.fixture(scope="module")
+def hanging_url() -> Iterator[str]:
+    server = ThreadingHTTPServer(("127.0.0.1", 0), _Hanging)
+    server.daemon_threads = True
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}"
+    finally:
+        _Hanging.release.set()
+        server.shutdown()
+        server.server_close()
+
+
+# the proof is made in one file; the later file waits until it is made (a flag file, bounded),
+# so under -n 2 --dist loadfile the later tests run after the proof whichever worker they
+# landed on
+PROOF_WAIT = """
+import time
+from pathlib import Path
+
+FLAG = Path(__file__).parent / "proved.flag"
+
+
+def test_0_wait_for_the_proof():
+    end = time.monotonic() + 120
+    while not FLAG.exists() and time.monotonic() < end:
+        time.sleep(0.05)
+    assert FLAG.exists()
+"""
+
+
+def _dist(mode: list[str]) -> list[str]:
+    # whole files per worker: the later file's tests run in order, after its wait
+    return [*mode, "--dist", "loadfile"] if mode else []
+
+
+def _verdict(project_dir: Path) -> dict[str, object]:
+    return json.loads((project_dir / "verdict.json").read_text(encoding="utf-8"))
+
+
+def _outcomes(result: pytest.RunResult) -> dict[str, tuple[str, str]]:
+    out: dict[str, tuple[str, str]] = {}
+    for rep in result.reprec.getreports("pytest_runtest_logreport"):  # type: ignore[attr-defined]
+        name = rep.nodeid.split("::")[-1]
+        if rep.failed or rep.skipped or (rep.when == "call" and name not in out):
+            longrepr = rep.longrepr
+            text = str(longrepr[2]) if isinstance(longrepr, tuple) else str(longrepr or "")
+            if name not in out or out[name][0] == "passed":
+                out[name] = (rep.outcome, text)
+    return out
+
+
+def _stall_project(project, ds, monkeypatch, pdf: str) -> None:
+    project.docservice(ds, monkeypatch)
+    project.tests(
+        f"""
+        from pathlib import Path
+
+        FLAG = Path(__file__).parent / "proved.flag"
+
+
+        def test_canary(upload_document):
+            try:
+                upload_document({pdf!r}).assert_complete()
+            finally:
+                FLAG.write_text("done")
+        """,
+        name="test_a_proof",
+    )
+    project.tests(
+        PROOF_WAIT
+        + f"""
+
+def test_later_upload(upload_document):
+    upload_document({pdf!r}).assert_complete()
+
+
+def test_health_still_runs(api):
+    assert api.get("/health").status_code in (200, 503)
+
+
+def test_no_deployment_needed():
+    pass
+""",
+        name="test_b_later",
+    )
+
+
+def test_stalled_pipeline_ends_later_uploads(project, stalled_ds, monkeypatch, mode, small_pdf):
+    _stall_project(project, stalled_ds, monkeypatch, small_pdf)
+    result = project.run("--stall-timeout=1", "--verdict-file=verdict.json", *_dist(mode))
+    outcomes = _outcomes(result)
+    assert outcomes["test_canary"][0] == "failed"
+    assert "ended 'stalled'" in outcomes["test_canary"][1]
+    state, text = outcomes["test_later_upload"]
+    assert state == "skipped"
+    assert "not run: pipeline proven broken by test_a_proof.py::test_canary, correlation ID" in text
+    # the target answers: tests needing only the target still run
+    assert "test_health_still_runs" not in outcomes or outcomes["test_health_still_runs"][0] == (
+        "passed"
+    )
+    verdict = _verdict(project.pytester.path)
+    assert verdict["verdict"] == "fail"
+    assert str(verdict["reason"]).startswith(
+        "Pipeline proven broken by test_a_proof.py::test_canary, correlation ID"
+    )
+
+
+def test_fail_fast_off_keeps_every_upload_waiting(project, stalled_ds, monkeypatch, small_pdf):
+    _stall_project(project, stalled_ds, monkeypatch, small_pdf)
+    result = project.run("--stall-timeout=1", "--verdict-file=verdict.json", "--fail-fast=off")
+    outcomes = _outcomes(result)
+    assert outcomes["test_later_upload"][0] == "failed"
+    assert "ended 'stalled'" in outcomes["test_later_upload"][1]
+    assert "proven broken" not in result.stdout.str()
+    assert not str(_verdict(project.pytester.path)["reason"]).startswith("Pipeline proven")
+
+
+def _hanging_project(project, url: str) -> None:
+    project.pyproject(
+        f"""
+        [tool.deployverify]
+        default_env = "local"
+
+        [tool.deployverify.envs.local]
+        base_url = "{url}"
+        read_timeout = 0.3
+        """
+    )
+    project.tests(
+        """
+        from pathlib import Path
+
+        FLAG = Path(__file__).parent / "proved.flag"
+
+
+        def test_first(api):
+            try:
+                api.get("/items")
+            finally:
+                FLAG.write_text("done")
+        """,
+        name="test_a_proof",
+    )
+    project.tests(
+        PROOF_WAIT
+        + """
+
+def test_second(api):
+    api.get("/items/1")
+
+
+def test_no_deployment_needed():
+    pass
+""",
+        name="test_b_later",
+    )
+
+
+def test_hanging_target_ends_later_tests(project, hanging_url, mode):
+    _hanging_project(project, hanging_url)
+    result = project.run("--verdict-file=verdict.json", *_dist(mode))
+    outcomes = _outcomes(result)
+    assert outcomes["test_first"][0] == "failed"
+    assert "imeout" in outcomes["test_first"][1]
+    state, text = outcomes["test_second"]
+    assert state == "skipped"
+    assert "not run: target proven unreachable by test_a_proof.py::test_first" in text
+    assert "2 consecutive requests got no answer" in text
+    assert "test_no_deployment_needed" not in outcomes or (
+        outcomes["test_no_deployment_needed"][0] == "passed"
+    )
+    verdict = _verdict(project.pytester.path)
+    assert verdict["verdict"] == "fail"
+    assert str(verdict["reason"]).startswith(
+        "Target proven unreachable by test_a_proof.py::test_first, correlation ID"
+    )
+
+
+def test_hanging_target_fail_fast_off(project, hanging_url):
+    _hanging_project(project, hanging_url)
+    result = project.run("--verdict-file=verdict.json", "--fail-fast=off")
+    outcomes = _outcomes(result)
+    assert outcomes["test_second"][0] == "failed"
+    assert "imeout" in outcomes["test_second"][1]
+    assert "proven unreachable" not in result.stdout.str()
+
+
+def test_healthy_service_of_another_shape_skips_nothing(project, alt, small_pdf):
+    project.alt(alt)
+    project.tests(
+        f"""
+        def test_one(upload_document):
+            upload_document({small_pdf!r}).assert_complete()
+
+
+        def test_two(upload_document, api):
+            upload_document({small_pdf!r}, filename="two.pdf").assert_complete()
+            assert api.get("/healthz").ok
+        """
+    )
+    result = project.run("--fail-fast-errors=1")
+    result.assert_outcomes(passed=2)
+
+
+def test_an_answer_ends_the_error_run():
+    """Only consecutive errors count: any answer starts the count again."""
+    breaker = Breaker(enabled=True, errors=2, directory=None)
+    breaker.request_failed(None, "cid-1", "ReadTimeout")
+    breaker.answered()
+    breaker.request_failed(None, "cid-1", "ReadTimeout")
+    assert breaker.proof() is None
+    breaker.request_failed(None, "cid-2", "ConnectionError")
+    proof = breaker.proof()
+    assert proof is not None and proof.kind == "target" and proof.correlation_id == "cid-2"
+
+
+def test_first_proof_wins_across_processes(tmp_path):
+    """Two workers' breakers share the marker directory: the second adopts the first's proof."""
+    one = Breaker(enabled=True, errors=1, directory=tmp_path)
+    two = Breaker(enabled=True, errors=1, directory=tmp_path)
+    one.run_ended(None, "cid-1", "stalled", "stalled at parse_queued")
+    two.request_failed(None, "cid-2", "ReadTimeout")
+    assert two.proof() == Proof("pipeline", "", "cid-1", "stalled at parse_queued")
+    # a pipeline proof does not stop tests that need only the target
+    assert two.blocking("target") is None and two.blocking("pipeline") is not None
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (("--fail-fast=maybe",), "--fail-fast / ini deployverify_fail_fast = 'maybe' must be"),
+        (("--fail-fast-errors=0",), "--fail-fast-errors / ini deployverify_fail_fast_errors = 0"),
+    ],
+)
+def test_bad_values_are_one_clear_error(project, args, message):
+    project.tests("def test_x():\n    pass\n")
+    result = project.run(*args)
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    assert message in result.stderr.str()
