@@ -338,6 +338,7 @@ def build(config: pytest.Config) -> Settings:
         },
         fields=_field_settings(read, tool, pyproject or pyproject_path(config)),
         history=_history_settings(read),
+        failfast=_failfast_settings(read),
     )
 
 
@@ -371,7 +372,6 @@ def _history_settings(read: _Reader) -> HistorySettings | None:
         last_runs=last,
         accept=accept,
         keep=max(50, last),
-        failfast=_failfast_settings(read),
     )
 
 
