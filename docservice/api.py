@@ -8,16 +8,16 @@ All pipeline work beyond that happens in the worker processes (docservice.worker
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hashlib
 import hmac
 import json
 import logging
 import math
 import os
-import threading
+import re
 import time
 import uuid
-from collections import deque
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
@@ -34,12 +34,25 @@ from docservice.clock import Clock, parse_iso
 from docservice.db import Database
 from docservice.logs import CORRELATION_ID, correlation_from_headers, log
 from docservice.metrics import DeploymentCollector, create_metrics, read_job_stats, render
+from docservice.ratelimit import RateLimiter
 from docservice.settings import Settings, git_revision
 from docservice.statuses import WORKER_STATUSES
 from docservice.store import INCLUDES, add_event, document_view, events_view, job_view
+from docservice.uploads import (
+    ENVELOPE_BYTES,
+    BodyError,
+    ReceivedUpload,
+    declared_length,
+    metadata_json,
+    read_bounded,
+    receive_upload,
+    too_large,
+)
+from docservice.webhook_payload import ParserCallback, PayloadError, check_payload
 
 logger = logging.getLogger("docservice.api")
 MAX_FILENAME = 120
+_SIGNATURE = re.compile(r"[0-9a-f]{64}")
 
 
 class ApiError(Exception):
@@ -50,30 +63,6 @@ class ApiError(Exception):
     ) -> None:
         super().__init__(message)
         self.status, self.code, self.message, self.headers = status, code, message, headers or {}
-
-
-class RateLimiter:
-    """Sliding-window limit of ``limit`` hits per ``window_s`` per key (one API process)."""
-
-    def __init__(self, limit: float, window_s: float) -> None:
-        self.limit, self.window_s = limit, window_s
-        self._hits: dict[str, deque[float]] = {}
-        self._lock = threading.Lock()
-
-    def hit(self, key: str) -> float | None:
-        """Record a hit; returns seconds to wait when over the limit (hit not counted)."""
-        now = time.monotonic()
-        with self._lock:
-            hits = self._hits.setdefault(key, deque())
-            while hits and now - hits[0] >= self.window_s:
-                hits.popleft()
-            if len(hits) >= self.limit:
-                return max(self.window_s - (now - hits[0]), 0.001)
-            hits.append(now)
-            if len(self._hits) > 10_000:  # forget idle keys so memory stays bounded
-                for k in [k for k, v in self._hits.items() if not v]:
-                    del self._hits[k]
-            return None
 
 
 def _error_body(code: str, message: str, cid: str | None) -> dict[str, Any]:
@@ -170,10 +159,19 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             _error_body(exc.code, exc.message, cid_of(request)), exc.status, headers=exc.headers
         )
 
+    @app.exception_handler(BodyError)
+    async def _body_refused(request: Request, exc: BodyError) -> JSONResponse:
+        return await _api_error(request, _body_error(exc))
+
     @app.exception_handler(StarletteHTTPException)
     async def _http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
         code = {404: "not_found", 405: "method_not_allowed"}.get(exc.status_code, "http_error")
-        return JSONResponse(_error_body(code, str(exc.detail), cid_of(request)), exc.status_code)
+        # exc.headers carries the 405's Allow (the methods the route does accept).
+        return JSONResponse(
+            _error_body(code, str(exc.detail), cid_of(request)),
+            exc.status_code,
+            headers=dict(exc.headers or {}),
+        )
 
     @app.exception_handler(RequestValidationError)
     async def _validation_error(request: Request, exc: RequestValidationError) -> JSONResponse:
@@ -217,35 +215,33 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         wait = st.upload_limit.hit(user)
         if wait is not None:
             raise _rate_limited(wait, "uploads")
-        declared = request.headers.get("content-length", "0")
-        if declared.isdigit() and int(declared) > settings.max_upload_bytes + 1_048_576:
-            raise _too_large(settings.max_upload_bytes)  # refused before reading it all
-        form = await request.form(max_files=1, max_fields=10)
-        try:
-            part, meta_raw = form.get("file"), form.get("metadata")
-            if part is None or isinstance(part, str):
-                raise ApiError(400, "invalid_request", "multipart field 'file' (a PDF) is required")
-            filename = _check_filename(part.filename)
-            data = await part.read(settings.max_upload_bytes + 1)
-        finally:
-            await form.close()  # drop the spooled temp file now, not at garbage collection
-        if not data:
-            raise ApiError(400, "empty_file", f"{filename!r} is empty (0 bytes)")
-        if len(data) > settings.max_upload_bytes:
-            raise _too_large(settings.max_upload_bytes)
-        if not data.startswith(b"%PDF-"):
-            raise ApiError(415, "not_pdf", f"{filename!r} is not a PDF (no %PDF- header)")
-        metadata = None
-        if isinstance(meta_raw, str) and meta_raw.strip():
-            try:
-                metadata = json.dumps(json.loads(meta_raw), sort_keys=True)
-            except ValueError:
-                raise ApiError(
-                    400, "invalid_metadata", "'metadata' must be a JSON string"
-                ) from None
-        body, created = await run_in_threadpool(
-            _store_upload, app, user, filename, data, metadata, cid_of(request)
+        limit = settings.max_upload_bytes
+        declared = declared_length(request.headers.get("content-length"))
+        if declared is not None and declared > limit + ENVELOPE_BYTES:
+            raise _too_large(limit)  # refused before reading any of it
+        # Counted while streamed to a temporary file beside raw/: refused the moment the file
+        # part passes the limit (also without Content-Length), the partial file removed.
+        received = await receive_upload(
+            request.headers.get("content-type", ""),
+            request.stream(),
+            max_file_bytes=limit,
+            tmp_dir=settings.data_dir / "raw",
+            check_filename=_check_filename,
         )
+        try:
+            if received.path is None:
+                raise ApiError(400, "invalid_request", "multipart field 'file' (a PDF) is required")
+            filename = received.filename or ""
+            if not received.size:
+                raise ApiError(400, "empty_file", f"{filename!r} is empty (0 bytes)")
+            if not received.head.startswith(b"%PDF-"):
+                raise ApiError(415, "not_pdf", f"{filename!r} is not a PDF (no %PDF- header)")
+            metadata = metadata_json(received.metadata)
+            body, created = await run_in_threadpool(
+                _store_upload, app, user, received, metadata, cid_of(request)
+            )
+        finally:
+            received.discard()
         st.metrics.uploads.labels("accepted" if created else "duplicate").inc()
         log(
             logger,
@@ -260,13 +256,15 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     @app.get("/api/v2/jobs/{job_id}")
     def get_job(job_id: str, request: Request) -> dict[str, Any]:
         user = user_of(request)
-        wait = st.poll_limit.hit(job_id)
-        if wait is not None:
-            raise _rate_limited(wait, "polls of this job")
         with st.db.tx(write=False) as tx:
             job = tx.one("SELECT * FROM jobs WHERE job_id = ? AND user_id = ?", (job_id, user))
         if job is None:
             raise ApiError(404, "job_not_found", f"no job {job_id!r} for this user")
+        # Counted only once the caller is known to own the job: nobody else's polls can
+        # throttle the owner, and unknown ids never take a bucket.
+        wait = st.poll_limit.hit(f"{user}\0{job_id}")
+        if wait is not None:
+            raise _rate_limited(wait, "polls of this job")
         return job_view(job, faults)
 
     @app.get("/api/v2/jobs/{job_id}/events")
@@ -299,53 +297,86 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     @app.delete("/api/v2/documents/{document_id}", status_code=204)
     def delete_document(document_id: str, request: Request) -> Response:
         user = user_of(request)
-        with st.db.tx() as tx:
-            doc = tx.one(
-                "SELECT raw_path FROM documents WHERE document_id = ? AND user_id = ?",
-                (document_id, user),
-            )
-            if doc is None:
-                raise ApiError(
-                    404, "document_not_found", f"no document {document_id!r} for this user"
+        moved: tuple[Path, Path] | None = None  # (aside, original) of the stored file
+        try:
+            with st.db.tx() as tx:
+                # The same lock as an upload of the same document: a re-upload runs wholly
+                # before (answering duplicate, then deleted here) or wholly after (a new
+                # document with its file), never in between.
+                tx.lock(document_id)
+                doc = tx.one(
+                    "SELECT raw_path FROM documents WHERE document_id = ? AND user_id = ?",
+                    (document_id, user),
                 )
-            tx.execute(
-                "DELETE FROM job_events WHERE job_id IN (SELECT job_id FROM jobs WHERE document_id = ?)",
-                (document_id,),
-            )
-            for table in ("vectors", "chunks", "jobs", "documents"):
-                tx.execute(f"DELETE FROM {table} WHERE document_id = ?", (document_id,))
-        Path(doc["raw_path"]).unlink(missing_ok=True)
+                if doc is None:
+                    raise ApiError(
+                        404, "document_not_found", f"no document {document_id!r} for this user"
+                    )
+                tx.execute(
+                    "DELETE FROM job_events WHERE job_id IN "
+                    "(SELECT job_id FROM jobs WHERE document_id = ?)",
+                    (document_id,),
+                )
+                for table in ("vectors", "chunks", "jobs", "documents"):
+                    tx.execute(f"DELETE FROM {table} WHERE document_id = ?", (document_id,))
+                raw = Path(doc["raw_path"])
+                if raw.exists():
+                    # Moved aside under the lock (put back if the commit fails), removed after.
+                    aside = raw.with_name(f".{raw.name}.{uuid.uuid4().hex}.deleted")
+                    os.replace(raw, aside)
+                    moved = (aside, raw)
+        except BaseException:
+            if moved is not None:
+                with contextlib.suppress(OSError):
+                    os.replace(*moved)
+            raise
+        if moved is not None:
+            moved[0].unlink(missing_ok=True)
         log(logger, "document deleted", document_id=document_id)
         return Response(status_code=204)
 
     # ----- parser webhook -----------------------------------------------------------------
     @app.post("/api/v2/webhooks/llamaparse/{job_id}")
     async def parser_webhook(job_id: str, request: Request) -> dict[str, Any]:
-        raw = await request.body()
         given = request.headers.get("x-webhook-signature", "").strip().lower()
+        enforced = "webhook_unsigned_ok" not in faults
+
+        def refuse() -> ApiError:
+            log(logger, "webhook rejected", logging.WARNING, job_id=job_id, signed=bool(given))
+            return ApiError(
+                401,
+                "invalid_signature",
+                "X-Webhook-Signature missing or not the HMAC-SHA256 of the body "
+                "with this job's secret",
+            )
+
+        # Refused before the body is read: no signature of the right shape, or a body over
+        # the cap (declared, or counted while read) - an unsigned flood costs nothing.
+        if enforced and not _SIGNATURE.fullmatch(given):
+            raise refuse()
+        cap = settings.max_webhook_bytes
+        declared = declared_length(request.headers.get("content-length"))
+        if declared is not None and declared > cap:
+            raise _body_error(too_large("webhook body", cap))
+        raw = await read_bounded(request.stream(), cap, "webhook body")
         expected = hmac.new(
             settings.job_webhook_secret(job_id).encode(), raw, hashlib.sha256
         ).hexdigest()
         if not hmac.compare_digest(given.encode(), expected.encode()):
-            if "webhook_unsigned_ok" not in faults:
-                log(logger, "webhook rejected", logging.WARNING, job_id=job_id, signed=bool(given))
-                raise ApiError(
-                    401,
-                    "invalid_signature",
-                    "X-Webhook-Signature missing or not the HMAC-SHA256 of the body "
-                    "with this job's secret",
-                )
+            if enforced:
+                raise refuse()
             log(logger, "webhook signature NOT enforced (fault webhook_unsigned_ok)", job_id=job_id)
         try:
-            payload = json.loads(raw)
-            if not isinstance(payload, dict):
-                raise ValueError
-        except ValueError:
+            callback = check_payload(json.loads(raw))
+        except PayloadError as exc:
+            raise ApiError(400, "invalid_payload", str(exc)) from None
+        except (ValueError, RecursionError):
             raise ApiError(400, "invalid_payload", "webhook body must be a JSON object") from None
         if faults.slow_factor > 1:
             await asyncio.sleep((faults.slow_factor - 1) * settings.stage_floor_s)
-        applied = await run_in_threadpool(_apply_webhook, app, job_id, payload)
-        log(logger, "webhook", job_id=job_id, applied=applied, parser_status=payload.get("status"))
+        attempt = request.query_params.get("attempt")
+        applied = await run_in_threadpool(_apply_webhook, app, job_id, callback, attempt)
+        log(logger, "webhook", job_id=job_id, applied=applied, parser_status=callback.status)
         return {"accepted": True, "applied": applied}
 
     # ----- operations ---------------------------------------------------------------------
@@ -378,6 +409,10 @@ def _too_large(limit: int) -> ApiError:
     return ApiError(413, "file_too_large", f"file exceeds the upload limit of {limit} bytes")
 
 
+def _body_error(exc: BodyError) -> ApiError:
+    return ApiError(exc.status, exc.code, exc.message)
+
+
 def _check_filename(name: str | None) -> str:
     name = (name or "").strip()
     bad = (
@@ -398,27 +433,31 @@ def _check_filename(name: str | None) -> str:
 
 
 def _store_upload(
-    app: FastAPI, user: str, filename: str, data: bytes, metadata: str | None, cid: str | None
+    app: FastAPI,
+    user: str,
+    received: ReceivedUpload,
+    metadata: str | None,
+    cid: str | None,
 ) -> tuple[dict[str, Any], bool]:
-    """Store the file and create document + job + first event; dedupe on (user, sha256)."""
+    """Store the file and create document + job + first event; dedupe on (user, sha256).
+
+    Runs under the document's lock (the one DELETE takes), and the file is moved into place
+    inside that transaction: a document row never exists without its file, and a duplicate
+    answer names a document that was there when the lock was held.
+    """
     st = app.state
-    digest = sha256_hex(data)
+    digest, size, filename = received.sha256, received.size, received.filename or ""
     # dedup_broken: the id no longer derives from (user, sha256) and the lookup below is
     # skipped, so identical bytes become a new document (the schema lost its uniqueness).
     dedup = "dedup_broken" not in st.settings.faults
     document_id = document_id_for(user, digest) if dedup else str(uuid.uuid4())
-    raw_dir = st.settings.data_dir / "raw"
-    raw_dir.mkdir(parents=True, exist_ok=True)
-    raw_path = raw_dir / f"{document_id}.pdf"
-    if not raw_path.exists():
-        tmp = raw_path.with_suffix(f".{uuid.uuid4().hex}.tmp")
-        tmp.write_bytes(data)
-        os.replace(tmp, raw_path)
+    raw_path = st.settings.data_dir / "raw" / f"{document_id}.pdf"
     now = st.clock.iso()
     job_id = str(uuid.uuid4())
     for _ in range(2):  # second pass only after losing an insert race to the same upload
         try:
             with st.db.tx() as tx:
+                tx.lock(document_id)
                 existing = (
                     tx.one(
                         "SELECT j.job_id, j.status FROM documents d JOIN jobs j ON j.document_id = d.document_id "
@@ -439,19 +478,20 @@ def _store_upload(
                         "duplicate": True,
                     }
                     return body, False
+                if received.path is not None:
+                    os.replace(received.path, raw_path)
+                    received.path = None
                 tx.execute(
                     "INSERT INTO documents (document_id, user_id, filename, sha256, bytes, raw_path, "
                     "metadata, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-                    (document_id, user, filename, digest, len(data), str(raw_path), metadata, now),
+                    (document_id, user, filename, digest, size, str(raw_path), metadata, now),
                 )
                 tx.execute(
                     "INSERT INTO jobs (job_id, document_id, user_id, status, correlation_id, "
                     "created_at, updated_at) VALUES (?, ?, ?, 'uploaded', ?, ?, ?)",
                     (job_id, document_id, user, cid, now, now),
                 )
-                add_event(
-                    tx, job_id, "uploaded", now, cid, {"filename": filename, "bytes": len(data)}
-                )
+                add_event(tx, job_id, "uploaded", now, cid, {"filename": filename, "bytes": size})
         except Exception as exc:
             if "unique" in str(exc).lower() or "duplicate key" in str(exc).lower():
                 continue
@@ -467,7 +507,7 @@ def _store_upload(
     raise RuntimeError("upload kept conflicting with a concurrent identical upload")
 
 
-def _apply_webhook(app: FastAPI, job_id: str, payload: dict[str, Any]) -> bool:
+def _apply_webhook(app: FastAPI, job_id: str, cb: ParserCallback, attempt: str | None) -> bool:
     """Record the parser's result. Returns whether it changed the job ("applied")."""
     st = app.state
     faults = st.settings.faults
@@ -478,19 +518,17 @@ def _apply_webhook(app: FastAPI, job_id: str, payload: dict[str, Any]) -> bool:
             raise ApiError(404, "job_not_found", f"no job {job_id!r}")
         if faults.stall_at == "parse_queued":
             return False  # the stall fault: accepted, silently never applied
-        if job["parser_job_id"] and str(payload.get("job_id")) != job["parser_job_id"]:
+        if not _for_current_submission(job, cb.parser_job_id, attempt):
             return False  # a late callback from an earlier (retried) parse submission
-        status = str(payload.get("status", "")).upper()
-        if status == "SUCCESS" and job["status"] in ("uploaded", "parse_queued"):
-            parser = payload.get("parser") or {}
+        if cb.status == "SUCCESS" and job["status"] in ("uploaded", "parse_queued"):
             tx.execute(
                 "UPDATE documents SET parsed_markdown = ?, parser_name = ?, parser_version = ?, "
                 "parser_pages = ? WHERE document_id = ?",
                 (
-                    str(payload.get("md") or ""),
-                    str(parser.get("name") or "unknown"),
-                    str(parser.get("version") or "unknown"),
-                    payload.get("pages"),
+                    cb.markdown,
+                    cb.parser_name,
+                    cb.parser_version,
+                    cb.pages,
                     job["document_id"],
                 ),
             )
@@ -509,13 +547,13 @@ def _apply_webhook(app: FastAPI, job_id: str, payload: dict[str, Any]) -> bool:
                 "parsed",
                 now,
                 job["correlation_id"],
-                {"via": "webhook", "parser_job_id": payload.get("job_id")},
+                {"via": "webhook", "parser_job_id": cb.parser_job_id},
             )
             return True
-        if status == "ERROR" and job["status"] == "parse_queued":
+        if cb.status == "ERROR" and job["status"] == "parse_queued":
             error = {
                 "code": "parser_error",
-                "message": str(payload.get("error_message") or "parser reported ERROR")[:500],
+                "message": (cb.error_message or "parser reported ERROR")[:500],
                 "at": now,
             }
             tx.execute(
@@ -524,6 +562,19 @@ def _apply_webhook(app: FastAPI, job_id: str, payload: dict[str, Any]) -> bool:
             )
             return True
         return False
+
+
+def _for_current_submission(job: dict[str, Any], parser_job_id: str, attempt: str | None) -> bool:
+    """Whether a callback belongs to the job's current parse submission.
+
+    Once the worker has recorded the parser's job id, the callback must name it. Before that
+    (a callback that beat the worker's commit) the webhook URL's ``attempt`` - the job's
+    retry count when it was submitted - must still be the job's: every retry counts one up,
+    so a callback for an earlier submission never matches.
+    """
+    if job["parser_job_id"]:
+        return parser_job_id == job["parser_job_id"]
+    return attempt is not None and attempt == str(job["retry_count"])
 
 
 def _queue_and_heartbeat(app: FastAPI) -> tuple[int, float | None]:

@@ -82,6 +82,12 @@ class Tx:
         row = self.one(sql, params)
         return None if row is None else next(iter(row.values()))
 
+    def lock(self, key: str) -> None:
+        """Hold a lock on ``key`` until this transaction ends (PostgreSQL advisory lock;
+        SQLite's BEGIN IMMEDIATE already serialises every writer)."""
+        if self.dialect == "postgres":
+            self.execute("SELECT pg_advisory_xact_lock(7305042, hashtext(?))", (key,))
+
     def for_update(self, skip_locked: bool = False) -> str:
         """Row-lock suffix for a SELECT: PostgreSQL only (SQLite's BEGIN IMMEDIATE locks all)."""
         if self.dialect != "postgres":

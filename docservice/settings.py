@@ -45,8 +45,21 @@ ENV_VARS: dict[str, tuple[str, str]] = {
     "DOCSERVICE_EMBED_BATCH_SIZE": ("256", "inputs per embeddings call (at most 256)"),
     "DOCSERVICE_CHUNK_LINES": ("20", "markdown-simple: start a new chunk every N lines"),
     "DOCSERVICE_MAX_UPLOAD_BYTES": ("26214400", "upload size limit (25 MB)"),
+    "DOCSERVICE_MAX_WEBHOOK_BYTES": (
+        "8388608",
+        "parser webhook body limit (8 MB; 413 above, before the signature is checked)",
+    ),
+    "DOCSERVICE_MAX_PAGES": ("500", "pages per document; more -> failed_parse `too_many_pages`"),
+    "DOCSERVICE_MAX_CHUNKS": (
+        "5000",
+        "chunks per document; more -> failed_chunking `too_many_chunks`",
+    ),
     "DOCSERVICE_RATE_UPLOADS_PER_MIN": ("600", "uploads per minute per user (429 above)"),
-    "DOCSERVICE_RATE_POLLS_PER_S": ("100", "GET /api/v2/jobs/{id} per second per job (429 above)"),
+    "DOCSERVICE_RATE_POLLS_PER_S": (
+        "100",
+        "GET /api/v2/jobs/{id} per second per job and user (429 above; counted after the "
+        "ownership check)",
+    ),
     "DOCSERVICE_WORKER_POLL_S": ("0.05", "worker idle poll interval"),
     "DOCSERVICE_HEARTBEAT_S": ("1.0", "worker heartbeat interval"),
     "DOCSERVICE_HEARTBEAT_STALE_S": ("5.0", "heartbeat older than this = worker down (health 503)"),
@@ -110,6 +123,9 @@ class Settings:
     chunker_version: int
     chunk_lines: int
     max_upload_bytes: int
+    max_webhook_bytes: int
+    max_pages: int
+    max_chunks: int
     rate_uploads_per_min: float
     rate_polls_per_s: float
     worker_poll_s: float
@@ -166,6 +182,9 @@ class Settings:
             chunker_version=chunker_version,
             chunk_lines=chunk_lines,
             max_upload_bytes=int(_num(env, "DOCSERVICE_MAX_UPLOAD_BYTES", int)),
+            max_webhook_bytes=int(_num(env, "DOCSERVICE_MAX_WEBHOOK_BYTES", int)),
+            max_pages=int(_num(env, "DOCSERVICE_MAX_PAGES", int)),
+            max_chunks=int(_num(env, "DOCSERVICE_MAX_CHUNKS", int)),
             rate_uploads_per_min=_num(env, "DOCSERVICE_RATE_UPLOADS_PER_MIN"),
             rate_polls_per_s=_num(env, "DOCSERVICE_RATE_POLLS_PER_S"),
             worker_poll_s=_num(env, "DOCSERVICE_WORKER_POLL_S"),

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import base64
 import contextlib
+import io
 import json
 import logging
 import math
@@ -422,9 +423,16 @@ class Worker:
             raise StageError(
                 "raw_file_missing", f"stored upload unreadable: {exc.strerror}", permanent=True
             ) from None
+        self._check_pages(data)
+        # attempt = the retry count at submission: a callback for an earlier submission
+        # (the job retried since) no longer matches and is answered applied: false.
+        webhook_url = (
+            f"{self.s.public_url}/api/v2/webhooks/llamaparse/{job['job_id']}"
+            f"?attempt={job['retry_count']}"
+        )
         form = {
             "result_type": "markdown",
-            "webhook_url": f"{self.s.public_url}/api/v2/webhooks/llamaparse/{job['job_id']}",
+            "webhook_url": webhook_url,
             "webhook_signing_secret": self.s.job_webhook_secret(job["job_id"]),
         }
         body = self._call(
@@ -438,6 +446,21 @@ class Worker:
         if not body.get("id"):
             raise StageError("parser_bad_response", "parser upload answered without a job id")
         return str(body["id"])
+
+    def _check_pages(self, data: bytes) -> None:
+        """DOCSERVICE_MAX_PAGES, counted here before the parser spends time on the file."""
+        from pypdf import PdfReader
+
+        try:
+            pages = len(PdfReader(io.BytesIO(data)).pages)
+        except Exception:
+            return  # unreadable here: the parser's refusal says why (parser_http_4xx)
+        if pages > self.s.max_pages:
+            raise StageError(
+                "too_many_pages",
+                f"the PDF has {pages} pages; DOCSERVICE_MAX_PAGES is {self.s.max_pages}",
+                permanent=True,
+            )
 
     def _await_parse(self, job: dict[str, Any]) -> dict[str, Any] | None:
         """parse_queued: the webhook normally moves the job; this is the fallback."""
@@ -503,6 +526,13 @@ class Worker:
 
     def _validate_parse(self, job: dict[str, Any]) -> dict[str, Any]:
         doc = self._document(job)
+        pages = doc["parser_pages"]
+        if isinstance(pages, int) and pages > self.s.max_pages:
+            raise StageError(
+                "too_many_pages",
+                f"the parser read {pages} pages; DOCSERVICE_MAX_PAGES is {self.s.max_pages}",
+                permanent=True,
+            )
         text = normalise_markdown(doc["parsed_markdown"] or "")
         if not text:
             raise StageError(
@@ -540,6 +570,12 @@ class Worker:
         )
         if not chunks:
             raise StageError("no_chunks", "chunker produced no chunks", permanent=True)
+        if len(chunks) > self.s.max_chunks:
+            raise StageError(
+                "too_many_chunks",
+                f"{len(chunks)} chunks; DOCSERVICE_MAX_CHUNKS is {self.s.max_chunks}",
+                permanent=True,
+            )
 
         def store(tx: Tx) -> None:
             tx.execute("DELETE FROM vectors WHERE document_id = ?", (job["document_id"],))
