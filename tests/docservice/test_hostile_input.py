@@ -358,3 +358,57 @@ def test_page_and_chunk_caps_fail_with_a_clear_code(hostile: Deployment) -> None
     job = hostile.get(f"/api/v2/jobs/{chunks.json()['job_id']}", "grace").json()
     assert job["last_error"]["code"] == "too_many_chunks"
     assert hostile.wait(fits.json()["job_id"], "grace")[-1]["status"] == "complete"
+
+
+# ----- DELETE racing a re-upload of the same bytes ----------------------------------------------
+def test_delete_and_reupload_of_the_same_bytes_are_serialised(hostile: Deployment) -> None:
+    """Finding: DELETE + re-upload at the same moment left documents without their file
+    (failed_parse/raw_file_missing) and duplicate answers naming deleted documents.
+
+    Each round deletes a stored document while the same bytes are uploaded again (a barrier
+    starts both together). Whatever the order, the outcome must be one of the two serial
+    ones: the re-upload answered duplicate (it ran first, naming the document the DELETE then
+    removed) or it created the document anew, which then completes with its file."""
+    import threading
+
+    base = SMALL.read_bytes()
+    outcomes: list[str] = []
+    for n in range(12):
+        data = base + f"\n% race round {n}\n".encode()
+        first = hostile.upload(data, filename=f"race-{n}.pdf", user="heidi")
+        assert first.status_code == 202, first.text
+        doc = first.json()["document_id"]
+        barrier = threading.Barrier(2)
+        answers: dict[str, requests.Response] = {}
+
+        def delete(
+            doc: str = doc,
+            barrier: threading.Barrier = barrier,
+            answers: dict[str, requests.Response] = answers,
+        ) -> None:
+            barrier.wait(10)
+            answers["delete"] = requests.delete(
+                f"{hostile.api}/api/v2/documents/{doc}", headers=auth("heidi"), timeout=HTTP_TIMEOUT
+            )
+
+        thread = threading.Thread(target=delete)
+        thread.start()
+        barrier.wait(10)
+        again = hostile.upload(data, filename=f"race-{n}.pdf", user="heidi")
+        thread.join(30)
+        assert answers["delete"].status_code == 204
+        body = again.json()
+        assert body["document_id"] == doc  # same user, same bytes
+        if again.status_code == 200:
+            # Ran before the DELETE: it names the first job, and both are gone now.
+            assert body["duplicate"] is True and body["job_id"] == first.json()["job_id"]
+            assert hostile.get(f"/api/v2/documents/{doc}", "heidi").status_code == 404
+            outcomes.append("duplicate-then-deleted")
+        else:
+            assert again.status_code == 202, again.text
+            events = hostile.wait(body["job_id"], "heidi")
+            job = hostile.get(f"/api/v2/jobs/{body['job_id']}", "heidi").json()
+            assert events[-1]["status"] == "complete", job["last_error"]
+            assert hostile.get(f"/api/v2/documents/{doc}", "heidi").status_code == 200
+            outcomes.append("deleted-then-new")
+    assert len(outcomes) == 12
