@@ -626,7 +626,7 @@ def _health(app: FastAPI) -> dict[str, Any]:
     try:
         with st.db.tx(write=False) as tx:
             tx.scalar("SELECT 1 AS one")
-            beats = tx.all("SELECT worker_id, beat_at FROM worker_heartbeats")
+            beats = tx.all("SELECT worker_id, beat_at, restarts FROM worker_heartbeats")
         deps["database"] = {
             "status": "up",
             "latency_ms": round((time.perf_counter() - started) * 1000, 2),
@@ -640,6 +640,7 @@ def _health(app: FastAPI) -> dict[str, Any]:
             "status": "up" if fresh else "down",
             "heartbeat_age_s": round(min(ages), 3) if ages else None,
             "workers": len(fresh),
+            "restarts": sum(int(b["restarts"] or 0) for b in beats),
         }
         if not fresh:
             worker["error"] = (
@@ -652,6 +653,7 @@ def _health(app: FastAPI) -> dict[str, Any]:
             "status": "down",
             "heartbeat_age_s": None,
             "workers": 0,
+            "restarts": None,
             "error": "database down",
         }
         deps["queue"] = {"status": "down", "depth": None, "error": "database down"}

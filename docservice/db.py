@@ -232,7 +232,8 @@ class Database:
             tx.execute("ALTER TABLE documents_loose RENAME TO documents")
 
     def schema_version(self) -> int:
-        """Highest applied migration, 0 for an empty database."""
+        """Highest N with migrations 1..N all applied, 0 for an empty database (a skipped
+        migration - the schema_drift fault - caps the version below it)."""
         with self.tx(write=False) as tx:
             if self.dialect == "postgres":
                 exists = tx.scalar("SELECT to_regclass('schema_migrations') IS NOT NULL AS e")
@@ -242,4 +243,8 @@ class Database:
                 )
             if not exists:
                 return 0
-            return int(tx.scalar("SELECT MAX(version) AS v FROM schema_migrations") or 0)
+            applied = {int(r["version"]) for r in tx.all("SELECT version FROM schema_migrations")}
+        version = 0
+        while version + 1 in applied:
+            version += 1
+        return version

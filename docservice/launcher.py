@@ -38,6 +38,7 @@ from typing import Any
 from docservice.faults import FaultError, Faults, parse_faults
 from docservice.logs import log, setup_logging
 from docservice.settings import git_revision
+from docservice.supervisor import Supervisor
 
 logger = logging.getLogger("docservice.launcher")
 DEFAULT_LATENCY_MS = 20.0
@@ -62,6 +63,8 @@ class Child:
     name: str
     proc: subprocess.Popen[bytes]
     log_path: Path
+    argv: list[str] = field(default_factory=list)  # what started it, to start it again
+    env: dict[str, str] = field(default_factory=dict, repr=False)
 
     def alive(self) -> bool:
         return self.proc.poll() is None
@@ -127,7 +130,7 @@ def _spawn(
             pass_fds=(fd,) if fd is not None else (),
             preexec_fn=_child_preexec,
         )
-    child = Child(name, proc, log_path)
+    child = Child(name, proc, log_path, argv, env)
     launch.children.append(child)
     return child
 
@@ -418,6 +421,41 @@ def _stop(launch: Launch) -> None:
         shutil.rmtree(launch.data_dir, ignore_errors=True)
 
 
+def _supervise_workers(
+    launch: Launch, supervisor: Supervisor, payload: dict[str, Any], reported: set[str]
+) -> None:
+    """Start dead workers again with backoff (docservice.supervisor); the ready file's worker
+    pids follow, and each restarted worker reports its restart count in its heartbeat."""
+    changed = False
+    for child in [c for c in launch.children if c.name.startswith("worker")]:
+        if child.alive() or launch.stopping.is_set():
+            continue
+        delay = supervisor.died(child.name)
+        if not supervisor.due(child.name):
+            if child.name not in reported:
+                log(
+                    logger,
+                    "worker died; restarting",
+                    logging.ERROR,
+                    child=child.name,
+                    status=child.proc.returncode,
+                    restart_in_s=round(delay, 3),
+                )
+            continue
+        launch.children.remove(child)
+        restarts = supervisor.started(child.name)
+        env = {**child.env, "DOCSERVICE_WORKER_RESTARTS": str(restarts)}
+        _spawn(launch, child.name, child.argv, env)
+        reported.discard(child.name)
+        log(logger, "worker restarted", child=child.name, restarts=restarts)
+        changed = True
+    if changed and launch.ready_written:
+        workers = [c for c in launch.children if c.name.startswith("worker")]
+        payload["pids"]["workers"] = [c.proc.pid for c in workers]
+        payload["worker_restarts"] = sum(supervisor.restarts(c.name) for c in workers)
+        _write_ready(launch.args.ready_file, payload)
+
+
 def run_launcher(args: argparse.Namespace) -> int:
     """The ``up`` command: start, write the ready file, wait for a signal, stop. Exit status:
     0 after a clean stop, 1 if the deployment could not start, 2 for bad options."""
@@ -501,7 +539,9 @@ def run_launcher(args: argparse.Namespace) -> int:
             },
         )
         reported: set[str] = set()
-        while not launch.stopping.wait(0.5):
+        supervisor = Supervisor()
+        while not launch.stopping.wait(0.1):
+            _supervise_workers(launch, supervisor, payload, reported)
             for child in launch.children:
                 if not child.alive() and child.name not in reported:
                     reported.add(child.name)

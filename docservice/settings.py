@@ -70,6 +70,10 @@ ENV_VARS: dict[str, tuple[str, str]] = {
     "DOCSERVICE_PARSE_TIMEOUT_S": ("120", "give up on a parse (failed_parse) after this long"),
     "DOCSERVICE_HTTP_TIMEOUT_S": ("30", "timeout of every outbound call (parser, embeddings)"),
     "DOCSERVICE_STAGE_FLOOR_S": ("0.05", "minimum stage time the slow=<factor> fault multiplies"),
+    "DOCSERVICE_WORKER_RESTARTS": (
+        "0",
+        "set by the launcher's supervisor: times this worker was restarted (shown by /health)",
+    ),
     "DOCSERVICE_FAULTS": ("", "fault switches, name[=value],... (see faults.py)"),
     "DOCSERVICE_GIT_REVISION": ("(git rev-parse HEAD)", "reported by /version"),
     "DOCSERVICE_LOG_LEVEL": ("INFO", "log level of the JSON logs"),
@@ -138,6 +142,7 @@ class Settings:
     parse_timeout_s: float
     http_timeout_s: float
     stage_floor_s: float
+    worker_restarts: int
     git_revision: str
     log_level: str
     faults: Faults
@@ -197,6 +202,7 @@ class Settings:
             parse_timeout_s=_num(env, "DOCSERVICE_PARSE_TIMEOUT_S"),
             http_timeout_s=_num(env, "DOCSERVICE_HTTP_TIMEOUT_S"),
             stage_floor_s=_num(env, "DOCSERVICE_STAGE_FLOOR_S"),
+            worker_restarts=int(_num(env, "DOCSERVICE_WORKER_RESTARTS", int)),
             git_revision=env.get("DOCSERVICE_GIT_REVISION") or "",
             log_level=(env.get("DOCSERVICE_LOG_LEVEL") or "INFO").upper(),
             faults=faults,

@@ -84,6 +84,9 @@ class Worker:
         """Run until :attr:`stop` is set (SIGTERM/SIGINT in the CLI)."""
         self._wait_for_schema()
         self.metrics.worker_starts.inc()
+        # One beat before the first claim: the claim below takes over jobs of workers without
+        # a fresh heartbeat, and this worker must not look like one of them to the others.
+        self._beat(self.clock.iso())
         beat = threading.Thread(target=self._heartbeat_loop, name="heartbeat", daemon=True)
         beat.start()
         log(logger, "worker started", worker_id=self.worker_id, statuses=list(self.claimable))
@@ -126,25 +129,30 @@ class Worker:
 
     def _heartbeat_loop(self) -> None:
         started = self.clock.iso()
-        while not self.stop.is_set():
-            try:
-                with self.db.tx() as tx:
-                    tx.execute(
-                        "INSERT INTO worker_heartbeats (worker_id, pid, hostname, started_at, beat_at, jobs_done) "
-                        "VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (worker_id) DO UPDATE SET "
-                        "pid = excluded.pid, beat_at = excluded.beat_at, jobs_done = excluded.jobs_done",
-                        (
-                            self.worker_id,
-                            os.getpid(),
-                            socket.gethostname(),
-                            started,
-                            self.clock.iso(),
-                            self.jobs_done,
-                        ),
-                    )
-            except Exception as exc:
-                log(logger, "heartbeat failed", logging.ERROR, error=str(exc)[:200])
-            self.stop.wait(self.s.heartbeat_s)
+        while not self.stop.wait(self.s.heartbeat_s):
+            self._beat(started)
+
+    def _beat(self, started: str) -> None:
+        try:
+            with self.db.tx() as tx:
+                tx.execute(
+                    "INSERT INTO worker_heartbeats (worker_id, pid, hostname, started_at, beat_at, "
+                    "jobs_done, restarts) VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (worker_id) DO "
+                    "UPDATE SET pid = excluded.pid, started_at = excluded.started_at, "
+                    "beat_at = excluded.beat_at, jobs_done = excluded.jobs_done, "
+                    "restarts = excluded.restarts",
+                    (
+                        self.worker_id,
+                        os.getpid(),
+                        socket.gethostname(),
+                        started,
+                        self.clock.iso(),
+                        self.jobs_done,
+                        self.s.worker_restarts,
+                    ),
+                )
+        except Exception as exc:
+            log(logger, "heartbeat failed", logging.ERROR, error=str(exc)[:200])
 
     def _remove_heartbeat(self) -> None:
         # A worker that stops on purpose says so at once instead of letting health wait
@@ -159,12 +167,17 @@ class Worker:
         """Claim one due job (or None). Safe with many workers on either database."""
         now = self.clock.iso()
         marks = ",".join("?" * len(self.claimable))
+        # Claimable: unleased or lease expired, or leased by a worker that is gone - this
+        # worker's own earlier life (a restart keeps the id) or one whose heartbeat is stale -
+        # so a killed worker's jobs are taken over in seconds, not after the whole lease.
         where = (
             f"status IN ({marks}) AND (next_attempt_at IS NULL OR next_attempt_at <= ?) "
-            "AND (lease_until IS NULL OR lease_until < ?) "
+            "AND (lease_until IS NULL OR lease_until < ? OR claimed_by = ? OR claimed_by NOT IN "
+            "(SELECT worker_id FROM worker_heartbeats WHERE beat_at >= ?)) "
             "AND (status <> 'parse_queued' OR next_attempt_at IS NOT NULL)"
         )
-        params = (*self.claimable, now, now)
+        stale = self.clock.iso(-self.s.heartbeat_stale_s)
+        params = (*self.claimable, now, now, self.worker_id, stale)
         # Cheap read first: an idle worker polling every 50 ms must not take the write lock.
         with self.db.tx(write=False) as tx:
             if tx.one(f"SELECT job_id FROM jobs WHERE {where} LIMIT 1", params) is None:

@@ -12,6 +12,8 @@ import pytest
 import requests
 from docservice_support import FIXTURES, HTTP_TIMEOUT, PIPELINE, Deployment
 
+from docservice.db import LATEST_SCHEMA
+
 HEX64 = re.compile(r"^[0-9a-f]{64}$")
 ISO = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{6}Z$")
 
@@ -235,7 +237,7 @@ def test_health_version_and_metrics(deployment: Deployment) -> None:
     )
     assert 0 <= deps["worker"]["heartbeat_age_s"] < 5
     version = deployment.get("/version", None).json()
-    assert version["schema_version"] == 2
+    assert version["schema_version"] == LATEST_SCHEMA == 3
     assert version["config_fingerprint"] == {
         "chunker": "markdown-simple@1",
         "embedding_model": "text-embedding-3-small",

@@ -138,17 +138,23 @@ def test_parse_falls_back_to_polling_when_no_webhook_arrives(tmp_path: Path) -> 
     assert run["document"]["vector_count"] == run["document"]["chunk_count"] > 0
 
 
-def test_health_goes_503_when_the_worker_dies(tmp_path: Path) -> None:
+def test_health_goes_503_when_the_worker_hangs(tmp_path: Path) -> None:
+    # A frozen worker (alive, so its supervisor has nothing to restart) stops beating; a
+    # killed one is restarted (tests/docservice/test_supervision.py).
     env = {"DOCSERVICE_HEARTBEAT_S": "0.2", "DOCSERVICE_HEARTBEAT_STALE_S": "1.0"}
     with launch(tmp_path, env=env) as dep:
         assert dep.get("/health", None).status_code == 200
-        os.kill(dep.ready["pids"]["workers"][0], signal.SIGKILL)  # no goodbye, no cleanup
-        deadline = time.monotonic() + 10
-        health = dep.get("/health", None)
-        while health.status_code == 200 and time.monotonic() < deadline:
-            time.sleep(0.1)
+        worker = dep.ready["pids"]["workers"][0]
+        os.kill(worker, signal.SIGSTOP)  # no goodbye, no cleanup
+        try:
+            deadline = time.monotonic() + 10
             health = dep.get("/health", None)
+            while health.status_code == 200 and time.monotonic() < deadline:
+                time.sleep(0.1)
+                health = dep.get("/health", None)
+        finally:
+            os.kill(worker, signal.SIGCONT)
         assert health.status_code == 503
-        worker = health.json()["dependencies"]["worker"]
-        assert worker["status"] == "down" and worker["workers"] == 0
-        assert worker["heartbeat_age_s"] > 1.0  # a real, stale heartbeat - not configuration
+        worker_dep = health.json()["dependencies"]["worker"]
+        assert worker_dep["status"] == "down" and worker_dep["workers"] == 0
+        assert worker_dep["heartbeat_age_s"] > 1.0  # a real, stale heartbeat - not configuration

@@ -17,6 +17,8 @@ from docservice_support import (
 )
 from test_docservice_pipeline import assert_complete
 
+from docservice.db import LATEST_SCHEMA
+
 pytestmark = pytest.mark.skipif(
     not (PG_BIN / "initdb").exists(), reason=f"PostgreSQL binaries not found in {PG_BIN}"
 )
@@ -38,7 +40,7 @@ def test_ready_file_reports_postgres(pg_deployment: Deployment) -> None:
     health = pg_deployment.get("/health", None).json()
     assert health["dependencies"]["database"]["status"] == "up"
     assert health["dependencies"]["worker"]["workers"] == 2
-    assert pg_deployment.get("/version", None).json()["schema_version"] == 2
+    assert pg_deployment.get("/version", None).json()["schema_version"] == LATEST_SCHEMA
 
 
 @pytest.mark.parametrize("name", ["medium.pdf", "large.pdf"])
