@@ -34,6 +34,7 @@ from docservice.clock import Clock, parse_iso
 from docservice.db import Database
 from docservice.logs import CORRELATION_ID, correlation_from_headers, log
 from docservice.metrics import DeploymentCollector, create_metrics, read_job_stats, render
+from docservice.openapi import load as load_openapi
 from docservice.ratelimit import RateLimiter
 from docservice.settings import Settings, git_revision
 from docservice.statuses import WORKER_STATUSES
@@ -132,6 +133,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     """The API application, configured from ``settings`` (default: the environment)."""
     settings = settings or Settings.from_env()
     app = FastAPI(title="docservice", version=__version__, docs_url=None, redoc_url=None)
+    # /openapi.json serves the committed contract (docservice/openapi.py), not FastAPI's view
+    # of the handlers (which take raw requests and would describe none of it).
+    app.openapi = load_openapi  # type: ignore[method-assign]
     st = app.state
     st.settings = settings
     st.db = Database(settings.database_url)
@@ -166,11 +170,13 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     @app.exception_handler(StarletteHTTPException)
     async def _http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
         code = {404: "not_found", 405: "method_not_allowed"}.get(exc.status_code, "http_error")
-        # exc.headers carries the 405's Allow (the methods the route does accept).
+        headers = dict(exc.headers or {})
+        if exc.status_code == 405:
+            # Starlette's Allow names only the first route of the path; a path served by
+            # several (GET and DELETE of a document) allows all of theirs.
+            headers["Allow"] = ", ".join(_allowed_methods(app, request.scope))
         return JSONResponse(
-            _error_body(code, str(exc.detail), cid_of(request)),
-            exc.status_code,
-            headers=dict(exc.headers or {}),
+            _error_body(code, str(exc.detail), cid_of(request)), exc.status_code, headers=headers
         )
 
     @app.exception_handler(RequestValidationError)
@@ -403,6 +409,17 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         return Response(payload, media_type=content_type)
 
     return app
+
+
+def _allowed_methods(app: FastAPI, scope: dict[str, Any]) -> list[str]:
+    from starlette.routing import Match
+
+    methods: set[str] = set()
+    for route in app.router.routes:
+        match, _ = route.matches(scope)  # PARTIAL: the path matches, the method does not
+        if match != Match.NONE:
+            methods |= set(getattr(route, "methods", None) or ())
+    return sorted(methods)
 
 
 def _too_large(limit: int) -> ApiError:

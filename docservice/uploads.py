@@ -142,6 +142,16 @@ async def receive_upload(
         part.name = options.get(b"name", b"").decode("utf-8", "replace") or None
         raw_filename = options.get(b"filename")
         part.filename = None if raw_filename is None else raw_filename.decode("utf-8", "replace")
+        if part.name not in ("file", "metadata"):
+            fail(
+                BodyError(
+                    400,
+                    "invalid_request",
+                    f"unknown form field {part.name!r}; the upload takes 'file' and 'metadata'",
+                )
+            )
+        if part.name == "metadata" and result.metadata is not None:
+            fail(BodyError(400, "invalid_request", "more than one 'metadata' part"))
         if part.name == "file":
             if result.path is not None:
                 fail(BodyError(400, "invalid_request", "more than one 'file' part"))

@@ -251,6 +251,7 @@ def test_bad_multipart_and_metadata_are_400_never_500(hostile: Deployment) -> No
         400,
         "invalid_request",
     )
+    assert_error(post(files={"file": ("a.pdf", pdf)}, data={"other": "x"}), 400, "invalid_request")
     two = [("file", ("a.pdf", pdf)), ("file", ("b.pdf", pdf))]
     assert_error(post(files=two), 400, "invalid_request")
     ok = post(files={"file": ("a.pdf", pdf)}, data={"metadata": '{"a": [1, {"b": 2}]}'})
