@@ -83,6 +83,8 @@ class Worker:
     def run(self) -> None:
         """Run until :attr:`stop` is set (SIGTERM/SIGINT in the CLI)."""
         self._wait_for_schema()
+        import pypdf  # noqa: F401 - imported now, not inside the first job's first stage
+
         self.metrics.worker_starts.inc()
         # One beat before the first claim: the claim below takes over jobs of workers without
         # a fresh heartbeat, and this worker must not look like one of them to the others.
