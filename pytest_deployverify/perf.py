@@ -209,6 +209,8 @@ class Timings:
         self._reference = reference
         self._family = max(1, family_size)
         self._record_mode = record_mode
+        #: evidence exchanges already timed by record_requests()
+        self._requests_seen = 0
 
     def record(self, name: str, seconds: float, group: str = "own") -> None:
         """Add one sample (seconds) to the timing ``name``; group "own" or "external"."""
@@ -263,6 +265,32 @@ class Timings:
             self.record(f"{prefix}.own", own, "own")
         if total is not None:
             self.record(f"{prefix}.total", total, "external" if has_external else "own")
+
+    def record_requests(
+        self,
+        exchanges: Sequence[Any] | None = None,
+        *,
+        prefix: str = "http",
+        routes: Sequence[str] | None = None,
+    ) -> dict[str, list[float]]:
+        """Record the client-side latency of requests as ``<prefix>.<METHOD> <route template>``
+        (e.g. ``http.POST /api/v2/upload``, ``http.GET /api/v2/jobs/{id}``), one sample per
+        answered request; no extra request is sent (see :mod:`pytest_deployverify.latency`).
+
+        ``exchanges``: e.g. ``run.exchanges`` of one upload; default: every request this test
+        made since the last call. ``routes``: fnmatch patterns of the templates to keep.
+        Returns what was recorded.
+        """
+        from pytest_deployverify.latency import by_route
+
+        if exchanges is None:
+            exchanges = self._evidence.exchanges[self._requests_seen :]
+            self._requests_seen = len(self._evidence.exchanges)
+        recorded = by_route(exchanges, routes)
+        for route, samples in recorded.items():
+            for seconds in samples:
+                self.record(f"{prefix}.{route}", seconds, "own")
+        return recorded
 
     def _record_client_observed(self, run: Any, prefix: str) -> None:
         if isinstance(run, Mapping):
