@@ -574,7 +574,7 @@ def resolve_target(settings: Settings, environ: Mapping[str, str] | None = None)
             )
             raise ConfigError(
                 f"target {name!r} needs secret {secret_name!r} from environment variable "
-                f"{var}, which is not set ({hint}). Export {var} or add {var}=... to "
+                f"{var}, which is not set ({hint}). Export {var} or add {var}=<your {secret_name}> to "
                 f"{env_file_rel} (see {where})."
             )
         secrets[secret_name] = value

@@ -222,17 +222,28 @@ def pytest_runtest_setup(item: pytest.Item) -> None:
     _failfast_skip(item)
 
 
-@pytest.hookimpl(wrapper=True)
+@pytest.hookimpl(wrapper=True, tryfirst=True)  # outermost: redacts what inner wrappers added
 def pytest_runtest_makereport(
     item: pytest.Item, call: pytest.CallInfo[Any]
 ) -> Generator[None, pytest.TestReport, pytest.TestReport]:
     report = yield
+    _redact_report(item.config, report)
     evidence = item.stash.get(EVIDENCE_KEY, None)
     if evidence is not None:
         _update_outcome(evidence, report)
         if report.when == "teardown":
             report.user_properties.append((EVIDENCE_PROPERTY, evidence.to_json()))
     return report
+
+
+def _redact_report(config: pytest.Config, report: pytest.TestReport) -> None:
+    """pytest's own output (terminal, -l locals, captured logs, junitxml) without secrets."""
+    target = get_state(config).target
+    if target is None:
+        return
+    from pytest_deployverify.output_redaction import redact_report
+
+    redact_report(report, target.secret_values())
 
 
 def _update_outcome(evidence: TestEvidence, report: pytest.TestReport) -> None:

@@ -49,12 +49,14 @@ _SECRET_PARAM = re.compile(
 _TEXT_PATTERNS: tuple[tuple[re.Pattern[str], str], ...] = (
     # "Authorization: Bearer abc", "Bearer abc", "Basic abc=="
     (re.compile(r"(?i)\b(bearer|basic)\s+[A-Za-z0-9._~+/=-]{6,}"), r"\1 " + REDACTED),
-    # header lines / JSON-ish pairs: "X-Api-Key: abc", '"password": "abc"', "secret=abc"
+    # header lines / JSON-ish pairs: "X-Api-Key: abc", '"password": "abc"', "secret=abc";
+    # a placeholder the user must replace ("TOKEN=<your token>") is an instruction, kept
     (
         re.compile(
             r"(?i)((?:authorization|cookie|set-cookie|x-api-key|api[-_]?key|access[-_]?token|"
             r"refresh[-_]?token|client[-_]?secret|webhook[-_]?secret|secret|password|passwd|"
-            r"token|signature|sig)[\"']?\s*[:=]\s*[\"']?)(?!\[REDACTED\])([^\s\"'&,;}]{3,})"
+            r"token|signature|sig)[\"']?\s*[:=]\s*[\"']?)(?!\[REDACTED\]|<[^<>\n]{1,60}>)"
+            r"([^\s\"'&,;}]{3,})"
         ),
         r"\1" + REDACTED,
     ),

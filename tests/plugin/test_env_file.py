@@ -88,7 +88,7 @@ def test_missing_secret_names_variable_and_file(project, alt, mode):
         [
             "ERROR: target 'prod' needs secret 'key' from environment variable DV_PROD_KEY, "
             "which is not set (the env file */.env.prod does not exist). Export DV_PROD_KEY or "
-            "add DV_PROD_KEY=... to .env.prod*"
+            "add DV_PROD_KEY=<your key> to .env.prod*"
         ]
     )
     assert "Traceback" not in result.stderr.str()

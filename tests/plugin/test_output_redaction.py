@@ -1,0 +1,93 @@
+"""pytest's own output (assertion messages, -l locals, captured logs and stdout, tracebacks,
+junitxml) never shows a secret the session knows, even when the target echoes it back."""
+
+from __future__ import annotations
+
+import json
+import threading
+import uuid
+from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+import pytest
+
+MARKER = "visible-marker-7f3a"  # not a secret: must survive redaction
+
+
+class _EchoHandler(BaseHTTPRequestHandler):
+    """Answers every GET with the bearer token it was sent, like a careless target."""
+
+    def do_GET(self) -> None:
+        auth = self.headers.get("Authorization", "")
+        token = auth.split(" ", 1)[1] if " " in auth else ""
+        body = json.dumps({"echo": token, "marker": MARKER}).encode()
+        self.send_response(200)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(body)))
+        for name in ("X-Correlation-ID",):
+            if self.headers.get(name):
+                self.send_header(name, self.headers[name])
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, format: str, *args: object) -> None:
+        pass
+
+
+@pytest.fixture(scope="module")
+def echo_url() -> Iterator[str]:
+    server = ThreadingHTTPServer(("127.0.0.1", 0), _EchoHandler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}"
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+INNER = f"""
+import logging
+
+def test_echo(api):
+    body = api.get("/echo").json()
+    echoed = body["echo"]   # a local: -l prints it
+    logging.getLogger("inner").warning("target said %s and %s", echoed, body["marker"])
+    print("stdout has", echoed, body["marker"])
+    assert echoed == "{MARKER}", f"the target echoed {{echoed}}"
+"""
+
+
+def test_echoed_secret_appears_nowhere_in_pytest_output(project, echo_url, monkeypatch, mode):
+    secret = f"zq{uuid.uuid4().hex}"
+    monkeypatch.setenv("DV_ECHO_TOKEN", secret)
+    project.pyproject(
+        f"""
+        [tool.deployverify]
+        default_env = "echo"
+
+        [tool.deployverify.envs.echo]
+        base_url = "{echo_url}"
+        secrets = {{ api_token = "DV_ECHO_TOKEN" }}
+        auth = "bearer:api_token"
+        health_path = "/health"
+        """
+    )
+    project.tests(INNER)
+    result = project.run(
+        "-l", "--tb=long", "-rA", "--junitxml=junit.xml", "-o", "junit_logging=all", *mode
+    )
+    result.assert_outcomes(failed=1)
+    output = result.stdout.str() + result.stderr.str()
+    junit = (project.pytester.path / "junit.xml").read_text(encoding="utf-8")
+    # the failure is reported with its evidence: locals, log line, stdout, message
+    assert "echoed" in output and "target said" in output and "stdout has" in output
+    assert "the target echoed [REDACTED]" in output
+    assert "target said [REDACTED]" in junit
+    # the secret itself is nowhere; the non-secret value is everywhere it was
+    # nor its ends, which pytest shows when it shortens a long value ("zq12...cdef")
+    for shown in (output, junit):
+        assert secret not in shown
+        assert secret[:8] not in shown and secret[-8:] not in shown
+    assert output.count(MARKER) >= 3
+    assert MARKER in junit
