@@ -83,6 +83,15 @@ OPTIONS: tuple[Option, ...] = (
         action="store_true",
     ),
     Option(
+        "--clock-skew",
+        "deployverify_clock_skew",
+        "seconds a server timestamp (job, document, event) may lie outside the run's window "
+        "before the run fails naming it (default 120)",
+        default=120.0,
+        type=float,
+        metavar="SECONDS",
+    ),
+    Option(
         "--fail-fast",
         "deployverify_fail_fast",
         "on|off: once a test proves the pipeline broken (a stalled job) or the target "

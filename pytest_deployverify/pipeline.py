@@ -40,7 +40,7 @@ import requests
 
 from pytest_deployverify.client import ApiClient
 from pytest_deployverify.config import PipelineProfile
-from pytest_deployverify.evidence import Exchange, TestEvidence
+from pytest_deployverify.evidence import Exchange, Finding, TestEvidence
 from pytest_deployverify.failfast import PIPELINE, TARGET, Breaker
 from pytest_deployverify.fieldcoverage import redact_tracked
 from pytest_deployverify.redact import redact_text, redact_value
@@ -381,7 +381,10 @@ class PipelineFollower:
         evidence: TestEvidence | None = None,
         secrets: list[str] | None = None,
         breaker: Breaker | None = None,
+        timestamp_check: Callable[[PipelineRun], list[Finding]] | None = None,
     ) -> None:
+        #: timestamp sanity: failing findings for a followed run's server timestamps
+        self.timestamp_check = timestamp_check
         self._client_factory = client_factory
         #: fail fast: an upload needs a pipeline not proven broken; a stall proves it broken
         self.breaker = breaker
@@ -535,6 +538,10 @@ class PipelineFollower:
                         self.evidence, run.correlation_id, run.outcome, run.describe()
                     )
                 self._collect_outputs(client, run)
+                if self.timestamp_check is not None and self.evidence is not None:
+                    findings = self.timestamp_check(run)
+                    with self._lock:
+                        self.evidence.findings.extend(findings)
             else:
                 run.outcome = "complete" if run.final_status in p.terminal_success else "deadline"
             return run

@@ -161,10 +161,10 @@ def _deployverify_pipeline(
     target: Target, correlation_id: str, request: pytest.FixtureRequest
 ) -> Iterator[PipelineFollower]:
     """The per-test upload follower both upload fixtures share; deletes uploads at teardown."""
-    from pytest_deployverify import core, failfast, settings
+    from pytest_deployverify import core, failfast, settings, timestamps
     from pytest_deployverify.client import ApiClient
     from pytest_deployverify.fieldcoverage_hooks import observer
-    from pytest_deployverify.pipeline import PipelineFollower
+    from pytest_deployverify.pipeline import PipelineFollower, parse_ts
 
     evidence = request.node.stash.get(EVIDENCE_KEY, None)
     timeouts = settings.get(request.config).timeouts
@@ -180,6 +180,13 @@ def _deployverify_pipeline(
         evidence=evidence,
         secrets=target.secret_values(),
         breaker=breaker,
+        timestamp_check=lambda run: timestamps.check_run(
+            run,
+            started=timestamps.window_start(request.config),
+            skew=timeouts.clock_skew,
+            parse=parse_ts,
+            nodeid=request.node.nodeid,
+        ),
     )
     yield follower
     if not core.keep_documents(request.config, target):
@@ -283,10 +290,12 @@ class EvidenceCollector:
 
 
 def _failfast_configure(config: pytest.Config) -> None:
-    """The breaker that ends tests needing a part proven broken (and its xdist marker dir)."""
-    from pytest_deployverify import failfast
+    """The breaker that ends tests needing a part proven broken (and its xdist marker dir);
+    the run's start, the lower end of the window server timestamps must lie in."""
+    from pytest_deployverify import failfast, timestamps
 
     failfast.register(config)
+    timestamps.register(config)
 
 
 def _failfast_skip(item: pytest.Item) -> None:

@@ -62,6 +62,8 @@ class SessionTimeouts:
     launch_timeout: float = 60.0
     job_deadline: float = 60.0
     stall_timeout: float = 20.0
+    #: seconds a server timestamp may lie outside the run's window (timestamp sanity)
+    clock_skew: float = 120.0
 
 
 @dataclass(frozen=True)
@@ -314,6 +316,7 @@ def build(config: pytest.Config) -> Settings:
         launch_timeout=_positive(read.value("deployverify_launch_timeout"), "--launch-timeout"),
         job_deadline=_positive(read.value("deployverify_job_deadline"), "--job-deadline"),
         stall_timeout=_positive(read.value("deployverify_stall_timeout"), "--stall-timeout"),
+        clock_skew=_positive(read.value("deployverify_clock_skew"), "--clock-skew"),
     )
     rechecking = os.environ.get(RECHECK_ENV) == "1"
     return Settings(
