@@ -129,7 +129,7 @@ def _leftovers(inner: Inner) -> list[str]:
     left += [
         f"path {p}"
         for p in sorted(inner.tmp_root.iterdir())
-        if p.name.startswith(("deployverify-", "docservice-"))
+        if p.name.startswith(("deployverify-launch-", "docservice-"))
     ]
     for key in ("data_dir", "postgres_dir", "state"):
         if inner.deployment.get(key) and Path(inner.deployment[key]).exists():
