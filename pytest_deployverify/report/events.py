@@ -8,10 +8,14 @@ Events (each line has ``seq``, ``at`` (UTC ISO) and ``event``):
 * ``setup_error``: the run stopped before any test (unreachable target, ...): ``message``
 * ``session_end``: final verdict, recommendation, reason, counts, report paths
 
-Each line is written with a single ``write`` of a complete line, then flushed and fsynced,
-so ``tail -f`` or a dashboard never sees half a line. The controller alone writes (under
-xdist it receives every worker's reports). Every value passes through
-:func:`pytest_deployverify.redact.redact_value` first.
+Every line also carries ``run``, the id of the run that wrote it. Each line is one
+``os.write`` of the complete line to a file opened with ``O_APPEND``, then fsynced, so
+``tail -f``, a dashboard, or another run appending to the same file never sees half a line or
+two lines mixed. A run truncates the file when it starts only when no other run has it open
+(each run holds a shared ``flock`` while it writes); otherwise it appends, and readers tell
+the runs apart by ``run``. The controller alone writes (under xdist it receives every
+worker's reports). Every value passes through :func:`pytest_deployverify.redact.redact_value`
+first.
 """
 
 from __future__ import annotations
@@ -21,54 +25,66 @@ import json
 import os
 from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
-from typing import IO, Any
+from typing import Any
 
 from pytest_deployverify.report.context import utc_now
 
 
 class EventStream:
-    """An append-only JSON-lines file, truncated when the session starts."""
+    """An append-only JSON-lines file, truncated when a session starts and no other run is
+    writing it."""
 
-    def __init__(self, path: Path, secrets: Callable[[], Iterable[str]] = tuple) -> None:
+    def __init__(
+        self,
+        path: Path,
+        secrets: Callable[[], Iterable[str]] = tuple,
+        run_id: str | None = None,
+    ) -> None:
         self.path = Path(path)
         # a callable, because the target's secrets are only known after the stream opened
         self._secrets = secrets
-        self._fh: IO[str] | None = None
+        self._fd: int | None = None
         self._seq = 0
         self.provisional: str | None = None
         #: opened at least once this session (so a reopen appends, never truncates)
         self.started = False
+        #: written into every line, so runs sharing a report directory can be told apart
+        self.run_id = run_id or new_run_id()
 
     def open(self) -> None:
-        """Open for writing: truncate the first time (a new run), append after that."""
-        if self._fh is not None:
+        """Open for appending; truncate the first time (a new run) unless another run has the
+        file open."""
+        if self._fd is not None:
             return
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        mode = "a" if self.started else "w"
-        # line-buffered text file; we flush and fsync each line anyway
-        self._fh = self.path.open(mode, encoding="utf-8", buffering=1)
+        fd = os.open(self.path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
+        if not self.started and _sole_writer(fd):
+            os.ftruncate(fd, 0)
+        self._fd = fd
         self.started = True
 
     @property
     def closed(self) -> bool:
-        return self._fh is None
+        return self._fd is None
 
     def emit(self, event: str, **fields: Any) -> dict[str, Any]:
         """Write one event line now; returns the (redacted) record written."""
         from pytest_deployverify.redact import redact_value
 
-        if self._fh is None:
+        if self._fd is None:
             self.open()
         self._seq += 1
-        record = {"seq": self._seq, "at": utc_now(), "event": event, **fields}
+        record = {"seq": self._seq, "at": utc_now(), "run": self.run_id, "event": event, **fields}
         record = redact_value(record, list(self._secrets()))
         line = json.dumps(record, default=str, sort_keys=False, ensure_ascii=False)
-        assert self._fh is not None
-        self._fh.write(line + "\n")
-        self._fh.flush()
-        # a pipe or a filesystem without fsync: the flush is enough
+        assert self._fd is not None
+        data = (line + "\n").encode("utf-8")
+        written = os.write(self._fd, data)
+        while written < len(data):  # a short write (full disk, signal): finish the line
+            written += os.write(self._fd, data[written:])
+        # a pipe or a filesystem without fsync: the write is enough
         with contextlib.suppress(OSError):
-            os.fsync(self._fh.fileno())
+            os.fsync(self._fd)
         return record
 
     def update_verdict(self, new: str | None, reason: str = "", **fields: Any) -> None:
@@ -81,9 +97,33 @@ class EventStream:
         self.provisional = new
 
     def close(self) -> None:
-        if self._fh is not None:
-            self._fh.close()
-            self._fh = None
+        if self._fd is not None:
+            os.close(self._fd)  # releases this run's lock too
+            self._fd = None
+
+
+def new_run_id() -> str:
+    """A run id: UTC time, pid and a random suffix (unique across hosts sharing a directory)."""
+    import secrets
+    from datetime import datetime, timezone
+
+    stamp = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%SZ")
+    return f"{stamp}-{os.getpid()}-{secrets.token_hex(3)}"
+
+
+def _sole_writer(fd: int) -> bool:
+    """Whether no other run holds the file; either way this run keeps a shared lock on it."""
+    try:
+        import fcntl
+    except ImportError:  # no flock (Windows): a run always starts a fresh file
+        return True
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError:
+        fcntl.flock(fd, fcntl.LOCK_SH)
+        return False
+    fcntl.flock(fd, fcntl.LOCK_SH)  # downgrade: later runs see that this one is writing
+    return True
 
 
 def event_fields(evidence: Any, critical_marker: str = "critical") -> dict[str, Any]:
