@@ -24,6 +24,7 @@ test: $(STAMP)
 	bash scripts/ensure-system-deps.sh
 	$(PY) -m ruff check .
 	$(PY) -m ruff format --check .
+	$(PY) -m mypy --strict pytest_deployverify
 	$(PY) -m pytest -n 2 -p no:cacheprovider
 
 ## record: re-record baselines/ from the embedded local deployment (review the diff, commit)

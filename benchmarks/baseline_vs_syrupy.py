@@ -101,6 +101,7 @@ def main() -> None:
     from syrupy.extensions.amber.serializer import AmberDataSerializer
     from syrupy.extensions.json import JSONSnapshotExtension
 
+    from pytest_deployverify.atomic import write_atomic
     from pytest_deployverify.baseline import compare, learn, storage
     from pytest_deployverify.baseline.model import BaselineFile, Observation
     from pytest_deployverify.baseline.redaction import Redactor
@@ -124,7 +125,7 @@ def main() -> None:
             recorded_at="2026-11-28T12:00:00Z",
             record_runs=2,
         )
-        storage.atomic_write_text(ours_path, storage.dumps(baseline.to_dict()))
+        write_atomic(ours_path, storage.dumps(baseline.to_dict()))
 
         # syrupy: an amber file and a JSON-extension file holding the same observation
         amber_path = tmpdir / "test_docs.ambr"

@@ -25,9 +25,12 @@ import urllib.error
 import urllib.request
 from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass
-from typing import Any
+from typing import Any, TypeVar
 from urllib.parse import urlsplit
 
+from pytest_deployverify.evidence import Finding
+
+T = TypeVar("T")
 TEXT_LIMIT = 2900  # Slack's section text limit is 3000 characters
 RETRY_STATUSES = frozenset({408, 425, 429, 500, 502, 503, 504})
 WORDS = {"pass": "PASS", "fail": "FAIL", "inconclusive": "INCONCLUSIVE"}
@@ -89,11 +92,9 @@ class Alerter:
 
     # ---------------------------------------------------------------- payloads
 
-    def _redact(self, obj: Any) -> Any:
-        try:
-            from pytest_deployverify.redact import redact_value
-        except ImportError:  # pragma: no cover - core's redact.py ships with the plugin
-            return obj
+    def _redact(self, obj: T) -> T:
+        from pytest_deployverify.redact import redact_value
+
         return redact_value(obj, self._secrets)
 
     def payload(self, kind: str, text: str, fields: Mapping[str, Any]) -> dict[str, Any]:
@@ -264,6 +265,20 @@ class Alerter:
         )
         fields = {**summary_fields(verdict), "rollback": dict(rollback)}
         return self.send("rollback", self.payload("rollback", text, fields))
+
+
+def failing_checks(findings: Sequence[Finding]) -> list[dict[str, Any]]:
+    """The failing checks of one test, as the first-failure alert lists them."""
+    return [
+        {
+            "name": f.check,
+            "outcome": f.outcome,
+            "rule": f.rule,
+            "correlation_ids": list(f.correlation_ids),
+        }
+        for f in findings
+        if f.outcome in ("fail", "error")
+    ]
 
 
 def summary_fields(verdict: Mapping[str, Any]) -> dict[str, Any]:

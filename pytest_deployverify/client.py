@@ -427,10 +427,6 @@ class ApiClient:
             if self.evidence is not None:
                 self.evidence.findings.append(finding)
 
-    def echo_failures(self) -> list[Finding]:
-        """Correlation findings this client recorded."""
-        return list(self.findings)
-
 
 _ID_SEGMENT = re.compile(r"/[0-9a-fA-F-]{16,}(?=/|$)|/\d+(?=/|$)")
 

@@ -17,10 +17,12 @@ import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 from urllib.parse import urlsplit
 
 from pytest_deployverify.settings import URL_ENV_VAR, ConfigError, Settings
+
+B = TypeVar("B", "CorrelationConfig", "PipelineProfile")
 
 ENV_KEYS = {
     "base_url": "the service's base URL, e.g. https://docs.example.com",
@@ -164,7 +166,7 @@ class LaunchSpec:
     cwd: str = ""
 
 
-class _Secrets(dict):
+class _Secrets(dict[str, str]):
     """A dict whose repr never shows the values."""
 
     def __repr__(self) -> str:
@@ -319,8 +321,20 @@ class Target:
         return cls(**data)
 
 
-def _build(cls: type, raw: Mapping[str, Any]) -> Any:
-    kwargs = {}
+def refuse_protected_record(
+    record: bool, name: str, protected: bool, tool: Mapping[str, Any]
+) -> None:
+    """Recording baselines from a protected (production) target stops the run; the message
+    names the project's unprotected environments. The one place this is decided."""
+    if record and protected:
+        raise ConfigError(
+            f"deployverify: --record-baseline refused: target {name!r} is protected "
+            f"(production). {record_elsewhere_hint(tool)}"
+        )
+
+
+def _build(cls: type[B], raw: Mapping[str, Any]) -> B:
+    kwargs: dict[str, Any] = {}
     for f in fields(cls):
         if f.name in raw:
             value = raw[f.name]
@@ -350,7 +364,9 @@ def _read_env_file(path: Path, where: str) -> dict[str, str]:
     return {k: v for k, v in dotenv_values(stream=io.StringIO(text)).items() if v is not None}
 
 
-def _check_keys(table: Mapping[str, Any], allowed: Mapping[str, Any] | set[str], where: str):
+def _check_keys(
+    table: Mapping[str, Any], allowed: Mapping[str, Any] | set[str], where: str
+) -> None:
     unknown = sorted(set(table) - set(allowed))
     if unknown:
         raise ConfigError(

@@ -10,6 +10,8 @@ import json
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
+import pytest
+
 EVIDENCE_PROPERTY = "deployverify"
 
 #: Outcomes a finding can have. "error" means the check could not be made; it never counts
@@ -54,6 +56,29 @@ class Finding:
 
 
 @dataclass
+class CleanupResult:
+    """What happened to one synthetic document a test created, at its teardown."""
+
+    document_id: str | None
+    filename: str
+    correlation_id: str
+    #: "deleted", "gone" (already deleted), "skipped" (existed before the test) or "failed"
+    result: str
+    #: why, when it was not simply deleted
+    reason: str | None = None
+    http_status: int | None = None
+
+    @property
+    def ok(self) -> bool:
+        """The document is not left behind by this test."""
+        return self.result in ("deleted", "gone", "skipped")
+
+    @property
+    def status(self) -> str:
+        return self.result + (f" (HTTP {self.http_status})" if self.http_status else "")
+
+
+@dataclass
 class TestEvidence:
     """Everything one test produced that the verdict and the reports need."""
 
@@ -71,7 +96,7 @@ class TestEvidence:
     timing_groups: dict[str, str] = field(default_factory=dict)
     #: timing name -> the sequential plan ``timings.sample`` took it with (min/max/look_every)
     timing_plans: dict[str, dict[str, int]] = field(default_factory=dict)
-    cleanup: list[dict[str, Any]] = field(default_factory=list)
+    cleanup: list[CleanupResult] = field(default_factory=list)
     message: str = ""
     skip_reason: str = ""
     duration: float = 0.0
@@ -84,6 +109,21 @@ class TestEvidence:
         self.timings.setdefault(name, []).append(float(seconds))
         self.timing_groups[name] = group
 
+    def update_outcome(self, report: pytest.TestReport) -> None:
+        """Fold one phase's report (setup, call, teardown) into the test's outcome."""
+        self.duration += report.duration
+        if report.skipped and self.outcome in ("unknown", "passed"):
+            self.outcome = "skipped"
+            longrepr = report.longrepr
+            self.skip_reason = str(longrepr[2]) if isinstance(longrepr, tuple) else str(longrepr)
+        elif report.failed:
+            if self.outcome not in ("failed", "error"):
+                self.outcome = "failed" if report.when == "call" else "error"
+                self.when_failed = report.when
+                self.message = report.longreprtext[-4000:]
+        elif report.when == "call" and report.passed and self.outcome == "unknown":
+            self.outcome = "passed"
+
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
 
@@ -95,8 +135,13 @@ class TestEvidence:
         data = dict(data)
         data["findings"] = [Finding(**f) for f in data.get("findings", [])]
         data["exchanges"] = [Exchange(**e) for e in data.get("exchanges", [])]
+        data["cleanup"] = [CleanupResult(**c) for c in data.get("cleanup", [])]
         return cls(**data)
 
     @classmethod
     def from_json(cls, text: str) -> TestEvidence:
         return cls.from_dict(json.loads(text))
+
+
+#: this test's evidence, on ``item.stash`` from setup to the teardown report
+EVIDENCE_KEY = pytest.StashKey[TestEvidence]()

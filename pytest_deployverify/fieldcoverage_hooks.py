@@ -19,8 +19,8 @@ from pytest_deployverify.fieldcoverage import (
     PROPERTY,
     FieldCoverage,
     FieldRecorder,
-    Observer,
 )
+from pytest_deployverify.workers import is_worker
 
 RECORDER_KEY = pytest.StashKey[FieldRecorder]()
 COVERAGE_KEY = pytest.StashKey[FieldCoverage]()
@@ -50,15 +50,6 @@ def recorder(item: pytest.Item) -> FieldRecorder:
     if rec is None:
         rec = item.stash[RECORDER_KEY] = FieldRecorder(item.nodeid)
     return rec
-
-
-def observer(item: pytest.Item) -> Observer:
-    """What a client made for ``item`` reports its traffic to: the recorder, or in a
-    mutation run the mutant wrapped around it (see :mod:`pytest_deployverify.mutation`)."""
-    from pytest_deployverify import mutation
-
-    rec = recorder(item)
-    return mutation.observer_for(item.config, rec) or rec
 
 
 def fail_unchecked(config: pytest.Config) -> bool:
@@ -96,14 +87,14 @@ class FieldCoverageHooks:
         return report
 
     def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
-        if report.when != "teardown" or hasattr(self.config, "workerinput"):
+        if report.when != "teardown" or is_worker(self.config):
             return
         for key, value in report.user_properties:
             if key == PROPERTY and isinstance(value, str):
                 coverage(self.config).merge(report.nodeid, value)
 
     def pytest_terminal_summary(self, terminalreporter: Any) -> None:
-        if hasattr(self.config, "workerinput"):
+        if is_worker(self.config):
             return
         cov = coverage(self.config)
         if cov.routes:

@@ -30,16 +30,17 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from pytest_deployverify.config import ConfigError, LaunchSpec
+from pytest_deployverify.config import LaunchSpec
 from pytest_deployverify.lifeline import LAUNCH_DIR_PREFIX, Lifeline
 from pytest_deployverify.redact import redact_text
+from pytest_deployverify.settings import ConfigError
 
 #: stderr lines shown when a launch fails
 TAIL_LINES = 15
 
 
-class LaunchError(ConfigError):
-    """The embedded deployment did not start; the message carries the launcher's stderr tail."""
+#: The embedded deployment did not start; the message carries the launcher's stderr tail.
+LaunchError = ConfigError
 
 
 def generate_secrets(spec: LaunchSpec) -> dict[str, str]:

@@ -28,7 +28,7 @@ import re
 import sys
 import tempfile
 import time
-from collections.abc import Generator, Iterable, Mapping, Sequence
+from collections.abc import Callable, Generator, Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -37,6 +37,7 @@ from typing import Any
 import pytest
 
 from pytest_deployverify.baseline.paths import WILD, PatternError, parse_pattern
+from pytest_deployverify.config import Target
 from pytest_deployverify.fieldcoverage import (
     HEADER,
     FieldCoverage,
@@ -45,6 +46,7 @@ from pytest_deployverify.fieldcoverage import (
     parsed_json,
     route_of,
 )
+from pytest_deployverify.workers import is_worker
 
 #: names the JSON file describing the mutant (and the target) in a mutation child's env
 MUTANT_ENV = "DEPLOYVERIFY_MUTANT"
@@ -91,8 +93,13 @@ class Mutant:
 # ---------------------------------------------------------------- registration
 
 
-def register(config: pytest.Config) -> None:
-    config.pluginmanager.register(MutationHooks(config), NAME)
+def register(
+    config: pytest.Config,
+    target: Callable[[], Target | None],
+    adopt: Callable[[Target], None],
+) -> None:
+    """``target``: the session's target; ``adopt``: hands a mutation child its parent's."""
+    config.pluginmanager.register(MutationHooks(config, target, adopt), NAME)
 
 
 def _spec(config: pytest.Config) -> dict[str, Any] | None:
@@ -113,6 +120,15 @@ def observer_for(config: pytest.Config, recorder: FieldRecorder) -> Observer | N
     if spec is None:
         return None
     return MutatingObserver(spec["mutant"], recorder)
+
+
+def observer(item: pytest.Item) -> Observer:
+    """What a client made for ``item`` reports its traffic to: the test's field recorder, or
+    in a mutation child the mutant wrapped around it."""
+    from pytest_deployverify.fieldcoverage_hooks import recorder
+
+    rec = recorder(item)
+    return observer_for(item.config, rec) or rec
 
 
 def verdict_block(config: pytest.Config) -> dict[str, Any] | None:
@@ -335,8 +351,15 @@ def choose(all_mutants: list[Mutant], seed: int, limit: int) -> list[Mutant]:
 
 
 class MutationHooks:
-    def __init__(self, config: pytest.Config) -> None:
+    def __init__(
+        self,
+        config: pytest.Config,
+        target: Callable[[], Target | None],
+        adopt: Callable[[Target], None],
+    ) -> None:
         self.config = config
+        self.target = target
+        self.adopt = adopt
         #: route -> response header names seen (for strip_header), from this process's tests
         self.passed: set[str] = set()
 
@@ -344,11 +367,8 @@ class MutationHooks:
     def pytest_sessionstart(self, session: pytest.Session) -> None:
         spec = _spec(self.config)
         if spec is not None:
-            from pytest_deployverify.config import Target
-            from pytest_deployverify.state import get_state
-
             # the parent's target, launched deployment and secrets included: never relaunch
-            get_state(self.config).target = Target.from_wire(spec["target"])
+            self.adopt(Target.from_wire(spec["target"]))
 
     def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
         if report.when == "call" and report.passed:
@@ -364,13 +384,13 @@ class MutationHooks:
 
         cfg = settings.get(config)
         if (
-            hasattr(config, "workerinput")
+            is_worker(config)
             or _spec(config) is not None
             or not cfg.fields.mutate
             or cfg.baseline.record
         ):
             return result
-        run_mutants(config, self.passed)
+        run_mutants(config, self.passed, self.target())
         return result
 
     def pytest_terminal_summary(self, terminalreporter: Any) -> None:
@@ -396,18 +416,15 @@ def summary_line(block: Mapping[str, Any]) -> str:
     return line
 
 
-def _excluded(config: pytest.Config, cov: FieldCoverage) -> dict[tuple[str, str], str]:
+def _excluded(cov: FieldCoverage, target: Target | None) -> dict[tuple[str, str], str]:
     """Paths never mutated, for safety: IDs the client sent back, and the fields the
     pipeline follower's clean-up depends on in the upload response."""
-    from pytest_deployverify.state import get_state
-
     out: dict[tuple[str, str], str] = {}
     for route, paths in cov.routes.items():
         for path, entry in paths.items():
             if "used" in entry.kinds:
                 out[(route, path)] = "sent back to the target in a later request"
-    target = get_state(config).target
-    profile = getattr(target, "profile", None)
+    profile = target.profile if target is not None else None
     if profile is not None:
         upload = route_of("POST", profile.upload_path)
         for name in (profile.document_id_field, profile.job_id_field, profile.duplicate_field):
@@ -416,29 +433,27 @@ def _excluded(config: pytest.Config, cov: FieldCoverage) -> dict[tuple[str, str]
     return out
 
 
-def run_mutants(config: pytest.Config, passed: set[str]) -> dict[str, Any]:
+def run_mutants(config: pytest.Config, passed: set[str], target: Target | None) -> dict[str, Any]:
     """Choose, run and judge the mutants; store the verdict's ``mutation`` block."""
     from pytest_deployverify import settings
     from pytest_deployverify.fieldcoverage_hooks import coverage
-    from pytest_deployverify.state import get_state
 
     cov = coverage(config)
     cfg = settings.get(config).fields
     seed, limit, budget = cfg.mutate_seed, cfg.mutate_max, cfg.mutate_time
-    state = get_state(config)
     reporter = config.pluginmanager.get_plugin("terminalreporter")
-    pool = candidates(cov, passed, _excluded(config, cov), cov.headers)
+    pool = candidates(cov, passed, _excluded(cov, target), cov.headers)
     mutants = choose(pool, seed, limit)
     started = time.monotonic()
     if reporter is not None:
         reporter.write_sep("-", f"deployverify: {len(mutants)} response mutants (seed {seed})")
-    if state.target is not None and mutants:
+    if target is not None and mutants:
         with tempfile.TemporaryDirectory(prefix="dv-mutants-") as tmp:
             for m in mutants:
                 left = budget - (time.monotonic() - started)
                 if left <= 1:
                     break
-                _run_one(config, state.target, m, Path(tmp), left)
+                _run_one(config, target, m, Path(tmp), left)
                 if reporter is not None:
                     who = f" by {', '.join(m.killed_by[:2])}" if m.killed_by else ""
                     reporter.write_line(f"  {m.id} {m.outcome}{who}: {m.description}")
@@ -477,11 +492,12 @@ def _block(
 def child_args(config: pytest.Config, tests: Sequence[str], tmp: Path) -> list[str]:
     """The mutant run's pytest command line: the same options that choose the target and
     baseline, its own verdict and report files, stop at the first failure."""
+    from pytest_deployverify import settings
     from pytest_deployverify.rollback import same_target_args
 
     args = [sys.executable, "-m", "pytest", *tests, "-p", "no:cacheprovider", "-x", "-q"]
     args += ["-p", "no:xdist"] if config.pluginmanager.hasplugin("xdist") else []
-    args += same_target_args(config)
+    args += same_target_args(settings.get(config))
     args += ["--verdict-file", str(tmp / "verdict.json"), "--report-dir", str(tmp / "reports")]
     return args
 

@@ -321,8 +321,10 @@ def add_options(parser: pytest.Parser) -> None:
                 kwargs["type"] = opt.type
         group.addoption(opt.flag, **kwargs)
         if opt.ini:
-            ini_type = "bool" if opt.action == "store_true" else "string"
-            parser.addini(opt.dest, help=opt.help, type=ini_type, default=None)
+            if opt.action == "store_true":
+                parser.addini(opt.dest, help=opt.help, type="bool", default=None)
+            else:
+                parser.addini(opt.dest, help=opt.help, type="string", default=None)
 
 
 def by_dest(dest: str) -> Option:

@@ -24,37 +24,29 @@ per-timing table wins over both)::
 
 from __future__ import annotations
 
-import fnmatch
 import math
 import time
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass
 from typing import Any
 
 import pytest
 
 from pytest_deployverify.evidence import TestEvidence
 from pytest_deployverify.judge import (
-    JudgeConfig,
     SamplingPlan,
     TimingCase,
     TimingResult,
     judge,
     judge_family,
 )
+from pytest_deployverify.perf_config import GROUPS, PerfConfig
 
 #: What a sampler needs from the session: the reference samples of a timing name (None when
 #: there is nothing to compare with, e.g. in record mode) and the family size (how many
 #: timings the run judges together, for Holm's first step).
 ReferenceLookup = Callable[[str], "list[float] | None"]
 
-#: Stages of docservice's status model that wait on an external service: the time a job
-#: spends in ``parse_queued`` is the parser's, in ``embedding_in_progress`` the embeddings'.
-DEFAULT_EXTERNAL_STAGES: dict[str, str] = {
-    "parse_queued": "parser",
-    "embedding_in_progress": "embeddings",
-}
-GROUPS = ("own", "external")
 #: the name segment of timings the client observed (no server timestamps): ``pipeline.client.x``
 CLIENT_SEGMENT = ".client."
 CLIENT_OBSERVED_NOTE = (
@@ -65,124 +57,6 @@ CLIENT_OBSERVED_NOTE = (
 def client_observed(name: str) -> bool:
     """Whether timing ``name`` was observed by the client rather than taken from the server."""
     return CLIENT_SEGMENT in name
-
-
-_JUDGE_KEYS = {
-    "ratio": "allowed_ratio",
-    "allowed_ratio": "allowed_ratio",
-    "confidence": "confidence",
-    "min_samples": "min_samples",
-    "abs_floor_s": "abs_floor_s",
-    "effect_floor": "effect_floor",
-    "pass_ratio": "pass_ratio",
-    "pass_error": "pass_error",
-    "look_every": "look_every",
-    "max_samples": "max_samples",
-}
-_INT_KEYS = {"min_samples", "look_every", "max_samples"}
-_GLOBAL_KEYS = {*_JUDGE_KEYS, "external_stages", "external_fails", "timings"}
-
-
-@dataclass(frozen=True)
-class PerfConfig:
-    """The session's judging configuration, global and per timing."""
-
-    default: JudgeConfig = field(default_factory=JudgeConfig)
-    per_timing: Mapping[str, JudgeConfig] = field(default_factory=dict)
-    group_overrides: Mapping[str, str] = field(default_factory=dict)
-    external_stages: Mapping[str, str] = field(default_factory=lambda: DEFAULT_EXTERNAL_STAGES)
-    external_fails: bool = False
-
-    def for_timing(self, name: str) -> JudgeConfig:
-        return self.per_timing.get(name, self.default)
-
-    def external_service(self, name: str) -> str | None:
-        """The external service a timing (``prefix.stage`` or ``stage``) waits on, if any."""
-        stage = name.rsplit(".", 1)[-1]  # "serial.small.parse_queued" -> "parse_queued"
-        for pattern, service in self.external_stages.items():
-            if fnmatch.fnmatchcase(name, pattern) or fnmatch.fnmatchcase(stage, pattern):
-                return service
-        return None
-
-    def group_for(self, name: str, recorded: str | None = None) -> str:
-        if name in self.group_overrides:
-            return self.group_overrides[name]
-        if recorded in GROUPS and recorded != "own":
-            return recorded
-        return "external" if self.external_service(name) else (recorded or "own")
-
-
-def _judge_kwargs(table: Mapping[str, Any], where: str) -> dict[str, Any]:
-    out: dict[str, Any] = {}
-    for key, value in table.items():
-        if key not in _JUDGE_KEYS:
-            continue
-        if isinstance(value, bool) or not isinstance(value, (int, float)):
-            raise pytest.UsageError(f"{where}: {key} = {value!r} must be a number.")
-        out[_JUDGE_KEYS[key]] = int(value) if key in _INT_KEYS else float(value)
-    return out
-
-
-def _make(base: JudgeConfig, kwargs: Mapping[str, Any], where: str) -> JudgeConfig:
-    try:
-        return replace(base, **kwargs)
-    except ValueError as exc:
-        raise pytest.UsageError(f"{where}: {exc}; fix the value.") from None
-
-
-def perf_config_from(
-    table: Mapping[str, Any],
-    where: str,
-    cli_ratio: float | None = None,
-    cli_confidence: float | None = None,
-) -> PerfConfig:
-    """Build a :class:`PerfConfig` from the ``[tool.deployverify.perf]`` table.
-
-    Raises ``pytest.UsageError`` naming the table and key for any bad value.
-    """
-    unknown = set(table) - _GLOBAL_KEYS
-    if unknown:
-        raise pytest.UsageError(
-            f"{where}: unknown key(s) {', '.join(sorted(unknown))}; known keys are "
-            f"{', '.join(sorted(_GLOBAL_KEYS))}."
-        )
-    kwargs = _judge_kwargs(table, where)
-    if cli_ratio is not None:
-        kwargs["allowed_ratio"] = float(cli_ratio)
-    if cli_confidence is not None:
-        kwargs["confidence"] = float(cli_confidence)
-    default = _make(JudgeConfig(), kwargs, where)
-
-    stages = table.get("external_stages", DEFAULT_EXTERNAL_STAGES)
-    if isinstance(stages, list) and all(isinstance(s, str) for s in stages):
-        stages = {s: "external service" for s in stages}
-    if not isinstance(stages, dict) or not all(isinstance(v, str) for v in stages.values()):
-        raise pytest.UsageError(
-            f"{where}: external_stages must be a list of stage names or a table "
-            f'{{stage = "service"}}, got {stages!r}.'
-        )
-    external_fails = table.get("external_fails", False)
-    if not isinstance(external_fails, bool):
-        raise pytest.UsageError(f"{where}: external_fails must be true or false.")
-
-    per_timing: dict[str, JudgeConfig] = {}
-    groups: dict[str, str] = {}
-    timings = table.get("timings", {})
-    if not isinstance(timings, dict):
-        raise pytest.UsageError(f'{where}: timings must be tables like timings."name".')
-    for name, sub in timings.items():
-        sub_where = f'{where.rstrip("]")}.timings."{name}"]'
-        if not isinstance(sub, dict):
-            raise pytest.UsageError(f"{sub_where} must be a table.")
-        unknown = set(sub) - {*_JUDGE_KEYS, "group"}
-        if unknown:
-            raise pytest.UsageError(f"{sub_where}: unknown key(s) {', '.join(sorted(unknown))}.")
-        per_timing[name] = _make(default, _judge_kwargs(sub, sub_where), sub_where)
-        if "group" in sub:
-            if sub["group"] not in GROUPS:
-                raise pytest.UsageError(f'{sub_where}: group must be "own" or "external".')
-            groups[name] = sub["group"]
-    return PerfConfig(default, per_timing, groups, stages, external_fails)
 
 
 # ------------------------------------------------------------------------ the recorder
@@ -537,10 +411,10 @@ def reference_for_test(
     timing name (the environment's timing history, else this test's baseline), the family
     size (timing names in the reference) and whether this is record mode. ``(None, 1,
     False)`` with nothing to compare with."""
-    from pytest_deployverify.state import get_state
+    from pytest_deployverify.baseline.session import session_of
 
-    baseline = get_state(config).baseline
-    if baseline is not None and bool(getattr(baseline, "record_mode", False)):
+    baseline = session_of(config)
+    if baseline is not None and baseline.record_mode:
         return None, 1, True
     ref = session_reference(config, [nodeid])
     if ref.samples is None:
@@ -558,13 +432,14 @@ _NAMES_KEY = pytest.StashKey[frozenset[str]]()
 
 def _reference_names(config: pytest.Config) -> frozenset[str]:
     """Every timing name the session's baseline holds (the run's family), read once."""
-    from pytest_deployverify.state import get_state
+    from pytest_deployverify.baseline.session import session_of
 
     names = config.stash.get(_NAMES_KEY, None)
     if names is None:
-        baseline = get_state(config).baseline
+        baseline = session_of(config)
         found: set[str] = set()
         for path in baseline._all_files() if baseline is not None else []:
+            assert baseline is not None
             try:
                 loaded = baseline.load(path)
             except Exception:
@@ -599,10 +474,10 @@ _HISTORY_NOTES_KEY = pytest.StashKey[list[str]]()
 def _baseline_samples(
     config: pytest.Config, nodeids: Sequence[str]
 ) -> dict[str, list[float]] | None:
-    from pytest_deployverify.state import get_state
+    from pytest_deployverify.baseline.session import session_of
 
-    baseline = get_state(config).baseline
-    if baseline is None or not hasattr(baseline, "baseline_timings"):
+    baseline = session_of(config)
+    if baseline is None:
         return None
     return dict(baseline.baseline_timings(list(nodeids)))
 

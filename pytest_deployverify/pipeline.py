@@ -39,8 +39,9 @@ from typing import Any
 import requests
 
 from pytest_deployverify.client import ApiClient
+from pytest_deployverify.clock import utc_timestamp
 from pytest_deployverify.config import PipelineProfile
-from pytest_deployverify.evidence import Exchange, Finding, TestEvidence
+from pytest_deployverify.evidence import CleanupResult, Exchange, Finding, TestEvidence
 from pytest_deployverify.failfast import PIPELINE, TARGET, Breaker
 from pytest_deployverify.fieldcoverage import redact_tracked
 from pytest_deployverify.redact import redact_text, redact_value
@@ -141,7 +142,7 @@ class PipelineRun:
     status, or the job vanished), ``stalled`` (no status change for the stall timeout),
     ``deadline`` (still moving when the deadline passed), ``rejected`` (the upload was
     refused). ``upload_document`` never raises for an outcome: assert on it, or call
-    :meth:`assert_complete` / :meth:`raise_for_outcome`.
+    :meth:`raise_for_outcome`.
     """
 
     filename: str
@@ -298,8 +299,6 @@ class PipelineRun:
             raise AssertionError(self.describe())
         return self
 
-    assert_complete = raise_for_outcome
-
 
 # ---------------------------------------------------------------- helpers
 
@@ -358,10 +357,6 @@ def _error_text(response: requests.Response, secrets: list[str]) -> Any:
     except ValueError:
         body = response.text[:500]
     return redact_value({"status": response.status_code, "body": body}, secrets)
-
-
-def _iso_now() -> str:
-    return datetime.now(timezone.utc).isoformat().replace("+00:00", "Z")
 
 
 # ---------------------------------------------------------------- following a job
@@ -658,7 +653,7 @@ class PipelineFollower:
                 with contextlib.suppress(ValueError):
                     floor = min(float(hint), 5.0)
             pause()
-        run.noticed_at = _iso_now()
+        run.noticed_at = utc_timestamp()
         run.outcome = "complete" if run.final_status in p.terminal_success else "failed"
 
     def _collect_outputs(self, client: ApiClient, run: PipelineRun) -> None:
@@ -703,24 +698,19 @@ class PipelineFollower:
 
     # --- cleanup
 
-    def cleanup(self) -> list[dict[str, Any]]:
+    def cleanup(self) -> list[CleanupResult]:
         """Delete every document this test created; return (and record) one result each."""
         p = self.profile
         with self._lock:
             pending = [r for r in self._created if id(r) not in self._cleanup_exempt]
             skipped = [r for r in self._created if id(r) in self._cleanup_exempt]
             self._created = []
-        results: list[dict[str, Any]] = []
-        for run in skipped:
-            results.append(
-                {
-                    "document_id": run.document_id,
-                    "filename": run.filename,
-                    "correlation_id": run.correlation_id,
-                    "result": "skipped",
-                    "reason": "duplicate upload: the document existed before this test",
-                }
+        results = [
+            _cleanup_result(
+                run, "skipped", "duplicate upload: the document existed before this test"
             )
+            for run in skipped
+        ]
         # a refused upload created nothing: there is nothing to delete or to report
         pending = [
             r
@@ -732,14 +722,12 @@ class PipelineFollower:
             # a route the profile declares absent: say so per document, never fail or hide it
             for run in pending:
                 results.append(
-                    {
-                        "document_id": run.document_id,
-                        "filename": run.filename,
-                        "correlation_id": run.correlation_id,
-                        "result": "skipped",
-                        "reason": "the service has no delete route (declared absent in the "
+                    _cleanup_result(
+                        run,
+                        "skipped",
+                        "the service has no delete route (declared absent in the "
                         "pipeline profile): the document was left in place",
-                    }
+                    )
                 )
         elif pending and down is not None:
             # no answer would come: say so per document instead of timing out again
@@ -761,41 +749,26 @@ class PipelineFollower:
                     results.append(self._delete(client, run))
             finally:
                 client.close()
-        for r in results:
-            # the keys the verdict and the reports read (docs/architecture.md)
-            r["ok"] = r["result"] in ("deleted", "gone", "skipped")
-            r["status"] = r["result"] + (
-                f" (HTTP {r['http_status']})" if r.get("http_status") else ""
-            )
-            r["error"] = None if r["ok"] else r.get("reason")
         if self.evidence is not None:
             with self._lock:
                 self.evidence.cleanup.extend(results)
         return results
 
-    def _delete(self, client: ApiClient, run: PipelineRun) -> dict[str, Any]:
-        result: dict[str, Any] = {
-            "document_id": run.document_id,
-            "filename": run.filename,
-            "correlation_id": run.correlation_id,
-        }
+    def _delete(self, client: ApiClient, run: PipelineRun) -> CleanupResult:
         if not run.document_id:
-            result.update(result="failed", reason="the upload response named no document")
-            return result
+            return _cleanup_result(run, "failed", "the upload response named no document")
         path = self.profile.delete_path.format(document_id=run.document_id, job_id=run.job_id)
         try:
             response = client.delete(path)
         except (requests.RequestException, OSError) as exc:
-            result.update(result="failed", reason=redact_text(str(exc), self.secrets)[:300])
-            return result
-        result["http_status"] = response.status_code
-        if response.status_code in (200, 202, 204):
-            result["result"] = "deleted"
-        elif response.status_code in (404, 410):
-            result.update(result="gone", reason="already deleted")
-        else:
-            result.update(result="failed", reason=str(_error_text(response, self.secrets))[:300])
-        return result
+            return _cleanup_result(run, "failed", redact_text(str(exc), self.secrets)[:300])
+        status = response.status_code
+        if status in (200, 202, 204):
+            return _cleanup_result(run, "deleted", None, status)
+        if status in (404, 410):
+            return _cleanup_result(run, "gone", "already deleted", status)
+        reason = str(_error_text(response, self.secrets))[:300]
+        return _cleanup_result(run, "failed", reason, status)
 
     # --- async twin
 
@@ -806,3 +779,16 @@ class PipelineFollower:
 
 def _str_or_none(value: Any) -> str | None:
     return None if value is None else str(value)
+
+
+def _cleanup_result(
+    run: PipelineRun, result: str, reason: str | None, http_status: int | None = None
+) -> CleanupResult:
+    return CleanupResult(
+        document_id=run.document_id,
+        filename=run.filename,
+        correlation_id=run.correlation_id,
+        result=result,
+        reason=reason,
+        http_status=http_status,
+    )

@@ -1,17 +1,9 @@
 """pytest hooks and fixtures for pytest-deployverify: thin glue only.
 
-Every hook here delegates to the module that owns the job (see docs/architecture.md). Keep
-logic out of this file: a hook body is a few calls, a fixture body builds one object.
-
-Sections follow the run flow:
-    [core]     options, target, launch, client, pipeline fixtures, per-test evidence
-    [baseline] baseline and json_schema fixtures (record runs, accounting and the xdist merge
-               live on a config-bound object registered by baseline/hooks.py)
-    [verdict]  timings fixture, session end: judge -> verdict -> alerts -> rollback -> exit
-    [report]   events stream, HTML/markdown/metrics reports, component_check fixture
-
-Hooks that receive no ``config`` (e.g. ``pytest_runtest_logreport``) live on small objects
-registered per config, so session state stays on ``config.stash`` and never in a global.
+The run's story is :class:`~pytest_deployverify.session.DeployVerifySession` (built here in
+``pytest_configure`` from the one typed ``Settings``, and registered as the plugin's one
+config-bound object for the hooks that get no ``config``). Each hook below is one call into
+it, or builds one object; docs/architecture.md names the module behind each.
 """
 
 from __future__ import annotations
@@ -21,12 +13,16 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 
-from pytest_deployverify.evidence import EVIDENCE_PROPERTY, TestEvidence
-from pytest_deployverify.state import EVIDENCE_KEY, get_state
+from pytest_deployverify.evidence import EVIDENCE_KEY, EVIDENCE_PROPERTY, Finding, TestEvidence
+from pytest_deployverify.session import current
 
 if TYPE_CHECKING:
+    from pytest_deployverify.baseline.fixture import Baseline
+    from pytest_deployverify.baseline.schema import JsonSchema
     from pytest_deployverify.client import ApiClient
     from pytest_deployverify.config import Target
+    from pytest_deployverify.fieldcoverage import FieldRecorder
+    from pytest_deployverify.perf import Timings
     from pytest_deployverify.pipeline import PipelineFollower, PipelineRun
 
 MARKERS = {
@@ -37,7 +33,7 @@ MARKERS = {
 }
 
 
-# ---------------------------------------------------------------- [core] options and set-up
+# ---------------------------------------------------------------- configuration and the session
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -48,46 +44,117 @@ def pytest_addoption(parser: pytest.Parser) -> None:
 
 def pytest_configure(config: pytest.Config) -> None:
     from pytest_deployverify import settings
+    from pytest_deployverify.session import PLUGIN_NAME, DeployVerifySession
 
     for name, help_text in MARKERS.items():
         config.addinivalue_line("markers", f"{name}: {help_text}")
-    settings.configure(config)  # every option, ini key and pyproject table, validated once
-    get_state(config)
-    _failfast_configure(config)
-    config.pluginmanager.register(EvidenceCollector(config), "deployverify-evidence")
-    if config.pluginmanager.hasplugin("xdist"):
-        config.pluginmanager.register(XdistHooks(), "deployverify-xdist")
-    _report_configure(config)  # [report]
-    _fieldcoverage_configure(config)  # [fields]
-    _baseline_configure(config)  # [baseline]
-    _verdict_configure(config)  # [verdict]
+    # every option, ini key and pyproject table, validated once
+    dvs = DeployVerifySession.create(config, settings.configure(config))
+    config.pluginmanager.register(dvs, PLUGIN_NAME)
+    # the breaker that ends tests needing a part proven broken (and its xdist marker dir)
+    from pytest_deployverify import failfast, fieldcoverage_hooks, mutation
+
+    failfast.register(config)
+    # field coverage (per-test recorders, xdist merge) and response mutation
+
+    fieldcoverage_hooks.register(config)
+    mutation.register(config, target=lambda: dvs.target, adopt=dvs.adopt)
 
 
 @pytest.hookimpl(tryfirst=True)
 def pytest_sessionstart(session: pytest.Session) -> None:
-    """Resolve/launch/probe the target (xdist controller) or adopt it (worker).
-
-    Other components add their session-start calls below the core's.
-    """
-    from pytest_deployverify import core
-
-    core.session_start(session)
+    """Refusals, then the target: resolved/launched/probed (xdist controller) or adopted."""
+    current(session.config).start()
 
 
 def pytest_collection_finish(session: pytest.Session) -> None:
+    """A run without xdist resolves its target once the selected tests are known."""
+    current(session.config).collection_finished(session)
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_configure_node(node: Any) -> None:
+    """xdist controller: hand the resolved target and the recording time to a worker."""
     from pytest_deployverify import core
+    from pytest_deployverify.baseline.session import WORKERINPUT_KEY
 
-    core.collection_finished(session)
+    dvs = current(node.config)
+    target = dvs.target
+    node.workerinput[core.WORKERINPUT_KEY] = target.to_wire() if target is not None else None
+    node.workerinput[WORKERINPUT_KEY] = dvs.baseline.recorded_at
 
 
-class XdistHooks:
-    """Registered only when xdist is installed: its hook specs must exist to validate this."""
+@pytest.hookimpl(optionalhook=True)
+def pytest_testnodedown(node: Any, error: Any) -> None:
+    """xdist controller: merge a finished worker's baseline accounting."""
+    from pytest_deployverify.baseline.session import WORKEROUTPUT_KEY
 
-    @pytest.hookimpl(optionalhook=True)
-    def pytest_configure_node(self, node: Any) -> None:
-        from pytest_deployverify import core
+    data = getattr(node, "workeroutput", {}).get(WORKEROUTPUT_KEY)
+    if data:
+        current(node.config).baseline.merge(data)
 
-        core.configure_node(node)
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    """The session end (see ``DeployVerifySession.finish``). tryfirst: pytest-html and the
+    terminal summary run after it and see the final verdict and exit status."""
+    current(session.config).finish(session, exitstatus)
+
+
+def pytest_terminal_summary(terminalreporter: Any, exitstatus: int, config: pytest.Config) -> None:
+    """The one ``deployverify`` section: target, clean-up, verdict, baselines."""
+    from pytest_deployverify.terminal import SECTION
+
+    lines = current(config).summary_lines()
+    if lines:
+        terminalreporter.section(SECTION, sep="-")
+        for line in lines:
+            terminalreporter.write_line(line)
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    from pytest_deployverify.session import SESSION_KEY
+
+    dvs = config.stash.get(SESSION_KEY, None)
+    if dvs is not None:  # None: pytest_configure stopped on a configuration error
+        dvs.unconfigure()
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_metadata(metadata: dict[str, Any], config: pytest.Config) -> None:
+    """Redact pytest-metadata's environment table (shown by pytest-html) as soon as it exists.
+
+    Secrets known only later (the target's) are redacted again at session start and end.
+    """
+    from pytest_deployverify.report.writer import redact_metadata
+
+    redact_metadata(metadata, [])
+
+
+# ---------------------------------------------------------------- per test
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_runtest_protocol(item: pytest.Item, nextitem: pytest.Item | None) -> bool | None:
+    """Record mode repeats a test ``--record-runs`` times and learns its baseline."""
+    dvs = current(item.config)
+    if not dvs.settings.baseline.record:
+        return None
+    from pytest_deployverify.baseline.recording import run_recorded
+
+    run_recorded(item, nextitem, dvs.baseline)
+    return True
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_runtest_setup(item: pytest.Item) -> None:
+    from pytest_deployverify import core, failfast
+
+    item.stash[EVIDENCE_KEY] = TestEvidence(
+        nodeid=item.nodeid, markers=sorted({m.name for m in item.iter_markers()})
+    )
+    core.skip_if_protected(item, current(item.config).target)
+    failfast.skip_if_proven(item)
 
 
 @pytest.hookimpl(wrapper=True)
@@ -96,34 +163,49 @@ def pytest_runtest_call(item: pytest.Item) -> Generator[None, None, None]:
     from pytest_deployverify import core
 
     result = yield
-    message = core.echo_failure_message(item)
+    target = current(item.config).target
+    message = core.echo_failure_message(target, item.stash.get(EVIDENCE_KEY, None))
     if message:
         pytest.fail(message, pytrace=False)
     return result
 
 
-def pytest_terminal_summary(terminalreporter: Any, exitstatus: int, config: pytest.Config) -> None:
-    """Target and cleanup lines. Other components add their summary calls here."""
-    from pytest_deployverify import core
+@pytest.hookimpl(wrapper=True, tryfirst=True)  # outermost: redacts what inner wrappers added
+def pytest_runtest_makereport(
+    item: pytest.Item, call: pytest.CallInfo[None]
+) -> Generator[None, pytest.TestReport, pytest.TestReport]:
+    report = yield
+    target = current(item.config).target
+    if target is not None:
+        # pytest's own output (terminal, -l locals, captured logs, junitxml) without secrets
+        from pytest_deployverify.output_redaction import redact_report
 
-    lines = core.summary_lines(config)
-    lines += _verdict_summary_lines(config)  # [verdict]
-    if lines:
-        terminalreporter.section("deployverify", sep="-")
-        for line in lines:
-            terminalreporter.write_line(line)
+        redact_report(report, target.secret_values())
+    evidence = item.stash.get(EVIDENCE_KEY, None)
+    if evidence is not None:
+        evidence.update_outcome(report)
+        if report.when == "teardown":
+            report.user_properties.append((EVIDENCE_PROPERTY, evidence.to_json()))
+    return report
 
 
-# ---------------------------------------------------------------- [core] fixtures
+@pytest.hookimpl(tryfirst=True)
+def pytest_assertrepr_compare(
+    config: pytest.Config, op: str, left: object, right: object
+) -> list[str] | None:
+    from pytest_deployverify.baseline.fixture import assertrepr
+
+    return assertrepr(op, left, right)
+
+
+# ---------------------------------------------------------------- fixtures
 
 
 @pytest.fixture(scope="session")
 def target(pytestconfig: pytest.Config) -> Target:
     """The deployment under test (``config.Target``): name, base_url, protected, secrets via
     ``target.secret(name)``, ``target.deployment`` (ready-file data of an embedded one)."""
-    from pytest_deployverify import core
-
-    return core.current_target(pytestconfig)
+    return current(pytestconfig).current_target()
 
 
 @pytest.fixture
@@ -144,7 +226,7 @@ def api(target: Target, correlation_id: str, request: pytest.FixtureRequest) -> 
     the test's correlation ID on every request (echo checked), every exchange recorded."""
     from pytest_deployverify import failfast
     from pytest_deployverify.client import ApiClient
-    from pytest_deployverify.fieldcoverage_hooks import observer
+    from pytest_deployverify.mutation import observer
 
     with ApiClient(
         target,
@@ -161,35 +243,36 @@ def _deployverify_pipeline(
     target: Target, correlation_id: str, request: pytest.FixtureRequest
 ) -> Iterator[PipelineFollower]:
     """The per-test upload follower both upload fixtures share; deletes uploads at teardown."""
-    from pytest_deployverify import core, failfast, settings, timestamps
+    from pytest_deployverify import failfast, timestamps
     from pytest_deployverify.client import ApiClient
-    from pytest_deployverify.fieldcoverage_hooks import observer
+    from pytest_deployverify.mutation import observer
     from pytest_deployverify.pipeline import PipelineFollower, parse_ts
 
     evidence = request.node.stash.get(EVIDENCE_KEY, None)
-    timeouts = settings.get(request.config).timeouts
+    settings = current(request.config).settings
     seen = observer(request.node)
     breaker = failfast.get(request.config)
     follower = PipelineFollower(
         lambda: ApiClient(
             target, correlation_id=correlation_id, evidence=evidence, observer=seen, breaker=breaker
         ),
-        profile=target.profile,
-        deadline=timeouts.job_deadline,
-        stall_timeout=timeouts.stall_timeout,
-        evidence=evidence,
-        secrets=target.secret_values(),
         breaker=breaker,
         timestamp_check=lambda run: timestamps.check_run(
             run,
             started=timestamps.window_start(request.config),
-            skew=timeouts.clock_skew,
+            skew=settings.timeouts.clock_skew,
             parse=parse_ts,
             nodeid=request.node.nodeid,
         ),
+        profile=target.profile,
+        deadline=settings.timeouts.job_deadline,
+        stall_timeout=settings.timeouts.stall_timeout,
+        evidence=evidence,
+        secrets=target.secret_values(),
     )
     yield follower
-    if not core.keep_documents(request.config, target):
+    # synthetic documents stay only when asked, and never on a protected target
+    if not settings.keep_documents or target.protected:
         follower.cleanup()
 
 
@@ -200,7 +283,7 @@ def upload_document(_deployverify_pipeline: PipelineFollower) -> Callable[..., P
     test's correlation ID (``form``: extra form fields sent as given; ``metadata``: JSON in
     the profile's ``metadata_field``; ``filename``/``content_type``: the file part's name and
     type), follow the job to a terminal status (stall and deadline are outcomes, not
-    exceptions: use ``run.assert_complete()``); the document is deleted at teardown (unless
+    exceptions: use ``run.raise_for_outcome()``); the document is deleted at teardown (unless
     the profile declares ``delete`` absent). See docs/writing-checks.md."""
     return _deployverify_pipeline.upload
 
@@ -215,107 +298,8 @@ def upload_document_async(
     return _deployverify_pipeline.upload_async
 
 
-# ---------------------------------------------------------------- [core] per-test evidence
-
-
-@pytest.hookimpl(tryfirst=True)
-def pytest_runtest_setup(item: pytest.Item) -> None:
-    from pytest_deployverify import core
-
-    item.stash[EVIDENCE_KEY] = TestEvidence(
-        nodeid=item.nodeid, markers=sorted({m.name for m in item.iter_markers()})
-    )
-    core.skip_if_protected(item)
-    _failfast_skip(item)
-
-
-@pytest.hookimpl(wrapper=True, tryfirst=True)  # outermost: redacts what inner wrappers added
-def pytest_runtest_makereport(
-    item: pytest.Item, call: pytest.CallInfo[Any]
-) -> Generator[None, pytest.TestReport, pytest.TestReport]:
-    report = yield
-    _redact_report(item.config, report)
-    evidence = item.stash.get(EVIDENCE_KEY, None)
-    if evidence is not None:
-        _update_outcome(evidence, report)
-        if report.when == "teardown":
-            report.user_properties.append((EVIDENCE_PROPERTY, evidence.to_json()))
-    return report
-
-
-def _redact_report(config: pytest.Config, report: pytest.TestReport) -> None:
-    """pytest's own output (terminal, -l locals, captured logs, junitxml) without secrets."""
-    target = get_state(config).target
-    if target is None:
-        return
-    from pytest_deployverify.output_redaction import redact_report
-
-    redact_report(report, target.secret_values())
-
-
-def _update_outcome(evidence: TestEvidence, report: pytest.TestReport) -> None:
-    evidence.duration += report.duration
-    if report.skipped and evidence.outcome in ("unknown", "passed"):
-        evidence.outcome = "skipped"
-        longrepr = report.longrepr
-        evidence.skip_reason = str(longrepr[2]) if isinstance(longrepr, tuple) else str(longrepr)
-    elif report.failed:
-        if evidence.outcome not in ("failed", "error"):
-            evidence.outcome = "failed" if report.when == "call" else "error"
-            evidence.when_failed = report.when
-            evidence.message = report.longreprtext[-4000:]
-    elif report.when == "call" and report.passed and evidence.outcome == "unknown":
-        evidence.outcome = "passed"
-
-
-class EvidenceCollector:
-    """Bound to one config, receives every test report (worker reports too, on the controller).
-
-    ``pytest_runtest_logreport`` gets no config argument; registering an instance per config
-    keeps the state on the session instead of in a module global.
-    """
-
-    def __init__(self, config: pytest.Config) -> None:
-        self.config = config
-
-    def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
-        if report.when != "teardown":
-            return
-        for key, value in report.user_properties:
-            if key == EVIDENCE_PROPERTY:
-                get_state(self.config).evidence[report.nodeid] = TestEvidence.from_json(value)
-
-
-# ---------------------------------------------------------------- [failfast]
-
-
-def _failfast_configure(config: pytest.Config) -> None:
-    """The breaker that ends tests needing a part proven broken (and its xdist marker dir);
-    the run's start, the lower end of the window server timestamps must lie in."""
-    from pytest_deployverify import failfast, timestamps
-
-    failfast.register(config)
-    timestamps.register(config)
-
-
-def _failfast_skip(item: pytest.Item) -> None:
-    from pytest_deployverify import failfast
-
-    failfast.skip_if_proven(item)
-
-
-# ---------------------------------------------------------------- [baseline]
-
-
-def _baseline_configure(config: pytest.Config) -> None:
-    """Register the baseline hooks: record runs, protected-target refusal, accounting, xdist."""
-    from pytest_deployverify.baseline import hooks
-
-    hooks.register(config)
-
-
 @pytest.fixture
-def baseline(request: pytest.FixtureRequest) -> Any:
+def baseline(request: pytest.FixtureRequest) -> Baseline:
     """Compare this test's observations with its baseline file, or record them.
 
     ``baseline.check(name, value, *, ignore=[paths], shape={path: "uuid"|schema},
@@ -327,13 +311,12 @@ def baseline(request: pytest.FixtureRequest) -> Any:
     the noise learned. See docs/baselines.md.
     """
     from pytest_deployverify.baseline.fixture import Baseline
-    from pytest_deployverify.baseline.session import get_session
 
-    return Baseline(get_session(request.config), request.node)
+    return Baseline(current(request.config).baseline, request.node)
 
 
 @pytest.fixture
-def json_schema(request: pytest.FixtureRequest) -> Any:
+def json_schema(request: pytest.FixtureRequest) -> JsonSchema:
     """Validate a response or data against a JSON Schema and list every violation by path.
 
     ``json_schema.validate(value, schema="fixtures/schemas/x.json" | {...})`` or
@@ -341,30 +324,12 @@ def json_schema(request: pytest.FixtureRequest) -> Any:
     observation ``upload`` at record time. See docs/baselines.md.
     """
     from pytest_deployverify.baseline.schema import JsonSchema
-    from pytest_deployverify.baseline.session import get_session
 
-    return JsonSchema(get_session(request.config), request.node)
-
-
-# ---------------------------------------------------------------- [verdict]
-
-
-def _verdict_configure(config: pytest.Config) -> None:
-    """Register the verdict watcher (first-failure alert, collection errors): controller only."""
-    if not hasattr(config, "workerinput"):
-        from pytest_deployverify.verdict import WATCHER_NAME, Watcher
-
-        config.pluginmanager.register(Watcher(config), WATCHER_NAME)
-
-
-def _verdict_summary_lines(config: pytest.Config) -> list[str]:
-    from pytest_deployverify.verdict import summary_lines
-
-    return summary_lines(config)
+    return JsonSchema(current(request.config).baseline, request.node)
 
 
 @pytest.fixture
-def timings(request: pytest.FixtureRequest) -> Any:
+def timings(request: pytest.FixtureRequest) -> Timings:
     """Record timing samples for this test, judged against the baseline's at session end.
 
     ``timings.record(name, seconds, group="own"|"external")`` adds one sample;
@@ -373,7 +338,6 @@ def timings(request: pytest.FixtureRequest) -> Any:
     ``pipeline.total``; ``timings.sample(name, fn, min_samples=, max_samples=)`` calls ``fn``
     until the sequential judge has decided. Returns a ``perf.Timings``.
     """
-    from pytest_deployverify import settings
     from pytest_deployverify.perf import Timings, reference_for_test
 
     evidence = request.node.stash.get(EVIDENCE_KEY, None)
@@ -381,54 +345,11 @@ def timings(request: pytest.FixtureRequest) -> Any:
         evidence = TestEvidence(nodeid=request.node.nodeid)
         request.node.stash[EVIDENCE_KEY] = evidence
     lookup, family, record_mode = reference_for_test(request.config, request.node.nodeid)
-    return Timings(evidence, settings.get(request.config).perf, lookup, family, record_mode)
-
-
-@pytest.hookimpl(tryfirst=True)
-def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
-    """Session end (controller; workers return at once). tryfirst: pytest-html and the
-    terminal summary run after and see the final verdict and exit status.
-
-    [verdict] judge timings -> verdict -> verdict file -> summary alert -> rollback gate ->
-    exit status (``session.exitstatus``). Other components add their calls below it: the
-    [report] component writes its reports there, after ``state.verdict`` is final.
-    """
-    from pytest_deployverify import verdict
-
-    verdict.session_finish(session, exitstatus)
-    _report_write(session)  # [report]
-
-
-# ---------------------------------------------------------------- [report]
-
-
-def _report_configure(config: pytest.Config) -> None:
-    """Register the report hooks (events stream, pytest-html content) on the controller."""
-    from pytest_deployverify.report import hooks
-
-    hooks.register(config)
-
-
-def _report_write(session: pytest.Session) -> None:
-    """summary.md, the metrics textfile and the stream's session_end, from the final verdict."""
-    from pytest_deployverify.report import hooks
-
-    hooks.write_reports(session.config)
-
-
-# ---------------------------------------------------------------- [fields]
-
-
-def _fieldcoverage_configure(config: pytest.Config) -> None:
-    """Register field coverage (per-test recorders, xdist merge) and response mutation."""
-    from pytest_deployverify import fieldcoverage_hooks, mutation
-
-    fieldcoverage_hooks.register(config)
-    mutation.register(config)
+    return Timings(evidence, current(request.config).settings.perf, lookup, family, record_mode)
 
 
 @pytest.fixture
-def field_coverage(request: pytest.FixtureRequest) -> Any:
+def field_coverage(request: pytest.FixtureRequest) -> FieldRecorder:
     """Declare response fields this suite ignores on purpose, with the reason.
 
     ``field_coverage.ignore("$.uptime_s", reason="changes every second", route="GET /health")``
@@ -441,7 +362,7 @@ def field_coverage(request: pytest.FixtureRequest) -> Any:
 
 
 @pytest.fixture
-def component_check(request: pytest.FixtureRequest) -> Callable[..., Any]:
+def component_check(request: pytest.FixtureRequest) -> Callable[..., Finding]:
     """Record evidence about one part of the deployment for the report's completeness section.
 
     ``component_check("worker", "pass" | "fail" | "inconclusive" | "error", observed=...,
@@ -455,7 +376,7 @@ def component_check(request: pytest.FixtureRequest) -> Callable[..., Any]:
 
     evidence = request.node.stash.get(EVIDENCE_KEY, None)
 
-    def record(component: str, outcome: str, **fields: Any) -> Any:
+    def record(component: str, outcome: str, **fields: Any) -> Finding:
         finding = component_finding(component, outcome, **fields)
         finding.nodeid = request.node.nodeid
         if evidence is not None:
@@ -465,14 +386,3 @@ def component_check(request: pytest.FixtureRequest) -> Callable[..., Any]:
         return finding
 
     return record
-
-
-@pytest.hookimpl(optionalhook=True)
-def pytest_metadata(metadata: dict[str, Any], config: pytest.Config) -> None:
-    """Redact pytest-metadata's environment table (shown by pytest-html) as soon as it exists.
-
-    Secrets known only later (the target's) are redacted again at session start and end.
-    """
-    from pytest_deployverify.report.hooks import redact_metadata
-
-    redact_metadata(metadata, [])

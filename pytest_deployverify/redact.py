@@ -23,9 +23,10 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable, Mapping
-from typing import Any
+from typing import Any, TypeVar
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
+T = TypeVar("T")
 REDACTED = "[REDACTED]"
 
 #: Key or header names whose (string) value is a secret. Matched with ``search`` on the whole
@@ -103,14 +104,15 @@ def is_secret_key(name: str) -> bool:
     return bool(SECRET_KEY_PATTERN.match(str(name)))
 
 
-def redact_value(obj: Any, secrets: Iterable[str] | Mapping[str, str] | None = ()) -> Any:
+def redact_value(obj: T, secrets: Iterable[str] | Mapping[str, str] | None = ()) -> T:
     """A deep copy of ``obj`` (dicts, lists, tuples, strings) with secrets replaced.
 
     String values under a credential-named key become ``REDACTED``; every other string goes
     through :func:`redact_text`. Numbers, booleans and None are returned unchanged.
     """
     values = _secret_values(secrets)
-    return _redact(obj, values)
+    redacted: T = _redact(obj, values)  # same shape as obj, strings replaced
+    return redacted
 
 
 def _redact(obj: Any, values: list[str]) -> Any:

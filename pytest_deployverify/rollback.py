@@ -27,7 +27,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from pytest_deployverify.settings import ALERT_ENV_VAR, RECHECK_ENV
+from pytest_deployverify.config import Target
+from pytest_deployverify.evidence import TestEvidence
+from pytest_deployverify.settings import ALERT_ENV_VAR, RECHECK_ENV, Settings
 
 TAIL_CHARS = 4000
 #: options of the original run that the re-check passes on unchanged (dest, flag)
@@ -113,33 +115,34 @@ def tail(text: str, secrets: Sequence[str], limit: int = TAIL_CHARS) -> str:
     return redact_text(text[-limit:], secrets)
 
 
-def same_target_args(config: Any) -> list[str]:
+def same_target_args(settings: Settings) -> list[str]:
     """The rootdir, ini file and the options that choose the target and the baseline, as a
     child pytest run needs them to verify what this session verified."""
-    args = ["--rootdir", str(config.rootpath)]
-    if config.inipath is not None:
-        args += ["-c", str(config.inipath)]
-    from pytest_deployverify import settings
-
-    given = settings.get(config).given
+    args = ["--rootdir", str(settings.rootpath)]
+    if settings.inipath is not None:
+        args += ["-c", str(settings.inipath)]
     for dest, flag in PASSED_OPTIONS:
-        value = given.get(dest)
+        value = settings.given.get(dest)
         if value not in (None, False, ""):
             args += [flag, str(value)]
     return args
 
 
 def recheck_args(
-    config: Any, paths: Sequence[str], verdict_file: Path, report_dir: Path, target: Any
+    settings: Settings,
+    paths: Sequence[str],
+    verdict_file: Path,
+    report_dir: Path,
+    target: Target | None,
 ) -> list[str]:
     """The re-check's pytest command line."""
     args = [sys.executable, "-m", "pytest", *paths, "-m", "critical", "-p", "no:cacheprovider"]
-    args += same_target_args(config)
+    args += same_target_args(settings)
     # the re-check verifies the deployment this session verified: pin its URL unless it was an
     # embedded deployment this session launched (that one is gone once we exit)
-    url = getattr(target, "base_url", None)
-    if url and not getattr(target, "embedded", False) and "--target-url" not in args:
-        args += ["--target-url", str(url)]
+    pin = target is not None and target.base_url and not target.embedded
+    if pin and target is not None and "--target-url" not in args:
+        args += ["--target-url", target.base_url]
     args += ["--verdict-file", str(verdict_file), "--report-dir", str(report_dir), "-q"]
     return args
 
@@ -150,11 +153,11 @@ def recheck_env() -> dict[str, str]:
     return env
 
 
-def critical_paths(evidence: Mapping[str, Any], rootpath: Path) -> list[str]:
+def critical_paths(evidence: Mapping[str, TestEvidence], rootpath: Path) -> list[str]:
     """The test files (relative to the rootdir) that held this session's critical tests."""
     paths: list[str] = []
     for nodeid, ev in sorted(evidence.items()):
-        if "critical" not in getattr(ev, "markers", []):
+        if "critical" not in ev.markers:
             continue
         path = nodeid.split("::", 1)[0]
         if path not in paths and (rootpath / path).exists():
@@ -163,18 +166,18 @@ def critical_paths(evidence: Mapping[str, Any], rootpath: Path) -> list[str]:
 
 
 def run_gate(
-    config: Any,
+    settings: Settings,
     *,
     command: str,
     timeout: float,
-    evidence: Mapping[str, Any],
-    target: Any,
+    evidence: Mapping[str, TestEvidence],
+    target: Target | None,
     secrets: Sequence[str],
 ) -> dict[str, Any]:
     """Run the rollback command and the critical re-check; the verdict's ``rollback`` block."""
     from pytest_deployverify.redact import redact_text
 
-    rootpath = Path(config.rootpath)
+    rootpath = settings.rootpath
     done = run_bounded(command, timeout=timeout, cwd=rootpath, shell=True, env=recheck_env())
     block: dict[str, Any] = {
         "command": redact_text(command, secrets),
@@ -197,7 +200,7 @@ def run_gate(
         return block
     with tempfile.TemporaryDirectory(prefix="deployverify-recheck-") as tmp:
         verdict_file = Path(tmp) / "verdict.json"
-        args = recheck_args(config, paths, verdict_file, Path(tmp) / "reports", target)
+        args = recheck_args(settings, paths, verdict_file, Path(tmp) / "reports", target)
         rc = run_bounded(args, timeout=timeout, cwd=rootpath, env=recheck_env())
         recheck: dict[str, Any] = {
             "verdict": None,

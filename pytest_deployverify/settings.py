@@ -33,7 +33,7 @@ import pytest
 from pytest_deployverify import options
 from pytest_deployverify.baseline.model import Rule
 from pytest_deployverify.fieldcoverage import Declaration, config_declarations
-from pytest_deployverify.perf import PerfConfig
+from pytest_deployverify.perf_config import PerfConfig
 from pytest_deployverify.report.model import CorrelationLinks
 from pytest_deployverify.timing_history import HistorySettings
 
@@ -47,8 +47,9 @@ DEFAULT_ENV = "local"
 PLACEHOLDER = "{correlation_id}"
 
 
-class ConfigError(pytest.UsageError):
-    """A configuration mistake, reported once before any test runs."""
+#: A configuration mistake, reported once before any test runs (pytest prints the message
+#: without a traceback and exits with its usage-error status, 4).
+ConfigError = pytest.UsageError
 
 
 # ---------------------------------------------------------------- the parts
@@ -145,6 +146,8 @@ class Settings:
     invocation_dir: Path
     #: the pyproject.toml read, None when the project has none
     pyproject: Path | None
+    #: the configuration file pytest read (passed on to the rollback gate's re-check)
+    inipath: Path | None
     #: ``[tool.deployverify]`` as read (environments are resolved from it on activation)
     tool: Mapping[str, Any]
     #: --target-env or ini deployverify_target_env, None when neither is given
@@ -323,6 +326,7 @@ def build(config: pytest.Config) -> Settings:
         rootpath=rootpath,
         invocation_dir=Path(config.invocation_params.dir),
         pyproject=pyproject,
+        inipath=Path(config.inipath) if config.inipath is not None else None,
         tool=tool,
         target_env=str(target_env) if target_env else None,
         target_env_source=env_source,
@@ -543,7 +547,7 @@ def _webhook_url(url: str, source: str) -> str:
 def _perf_settings(read: _Reader, tool: Mapping[str, Any], pyproject: Path) -> PerfConfig:
     """``[tool.deployverify.perf]``; the ini keys fill in what the table leaves out and the
     command line wins over both."""
-    from pytest_deployverify.perf import perf_config_from
+    from pytest_deployverify.perf_config import perf_config_from
 
     table = tool.get("perf", {})
     if not isinstance(table, dict):

@@ -188,7 +188,9 @@ class Comparison:
 
     # ------------------------------------------------------------ lists
 
-    def _ordered(self, e: list, o: list, path: Path, states: States, tol: Rule | None) -> None:
+    def _ordered(
+        self, e: list[Any], o: list[Any], path: Path, states: States, tol: Rule | None
+    ) -> None:
         if len(e) == len(o):
             for i, (ev, ov) in enumerate(zip(e, o, strict=True)):
                 self._node(ev, ov, (*path, i), self.matcher.step(states, i), tol)
@@ -212,7 +214,9 @@ class Comparison:
             for j in range(j1, j2):
                 self._add((*path, j), MISSING, o[j], "extra item", f"at observed index {j}")
 
-    def _unordered(self, e: list, o: list, path: Path, states: States, tol: Rule | None) -> None:
+    def _unordered(
+        self, e: list[Any], o: list[Any], path: Path, states: States, tol: Rule | None
+    ) -> None:
         if len(e) != len(o):
             self._add(path, f"{len(e)} items", f"{len(o)} items", "list length")
         buckets: dict[str, list[int]] = {}
@@ -318,7 +322,7 @@ class Comparison:
         if e != o:
             self._add(path, e, o, "stable value")
 
-    def _plain_items(self, e: list, o: list, path: Path, start: int, stop: int) -> None:
+    def _plain_items(self, e: list[Any], o: list[Any], path: Path, start: int, stop: int) -> None:
         """The fast-path walk of ``e[start:stop]`` against ``o[start:stop]`` (equal lengths)."""
         plain = self._plain
         for i in range(start, stop):
@@ -343,7 +347,7 @@ class Comparison:
             plain(ev, ov, (*path, i))
 
 
-def _same_flat_items(e: list, o: list) -> bool:
+def _same_flat_items(e: list[Any], o: list[Any]) -> bool:
     """True when two lists of scalars, or of flat records (objects of scalars) with one key
     set, are equal exactly as the walk would find them: ``==`` and the same type at every
     place.

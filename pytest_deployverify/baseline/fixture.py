@@ -27,13 +27,13 @@ from pytest_deployverify.baseline import compare as cmp
 from pytest_deployverify.baseline.model import Difference, Rule
 from pytest_deployverify.baseline.normalise import normalise
 from pytest_deployverify.baseline.paths import PatternError
-from pytest_deployverify.baseline.redaction import Redactor, redact_observation, secret_values
+from pytest_deployverify.baseline.redaction import Redactor, redact_observation
 from pytest_deployverify.baseline.rules import RuleError, build_rules
 from pytest_deployverify.baseline.session import RECORDING_KEY, BaselineSession
 from pytest_deployverify.baseline.storage import BaselineFileError
-from pytest_deployverify.evidence import Finding
+from pytest_deployverify.config import refuse_protected_record
+from pytest_deployverify.evidence import EVIDENCE_KEY, Finding
 from pytest_deployverify.fieldcoverage import note_compared, quiet
-from pytest_deployverify.state import EVIDENCE_KEY, get_state
 
 #: Findings kept per check; the rest are summarised in one last finding.
 MAX_FINDINGS = 200
@@ -158,8 +158,7 @@ class Baseline:
             )
         except RuleError as exc:
             raise TypeError(str(exc)) from None
-        state = get_state(self._item.config)
-        secrets = secret_values(state.target)
+        secrets = self._session.secrets()
         if self._session.record_mode:
             observed = redact_observation(normalise(value, headers=headers), secrets)
             return self._record(name, observed, call_rules)
@@ -167,12 +166,9 @@ class Baseline:
         return self._compare(name, value, call_rules, Redactor(secrets), headers)
 
     def _record(self, name: str, observed: Any, call_rules: list[Rule]) -> tuple[bool, list[str]]:
-        target = get_state(self._item.config).target
-        if target is not None and getattr(target, "protected", False):
-            raise pytest.UsageError(
-                f"deployverify: refusing to record baseline {name!r}: target "
-                f"{getattr(target, 'name', '?')!r} is protected"
-            )
+        target = self._session.target
+        if target is not None:
+            refuse_protected_record(True, target.name, target.protected, self._session.tool)
         rec = self._item.stash.get(RECORDING_KEY, None)
         if rec is None:
             raise RuntimeError("deployverify: record mode without a recording (plugin bug)")

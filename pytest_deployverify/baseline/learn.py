@@ -215,7 +215,7 @@ def _alignment_key(vals: list[list[Any]]) -> str | None:
             sets.append(set(items))
         else:
             if all(s == sets[0] for s in sets[1:]):
-                return key
+                return str(key)
     return None
 
 

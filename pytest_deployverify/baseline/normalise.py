@@ -102,7 +102,7 @@ _ATOMS = frozenset({str, int, bool, type(None)})
 _ATOMS_AND_FLOAT = _ATOMS | {float}
 
 
-def _flat_list_plain(items: list) -> bool | None:
+def _flat_list_plain(items: list[Any]) -> bool | None:
     """``is_plain`` of a list of scalars or of flat records, decided at C speed (no Python
     loop per item: the chunk list of a large document summary); None when it holds nested
     containers or anything else, which the item-by-item walk then decides."""

@@ -50,7 +50,7 @@ def format_path(path: Iterable[Segment | _Wild | _Deep]) -> str:
             out.append(".**")
         elif isinstance(seg, int):
             out.append(f"[{seg}]")
-        elif _IDENT.match(seg) and seg not in ("*", "**"):
+        elif isinstance(seg, str) and _IDENT.match(seg) and seg not in ("*", "**"):
             out.append(f".{seg}")
         else:
             out.append(f"[{json.dumps(seg)}]")

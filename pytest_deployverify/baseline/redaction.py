@@ -65,19 +65,6 @@ def _has_marker(text: str) -> bool:
     )
 
 
-def secret_values(target: Any) -> list[str]:
-    """Every configured secret value of ``target`` (a ``config.Target`` or anything alike)."""
-    if target is None:
-        return []
-    values_fn = getattr(target, "secret_values", None)
-    if callable(values_fn):
-        return [str(v) for v in values_fn() if v]
-    secrets = getattr(target, "secrets", None)
-    if isinstance(secrets, dict) or hasattr(secrets, "values"):
-        return [str(v) for v in secrets.values() if v]
-    return []
-
-
 def redact_observation(value: Any, secrets: Iterable[str] = ()) -> Any:
     """``value`` with every secret redacted (see module docstring).
 

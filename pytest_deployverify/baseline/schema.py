@@ -23,12 +23,11 @@ import pytest
 from pytest_deployverify.baseline import shapes
 from pytest_deployverify.baseline.compare import summarise
 from pytest_deployverify.baseline.normalise import normalise
-from pytest_deployverify.baseline.redaction import redact_observation, secret_values
+from pytest_deployverify.baseline.redaction import redact_observation
 from pytest_deployverify.baseline.session import BaselineSession
 from pytest_deployverify.baseline.storage import BaselineFileError
-from pytest_deployverify.evidence import Finding
+from pytest_deployverify.evidence import EVIDENCE_KEY, Finding
 from pytest_deployverify.fieldcoverage import note_schema, quiet
-from pytest_deployverify.state import EVIDENCE_KEY, get_state
 
 MAX_LISTED = 50
 
@@ -71,7 +70,7 @@ class JsonSchema:
             if self._session.record_mode:
                 return  # the schema is being recorded with the observation right now
             schema_dict, label = self._recorded_schema(name)
-        observed = redact_observation(observed, secret_values(get_state(self._item.config).target))
+        observed = redact_observation(observed, self._session.secrets())
         problems = shapes.violations(schema_dict, observed)
         if _is_response(value) and not _served_as_json(value):
             ctype = value.headers.get("Content-Type")

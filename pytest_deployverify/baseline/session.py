@@ -1,6 +1,6 @@
 """``BaselineSession``: one session's baseline settings, file cache, recording and accounting.
 
-Lives at ``state.baseline``. On an xdist worker it accounts for the tests that worker ran and
+Lives at ``DeployVerifySession.baseline``. On an xdist worker it accounts for the tests that worker ran and
 hands the result to the controller through ``config.workeroutput``; the controller merges the
 workers' parts in ``pytest_testnodedown`` and alone computes unused files and observations
 not verified, deletes unused files (when asked and the whole suite was selected) and prints
@@ -20,9 +20,13 @@ from typing import Any
 import pytest
 
 from pytest_deployverify import __version__
+from pytest_deployverify.atomic import TMP_PREFIX, write_atomic
 from pytest_deployverify.baseline import storage
 from pytest_deployverify.baseline.model import BaselineFile, Observation, Rule
-from pytest_deployverify.state import get_state
+from pytest_deployverify.clock import utc_timestamp
+from pytest_deployverify.config import Target
+from pytest_deployverify.settings import BaselineSettings
+from pytest_deployverify.workers import worker_input
 
 WORKEROUTPUT_KEY = "deployverify_baseline"
 WORKERINPUT_KEY = "deployverify_baseline_recorded_at"
@@ -71,26 +75,30 @@ def _now_iso() -> str:
         moment = datetime.fromtimestamp(int(epoch), tz=timezone.utc)
     else:
         moment = datetime.now(timezone.utc).replace(microsecond=0)
-    return moment.isoformat().replace("+00:00", "Z")
+    return utc_timestamp(moment)
 
 
 class BaselineSession:
     """Per-session baseline state; see the module docstring."""
 
-    def __init__(self, config: pytest.Config) -> None:
-        from pytest_deployverify import settings
-
+    def __init__(
+        self, config: pytest.Config, cfg: BaselineSettings, tool: Mapping[str, Any]
+    ) -> None:
         self.config = config
+        #: ``[tool.deployverify]``: the refusal to record names the unprotected environments
+        self.tool = tool
         self.rootpath = Path(config.rootpath)
-        cfg = settings.get(config).baseline
+        #: the session's target once resolved (set by the session object): for provenance,
+        #: the protected-record refusal and the secrets redacted from observations
+        self.target: Target | None = None
         self.config_rules: list[Rule] = list(cfg.rules)
         self.root = cfg.directory
         self.record_mode = cfg.record
         self.record_runs = cfg.record_runs
         self.fail_unverified = cfg.fail_unverified
         self.delete_unused = cfg.delete_unused
-        worker_in = getattr(config, "workerinput", {}).get(WORKERINPUT_KEY)
-        self.recorded_at: str = worker_in or _now_iso()
+        worker_in = worker_input(config).get(WORKERINPUT_KEY)
+        self.recorded_at: str = str(worker_in) if worker_in else _now_iso()
         self.lists: dict[str, list[str]] = {k: [] for k in _LIST_KEYS}
         self.used: set[str] = set()
         self.collected: set[str] = set()
@@ -138,7 +146,7 @@ class BaselineSession:
     def _record_env(self, nodeid: str) -> str:
         from pytest_deployverify import settings
 
-        target = get_state(self.config).target
+        target = self.target
         if target is not None and not target.protected:
             return str(target.name)
         if target is None:  # not activated (no test needed it): the name it would have had
@@ -200,10 +208,14 @@ class BaselineSession:
 
     # ------------------------------------------------------------ recording
 
-    def finish_recording(self, rec: ItemRecording, target: Any) -> None:
+    def secrets(self) -> list[str]:
+        """The target's secret values: redacted from every observation before it is kept."""
+        return self.target.secret_values() if self.target is not None else []
+
+    def finish_recording(self, rec: ItemRecording) -> None:
         """Learn from a test's record runs and write its file (on the process that ran it)."""
         from pytest_deployverify.baseline import learn, shapes
-        from pytest_deployverify.baseline.redaction import redact_observation, secret_values
+        from pytest_deployverify.baseline.redaction import redact_observation
 
         path = self.file_for(rec.nodeid)
         shown = self.display(path)
@@ -219,14 +231,14 @@ class BaselineSession:
             schema = shapes.merge_schemas([shapes.infer_schema(v) for v in runs])
             observations[name] = Observation(name=name, value=value, rules=rules, schema=schema)
         if self._version is _UNSET:
-            self._version = redact_observation(_deployment_version(target), secret_values(target))
+            self._version = redact_observation(_deployment_version(self.target), self.secrets())
         deployment_version = self._version
         new = BaselineFile(
             nodeid=rec.nodeid,
             observations=observations,
             timings=rec.timings,
             plugin_version=__version__,
-            recorded_from=getattr(target, "name", None),
+            recorded_from=self.target.name if self.target is not None else None,
             deployment_version=deployment_version,
             recorded_at=self.recorded_at,
             record_runs=rec.runs_done,
@@ -240,7 +252,7 @@ class BaselineSession:
         if old_text is not None and _without_recorded_at(old_text) == _without_recorded_at(text):
             self.note("unchanged", shown)
             return
-        storage.atomic_write_text(path, text)
+        write_atomic(path, text)
         self.note("updated" if old_text is not None else "written", shown)
 
     # ------------------------------------------------------------ session end
@@ -290,8 +302,21 @@ class BaselineSession:
         return sorted(
             p
             for p in self.root.rglob("*.json")
-            if not p.name.startswith(storage.TMP_PREFIX) and p.is_file()
+            if not p.name.startswith(TMP_PREFIX) and p.is_file()
         )
+
+    def finish(self) -> None:
+        """Session end (controller, or a run without xdist): accounting is now complete."""
+        self.finished = True
+        self.finalise()
+
+    def in_use(self) -> bool:
+        """The baseline session exists in every run; it counts once it recorded or compared."""
+        if self.record_mode:
+            return True
+        acc = self.accounting()
+        keys = ("verified", "mismatched", "missing", "errors", "written", "updated", "unchanged")
+        return any(acc.get(k) for k in keys)
 
     def finalise(self) -> dict[str, Any]:
         """Compute unused files and unverified observations, delete unused files if asked.
@@ -491,13 +516,13 @@ def _without_recorded_at(text: str) -> str:
 _UNSET = object()
 
 
-def _deployment_version(target: Any) -> Any:
+def _deployment_version(target: Target | None) -> Any:
     """The target's deployment version, as the core read it once at activation.
 
     The core GETs the target's ``version_path`` (with auth, or not at all when it is off);
     None means the target has none. Provenance is informative, never a test failure.
     """
-    value = getattr(target, "deployment_version", None) if target is not None else None
+    value = target.deployment_version if target is not None else None
     if not value:
         return None
     if isinstance(value, Mapping):
@@ -505,9 +530,10 @@ def _deployment_version(target: Any) -> Any:
     return value if isinstance(value, str | int | float) else str(value)
 
 
-def get_session(config: pytest.Config) -> BaselineSession:
-    """The session's ``BaselineSession`` (created on first use)."""
-    state = get_state(config)
-    if state.baseline is None:
-        state.baseline = BaselineSession(config)
-    return state.baseline
+BASELINE_KEY = pytest.StashKey[BaselineSession]()
+
+
+def session_of(config: pytest.Config) -> BaselineSession | None:
+    """The session's ``BaselineSession`` (kept on the stash by the session object), for the
+    components below it that need its samples (perf's timing reference)."""
+    return config.stash.get(BASELINE_KEY, None)

@@ -78,14 +78,14 @@ def format_checker() -> Any:
 
     checker = FormatChecker()
 
-    @checker.checks("uuid")
     def _uuid(instance: object) -> bool:
         return not isinstance(instance, str) or is_uuid(instance)
 
-    @checker.checks("date-time")
     def _dt(instance: object) -> bool:
         return not isinstance(instance, str) or is_datetime(instance)
 
+    checker.checks("uuid")(_uuid)
+    checker.checks("date-time")(_dt)
     return checker
 
 
@@ -127,7 +127,7 @@ def violations(schema: dict[str, Any], value: Any) -> list[tuple[str, str]]:
 
 
 def _short_message(err: Any) -> str:
-    msg = err.message
+    msg: str = err.message
     if len(msg) > 200:
         msg = msg[:197] + "..."
     return msg

@@ -12,13 +12,12 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import json
-import os
 import re
-import tempfile
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
+from pytest_deployverify.atomic import TMP_PREFIX
 from pytest_deployverify.baseline.model import SCHEMA_VERSION, BaselineFile
 
 #: Longest file-name stem kept verbatim; longer names are cut and end in a hash.
@@ -27,7 +26,6 @@ _UNSAFE = re.compile(r"[^A-Za-z0-9_.\-\[\]]")
 _WINDOWS_RESERVED = {"con", "prn", "aux", "nul"} | {
     f"{p}{i}" for p in ("com", "lpt") for i in range(1, 10)
 }
-TMP_PREFIX = ".deployverify-tmp-"
 
 
 class BaselineFileError(Exception):
@@ -103,39 +101,6 @@ def dumps(data: dict[str, Any]) -> str:
     return json.dumps(data, sort_keys=True, indent=2, ensure_ascii=False, allow_nan=False) + "\n"
 
 
-def atomic_write_text(path: Path, text: str) -> None:
-    """Write ``text`` to ``path`` so that readers only ever see the old or the new content."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=TMP_PREFIX, suffix=".json", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8", newline="\n") as fh:
-            fh.write(text)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.unlink(tmp)
-        raise
-    _fsync_dir(path.parent)
-
-
-def _fsync_dir(directory: Path) -> None:
-    # Makes the rename itself durable on POSIX; directories cannot be opened on Windows.
-    if os.name != "posix":
-        return
-    try:
-        fd = os.open(directory, os.O_RDONLY)
-    except OSError:
-        return
-    try:
-        os.fsync(fd)
-    except OSError:
-        pass
-    finally:
-        os.close(fd)
-
-
 def remove_stale_temporaries(root: Path) -> list[Path]:
     """Delete temporary files a killed recording left behind (they are never read)."""
     removed = []
@@ -153,7 +118,8 @@ def remove_stale_temporaries(root: Path) -> list[Path]:
 @lru_cache(maxsize=1)
 def file_schema() -> dict[str, Any]:
     schema_path = Path(__file__).resolve().parent.parent / "schemas" / "baseline.schema.json"
-    return json.loads(schema_path.read_text(encoding="utf-8"))
+    schema: dict[str, Any] = json.loads(schema_path.read_text(encoding="utf-8"))
+    return schema
 
 
 def parse(path: Path, text: str) -> BaselineFile:

@@ -10,25 +10,13 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
+from pytest_deployverify.clock import utc_timestamp
+from pytest_deployverify.evidence import TestEvidence
 from pytest_deployverify.report.model import CorrelationLinks
-
-
-def session_secrets(state: Any) -> list[str]:
-    """Every secret value this session knows (target secrets, launched deployment's)."""
-    values: list[str] = []
-    for holder in (getattr(state, "target", None), getattr(state, "deployment", None)):
-        getter = getattr(holder, "secret_values", None)
-        if callable(getter):
-            values.extend(str(v) for v in getter() if v)
-        secrets = getattr(holder, "secrets", None)
-        if isinstance(secrets, Mapping):
-            values.extend(str(v) for v in secrets.values() if v)
-    return sorted(set(values), key=len, reverse=True)
 
 
 def scrub_known(text: str, secrets: Iterable[str]) -> str:
@@ -57,11 +45,6 @@ def file_sha256(path: str | Path | None) -> str | None:
         return None
 
 
-def utc_now() -> str:
-    """Current time, ISO 8601 UTC with ``Z``, as the verdict spells timestamps."""
-    return datetime.now(timezone.utc).isoformat().replace("+00:00", "Z")
-
-
 @dataclass
 class ReportContext:
     """Everything a renderer reads, already redacted. Build with :func:`build_context`."""
@@ -72,32 +55,15 @@ class ReportContext:
     verdict_file: str | None = None
     verdict_sha256: str | None = None
     secrets: tuple[str, ...] = ()
-    generated_at: str = field(default_factory=utc_now)
+    generated_at: str = field(default_factory=utc_timestamp)
 
     def test_evidence(self, nodeid: str) -> dict[str, Any]:
         return self.evidence.get(nodeid) or {}
 
 
-def verdict_as_dict(verdict: Any) -> dict[str, Any]:
-    """The verdict as the JSON contract's dict, whatever object the verdict component stores."""
-    if verdict is None:
-        return {}
-    if isinstance(verdict, Mapping):
-        return dict(verdict)
-    for name in ("to_dict", "as_dict", "to_json_dict"):
-        method = getattr(verdict, name, None)
-        if callable(method):
-            return dict(method())
-    from dataclasses import asdict, is_dataclass
-
-    if is_dataclass(verdict) and not isinstance(verdict, type):
-        return asdict(verdict)
-    raise TypeError(f"cannot read the verdict ({type(verdict).__name__}) as a dict")
-
-
 def build_context(
-    verdict: Any,
-    evidence: Mapping[str, Any],
+    verdict: Mapping[str, Any] | None,
+    evidence: Mapping[str, TestEvidence | Mapping[str, Any]],
     *,
     secrets: Iterable[str] = (),
     links: CorrelationLinks | None = None,
@@ -107,10 +73,10 @@ def build_context(
     from pytest_deployverify.redact import redact_value
 
     secret_list = tuple(sorted({str(s) for s in secrets if s}, key=len, reverse=True))
-    data = verdict_as_dict(verdict)
+    data = dict(verdict or {})
     evid: dict[str, dict[str, Any]] = {}
     for nodeid, item in evidence.items():
-        as_dict = item.to_dict() if hasattr(item, "to_dict") else dict(item)
+        as_dict = item.to_dict() if isinstance(item, TestEvidence) else dict(item)
         evid[str(nodeid)] = redact_value(as_dict, secret_list)
     vf = verdict_file or (data.get("reports") or {}).get("verdict")
     return ReportContext(

@@ -27,7 +27,7 @@ from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
-from pytest_deployverify.report.context import utc_now
+from pytest_deployverify.clock import utc_timestamp
 
 
 class EventStream:
@@ -74,7 +74,13 @@ class EventStream:
         if self._fd is None:
             self.open()
         self._seq += 1
-        record = {"seq": self._seq, "at": utc_now(), "run": self.run_id, "event": event, **fields}
+        record = {
+            "seq": self._seq,
+            "at": utc_timestamp(),
+            "run": self.run_id,
+            "event": event,
+            **fields,
+        }
         record = redact_value(record, list(self._secrets()))
         line = json.dumps(record, default=str, sort_keys=False, ensure_ascii=False)
         assert self._fd is not None

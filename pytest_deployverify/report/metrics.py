@@ -17,10 +17,7 @@ Metrics (all gauges):
 from __future__ import annotations
 
 import math
-import os
-import tempfile
 from datetime import datetime
-from pathlib import Path
 from typing import Any
 
 from pytest_deployverify.report.context import ReportContext, scrub_known
@@ -144,22 +141,3 @@ def _epoch(text: Any) -> float | None:
         return datetime.fromisoformat(str(text).replace("Z", "+00:00")).timestamp()
     except ValueError:
         return None
-
-
-def write_atomic(path: Path, text: str) -> None:
-    """Write ``text`` to ``path`` through a temp file + ``os.replace`` (never half-written)."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            fh.write(text)
-            fh.flush()
-            os.fsync(fh.fileno())
-        # textfile collectors run as another user: make the file world-readable like a
-        # normally created one (mkstemp creates it 0600)
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise

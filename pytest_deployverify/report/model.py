@@ -17,6 +17,8 @@ from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import quote
 
+from pytest_deployverify.evidence import Finding
+
 COMPONENT_KIND = "component"
 COMPONENT_PREFIX = "component:"
 #: check kinds that are not "behaviour" (they have their own sections)
@@ -87,11 +89,9 @@ def component_finding(
     message: str = "",
     correlation_ids: Sequence[str] = (),
     detail: str = "",
-) -> Any:
+) -> Finding:
     """A :class:`~pytest_deployverify.evidence.Finding` that follows the completeness
     convention: ``kind="component"``, ``check="component:<name>[:<detail>]"``."""
-    from pytest_deployverify.evidence import Finding
-
     name = str(component).strip().lower()
     if not name or ":" in name:
         raise ValueError(f"component name {component!r} must be a non-empty word without ':'")

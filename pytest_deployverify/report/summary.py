@@ -110,7 +110,7 @@ def render_summary(ctx: ReportContext) -> str:
             ["Result", "Check", "Path", "Expected", "Observed", "Rule", "Test"],
             [
                 [
-                    model.OUTCOME_LABELS.get(c.get("outcome"), c.get("outcome")),
+                    model.OUTCOME_LABELS.get(str(c.get("outcome")), c.get("outcome")),
                     c.get("name"),
                     c.get("path") or "",
                     ""

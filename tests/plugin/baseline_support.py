@@ -23,8 +23,8 @@ from noisyservice import NoisyService
 from pytest_deployverify.baseline import (  # noqa: F401
     compare,
     fixture,
-    hooks,
     learn,
+    recording,
     schema,
     session,
     shapes,

@@ -15,7 +15,7 @@ FAILING = """
 import pytest
 @pytest.mark.critical
 def test_upload(request):
-    from pytest_deployverify.state import EVIDENCE_KEY
+    from pytest_deployverify.evidence import EVIDENCE_KEY
     request.node.stash[EVIDENCE_KEY].add_correlation_id("cid-upload-1")
     assert False, "upload refused, Authorization: Bearer s3cr3t-t0ken-value"
 def test_later(): pass

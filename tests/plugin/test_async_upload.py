@@ -24,7 +24,7 @@ def test_concurrent_uploads(project, alt, small_pdf, evidence, mode):
     result.assert_outcomes(passed=1)
     ev = evidence(result)["test_many"]
     assert len(ev.runs) == 5
-    assert sorted(c["result"] for c in ev.cleanup) == ["deleted"] * 5
+    assert sorted(c.result for c in ev.cleanup) == ["deleted"] * 5
     assert not alt.files
 
 

@@ -112,13 +112,13 @@ def test_accounting_read_during_the_run_is_final_only_at_the_end(bproject, pytes
     bproject.record().assert_outcomes(passed=2)
     pytester.makeconftest(
         """
-        from pytest_deployverify.state import get_state
+        from pytest_deployverify.session import current
 
         def pytest_runtest_logreport(report):
             pass
 
         def pytest_collection_finish(session):
-            acc = get_state(session.config).baseline.accounting()
+            acc = current(session.config).baseline.accounting()
             assert acc["not_verified"] == [] and acc["unused_files"] == []
         """
     )

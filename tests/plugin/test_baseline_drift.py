@@ -68,7 +68,7 @@ def test_every_difference_is_listed_and_in_findings(bproject, pytester, monkeypa
             try:
                 baseline.check("v", value)
             finally:
-                from pytest_deployverify.state import EVIDENCE_KEY
+                from pytest_deployverify.evidence import EVIDENCE_KEY
                 ev = request.node.stash[EVIDENCE_KEY]
                 with open("findings.json", "w") as fh:
                     json.dump([f.__dict__ for f in ev.findings], fh)

@@ -6,6 +6,7 @@ import uuid
 
 import pytest
 
+from pytest_deployverify.atomic import write_atomic
 from pytest_deployverify.baseline import storage
 from pytest_deployverify.baseline.compare import compare
 from pytest_deployverify.baseline.learn import learn
@@ -173,7 +174,7 @@ def test_file_names_are_safe_and_distinct():
 
 def test_atomic_write_and_canonical_text(tmp_path):
     path = tmp_path / "d" / "f.json"
-    storage.atomic_write_text(path, storage.dumps({"b": 1, "a": [1, 2]}))
+    write_atomic(path, storage.dumps({"b": 1, "a": [1, 2]}))
     assert path.read_text() == '{\n  "a": [\n    1,\n    2\n  ],\n  "b": 1\n}\n'
     assert [p.name for p in path.parent.iterdir()] == ["f.json"]
 

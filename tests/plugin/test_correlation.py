@@ -153,7 +153,7 @@ def test_docservice_drop_correlation_fault_is_detected(project, small_pdf):
     project.tests(
         f"""
         def test_upload(upload_document):
-            upload_document({small_pdf!r}).assert_complete()
+            upload_document({small_pdf!r}).raise_for_outcome()
         """
     )
     result = project.run()

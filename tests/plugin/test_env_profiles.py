@@ -142,7 +142,7 @@ def test_no_components_configured_lists_only_what_tests_reported():
 TWO_SERVICES = """
 def test_upload(target, upload_document):
     run = upload_document({pdf!r})
-    run.assert_complete()
+    run.raise_for_outcome()
     print("SERVICE", target.name, run.final_status, run.status_source)
 """
 

@@ -40,7 +40,7 @@ import pytest
 
 def test_reads(api, upload_document, json_schema, field_coverage):
     run = upload_document({pdf!r})
-    run.assert_complete()
+    run.raise_for_outcome()
     r = api.get(f"/ingest/v1/files/{{run.document_id}}")
     body = r.json()
     assert body["state"] == "DONE"
@@ -86,7 +86,7 @@ def test_each_field_is_counted_under_what_touched_it(project, alt, small_pdf, mo
 BASELINED = """
 def test_file(api, upload_document, baseline):
     run = upload_document({pdf!r})
-    run.assert_complete()
+    run.raise_for_outcome()
     r = api.get(f"/ingest/v1/files/{{run.document_id}}")
     baseline.check("file", r.json(), ignore=["$.id"], tolerance={{"$.size": 0.5}})
 """
@@ -116,7 +116,7 @@ def test_ignored_by_the_comparison_and_never_sent_back_is_unchecked(project, alt
         f"""
         def test_file(api, upload_document, baseline):
             run = upload_document({small_pdf!r})
-            run.assert_complete()
+            run.raise_for_outcome()
             r = api.get(f"/ingest/v1/files/{{run.document_id}}")
             baseline.check("file", r.json(), ignore=["$.id", "$.sha256"])
         """

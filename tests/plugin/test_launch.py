@@ -166,7 +166,7 @@ import json, pytest
 @pytest.mark.parametrize("n", range(2))
 def test_real_upload(target, upload_document, n):
     run = upload_document({pdf!r})
-    run.assert_complete()
+    run.raise_for_outcome()
     assert run.status_sequence[-1] == "complete"
     assert target.deployment["database"] == {database!r}
     with open(f"ds-{{n}}.json", "w") as fh:

@@ -40,7 +40,7 @@ DECLARED = """
 TESTS = """
 def test_file(api, upload_document):
     run = upload_document({pdf!r})
-    run.assert_complete()
+    run.raise_for_outcome()
     body = api.get(f"/ingest/v1/files/{{run.document_id}}").json()
     assert body["state"] == "DONE"
     assert body["size"] > 0  # loose on purpose: a bumped size survives

@@ -16,12 +16,12 @@ def test_reads(api):
 
 @pytest.mark.canary
 def test_canary_fails_after_upload(upload_document):
-    upload_document({pdf!r}).assert_complete()
+    upload_document({pdf!r}).raise_for_outcome()
     raise AssertionError("the canary's own assertion failed")
 
 @pytest.mark.canary
 def test_canary_passes(upload_document):
-    upload_document({pdf!r}).assert_complete()
+    upload_document({pdf!r}).raise_for_outcome()
 """
 
 
@@ -41,7 +41,7 @@ def test_protected_skips_unmarked_and_cleans_canaries(project, alt, small_pdf, e
     assert "must not run" not in result.stdout.str()
     ev = evidence(result)
     assert ev["test_unmarked"].outcome == "skipped"
-    assert [c["result"] for c in ev["test_canary_fails_after_upload"].cleanup] == ["deleted"]
+    assert [c.result for c in ev["test_canary_fails_after_upload"].cleanup] == ["deleted"]
     assert not alt.files  # even the failed canary's document is gone
 
 
@@ -68,7 +68,7 @@ def test_interrupted_canary_is_cleaned_up(project, alt, small_pdf):
 
         @pytest.mark.canary
         def test_interrupted(upload_document):
-            upload_document({small_pdf!r}).assert_complete()
+            upload_document({small_pdf!r}).raise_for_outcome()
             raise KeyboardInterrupt
         """
     )
@@ -90,7 +90,7 @@ def test_failed_cleanup_is_reported(project, alt, small_pdf, evidence):
     project.tests(
         f"""
         def test_upload(upload_document):
-            upload_document({small_pdf!r}).assert_complete()
+            upload_document({small_pdf!r}).raise_for_outcome()
         """
     )
     result = project.run()
@@ -102,8 +102,8 @@ def test_failed_cleanup_is_reported(project, alt, small_pdf, evidence):
         ]
     )
     (entry,) = evidence(result)["test_upload"].cleanup
-    assert entry["result"] == "failed" and entry["http_status"] == 405
-    assert entry["ok"] is False and "cannot delete that" in entry["error"]
+    assert entry.result == "failed" and entry.http_status == 405
+    assert entry.ok is False and entry.reason and "cannot delete that" in entry.reason
     alt.files.clear()
 
 

@@ -15,6 +15,7 @@ from pathlib import Path
 import pytest
 from report_samples import CID_FAIL, SECRET, failing_evidence, failing_verdict, passing_verdict
 
+from pytest_deployverify.atomic import write_atomic
 from pytest_deployverify.report import html, metrics, model, summary, svg
 from pytest_deployverify.report.context import build_context
 from pytest_deployverify.report.events import EventStream, event_fields, read_events
@@ -220,7 +221,7 @@ def test_metrics_textfile(fail_ctx, tmp_path):
         if not line.startswith("#"):
             assert re.fullmatch(r"[a-z_]+\{[^}]*\} -?[0-9.e+-]+", line), line
     path = tmp_path / "sub" / "deployverify.prom"
-    metrics.write_atomic(path, text)
+    write_atomic(path, text)
     assert path.read_text() == text
     assert [p.name for p in path.parent.iterdir()] == ["deployverify.prom"]  # no temp left
 

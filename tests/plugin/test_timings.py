@@ -13,7 +13,8 @@ from verdict_support import FAKE_BASELINE_CONFTEST, health_server, load_verdict,
 
 import pytest_deployverify.perf  # noqa: F401  (imported before inner runs, see conftest)
 from pytest_deployverify.evidence import TestEvidence
-from pytest_deployverify.perf import PerfConfig, Timings, perf_config_from
+from pytest_deployverify.perf import Timings
+from pytest_deployverify.perf_config import PerfConfig, perf_config_from
 
 BASE = [0.50, 0.52, 0.49, 0.51, 0.50, 0.53, 0.48, 0.50]
 

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import pytest
 
+from pytest_deployverify.evidence import CleanupResult
+
 
 def _alt_project(project, alt):
     project.alt(alt)
@@ -15,7 +17,7 @@ def test_complete_run_against_alt(project, alt, small_pdf, evidence, mode):
         f"""
         def test_complete(upload_document, correlation_id):
             run = upload_document({small_pdf!r}, metadata={{"purpose": "smoke"}})
-            run.assert_complete()
+            run.raise_for_outcome()
             assert run.final_status == "DONE" and run.outcome == "complete"
             assert run.document_id and run.job_id and run.upload_status_code == 201
             assert run.correlation_id == correlation_id
@@ -42,17 +44,15 @@ def test_complete_run_against_alt(project, alt, small_pdf, evidence, mode):
     ev = evidence(result)["test_complete"]
     assert ev.runs and ev.runs[0]["outcome"] == "complete"
     assert ev.cleanup == [
-        {
-            "document_id": ev.runs[0]["document_id"],
-            "filename": "small.pdf",
-            "correlation_id": ev.runs[0]["correlation_id"],
-            "http_status": 200,
-            "result": "deleted",
-            "ok": True,
-            "status": "deleted (HTTP 200)",
-            "error": None,
-        }
+        CleanupResult(
+            document_id=ev.runs[0]["document_id"],
+            filename="small.pdf",
+            correlation_id=ev.runs[0]["correlation_id"],
+            http_status=200,
+            result="deleted",
+        )
     ]
+    assert ev.cleanup[0].ok and ev.cleanup[0].status == "deleted (HTTP 200)"
     assert not alt.files  # the target is left as it was found
 
 
@@ -64,14 +64,14 @@ def test_failure_status_is_an_outcome_with_evidence(project, alt, small_pdf):
             run = upload_document({small_pdf!r}, metadata={{"behaviour": "fail"}})
             assert run.outcome == "failed" and run.final_status == "BROKEN"
             assert run.last_error == {{"why": "scanner broke"}}
-            run.assert_complete()
+            run.raise_for_outcome()
         """
     )
     result = project.run()
     result.assert_outcomes(failed=1)
     result.stdout.fnmatch_lines(
         [
-            ">*run.assert_complete()",
+            ">*run.raise_for_outcome()",
             "E *AssertionError: document 'small.pdf' ended 'failed' (final status 'BROKEN'); "
             "rule: terminal status DONE within 60 s*; observed: RECEIVED -> *BROKEN; "
             "correlation ID *, job *; last error: {'why': 'scanner broke'}",
@@ -141,7 +141,7 @@ def test_poll_limit_is_honoured(project, alt, small_pdf):
         f"""
         def test_limited(upload_document):
             run = upload_document({small_pdf!r})
-            run.assert_complete()
+            run.raise_for_outcome()
         """
     )
     project.run().assert_outcomes(passed=1)
@@ -166,7 +166,7 @@ def test_cleanup_false_keeps_the_document(project, alt, small_pdf):
     project.tests(
         f"""
         def test_keep(upload_document):
-            upload_document({small_pdf!r}, cleanup=False).assert_complete()
+            upload_document({small_pdf!r}, cleanup=False).raise_for_outcome()
         """
     )
     project.run().assert_outcomes(passed=1)
@@ -179,7 +179,7 @@ def test_keep_documents_option(project, alt, small_pdf):
     project.tests(
         f"""
         def test_keep(upload_document):
-            upload_document({small_pdf!r}).assert_complete()
+            upload_document({small_pdf!r}).raise_for_outcome()
         """
     )
     project.run("--keep-documents").assert_outcomes(passed=1)
@@ -196,7 +196,7 @@ def test_real_pdf_on_docservice(project, docservice, monkeypatch, name, evidence
         f"""
         def test_real(upload_document):
             run = upload_document({pdf!r})
-            run.assert_complete()
+            run.raise_for_outcome()
             assert run.status_sequence[0] == "uploaded"
             assert run.status_sequence[-1] == "complete"
             assert all(e.source == "events" for e in run.statuses)
@@ -208,4 +208,4 @@ def test_real_pdf_on_docservice(project, docservice, monkeypatch, name, evidence
     result = project.run(*mode)
     result.assert_outcomes(passed=1)
     ev = evidence(result)["test_real"]
-    assert [c["result"] for c in ev.cleanup] == ["deleted"]
+    assert [c.result for c in ev.cleanup] == ["deleted"]

@@ -19,7 +19,7 @@ import pytest
 def test_form_fields(upload_document):
     run = upload_document({pdf!r}, form={{"to_format": "text", "do_ocr": "true", "title": "T"}},
                           filename="renamed.pdf", content_type="application/pdf")
-    run.assert_complete()
+    run.raise_for_outcome()
     doc = run.document["document"]
     assert doc["format"] == "text" and doc["ocr"] is True and doc["title"] == "T"
     assert doc["filename"] == "renamed.pdf" and run.filename == "renamed.pdf"
@@ -61,7 +61,7 @@ import pytest
 
 def test_both(upload_document):
     run = upload_document({pdf!r}, metadata={{"purpose": "smoke"}}, form={{"priority": "high"}})
-    run.assert_complete()
+    run.raise_for_outcome()
 
 def test_metadata_twice(upload_document):
     with pytest.raises(ValueError, match="both metadata= and form"):

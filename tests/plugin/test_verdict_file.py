@@ -11,14 +11,13 @@ import jsonschema
 import pytest
 from verdict_support import health_server, load_verdict
 
-from pytest_deployverify import verdict as verdict_module
+from pytest_deployverify import verdict_document as verdict_module
 
 SECRET = "tok-" + "9f" * 12
 
 CHECKS = f"""
 import pytest
-from pytest_deployverify.evidence import Finding
-from pytest_deployverify.state import EVIDENCE_KEY
+from pytest_deployverify.evidence import EVIDENCE_KEY, CleanupResult, Finding
 
 @pytest.mark.critical
 def test_upload(request, target):
@@ -30,7 +29,8 @@ def test_upload(request, target):
     ev.findings.append(Finding(check="token echo", outcome="fail", rule="no secret echoed",
         observed="{SECRET}", message="the service echoed {SECRET}", nodeid=request.node.nodeid,
         correlation_ids=["cid-42"]))
-    ev.cleanup.append({{"document_id": "doc-1", "ok": True, "status": 204, "error": None}})
+    ev.cleanup.append(CleanupResult(document_id="doc-1", filename="a.pdf", correlation_id="cid-42",
+        result="deleted", http_status=204))
 """
 
 
@@ -88,7 +88,7 @@ def test_default_location_contents_and_no_secrets(project: pytest.Pytester) -> N
             "nodeid": "test_inner.py::test_upload",
             "document_id": "doc-1",
             "ok": True,
-            "status": 204,
+            "status": "deleted (HTTP 204)",
             "error": None,
         }
     ]

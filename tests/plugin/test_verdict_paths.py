@@ -93,7 +93,7 @@ def test_errored_check_fails_even_when_the_test_passed(pytester: pytest.Pytester
         pytester,
         """
         from pytest_deployverify.evidence import Finding
-        from pytest_deployverify.state import EVIDENCE_KEY
+        from pytest_deployverify.evidence import EVIDENCE_KEY
         def test_a(request):
             ev = request.node.stash[EVIDENCE_KEY]
             ev.findings.append(Finding(check="job reaches complete", outcome="error",
@@ -117,7 +117,7 @@ def test_inconclusive_check_holds(pytester: pytest.Pytester) -> None:
         pytester,
         """
         from pytest_deployverify.evidence import Finding
-        from pytest_deployverify.state import EVIDENCE_KEY
+        from pytest_deployverify.evidence import EVIDENCE_KEY
         def test_a(request):
             request.node.stash[EVIDENCE_KEY].findings.append(Finding(
                 check="webhook arrives", outcome="inconclusive", rule="within 5 s"))

@@ -14,7 +14,7 @@ from typing import Any
 
 import jsonschema
 
-from pytest_deployverify import verdict as verdict_module
+from pytest_deployverify import verdict_document as verdict_module
 
 #: conftest for an inner project: when ``fake_baseline.json`` exists in its rootdir, the
 #: session's real ``BaselineSession`` answers the baseline <-> verdict contract
@@ -27,7 +27,7 @@ import os
 
 import pytest
 
-from pytest_deployverify.state import get_state
+from pytest_deployverify.session import current
 
 
 def _patch(baseline, data):
@@ -45,7 +45,7 @@ def pytest_sessionfinish(session):
     path = os.path.join(str(session.config.rootpath), "fake_baseline.json")
     if not hasattr(session.config, "workerinput") and os.path.exists(path):
         with open(path) as fh:
-            _patch(get_state(session.config).baseline, json.load(fh))
+            _patch(current(session.config).baseline, json.load(fh))
     return (yield)
 """
 

@@ -18,13 +18,13 @@ def test_convert_to_markdown(upload_document, baseline, component_check, sample_
     # the whole run: outcome, final status, statuses (a sampled walk: see docs), the last
     # polled task and the result document
     baseline.check("run", run)
-    run.assert_complete()
+    run.raise_for_outcome()
     assert run.document["document"]["title"] == OPTIONS["title"]
 
 
 @pytest.mark.canary
 def test_convert_to_text(upload_document, baseline, sample_pdf):
     run = upload_document(sample_pdf, form={**OPTIONS, "to_format": "text"})
-    run.assert_complete()
+    run.raise_for_outcome()
     baseline.check("statuses", run.status_sequence)
     baseline.check("document", run.document["document"])
