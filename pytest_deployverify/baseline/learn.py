@@ -230,9 +230,10 @@ def _find(value: Any, pattern: tuple[PatternSegment, ...]) -> list[Any]:
                     nxt.extend(v)
                 elif type(v) is dict:
                     nxt.extend(v.values())
-            elif (type(v) is dict and isinstance(seg, str) and seg in v) or (
-                type(v) is list and isinstance(seg, int) and -len(v) <= seg < len(v)
-            ):
+            # two branches, not one: each narrows the segment's type (str key, int index)
+            elif type(v) is dict and isinstance(seg, str) and seg in v:  # noqa: SIM114
+                nxt.append(v[seg])
+            elif type(v) is list and isinstance(seg, int) and -len(v) <= seg < len(v):
                 nxt.append(v[seg])
         found = nxt
     return found
