@@ -7,7 +7,7 @@ from xdist workers to the controller inside ``report.user_properties``.
 from __future__ import annotations
 
 import json
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from typing import Any
 
 import pytest
@@ -125,7 +125,23 @@ class TestEvidence:
             self.outcome = "passed"
 
     def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
+        """Plain data (shallow copies: only ever serialised or redacted into a new copy)."""
+        return {
+            "nodeid": self.nodeid,
+            "outcome": self.outcome,
+            "when_failed": self.when_failed,
+            "markers": list(self.markers),
+            "correlation_ids": list(self.correlation_ids),
+            "findings": [dict(vars(f)) for f in self.findings],
+            "exchanges": [dict(vars(x)) for x in self.exchanges],
+            "runs": list(self.runs),
+            "timings": {k: list(v) for k, v in self.timings.items()},
+            "timing_groups": dict(self.timing_groups),
+            "cleanup": [dict(vars(c)) for c in self.cleanup],
+            "message": self.message,
+            "skip_reason": self.skip_reason,
+            "duration": self.duration,
+        }
 
     def to_json(self) -> str:
         return json.dumps(self.to_dict(), default=str, sort_keys=True)

@@ -185,7 +185,10 @@ def pytest_runtest_makereport(
     if evidence is not None:
         evidence.update_outcome(report)
         if report.when == "teardown":
+            # serialised once: the JSON travels to the xdist controller (and to junitxml);
+            # this process keeps using the object itself
             report.user_properties.append((EVIDENCE_PROPERTY, evidence.to_json()))
+            current(item.config).keep_local(report, evidence)
     return report
 
 

@@ -90,6 +90,12 @@ class DeployVerifySession:
     failed_steps: list[str] = field(default_factory=list)
     #: the provisional verdict's running tally (incremental: constant work per test)
     tally: Tally = field(default_factory=Tally)
+    #: once active, always active (the facts that make a session active only accumulate)
+    _active: bool = False
+    _evidence_active: bool = False
+    #: id(report) -> (report, evidence) of this process's teardown reports: the evidence is
+    #: used as it is, not parsed back from the JSON that travels to the xdist controller
+    _local: dict[int, tuple[pytest.TestReport, TestEvidence]] = field(default_factory=dict)
 
     @classmethod
     def create(cls, config: pytest.Config, settings: Settings) -> DeployVerifySession:
@@ -118,16 +124,18 @@ class DeployVerifySession:
         status. A project that merely has the plugin installed, or merely defines
         environments, is left alone: it needs an explicit deployverify option, a resolved
         target, baselines in use, or a test that recorded deployverify evidence."""
+        if self._active:
+            return True
         if core.is_informational(self.config) or self.config.option.setuponly:
             return False
-        if self.target is not None or self.baseline.in_use() or self.setup_error is not None:
-            return True
-        if any(self.settings.given.get(dest) for dest in ACTIVATING_OPTIONS):
-            return True
-        return any(
-            ev.findings or ev.timings or ev.correlation_ids or OUR_MARKERS & set(ev.markers)
-            for ev in self.evidence.values()
+        self._active = (
+            self.target is not None
+            or self.setup_error is not None
+            or self._evidence_active
+            or any(self.settings.given.get(dest) for dest in ACTIVATING_OPTIONS)
+            or self.baseline.in_use()
         )
+        return self._active
 
     # ------------------------------------------------------------ 1. start
 
@@ -230,10 +238,15 @@ class DeployVerifySession:
         if report.when != "teardown":
             return
         ev = None
-        for key, value in report.user_properties:
-            if key == EVIDENCE_PROPERTY and isinstance(value, str):
-                ev = TestEvidence.from_json(value)
-                self._store(ev)
+        local = self._local.pop(id(report), None)
+        if local is not None and local[0] is report:
+            ev = local[1]
+            self._store(ev)
+        else:  # a worker's report, on the xdist controller
+            for key, value in report.user_properties:
+                if key == EVIDENCE_PROPERTY and isinstance(value, str):
+                    ev = TestEvidence.from_json(value)
+                    self._store(ev)
         if self.is_worker:
             return
         if ev is not None and ev.outcome in ("failed", "error"):
@@ -246,7 +259,15 @@ class DeployVerifySession:
             self._start_stream()
         self.reports.test_done(report.nodeid, report.outcome, ev, self._provisional())
 
+    def keep_local(self, report: pytest.TestReport, ev: TestEvidence) -> None:
+        """This process made ``report`` (a teardown report) from ``ev``."""
+        self._local[id(report)] = (report, ev)
+
     def _store(self, ev: TestEvidence) -> None:
+        if not self._evidence_active and (
+            ev.findings or ev.timings or ev.correlation_ids or OUR_MARKERS.intersection(ev.markers)
+        ):
+            self._evidence_active = True
         if ev.nodeid in self.evidence:  # a test reported twice (a re-run): recount
             self.evidence[ev.nodeid] = ev
             self.tally = Tally.of(self.evidence.values())

@@ -12,57 +12,14 @@ Same result as ``redact.redact_value``: string values under credential-named key
 
 from __future__ import annotations
 
-import re
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable
 from functools import lru_cache
 from typing import Any
 
 from pytest_deployverify import redact
+from pytest_deployverify.redact import could_hold_credential
 
 REDACTED = redact.REDACTED
-
-# Every substring redact.py's text patterns can match contains one of these. Checked on the
-# lower-cased text with str.find (C speed); a regex only runs at the few places a keyword
-# occurs, never across the whole text.
-_SUBSTRINGS = ("bearer", "basic", "eyj", "akia", "://", "xox")
-_KEYWORDS = (
-    "authorization",
-    "cookie",
-    "key",
-    "token",
-    "secret",
-    "password",
-    "passwd",
-    "pwd",
-    "signature",
-    "sig",
-)
-_KEY_VALUE_TAIL = re.compile(r"[\"']?\s*[:=]")
-
-
-def _occurrences(text: str, needle: str) -> Iterator[int]:
-    i = text.find(needle)
-    while i >= 0:
-        yield i
-        i = text.find(needle, i + 1)
-
-
-def _has_marker(text: str) -> bool:
-    lower = text.lower()
-    if any(m in lower for m in _SUBSTRINGS):
-        return True
-    # sk- / pk- / rk- keys and gh?_ tokens
-    if any(i > 0 and lower[i - 1] in "spr" for i in _occurrences(lower, "k-")):
-        return True
-    if any(
-        lower[i + 2 : i + 3] in ("p", "o", "u", "s", "r") and lower[i + 3 : i + 4] == "_"
-        for i in _occurrences(lower, "gh")
-    ):
-        return True
-    # credential key/value pairs: "password: ...", "token=..."
-    return any(
-        _KEY_VALUE_TAIL.match(lower, i + len(k)) for k in _KEYWORDS for i in _occurrences(lower, k)
-    )
 
 
 def redact_observation(value: Any, secrets: Iterable[str] = ()) -> Any:
@@ -79,7 +36,7 @@ def redact_observation(value: Any, secrets: Iterable[str] = ()) -> Any:
     if not _collect(value, strings):
         return _walk(value, known)  # a credential-named key: rebuild
     joined = "\x00".join(strings)
-    if any(secret in joined for secret in known) or _has_marker(joined):
+    if any(secret in joined for secret in known) or could_hold_credential(joined):
         return _walk(value, known)
     return value
 
@@ -158,11 +115,6 @@ def _text(text: str, secrets: list[str]) -> str:
     for secret in secrets:
         if secret in text:
             return redact.redact_text(text, secrets)
-    if _has_marker(text):
+    if could_hold_credential(text):
         return redact.redact_text(text, secrets)
     return text
-
-
-def could_hold_credential(text: str) -> bool:
-    """Whether ``text`` passes the marker pre-check (exposed for the superset test)."""
-    return _has_marker(text)

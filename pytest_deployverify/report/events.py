@@ -88,9 +88,8 @@ class EventStream:
         written = os.write(self._fd, data)
         while written < len(data):  # a short write (full disk, signal): finish the line
             written += os.write(self._fd, data[written:])
-        # a pipe or a filesystem without fsync: the write is enough
-        with contextlib.suppress(OSError):
-            os.fsync(self._fd)
+        # every line is written whole at once (a watcher and a killed run see every event);
+        # the disk sync waits for close: an fsync per test would cost more than the test
         return record
 
     def update_verdict(self, new: str | None, reason: str = "", **fields: Any) -> None:
@@ -104,6 +103,8 @@ class EventStream:
 
     def close(self) -> None:
         if self._fd is not None:
+            with contextlib.suppress(OSError):  # a pipe or a filesystem without fsync
+                os.fsync(self._fd)
             os.close(self._fd)  # releases this run's lock too
             self._fd = None
 

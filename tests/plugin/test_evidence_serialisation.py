@@ -1,0 +1,39 @@
+"""Evidence crosses from xdist workers to the controller as JSON: nothing may be lost."""
+
+from __future__ import annotations
+
+from dataclasses import fields
+
+from pytest_deployverify.evidence import CleanupResult, Exchange, Finding, TestEvidence
+
+
+def full_evidence() -> TestEvidence:
+    return TestEvidence(
+        nodeid="t.py::test_a",
+        outcome="failed",
+        when_failed="call",
+        markers=["critical"],
+        correlation_ids=["cid-1"],
+        findings=[Finding(check="c", outcome="fail", rule="r", observed={"a": [1]}, path="$.a")],
+        exchanges=[Exchange("GET", "/x", 200, 1.5, "cid-1")],
+        runs=[{"outcome": "complete"}],
+        timings={"t": [0.1, 0.2]},
+        timing_groups={"t": "own"},
+        cleanup=[CleanupResult("d1", "a.pdf", "cid-1", "failed", "HTTP 405", 405)],
+        message="E   assert 1 == 2",
+        skip_reason="",
+        duration=0.25,
+    )
+
+
+def test_every_field_survives_the_round_trip() -> None:
+    ev = full_evidence()
+    assert set(ev.to_dict()) == {f.name for f in fields(TestEvidence)}
+    assert TestEvidence.from_json(ev.to_json()) == ev
+
+
+def test_a_changed_field_is_not_lost() -> None:
+    ev = full_evidence()
+    back = TestEvidence.from_json(ev.to_json())
+    back.cleanup[0].result = "deleted"
+    assert back != ev  # the comparison above would notice a dropped or altered field
