@@ -9,7 +9,7 @@ Events (each line has ``seq``, ``at`` (UTC ISO) and ``event``):
 * ``session_end``: final verdict, recommendation, reason, counts, report paths
 
 Every line also carries ``run``, the id of the run that wrote it. Each line is one
-``os.write`` of the complete line to a file opened with ``O_APPEND``, then fsynced, so
+``os.write`` of the complete line to a file opened with ``O_APPEND`` (fsynced at close), so
 ``tail -f``, a dashboard, or another run appending to the same file never sees half a line or
 two lines mixed. A run truncates the file when it starts only when no other run has it open
 (each run holds a shared ``flock`` while it writes); otherwise it appends, and readers tell
