@@ -137,6 +137,7 @@ class TestEvidence:
             "runs": list(self.runs),
             "timings": {k: list(v) for k, v in self.timings.items()},
             "timing_groups": dict(self.timing_groups),
+            "timing_plans": {k: dict(v) for k, v in self.timing_plans.items()},
             "cleanup": [dict(vars(c)) for c in self.cleanup],
             "message": self.message,
             "skip_reason": self.skip_reason,
