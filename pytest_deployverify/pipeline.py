@@ -733,15 +733,7 @@ class PipelineFollower:
             # no answer would come: say so per document instead of timing out again
             reason = down.not_run()
             for run in pending:
-                results.append(
-                    {
-                        "document_id": run.document_id,
-                        "filename": run.filename,
-                        "correlation_id": run.correlation_id,
-                        "result": "failed",
-                        "reason": reason,
-                    }
-                )
+                results.append(_cleanup_result(run, "failed", reason))
         elif pending:
             client = self._client_factory()
             try:
