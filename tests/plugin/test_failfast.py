@@ -108,7 +108,7 @@ def _stall_project(project, ds, monkeypatch, pdf: str) -> None:
 
         def test_canary(upload_document):
             try:
-                upload_document({pdf!r}).assert_complete()
+                upload_document({pdf!r}).raise_for_outcome()
             finally:
                 FLAG.write_text("done")
         """,
@@ -119,7 +119,7 @@ def _stall_project(project, ds, monkeypatch, pdf: str) -> None:
         + f"""
 
 def test_later_upload(upload_document):
-    upload_document({pdf!r}).assert_complete()
+    upload_document({pdf!r}).raise_for_outcome()
 
 
 def test_health_still_runs(api):
@@ -238,11 +238,11 @@ def test_healthy_service_of_another_shape_skips_nothing(project, alt, small_pdf)
     project.tests(
         f"""
         def test_one(upload_document):
-            upload_document({small_pdf!r}).assert_complete()
+            upload_document({small_pdf!r}).raise_for_outcome()
 
 
         def test_two(upload_document, api):
-            upload_document({small_pdf!r}, filename="two.pdf").assert_complete()
+            upload_document({small_pdf!r}, filename="two.pdf").raise_for_outcome()
             assert api.get("/healthz").ok
         """
     )

@@ -15,7 +15,7 @@ import json
 
 def test_upload(upload_document, api, timings):
     run = upload_document({pdf!r})
-    run.assert_complete()
+    run.raise_for_outcome()
     assert api.get("/healthz").ok
     upload = timings.record_requests(run.exchanges, routes=["POST *"])
     every = timings.record_requests()
