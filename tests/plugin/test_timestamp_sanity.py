@@ -15,7 +15,7 @@ from pytest_deployverify.timestamps import check_run
 
 INNER = """
 def test_upload(upload_document):
-    upload_document({pdf!r}).assert_complete()
+    upload_document({pdf!r}).raise_for_outcome()
 """
 
 
