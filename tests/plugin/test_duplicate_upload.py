@@ -11,7 +11,7 @@ def test_duplicate_of_a_completed_upload_has_its_document(
         f"""
         def test_duplicate(upload_document):
             first = upload_document({small_pdf!r})
-            first.assert_complete()  # the original's job is terminal before the duplicate
+            first.raise_for_outcome()  # the original's job is terminal before the duplicate
             second = upload_document({small_pdf!r})
             assert second.duplicate and not first.duplicate
             assert second.document_id == first.document_id
@@ -37,7 +37,7 @@ def test_duplicate_whose_original_is_deleted_under_it_uploads_again(
 
         def test_duplicate(upload_document, api, monkeypatch):
             first = upload_document({small_pdf!r}, cleanup=False)
-            first.assert_complete()
+            first.raise_for_outcome()
             original = pipeline.PipelineFollower._collect_outputs
             deleted = []
 
