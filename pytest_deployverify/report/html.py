@@ -190,6 +190,9 @@ def render_behaviour(ctx: ReportContext) -> str:
     # problems first: a reader signing off must not scroll past 40 passes to find the one fail
     groups.sort(key=lambda g: model.severity(model.worst(c.get("outcome", "error") for c in g[1])))
     blocks = []
+    #: kind -> blocks of groups whose every check passed: counted and folded away
+    passed: dict[str, list[str]] = {}
+    passed_checks: list[dict[str, Any]] = []
     for name, checks in groups:
         outcome = model.worst(c.get("outcome", "error") for c in checks) or "error"
         nodeid = checks[0].get("nodeid") or ""
@@ -216,13 +219,23 @@ def render_behaviour(ctx: ReportContext) -> str:
             rules = sorted({str(c.get("rule") or "") for c in checks} - {""})
             detail = f'<div class="dv-muted">Rule: {e("; ".join(rules) or "-")}</div>'
         cids = sorted({cid for c in checks for cid in c.get("correlation_ids") or []})
-        blocks.append(
+        block = (
             f'<div class="dv-check dv-outcome-{e(outcome)}" data-check="{e(name)}" '
             f'data-outcome="{e(outcome)}">'
             f"<h3>{_outcome_tag(outcome)} {e(name)}"
             f"{' <span class=dv-critical>critical</span>' if critical else ''}</h3>"
             f'<div class="dv-muted">{e(nodeid)} \u00b7 {len(checks)} check(s)'
             f"{_cid_inline(ctx, cids)}</div>{detail}</div>"
+        )
+        if outcome == "pass":
+            passed.setdefault(str(checks[0].get("kind") or "check"), []).append(block)
+            passed_checks.extend(checks)
+        else:
+            blocks.append(block)
+    for kind, count in model.count_by_kind(passed_checks):
+        blocks.append(
+            f'<details class="dv-passed" data-kind="{e(kind)}"><summary>{_outcome_tag("pass")} '
+            f"{count} {e(kind)} check(s) passed</summary>{''.join(passed.get(kind, []))}</details>"
         )
     if not blocks:
         blocks.append('<p class="dv-muted">No behaviour checks ran.</p>')

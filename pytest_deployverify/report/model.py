@@ -160,6 +160,15 @@ def group_by_name(checks: Sequence[dict[str, Any]]) -> list[tuple[str, list[dict
     return [(name, items) for (_, name), items in groups.items()]
 
 
+def count_by_kind(checks: Iterable[Mapping[str, Any]]) -> list[tuple[str, int]]:
+    """How many checks of each kind, most first (ties by name): passes are counted, not listed."""
+    counts: dict[str, int] = {}
+    for check in checks:
+        kind = str(check.get("kind") or "check")
+        counts[kind] = counts.get(kind, 0) + 1
+    return sorted(counts.items(), key=lambda kv: (-kv[1], kv[0]))
+
+
 def timing_groups(verdict: Mapping[str, Any]) -> list[tuple[str, list[dict[str, Any]]]]:
     """Timings by group ("own" first, then "external", then any other), order kept."""
     groups: dict[str, list[dict[str, Any]]] = {}

@@ -35,6 +35,18 @@ def _cids(ctx: ReportContext, cids: Sequence[str]) -> str:
     return ", ".join(parts) or "-"
 
 
+def _failures(ctx: ReportContext) -> list[str]:
+    lines = ["## Failures", ""]
+    fails = model.failures(ctx.verdict)
+    for f in fails:
+        crit = " (critical)" if f["critical"] else ""
+        lines.append(
+            f"- **{f['outcome']}**{crit} {f['kind']} `{f['what']}`: {f['message'] or '-'} "
+            f"\u2014 correlation IDs: {_cids(ctx, f['correlation_ids'])}"
+        )
+    return lines if fails else [*lines, "None."]
+
+
 def render_summary(ctx: ReportContext) -> str:
     """The whole markdown document."""
     v = ctx.verdict
@@ -50,6 +62,9 @@ def render_summary(ctx: ReportContext) -> str:
         f"{model.RECOMMENDATION_WORDS.get(rec, rec or 'no recommendation')}.",
         "",
         f"> {v.get('reason') or 'No verdict was built for this run.'}",
+        "",
+        # what went wrong comes first: a person signing off must not hunt for it
+        *_failures(ctx),
         "",
         "## Deployment and baseline",
         "",
@@ -104,7 +119,16 @@ def render_summary(ctx: ReportContext) -> str:
         "## Behaviour checks",
         "",
     ]
-    behaviour = model.behaviour_checks(v)
+    everything = model.behaviour_checks(v)
+    behaviour = [c for c in everything if c.get("outcome") != "pass"]
+    passed = model.count_by_kind(c for c in everything if c.get("outcome") == "pass")
+    if passed:
+        lines += [
+            "Passed: "
+            + ", ".join(f"{n} {kind}" for kind, n in passed)
+            + " (listed one by one in the HTML report).",
+            "",
+        ]
     if behaviour:
         lines += _table(
             ["Result", "Check", "Path", "Expected", "Observed", "Rule", "Test"],
@@ -125,7 +149,7 @@ def render_summary(ctx: ReportContext) -> str:
                 for c in behaviour
             ],
         )
-    else:
+    elif not passed:
         lines.append("No behaviour checks ran.")
     acc = v.get("baseline_accounting") or {}
     if acc:
@@ -171,17 +195,6 @@ def render_summary(ctx: ReportContext) -> str:
         )
     else:
         lines.append("No timings were recorded.")
-    lines += ["", "## Failures", ""]
-    fails = model.failures(v)
-    if fails:
-        for f in fails:
-            crit = " (critical)" if f["critical"] else ""
-            lines.append(
-                f"- **{f['outcome']}**{crit} {f['kind']} `{f['what']}`: {f['message'] or '-'} "
-                f"\u2014 correlation IDs: {_cids(ctx, f['correlation_ids'])}"
-            )
-    else:
-        lines.append("None.")
     lines += ["", "## Clean-up", ""]
     cleanup = v.get("cleanup") or []
     if cleanup:

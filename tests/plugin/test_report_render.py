@@ -198,6 +198,55 @@ def test_summary_markdown_sections(fail_ctx, pass_ctx):
     assert "**Verdict: PASS**" in ok and "## Failures\n\nNone." in ok
 
 
+def _with_passes(verdict, kinds):
+    """``verdict`` plus passed behaviour checks: ``kinds`` maps a kind to how many."""
+    for kind, n in kinds.items():
+        for i in range(n):
+            verdict["checks"].append(
+                {
+                    "id": f"tests/smoke/test_x.py::test_{kind}_{i}::{kind}-{i}",
+                    "nodeid": f"tests/smoke/test_x.py::test_{kind}_{i}",
+                    "name": f"{kind}-check-{i}",
+                    "kind": kind,
+                    "outcome": "pass",
+                    "rule": "equal",
+                    "correlation_ids": [],
+                }
+            )
+    return verdict
+
+
+def test_failures_first_passes_counted_per_kind(tmp_path):
+    v = _with_passes(failing_verdict(), {"schema": 3, "assertion": 2})
+    ctx = build_context(v, failing_evidence(), secrets=[SECRET])
+    md = summary.render_summary(ctx)
+    # failures right after the verdict, before any table of what went right
+    assert md.index("## Failures") < md.index("## Deployment and baseline")
+    assert md.index("## Failures") < md.index("## Behaviour checks")
+    behaviour = md[md.index("## Behaviour checks") : md.index("## Performance")]
+    # passes are counted per kind, not listed; failures are listed one by one
+    assert "Passed: 3 schema, 2 assertion, 1 baseline" in behaviour
+    assert "schema-check-0" not in behaviour and "upload_response" not in behaviour
+    assert behaviour.count("| FAILED | document |") == 2
+
+    section = html.render_behaviour(ctx)
+    folded = re.findall(
+        r'<details class="dv-passed" data-kind="([^"]+)"><summary>.*?(\d+) ', section
+    )
+    assert folded == [("schema", "3"), ("assertion", "2"), ("baseline", "1")]
+    # every failing check comes before the first folded group, and none is folded away
+    first_fold = section.index("<details")
+    assert section.index('data-outcome="fail"') < first_fold
+    assert 'data-outcome="fail"' not in section[first_fold:]
+    assert section.count('data-check="schema-check-') == 3  # details kept, folded
+
+
+def test_all_passed_summary_has_no_check_rows(pass_ctx):
+    md = summary.render_summary(pass_ctx)
+    assert "Passed: 1 baseline" in md and "| passed | upload_response |" not in md
+    assert "## Failures\n\nNone." in md
+
+
 def test_metrics_textfile(fail_ctx, tmp_path):
     text = metrics.render_metrics(fail_ctx)
     assert 'deployverify_verdict{verdict="fail",target="staging"} 1' in text
