@@ -100,6 +100,9 @@ class ReportSettings:
     html: Path | None
     verdict_file: Path
     links: CorrelationLinks = field(default_factory=CorrelationLinks)
+    #: the rootdir as seen from the directory pytest was started in ("" when the same), so
+    #: a rerun hint names a test as the user would type it there
+    rootdir_from_invocation: str = ""
 
     def paths(self) -> dict[str, str | None]:
         """Report paths for the verdict's ``reports`` block (strings, None when not written)."""
@@ -507,7 +510,20 @@ def _report_settings(
         html=html,
         verdict_file=verdict_file,
         links=_correlation_links(read, tool, pyproject),
+        rootdir_from_invocation=_relative_rootdir(read.config),
     )
+
+
+def _relative_rootdir(config: pytest.Config) -> str:
+    import os
+
+    try:
+        shown = os.path.relpath(
+            Path(config.rootpath).resolve(), Path(config.invocation_params.dir).resolve()
+        )
+    except ValueError:  # another drive (Windows)
+        return Path(config.rootpath).as_posix()
+    return "" if shown == "." else Path(shown).as_posix()
 
 
 def _verdict_settings(read: _Reader, rechecking: bool) -> VerdictSettings:

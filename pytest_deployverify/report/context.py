@@ -56,6 +56,17 @@ class ReportContext:
     verdict_sha256: str | None = None
     secrets: tuple[str, ...] = ()
     generated_at: str = field(default_factory=utc_timestamp)
+    #: the rootdir as seen from the invocation directory ("" when the same)
+    rootdir_from_invocation: str = ""
+
+    def user_nodeid(self, nodeid: str) -> str:
+        """``nodeid`` (rootdir-relative) as the user would type it where pytest was started."""
+        if not self.rootdir_from_invocation:
+            return nodeid
+        import posixpath
+
+        module, sep, rest = nodeid.partition("::")
+        return posixpath.normpath(posixpath.join(self.rootdir_from_invocation, module)) + sep + rest
 
     def test_evidence(self, nodeid: str) -> dict[str, Any]:
         return self.evidence.get(nodeid) or {}
@@ -68,6 +79,7 @@ def build_context(
     secrets: Iterable[str] = (),
     links: CorrelationLinks | None = None,
     verdict_file: str | Path | None = None,
+    rootdir_from_invocation: str = "",
 ) -> ReportContext:
     """Redact the verdict and evidence once, and hash the verdict file, for the renderers."""
     from pytest_deployverify.redact import redact_value
@@ -86,4 +98,5 @@ def build_context(
         verdict_file=str(vf) if vf else None,
         verdict_sha256=file_sha256(vf),
         secrets=secret_list,
+        rootdir_from_invocation=rootdir_from_invocation,
     )

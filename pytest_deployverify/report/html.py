@@ -387,7 +387,9 @@ def _test_block(ctx: ReportContext, test: Mapping[str, Any], target_name: Any) -
     message = test.get("message") or ev.get("message")
     if message and outcome in ("failed", "error"):
         parts.append(f'<pre class="dv-message">{e(str(message)[-3000:])}</pre>')
-        rerun = f"pytest '{nodeid}'" + (f" --target-env={target_name}" if target_name else "")
+        rerun = f"pytest '{ctx.user_nodeid(nodeid)}'" + (
+            f" --target-env={target_name}" if target_name else ""
+        )
         parts.append(f'<div class="dv-replay">Re-run just this test: <code>{e(rerun)}</code></div>')
     parts.append(_request_log(ev.get("exchanges") or []))
     for run in ev.get("runs") or []:

@@ -54,6 +54,7 @@ class ReportWriter:
             secrets=self.secrets(),
             links=self.settings.links,
             verdict_file=self.settings.verdict_file,
+            rootdir_from_invocation=self.settings.rootdir_from_invocation,
         )
 
     # ------------------------------------------------------------ the live stream

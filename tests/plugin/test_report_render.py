@@ -301,3 +301,22 @@ def test_event_stream_lines_are_complete_and_redacted(tmp_path):
     assert changes == [(None, "pass"), ("pass", "fail")]
     assert [e["seq"] for e in events] == list(range(1, len(events) + 1))
     assert SECRET not in (tmp_path / "events.jsonl").read_text()
+
+
+@pytest.mark.parametrize(
+    ("rootdir_from_invocation", "shown"),
+    [
+        ("", "tests/smoke/test_health.py::test_health"),  # started in the rootdir
+        ("..", "../tests/smoke/test_health.py::test_health"),  # started in a subdirectory
+        ("proj", "proj/tests/smoke/test_health.py::test_health"),  # started above it
+    ],
+)
+def test_rerun_hint_names_the_test_as_typed_where_pytest_started(rootdir_from_invocation, shown):
+    ctx = build_context(
+        failing_verdict(),
+        failing_evidence(),
+        secrets=[SECRET],
+        rootdir_from_invocation=rootdir_from_invocation,
+    )
+    section = html.render_tests(ctx)
+    assert f"Re-run just this test: <code>pytest &#x27;{shown}&#x27;" in section
