@@ -191,6 +191,11 @@ def create_app(environ: Mapping[str, str] | None = None) -> FastAPI:
     """The embeddings stand-in app, configured from `environ` (default: os.environ)."""
     import json
 
+    # Imported before the app answers /health (the launcher's readiness probe), not inside the
+    # first request: under load the import takes most of a second, which a short stall
+    # timeout would count against the first document's embedding stage.
+    import numpy  # noqa: F401
+
     settings = StandinSettings.from_env(environ)
     emb = EmbeddingSettings.from_env(environ)
     logger = configure_json_logging(SERVICE)

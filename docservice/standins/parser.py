@@ -272,6 +272,11 @@ def _deliver(
 
 def create_app(environ: Mapping[str, str] | None = None) -> FastAPI:
     """The parser stand-in app, configured from `environ` (default: os.environ)."""
+    # Imported before the app answers /health (the launcher's readiness probe), not inside the
+    # first upload: under load the import takes a second or more, enough for a short stall
+    # timeout to report the first document stuck at its first stage.
+    import pypdf  # noqa: F401
+
     settings = StandinSettings.from_env(environ)
     psettings = ParserSettings.from_env(environ)
     logger = configure_json_logging(SERVICE)
