@@ -12,7 +12,6 @@
 from __future__ import annotations
 
 import importlib.util
-import json
 import os
 import sys
 import textwrap
@@ -218,10 +217,6 @@ def pid_alive(pid: int) -> bool:
             return fh.read().split(")")[-1].split()[0] != "Z"
     except OSError:
         return False
-
-
-def load_json(path: Path) -> Any:
-    return json.loads(Path(path).read_text(encoding="utf-8"))
 
 
 @pytest.fixture

@@ -33,6 +33,11 @@ class Docservice:
     data: dict[str, Any]
 
 
+def load_json(path: Path) -> Any:
+    """A JSON file an inner run wrote (verdict.json, a baseline), parsed."""
+    return json.loads(Path(path).read_text(encoding="utf-8"))
+
+
 @contextmanager
 def launched_docservice(*args: str, name: str = "test-docservice") -> Iterator[Docservice]:
     """A docservice deployment (SQLite) started through its launcher with extra ``args``

@@ -3,7 +3,7 @@ touched and nobody declared makes the verdict at least inconclusive, naming the 
 
 from __future__ import annotations
 
-from conftest import load_json
+from plugin_support import load_json
 
 PARTIAL = """
 def test_health(api):

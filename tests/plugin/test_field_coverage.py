@@ -11,8 +11,8 @@ import json
 import pickle
 
 import pytest
+from plugin_support import load_json
 
-from conftest import load_json
 from pytest_deployverify.fieldcoverage import (
     FieldRecorder,
     RouteFields,

@@ -12,8 +12,8 @@ import json
 
 import pytest
 import requests
+from plugin_support import load_json
 
-from conftest import load_json
 from pytest_deployverify.fieldcoverage import FieldRecorder
 from pytest_deployverify.mutation import (
     Mutant,
