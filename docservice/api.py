@@ -378,10 +378,13 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             raise ApiError(400, "invalid_payload", str(exc)) from None
         except (ValueError, RecursionError):
             raise ApiError(400, "invalid_payload", "webhook body must be a JSON object") from None
-        if faults.slow_factor > 1:
-            await asyncio.sleep((faults.slow_factor - 1) * settings.stage_floor_s)
         attempt = request.query_params.get("attempt")
         applied = await run_in_threadpool(_apply_webhook, app, job_id, callback, attempt)
+        while isinstance(applied, float):
+            # slow=<factor>: 'parsed' follows 'parse_queued' no sooner than a slowed stage
+            # would, however early the parser's callback came.
+            await asyncio.sleep(applied)
+            applied = await run_in_threadpool(_apply_webhook, app, job_id, callback, attempt)
         log(logger, "webhook", job_id=job_id, applied=applied, parser_status=callback.status)
         return {"accepted": True, "applied": applied}
 
@@ -524,8 +527,14 @@ def _store_upload(
     raise RuntimeError("upload kept conflicting with a concurrent identical upload")
 
 
-def _apply_webhook(app: FastAPI, job_id: str, cb: ParserCallback, attempt: str | None) -> bool:
-    """Record the parser's result. Returns whether it changed the job ("applied")."""
+def _apply_webhook(
+    app: FastAPI, job_id: str, cb: ParserCallback, attempt: str | None
+) -> bool | float:
+    """Record the parser's result. Returns whether it changed the job ("applied").
+
+    Under the slow=<factor> fault a float is returned instead: the seconds to wait before
+    calling again, so that 'parsed' comes a slowed stage after the job's last change.
+    """
     st = app.state
     faults = st.settings.faults
     now = st.clock.iso()
@@ -537,6 +546,11 @@ def _apply_webhook(app: FastAPI, job_id: str, cb: ParserCallback, attempt: str |
             return False  # the stall fault: accepted, silently never applied
         if not _for_current_submission(job, cb.parser_job_id, attempt):
             return False  # a late callback from an earlier (retried) parse submission
+        if cb.status == "SUCCESS" and job["status"] == "parse_queued" and faults.slow_factor > 1:
+            since = (st.clock.now() - parse_iso(job["updated_at"])).total_seconds()
+            remaining = (faults.slow_factor - 1) * st.settings.stage_floor_s - since
+            if remaining > 0:
+                return remaining
         if cb.status == "SUCCESS" and job["status"] in ("uploaded", "parse_queued"):
             tx.execute(
                 "UPDATE documents SET parsed_markdown = ?, parser_name = ?, parser_version = ?, "
