@@ -77,8 +77,11 @@ class Alerter:
         retries: int = 2,
         backoff: float = 0.25,
         deadline: float = 10.0,
+        run_id: str | None = None,
     ) -> None:
         self._url = url
+        #: in every payload and its text, to match an alert to the pipeline log and reports
+        self.run_id = run_id
         self._secrets = list(secrets)
         self.timeout = timeout
         self.retries = retries
@@ -99,6 +102,9 @@ class Alerter:
 
     def payload(self, kind: str, text: str, fields: Mapping[str, Any]) -> dict[str, Any]:
         """The JSON body: Slack ``text``/``blocks`` plus structured ``deployverify`` fields."""
+        if self.run_id:
+            text = f"{text}\nrun ID: {self.run_id}"
+            fields = {"run_id": self.run_id, **fields}
         body = {
             "text": _truncate(text),
             "blocks": [{"type": "section", "text": {"type": "mrkdwn", "text": _truncate(text)}}],

@@ -74,14 +74,17 @@ def pytest_collection_finish(session: pytest.Session) -> None:
 
 @pytest.hookimpl(optionalhook=True)
 def pytest_configure_node(node: Any) -> None:
-    """xdist controller: hand the resolved target and the recording time to a worker."""
+    """xdist controller: hand the resolved target, the recording time and the run id to a
+    worker."""
     from pytest_deployverify import core
     from pytest_deployverify.baseline.session import WORKERINPUT_KEY
+    from pytest_deployverify.session import RUN_ID_KEY
 
     dvs = current(node.config)
     target = dvs.target
     node.workerinput[core.WORKERINPUT_KEY] = target.to_wire() if target is not None else None
     node.workerinput[WORKERINPUT_KEY] = dvs.baseline.recorded_at
+    node.workerinput[RUN_ID_KEY] = dvs.run_id
 
 
 @pytest.hookimpl(optionalhook=True)

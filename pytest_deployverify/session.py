@@ -32,9 +32,10 @@ from pytest_deployverify.baseline.session import BASELINE_KEY, WORKEROUTPUT_KEY,
 from pytest_deployverify.clock import utc_timestamp
 from pytest_deployverify.config import Target, refuse_protected_record
 from pytest_deployverify.evidence import EVIDENCE_PROPERTY, TestEvidence
+from pytest_deployverify.report.events import new_run_id
 from pytest_deployverify.settings import Settings
 from pytest_deployverify.verdict import Facts, Tally, Verdict
-from pytest_deployverify.workers import is_worker
+from pytest_deployverify.workers import is_worker, worker_input
 
 if TYPE_CHECKING:
     from pytest_deployverify.alerts import Alerter
@@ -43,6 +44,8 @@ if TYPE_CHECKING:
 
 PLUGIN_NAME = "deployverify-session"
 SESSION_KEY = pytest.StashKey["DeployVerifySession"]()
+#: workerinput key: the controller's run id
+RUN_ID_KEY = "deployverify_run_id"
 #: markers whose presence alone makes a session use deployverify
 OUR_MARKERS = frozenset({"critical", "perf", "nondestructive", "canary"})
 #: options whose presence on the command line makes a session use deployverify
@@ -75,6 +78,9 @@ class DeployVerifySession:
     #: the report component (controller or a run without xdist; None on a worker)
     reports: ReportWriter | None = None
     started_at: str = field(default_factory=utc_timestamp)
+    #: the run's one id (events, verdict, summary, HTML, alerts, terminal); workers get the
+    #: controller's, so every line a run leaves anywhere can be matched to the others
+    run_id: str = field(default_factory=new_run_id)
     #: resolved at session start (xdist controller), after collection, or from workerinput
     target: Target | None = None
     #: the embedded deployment this session launched
@@ -103,8 +109,11 @@ class DeployVerifySession:
 
         dvs = cls(config, settings, BaselineSession(config, settings.baseline, settings.tool))
         config.stash[BASELINE_KEY] = dvs.baseline
-        if not is_worker(config):
-            dvs.reports = ReportWriter(settings.report, dvs.secrets)
+        if is_worker(config):
+            given = worker_input(config).get(RUN_ID_KEY)
+            dvs.run_id = given if isinstance(given, str) and given else dvs.run_id
+        else:
+            dvs.reports = ReportWriter(settings.report, dvs.secrets, dvs.run_id)
         config.stash[SESSION_KEY] = dvs
         return dvs
 
@@ -162,7 +171,7 @@ class DeployVerifySession:
         if settings.verdict.alert_webhook is not None:
             from pytest_deployverify.alerts import Alerter
 
-            self.alerter = Alerter(settings.verdict.alert_webhook)
+            self.alerter = Alerter(settings.verdict.alert_webhook, run_id=self.run_id)
         if core.needs_target_at_start(config, settings):
             self.activate()
         self._start_stream()
@@ -380,6 +389,7 @@ class DeployVerifySession:
 
         document = verdict_document.Session(
             started_at=self.started_at,
+            run_id=self.run_id,
             target=self._target_block(),
             baseline=self.baseline,
             reports=self._report_paths(),

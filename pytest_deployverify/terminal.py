@@ -48,6 +48,8 @@ def verdict_lines(verdict: Verdict | None, notes: Sequence[str] = ()) -> list[st
     ]
     lines = [f"deployverify verdict: {verdict.verdict.upper()} -> {action}: {verdict.reason}"]
     data = verdict.data
+    if data.get("run_id"):
+        lines.append(f"  run id: {data['run_id']}")
     judged = data.get("timings") or []
     refs = sorted({(t.get("reference"), t.get("reference_detail") or "") for t in judged})
     for label, detail in refs:

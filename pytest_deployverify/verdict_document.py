@@ -227,6 +227,8 @@ class Session:
     session object)."""
 
     started_at: str
+    #: the run's id, as events.jsonl, the reports, alerts and the terminal show it
+    run_id: str
     target: dict[str, Any]
     baseline: BaselineSession | None
     reports: Mapping[str, str | None]
@@ -241,6 +243,7 @@ def build(decision: Decision, facts: Facts, session: Session) -> Verdict:
     identity, accounting = baseline_block(session.baseline)
     data: dict[str, Any] = {
         "schema_version": SCHEMA_VERSION,
+        "run_id": session.run_id,
         "verdict": decision.verdict,
         "recommendation": decision.recommendation,
         "reason": decision.reason,

@@ -58,6 +58,8 @@ class ReportContext:
     generated_at: str = field(default_factory=utc_timestamp)
     #: the rootdir as seen from the invocation directory ("" when the same)
     rootdir_from_invocation: str = ""
+    #: the run's id (the verdict's, else the writer's: a run without a verdict has one too)
+    run_id: str = ""
 
     def user_nodeid(self, nodeid: str) -> str:
         """``nodeid`` (rootdir-relative) as the user would type it where pytest was started."""
@@ -80,6 +82,7 @@ def build_context(
     links: CorrelationLinks | None = None,
     verdict_file: str | Path | None = None,
     rootdir_from_invocation: str = "",
+    run_id: str = "",
 ) -> ReportContext:
     """Redact the verdict and evidence once, and hash the verdict file, for the renderers."""
     from pytest_deployverify.redact import redact_value
@@ -99,4 +102,5 @@ def build_context(
         verdict_sha256=file_sha256(vf),
         secrets=secret_list,
         rootdir_from_invocation=rootdir_from_invocation,
+        run_id=str(data.get("run_id") or run_id),
     )

@@ -91,7 +91,9 @@ def render_banner(ctx: ReportContext) -> str:
             f'<div id="{BANNER_ID}" class="dv-banner dv-verdict-unknown" role="status">'
             '<div class="dv-verdict-word">NO VERDICT</div>'
             '<p class="dv-reason">The run ended before a verdict was built; do not promote. '
-            "See the test results below.</p></div>"
+            "See the test results below.</p>"
+            f'<p class="dv-when">Run ID: <code class="dv-run-id">{e(ctx.run_id or "-")}</code></p>'
+            "</div>"
         )
     target_rows = [
         ("Environment", _target_name(target)),
@@ -118,7 +120,8 @@ def render_banner(ctx: ReportContext) -> str:
         f'<div class="dv-id-block"><h3>Verified deployment</h3>{_dl(target_rows)}</div>'
         f'<div class="dv-id-block"><h3>Compared against baseline</h3>{_dl(base_rows)}</div>'
         "</div>"
-        f'<p class="dv-when">Run: {e(when)}</p>'
+        f'<p class="dv-when">Run: {e(when)}, run ID '
+        f'<code class="dv-run-id">{e(ctx.run_id or "-")}</code></p>'
         "</div>"
     )
 

@@ -63,6 +63,8 @@ def render_summary(ctx: ReportContext) -> str:
         "",
         f"> {v.get('reason') or 'No verdict was built for this run.'}",
         "",
+        f"Run ID: `{ctx.run_id or '-'}`",
+        "",
         # what went wrong comes first: a person signing off must not hunt for it
         *_failures(ctx),
         "",

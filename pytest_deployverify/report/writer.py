@@ -34,11 +34,16 @@ def redact_metadata(metadata: dict[str, Any], secrets: Sequence[str]) -> None:
 class ReportWriter:
     """Events stream, pytest-html content and the end-of-session files for one session."""
 
-    def __init__(self, settings: ReportSettings, secrets: Callable[[], list[str]]) -> None:
+    def __init__(
+        self,
+        settings: ReportSettings,
+        secrets: Callable[[], list[str]],
+        run_id: str | None = None,
+    ) -> None:
         self.settings = settings
         #: a callable: the target's secrets are known only once it is resolved
         self.secrets = secrets
-        self.stream = EventStream(settings.events, secrets=secrets)
+        self.stream = EventStream(settings.events, secrets=secrets, run_id=run_id)
         self.written = False
         self.target_announced = False
         #: pytest-html's report data, kept to retitle the page once the target is known
@@ -55,6 +60,7 @@ class ReportWriter:
             links=self.settings.links,
             verdict_file=self.settings.verdict_file,
             rootdir_from_invocation=self.settings.rootdir_from_invocation,
+            run_id=self.stream.run_id,
         )
 
     # ------------------------------------------------------------ the live stream
