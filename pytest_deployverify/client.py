@@ -30,6 +30,7 @@ from pytest_deployverify.evidence import Exchange, Finding, TestEvidence
 from pytest_deployverify.failfast import TARGET, Breaker
 from pytest_deployverify.fieldcoverage import Observer
 from pytest_deployverify.redact import redact_text, redact_url, redact_value
+from pytest_deployverify.replay import SentRequest
 
 IDEMPOTENT = frozenset({"GET", "HEAD", "OPTIONS", "PUT", "DELETE", "TRACE"})
 #: exchanges kept per test; a runaway poll loop must not make evidence unbounded
@@ -149,6 +150,8 @@ class ApiClient:
         self._seen_echo_failures: dict[tuple[str, str], Finding] = {}
         self._trace_id = trace_id_for(self.correlation_id)
         self._shown: dict[str, str] = {}
+        #: what the last request put on the wire (for its replay; see :mod:`replay`)
+        self.last_sent: SentRequest | None = None
         if evidence is not None:
             evidence.add_correlation_id(self.correlation_id)
 
@@ -217,9 +220,13 @@ class ApiClient:
         *,
         retry: bool = True,
         check_echo: bool = True,
+        file_paths: Mapping[str, str] | None = None,
         **kwargs: Any,
     ) -> requests.Response:
-        """Send one request (with bounded retries); return the final response."""
+        """Send one request (with bounded retries); return the final response.
+
+        ``file_paths``: form field -> the path on disk an uploaded file part was read from
+        (for its replay command, when ``files`` holds bytes rather than an open file)."""
         method = method.upper()
         if self.breaker is not None:
             self.breaker.check(TARGET, self.evidence.nodeid if self.evidence else "")
@@ -244,6 +251,15 @@ class ApiClient:
             prepared.prepare_url(url, kwargs["params"])
             full_url = prepared.url or url
         shown_path = self._shown_path(full_url)
+        sent = self.last_sent = SentRequest(
+            method,
+            full_url,
+            headers,
+            kwargs.get("json"),
+            kwargs.get("data"),
+            kwargs.get("files"),
+            file_paths or {},
+        )
         idempotent = method in IDEMPOTENT
         budget_end = time.monotonic() + self.retry_budget
         attempt = 1
@@ -266,7 +282,8 @@ class ApiClient:
                         started_at=self._iso(started_ns),
                         error=message[:500],
                         attempt=attempt,
-                    )
+                    ),
+                    sent,
                 )
                 proven = False
                 if self.breaker is not None:
@@ -299,7 +316,8 @@ class ApiClient:
                     response_bytes=len(response.content),
                     started_at=self._iso(started_ns),
                     attempt=attempt,
-                )
+                ),
+                sent,
             )
             wait = self._retry_wait(response, idempotent) if retry else None
             if (
@@ -376,12 +394,13 @@ class ApiClient:
             cached = self._second = (second, _iso(second)[:19])
         return f"{cached[1]}.{ns // 1000:06d}Z"
 
-    def _record(self, exchange: Exchange) -> None:
+    def _record(self, exchange: Exchange, sent: SentRequest) -> None:
         with self._lock:
             if len(self.exchanges) < MAX_EXCHANGES:
                 self.exchanges.append(exchange)
             if self.evidence is not None and len(self.evidence.exchanges) < MAX_EXCHANGES:
                 self.evidence.exchanges.append(exchange)
+                self.evidence.sent[id(exchange)] = sent
 
     def _check_echo(self, method: str, path: str, response: requests.Response) -> None:
         echoed = response.headers.get(self._echo_header)

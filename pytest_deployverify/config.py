@@ -213,6 +213,9 @@ class Target:
     #: (name, label) of each part the report's completeness table expects; () lists only
     #: the parts tests reported through ``component_check``
     components: tuple[tuple[str, str], ...] = ()
+    #: (secret name, environment variable, env file it was read from or "") per ``secrets``
+    #: entry: where a replay command tells the reader to get the secret from
+    secret_sources: tuple[tuple[str, str, str], ...] = ()
     secrets: Mapping[str, str] = field(default_factory=_Secrets, repr=False, compare=False)
 
     def __post_init__(self) -> None:
@@ -232,6 +235,17 @@ class Target:
 
     def has_secret(self, name: str) -> bool:
         return name in self.secrets
+
+    def secret_source(self, name: str) -> tuple[str, str] | None:
+        """(environment variable, env file or "") the secret ``name`` came from; for a
+        launched deployment's generated secret, the variable the launch command was given."""
+        for secret, var, env_file in self.secret_sources:
+            if secret == name:
+                return var, env_file
+        for var, secret in self.launch.secrets if self.launch is not None else ():
+            if secret == name:
+                return var, ""
+        return None
 
     def secret_values(self) -> list[str]:
         """Every secret value, for :mod:`redact`."""
@@ -289,7 +303,7 @@ class Target:
             if f.name in ("correlation", "profile"):
                 value = {g.name: getattr(value, g.name) for g in fields(value)}
                 value = {k: list(v) if isinstance(v, tuple) else v for k, v in value.items()}
-            elif f.name == "components":
+            elif f.name in ("components", "secret_sources"):
                 value = [list(p) for p in value]
             elif f.name == "launch" and value is not None:
                 value = {
@@ -309,6 +323,7 @@ class Target:
         data["correlation"] = _build(CorrelationConfig, data.get("correlation") or {})
         data["profile"] = _build(PipelineProfile, data.get("profile") or {})
         data["components"] = tuple(tuple(p) for p in data.get("components") or ())
+        data["secret_sources"] = tuple(tuple(p) for p in data.get("secret_sources") or ())
         launch = data.get("launch")
         if launch:
             data["launch"] = LaunchSpec(
@@ -580,8 +595,10 @@ def resolve_target(settings: Settings, environ: Mapping[str, str] | None = None)
         return environ.get(var) or env_file_values.get(var)
 
     secrets: dict[str, str] = {}
+    sources: list[tuple[str, str, str]] = []
     for secret_name, var in _string_table(env.get("secrets"), "secrets", where).items():
         value = lookup(var)
+        sources.append((secret_name, var, "" if environ.get(var) else env_file_used))
         if not value:
             hint = (
                 f"the env file {env_file} does not exist"
@@ -695,5 +712,6 @@ def resolve_target(settings: Settings, environ: Mapping[str, str] | None = None)
         correlation=correlation_from(tool, pyproject, env, name),
         profile=profile_from(tool, pyproject, env, name),
         components=components_from(tool, env, pyproject, name),
+        secret_sources=tuple(sources),
         secrets=_Secrets(secrets),
     )

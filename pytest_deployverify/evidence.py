@@ -12,6 +12,8 @@ from typing import Any
 
 import pytest
 
+from pytest_deployverify.replay import SentRequest
+
 EVIDENCE_PROPERTY = "deployverify"
 
 #: Outcomes a finding can have. "error" means the check could not be made; it never counts
@@ -49,6 +51,8 @@ class Finding:
     correlation_ids: list[str] = field(default_factory=list)
     kind: str = "assertion"
     nodeid: str = ""
+    #: a failed check's replay command (see :mod:`pytest_deployverify.replay_evidence`)
+    replay: str | None = None
 
     def __post_init__(self) -> None:
         if self.outcome not in OUTCOMES:
@@ -100,6 +104,13 @@ class TestEvidence:
     message: str = ""
     skip_reason: str = ""
     duration: float = 0.0
+    #: replays of the failed requests (request, status, reason, command), made at teardown
+    replays: list[dict[str, Any]] = field(default_factory=list)
+    #: id(exchange) -> what the client sent, for the replays; in memory only (holds the auth
+    #: header and bodies), emptied when the replays are made
+    sent: dict[int, SentRequest] = field(default_factory=dict, repr=False, compare=False)
+    #: how many exchanges the test had made when its call phase ended (None: no call phase)
+    exchanges_before_teardown: int | None = field(default=None, repr=False, compare=False)
 
     def add_correlation_id(self, cid: str) -> None:
         if cid and cid not in self.correlation_ids:
@@ -142,6 +153,7 @@ class TestEvidence:
             "message": self.message,
             "skip_reason": self.skip_reason,
             "duration": self.duration,
+            "replays": [dict(r) for r in self.replays],
         }
 
     def to_json(self) -> str:

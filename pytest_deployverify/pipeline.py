@@ -424,16 +424,19 @@ class PipelineFollower:
         fields = self._form_fields(form, metadata)
         if self.breaker is not None:
             self.breaker.check(PIPELINE, self.evidence.nodeid if self.evidence else "")
-        run = self._upload_once(name, data, ctype, fields, expect_terminal, deadline, cleanup)
+        run = self._upload_once(path, name, data, ctype, fields, expect_terminal, deadline, cleanup)
         if run.duplicate and run.vanished:
             # The upload matched a document another test created, and that test deleted it
             # (its clean-up) before this run fetched it: the same bytes are new to the service
             # again, so upload once more; this run then owns (and cleans up) its own copy.
-            run = self._upload_once(name, data, ctype, fields, expect_terminal, deadline, cleanup)
+            run = self._upload_once(
+                path, name, data, ctype, fields, expect_terminal, deadline, cleanup
+            )
         return run
 
     def _upload_once(
         self,
+        source: Path,
         name: str,
         data: bytes,
         ctype: str,
@@ -445,7 +448,7 @@ class PipelineFollower:
         client = self._client_factory()
         try:
             return self._upload(
-                client, name, data, ctype, fields, expect_terminal, deadline, cleanup
+                client, source, name, data, ctype, fields, expect_terminal, deadline, cleanup
             )
         finally:
             client.close()
@@ -482,6 +485,7 @@ class PipelineFollower:
     def _upload(
         self,
         client: ApiClient,
+        source: Path,
         name: str,
         data: bytes,
         ctype: str,
@@ -509,8 +513,12 @@ class PipelineFollower:
                 self._created.append(run)
         try:
             response = client.post(
-                p.upload_path, files={p.upload_field: (name, data, ctype)}, data=form
+                p.upload_path,
+                files={p.upload_field: (name, data, ctype)},
+                data=form,
+                file_paths={p.upload_field: str(source.resolve())},
             )
+            sent = client.last_sent
             run.upload_status_code = response.status_code
             try:
                 body = response.json()
@@ -524,6 +532,14 @@ class PipelineFollower:
             run.document_id = _str_or_none(get_field(body, p.document_id_field))
             run.job_id = _str_or_none(get_field(body, p.job_id_field))
             run.duplicate = bool(get_field(body, p.duplicate_field))
+            if sent is not None:
+                # a replay of a later request on this document can upload it again first
+                for value, dotted in (
+                    (run.document_id, p.document_id_field),
+                    (run.job_id, p.job_id_field),
+                ):
+                    if value:
+                        sent.created[value] = dotted
             first_status = get_field(body, p.upload_status_field or p.status_field)
             if first_status:
                 run.statuses.append(

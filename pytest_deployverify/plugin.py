@@ -187,7 +187,12 @@ def pytest_runtest_makereport(
     evidence = item.stash.get(EVIDENCE_KEY, None)
     if evidence is not None:
         evidence.update_outcome(report)
+        if report.when == "call":
+            evidence.exchanges_before_teardown = len(evidence.exchanges)
         if report.when == "teardown":
+            from pytest_deployverify.replay_evidence import attach
+
+            attach(evidence, target)  # replay commands for this test's failures
             # serialised once: the JSON travels to the xdist controller (and to junitxml);
             # this process keeps using the object itself
             report.user_properties.append((EVIDENCE_PROPERTY, evidence.to_json()))

@@ -91,6 +91,7 @@ def checks_and_tests(
                 "correlation_ids": list(ev.correlation_ids),
                 "message": (ev.message or "")[-MESSAGE_LIMIT:],
                 "skip_reason": ev.skip_reason or "",
+                "replays": [dict(r) for r in ev.replays],
             }
         )
         for f in ev.findings:
@@ -110,6 +111,7 @@ def checks_and_tests(
                     "path": f.path,
                     "message": (f.message or "")[-MESSAGE_LIMIT:],
                     "correlation_ids": list(f.correlation_ids or ev.correlation_ids),
+                    "replay": f.replay,
                 }
             )
         for c in ev.cleanup:

@@ -209,7 +209,8 @@ def render_behaviour(ctx: ReportContext) -> str:
                 f"<td><code>{e(c.get('path') or '(whole value)')}</code></td>"
                 f'<td class="dv-expected"><pre>{e(model.show_value(c.get("expected")))}</pre></td>'
                 f'<td class="dv-observed-cell"><pre>{e(model.show_value(c.get("observed")))}</pre></td>'
-                f'<td>{e(c.get("rule"))}<div class="dv-muted">{e(model.first_line(c.get("message")))}</div></td>'
+                f'<td>{e(c.get("rule"))}<div class="dv-muted">{e(model.first_line(c.get("message")))}</div>'
+                f"{replay_html(model.check_replays(c))}</td>"
                 "</tr>"
                 for c in problems
             )
@@ -394,11 +395,21 @@ def _test_block(ctx: ReportContext, test: Mapping[str, Any], target_name: Any) -
             f" --target-env={target_name}" if target_name else ""
         )
         parts.append(f'<div class="dv-replay">Re-run just this test: <code>{e(rerun)}</code></div>')
+    parts.append(replay_html(model.test_replays(test)))
     parts.append(_request_log(ev.get("exchanges") or []))
     for run in ev.get("runs") or []:
         parts.append(_timeline(run))
     parts.append("</div>")
     return "".join(parts)
+
+
+def replay_html(replays: Sequence[tuple[str, str]]) -> str:
+    """Replay commands, each in a block a person can copy (see docs/report.md)."""
+    return "".join(
+        f'<div class="dv-replay-request">Replay {e(label)}:'
+        f'<pre class="dv-replay-command"><code>{e(command)}</code></pre></div>'
+        for label, command in replays
+    )
 
 
 def correlation_html(ctx: ReportContext, cids: Sequence[str]) -> str:
@@ -671,6 +682,7 @@ CSS = """
 .dv-outcome-inconclusive{border-left-style:dashed;border-left-color:#9a6700}
 .dv-message{background:#fff3f0;border:1px solid #e0b4b0;padding:6px;white-space:pre-wrap;font-size:12px;max-height:300px;overflow:auto}
 .dv-cid code{background:#eef;padding:0 3px}
+.dv-replay-command{white-space:pre-wrap;word-break:break-all;background:#f6f6f6;padding:4px}
 .dv-cid-link{margin-left:4px;font-size:12px}
 tr.dv-bad td{background:#fdecea;font-weight:600}
 .dv-timeline{display:flex;flex-wrap:wrap;list-style:none;padding:0;margin:4px 0;gap:0}

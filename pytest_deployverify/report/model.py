@@ -191,6 +191,7 @@ def failures(verdict: Mapping[str, Any]) -> list[dict[str, Any]]:
                     "critical": bool(test.get("critical")),
                     "message": failure_line(test.get("message")),
                     "correlation_ids": list(test.get("correlation_ids") or []),
+                    "replays": test_replays(test),
                 }
             )
     for check in verdict.get("checks") or []:
@@ -204,6 +205,7 @@ def failures(verdict: Mapping[str, Any]) -> list[dict[str, Any]]:
                     "critical": bool(check.get("critical")),
                     "message": first_line(check.get("message")),
                     "correlation_ids": list(check.get("correlation_ids") or []),
+                    "replays": check_replays(check),
                 }
             )
     for timing in verdict.get("timings") or []:
@@ -216,9 +218,25 @@ def failures(verdict: Mapping[str, Any]) -> list[dict[str, Any]]:
                     "critical": False,
                     "message": first_line(timing.get("reason")),
                     "correlation_ids": [],
+                    "replays": [],
                 }
             )
     return out
+
+
+def test_replays(test: Mapping[str, Any]) -> list[tuple[str, str]]:
+    """(label, command) of each replay a test entry of the verdict carries."""
+    return [
+        (f"{r.get('request')} ({r.get('reason')})", str(r["command"]))
+        for r in test.get("replays") or []
+        if isinstance(r, Mapping) and r.get("command")
+    ]
+
+
+def check_replays(check: Mapping[str, Any]) -> list[tuple[str, str]]:
+    """(label, command) of a failed check's replay, none when it has none."""
+    replay = check.get("replay")
+    return [("the request this check is about", str(replay))] if replay else []
 
 
 def failure_line(text: Any, limit: int = 300) -> str:

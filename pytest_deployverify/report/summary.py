@@ -44,7 +44,18 @@ def _failures(ctx: ReportContext) -> list[str]:
             f"- **{f['outcome']}**{crit} {f['kind']} `{f['what']}`: {f['message'] or '-'} "
             f"\u2014 correlation IDs: {_cids(ctx, f['correlation_ids'])}"
         )
+        lines += _replays(f.get("replays") or [])
     return lines if fails else [*lines, "None."]
+
+
+def _replays(replays: Sequence[tuple[str, str]]) -> list[str]:
+    """Each replay as a fenced shell block inside the failure's list item."""
+    out: list[str] = []
+    for label, command in replays:
+        out += ["", f"  Replay {label}:", "", "  ```sh"]
+        out += [f"  {line}" for line in command.splitlines()]
+        out += ["  ```", ""]
+    return out
 
 
 def render_summary(ctx: ReportContext) -> str:
