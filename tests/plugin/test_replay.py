@@ -325,3 +325,50 @@ def test_teardown_requests_count_only_when_unanswered_or_5xx():
     repeated.outcome = "failed"
     replay_evidence.attach(repeated, _target())
     assert len(repeated.replays) == replay_evidence.MAX_REPLAYS
+
+
+DOCSERVICE_INNER = """
+PDF = {pdf!r}
+
+
+def test_document_filename(upload_document, api):
+    run = upload_document(PDF)
+    run.raise_for_outcome()
+    doc = api.get("/api/v2/documents/" + run.document_id).json()
+    assert doc["filename"] == "expected-name.pdf"
+"""
+
+
+@needs_curl
+def test_docservice_replay_reuploads_with_a_bearer_reference(
+    project, docservice, monkeypatch, small_pdf
+):
+    """docservice: bearer auth from DV_TEST_DS_TOKEN, ids at the top of the upload's answer."""
+    import requests
+
+    project.docservice(docservice, monkeypatch)
+    project.tests(DOCSERVICE_INNER.format(pdf=small_pdf))
+    result = project.run()
+    result.assert_outcomes(failed=1)
+    root = project.pytester.path
+    verdict = json.loads((root / "reports" / "verdict.json").read_text(encoding="utf-8"))
+    (test,) = verdict["tests"]
+    (replay,) = test["replays"]
+    cmd = replay["command"]
+    assert '--oauth2-bearer "${DV_TEST_DS_TOKEN?export DV_TEST_DS_TOKEN first}"' in cmd
+    assert f'-F \'file=@"{small_pdf}";filename="small.pdf";type=application/pdf\'' in cmd
+    assert cmd.splitlines()[-1].endswith('/api/v2/documents/"$DOCUMENT_ID"')
+    for name in ("summary.md", "verdict.json"):
+        assert docservice.token not in (root / "reports" / name).read_text(encoding="utf-8")
+    # run as printed; the re-upload's answer goes to stderr so this test can clean it up
+    out = _bash(cmd + '\nprintf %s "$DV_UPLOAD" >&2')
+    assert out.returncode == 0, out.stderr
+    assert "HTTP/1.1 200" in out.stdout and '"filename":"small.pdf"' in out.stdout.replace(" ", "")
+    assert test["correlation_ids"][0] in out.stdout  # docservice echoes the same ID
+    uploaded = json.loads(out.stderr)
+    if not uploaded.get("duplicate"):  # a duplicate belongs to a test running beside this one
+        requests.delete(
+            f"{docservice.url}/api/v2/documents/{uploaded['document_id']}",
+            headers={"Authorization": f"Bearer {docservice.token}"},
+            timeout=30,
+        )
