@@ -160,7 +160,8 @@ def render_components(ctx: ReportContext) -> str:
                 f'<div class="dv-evidence">{_outcome_tag(c.get("outcome"))} '
                 f"<b>{e(c.get('name'))}</b>: {e(model.first_line(c.get('message')))}"
                 f"{_observed_inline(c.get('observed'))}"
-                f"{_cid_inline(ctx, c.get('correlation_ids'))}</div>"
+                f"{_cid_inline(ctx, c.get('correlation_ids'))}"
+                f"{replay_html(model.check_replays(c))}</div>"
                 for c in row.checks
             )
         else:

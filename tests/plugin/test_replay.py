@@ -64,6 +64,11 @@ def test_secret_echoed(api, target):
 
 def test_passes(api):
     assert api.get("/healthz").ok
+
+
+def test_component_check_fails(api, component_check):
+    r = api.get("/ingest/v1/files/not-there")
+    component_check("store", "fail", observed={{"status": r.status_code}}, message="lookup failed")
 """
 
 
@@ -82,7 +87,7 @@ def _run_inner(project, alt, small_pdf, *mode: str) -> tuple[Path, dict[str, Any
     project.alt(alt)
     project.tests(INNER.format(pdf=small_pdf))
     result = project.run("--html=reports/report.html", "--self-contained-html", *mode)
-    result.assert_outcomes(passed=1, failed=4)
+    result.assert_outcomes(passed=2, failed=4)
     root = project.pytester.path
     verdict = json.loads((root / "reports" / "verdict.json").read_text(encoding="utf-8"))
     jsonschema.validate(verdict, schema())
@@ -164,8 +169,15 @@ def test_replays_of_failures_run_as_printed_and_hold_no_secret(project, alt, sma
     for name, text in everything.items():
         assert ALT_KEY not in text, name
         assert "curl -sSi --max-time" in text, name
+    # a failed check (a test that passed): the replay of the request it is about
+    (check,) = [c for c in verdict["checks"] if c["name"] == "component:store"]
+    assert check["replay"].endswith("/ingest/v1/files/not-there")
+    assert tests["test_component_check_fails"]["outcome"] == "passed"
+    assert [r["status"] for r in tests["test_component_check_fails"]["replays"]] == [404]
+    assert "Replay the request this check is about:" in everything["report.html"]
     # the same commands in every report
     summary = everything["summary.md"]
+    assert "  " + check["replay"] in summary
     assert "  " + missing["command"] in summary
     assert "Replay GET /ingest/v1/nothing/here?page=2 (answered 404):" in summary
     page = everything["report.html"]
@@ -372,3 +384,24 @@ def test_docservice_replay_reuploads_with_a_bearer_reference(
             headers={"Authorization": f"Bearer {docservice.token}"},
             timeout=30,
         )
+
+
+@needs_curl
+def test_a_secret_from_the_env_file_says_how_to_load_it(project, alt, monkeypatch, tmp_path):
+    monkeypatch.delenv(ALT_KEY_VAR)
+    project.pytester.makefile(".alt", **{".env": f"{ALT_KEY_VAR}={ALT_KEY}\n"})
+    project.alt(alt)
+    project.tests("def test_gone(api):\n    assert api.get('/ingest/v1/gone').ok\n")
+    project.run().assert_outcomes(failed=1)
+    root = project.pytester.path
+    verdict = json.loads((root / "reports" / "verdict.json").read_text(encoding="utf-8"))
+    (replay,) = verdict["tests"][0]["replays"]
+    env_file = root / ".env.alt"
+    first = replay["command"].splitlines()[0]
+    assert first == (
+        f"# {ALT_KEY_VAR} is read from {env_file}; load it first with  set -a; . {env_file}; set +a"
+    )
+    # as the comment says: load the file, then the printed command
+    out = _bash(f"set -a; . {env_file}; set +a\n" + replay["command"])
+    assert "HTTP/1.1 404" in out.stdout and "no route" in out.stdout, out.stderr
+    assert ALT_KEY not in (root / "reports" / "summary.md").read_text(encoding="utf-8")
