@@ -8,14 +8,25 @@ so rewriting the report as it is made covers them all. pytest's failure represen
 tree of small dataclasses; its strings are rewritten in place, so the layout, colours and the
 short summary's crash line survive. Should a secret still show after that (a representation
 this walk does not know), the whole representation becomes its redacted text.
+
+Two outputs reach the terminal before any report exists: live logging (``--log-cli-level``,
+and the ``--log-file`` it shares records with) and, with capture off (``-s``), whatever a test
+writes to ``sys.stdout``/``sys.stderr``. :func:`install` wraps the formatter of pytest's
+live-log and log-file handlers and, under ``-s``, those two streams, so each line is redacted
+as it is written; :func:`uninstall` puts them back. Each write is redacted on its own: a
+secret split over two ``write`` calls of one line is not recognised (``print`` and logging
+write it whole).
 """
 
 from __future__ import annotations
 
 import dataclasses
+import functools
+import logging
 import re
-from collections.abc import Sequence
-from typing import Any
+import sys
+from collections.abc import Callable, Iterable, Sequence
+from typing import Any, TextIO
 
 import pytest
 
@@ -93,3 +104,99 @@ def _walk(node: Any, clean: _Cleaner, depth: int) -> Any:
             if cleaned is not value:
                 object.__setattr__(node, f.name, cleaned)
     return node
+
+
+# ------------------------------------------------------------------ live output (-s, live logs)
+
+_INSTALLED = pytest.StashKey["list[Callable[[], None]]"]()
+#: pytest's logging plugin handlers that write as the run goes (not into a report)
+_LIVE_HANDLERS = ("log_cli_handler", "log_file_handler")
+
+
+class _Current:
+    """A cleaner for the session's secrets as they are now (known once the target is
+    resolved), rebuilt when they change; text passes unchanged while there are none."""
+
+    def __init__(self, secrets: Callable[[], Sequence[str]]) -> None:
+        self._secrets = secrets
+        self._key: tuple[str, ...] = ()
+        self._clean: _Cleaner | None = None
+
+    def __call__(self, text: str) -> str:
+        values = tuple(self._secrets())
+        if not values:
+            return text
+        if values != self._key or self._clean is None:
+            self._key, self._clean = values, _Cleaner(values)
+        return self._clean(text)
+
+
+class _RedactingFormatter(logging.Formatter):
+    """Formats with the handler's own formatter, then redacts the finished line (message,
+    traceback and stack alike)."""
+
+    def __init__(self, inner: logging.Formatter, clean: _Current) -> None:
+        super().__init__()
+        self.inner = inner
+        self._clean = clean
+
+    def format(self, record: logging.LogRecord) -> str:
+        return self._clean(self.inner.format(record))
+
+    def __getattr__(self, name: str) -> Any:  # pytest's formatters have extra attributes
+        return getattr(self.inner, name)
+
+
+class _RedactingStream:
+    """``sys.stdout``/``sys.stderr`` under ``-s``: every write redacted, the rest delegated."""
+
+    def __init__(self, inner: TextIO, clean: _Current) -> None:
+        self.inner = inner
+        self._clean = clean
+
+    def write(self, text: str) -> int:
+        self.inner.write(self._clean(text) if isinstance(text, str) else text)
+        return len(text)
+
+    def writelines(self, lines: Iterable[str]) -> None:
+        for line in lines:
+            self.write(line)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.inner, name)
+
+
+def install(config: pytest.Config, secrets: Callable[[], Sequence[str]]) -> None:
+    """Redact live logging and, with capture off, the test's stdout/stderr (see the module
+    docstring). Call once the logging plugin is configured (session start)."""
+    if _INSTALLED in config.stash:
+        return
+    clean = _Current(secrets)
+    undo: list[Callable[[], None]] = []
+    plugin = config.pluginmanager.get_plugin("logging-plugin")
+    for name in _LIVE_HANDLERS:
+        handler = getattr(plugin, name, None)
+        if isinstance(handler, logging.Handler) and handler.formatter is not None:
+            original = handler.formatter
+            handler.setFormatter(_RedactingFormatter(original, clean))
+            undo.append(functools.partial(handler.setFormatter, original))
+    if getattr(config.option, "capture", None) == "no":
+        for stream in ("stdout", "stderr"):
+            original_stream = getattr(sys, stream)
+            wrapper = _RedactingStream(original_stream, clean)
+            setattr(sys, stream, wrapper)
+            undo.append(functools.partial(_restore, stream, original_stream, wrapper))
+    config.stash[_INSTALLED] = undo
+
+
+def _restore(stream: str, original: TextIO, wrapper: _RedactingStream) -> None:
+    if getattr(sys, stream) is wrapper:  # someone replaced it since: leave theirs alone
+        setattr(sys, stream, original)
+
+
+def uninstall(config: pytest.Config) -> None:
+    """Put back what :func:`install` wrapped."""
+    undo: list[Callable[[], None]] = config.stash.get(_INSTALLED, [])
+    for action in reversed(undo):
+        action()
+    config.stash[_INSTALLED] = []

@@ -152,6 +152,10 @@ class DeployVerifySession:
         """Session start: refusals before anything is launched, then the target, the alerter
         and the event stream."""
         config, settings = self.config, self.settings
+        from pytest_deployverify import output_redaction
+
+        # live logs and -s output reach the terminal as written, before any report
+        output_redaction.install(config, self.secrets)
         env = settings.env_table(settings.env_name) or {}
         refuse_protected_record(
             settings.baseline.record, settings.env_name, bool(env.get("protected")), settings.tool
@@ -515,6 +519,9 @@ class DeployVerifySession:
         usage error there skips ``pytest_sessionfinish``, which would leave an earlier run's
         verdict file for a release gate to read. The exit status stays pytest's usage error.
         """
+        from pytest_deployverify import output_redaction
+
+        output_redaction.uninstall(self.config)
         if self.is_worker:
             return
         if self.setup_error is not None and self.verdict is None and self.is_active():

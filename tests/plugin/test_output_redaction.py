@@ -46,19 +46,8 @@ def echo_url() -> Iterator[str]:
         server.server_close()
 
 
-INNER = f"""
-import logging
-
-def test_echo(api):
-    body = api.get("/echo").json()
-    echoed = body["echo"]   # a local: -l prints it
-    logging.getLogger("inner").warning("target said %s and %s", echoed, body["marker"])
-    print("stdout has", echoed, body["marker"])
-    assert echoed == "{MARKER}", f"the target echoed {{echoed}}"
-"""
-
-
-def test_echoed_secret_appears_nowhere_in_pytest_output(project, echo_url, monkeypatch, mode):
+def _echo_project(project, echo_url: str, monkeypatch: pytest.MonkeyPatch) -> str:
+    """An inner project whose target is the echo server; returns its (random) secret token."""
     secret = f"zq{uuid.uuid4().hex}"
     monkeypatch.setenv("DV_ECHO_TOKEN", secret)
     project.pyproject(
@@ -73,6 +62,23 @@ def test_echoed_secret_appears_nowhere_in_pytest_output(project, echo_url, monke
         health_path = "/health"
         """
     )
+    return secret
+
+
+INNER = f"""
+import logging
+
+def test_echo(api):
+    body = api.get("/echo").json()
+    echoed = body["echo"]   # a local: -l prints it
+    logging.getLogger("inner").warning("target said %s and %s", echoed, body["marker"])
+    print("stdout has", echoed, body["marker"])
+    assert echoed == "{MARKER}", f"the target echoed {{echoed}}"
+"""
+
+
+def test_echoed_secret_appears_nowhere_in_pytest_output(project, echo_url, monkeypatch, mode):
+    secret = _echo_project(project, echo_url, monkeypatch)
     project.tests(INNER)
     result = project.run(
         "-l", "--tb=long", "-rA", "--junitxml=junit.xml", "-o", "junit_logging=all", *mode
@@ -91,3 +97,42 @@ def test_echoed_secret_appears_nowhere_in_pytest_output(project, echo_url, monke
         assert secret[:8] not in shown and secret[-8:] not in shown
     assert output.count(MARKER) >= 3
     assert MARKER in junit
+
+
+LIVE = f"""
+import logging, os, sys
+
+def test_echo_live(api):
+    body = api.get("/echo").json()
+    echoed = body["echo"]
+    assert echoed == os.environ["DV_ECHO_TOKEN"]  # the target did echo it: it would show
+    logging.getLogger("inner").warning("live: target said %s and %s", echoed, body["marker"])
+    try:
+        raise RuntimeError(f"boom {{echoed}}")
+    except RuntimeError:
+        logging.getLogger("inner").exception("live exc {MARKER}")
+    print("stdout has", echoed, body["marker"])
+    sys.stderr.write(f"stderr has {{echoed}} {{body['marker']}}\\n")
+"""
+
+
+def test_live_logging_and_uncaptured_output_are_redacted(project, echo_url, monkeypatch, mode):
+    """-s prints and live log lines (terminal and --log-file) are written before any report:
+    redacted as they are written; what is not a secret still shows."""
+    secret = _echo_project(project, echo_url, monkeypatch)
+    project.tests(LIVE)
+    result = project.pytester.runpytest_subprocess(
+        "-p", "no:cacheprovider", "-s", "--log-cli-level=WARNING", "--log-file=live.log", *mode
+    )
+    result.assert_outcomes(passed=1)
+    output = result.stdout.str() + result.stderr.str()
+    log_file = (project.pytester.path / "live.log").read_text(encoding="utf-8")
+    assert "live: target said [REDACTED] and " + MARKER in log_file
+    assert "RuntimeError: boom [REDACTED]" in log_file
+    if not mode:  # xdist workers' live logs and prints do not reach the controller's terminal
+        assert "live: target said [REDACTED] and " + MARKER in output
+        assert "RuntimeError: boom [REDACTED]" in output
+        assert f"stdout has [REDACTED] {MARKER}" in output
+        assert f"stderr has [REDACTED] {MARKER}" in output
+    for shown in (output, log_file):
+        assert secret not in shown
