@@ -256,6 +256,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             document_id=body["document_id"],
             duplicate=not created,
         )
+        if faults.slow_upload_s:
+            # slow_upload=<s>: stored and queued as usual, so every server-side stage time is
+            # unchanged; only the answer the user waits for comes late
+            await asyncio.sleep(faults.slow_upload_s)
         return JSONResponse(body, 202 if created else 200)
 
     # ----- jobs and documents -------------------------------------------------------------

@@ -27,6 +27,7 @@ FAULTS: dict[str, tuple[bool, str]] = {
     "parser_down": (False, "parser URL points at a dead port: every parse fails (failed_parse)"),
     "drop_correlation": (False, "correlation IDs are neither echoed, stored nor propagated"),
     "slow": (True, "every pipeline stage takes this factor longer"),
+    "slow_upload": (True, "the upload API answers this many seconds later (stages unchanged)"),
     "dedup_broken": (False, "the same bytes from the same user get a new document id each time"),
     "metrics_frozen": (False, "/metrics serves every series but its counters never move"),
 }
@@ -64,6 +65,10 @@ class Faults:
     def slow_factor(self) -> float:
         return float(self.active.get("slow", "1"))
 
+    @property
+    def slow_upload_s(self) -> float:
+        return float(self.active.get("slow_upload", "0"))
+
     def to_env(self) -> str:
         """Serialise back to the DOCSERVICE_FAULTS syntax."""
         return ",".join(k if v == "" else f"{k}={v}" for k, v in self.active.items())
@@ -92,7 +97,7 @@ def parse_faults(*specs: str | None) -> Faults:
             if needs_value and not sep:
                 raise FaultError(
                     f"fault {name!r} needs a value ({name}=<value>), got {item!r}; "
-                    f"e.g. stall_at=chunking, clock_skew=3600, slow=3"
+                    f"e.g. stall_at=chunking, clock_skew=3600, slow=3, slow_upload=0.5"
                 )
             if not needs_value and sep:
                 raise FaultError(f"fault {name!r} takes no value, got {item!r}; write just {name}")
@@ -106,10 +111,12 @@ def _check_value(name: str, value: str, item: str) -> None:
         raise FaultError(
             f"fault {item!r}: {value!r} is not a status; use one of {', '.join(STATUSES)}"
         )
-    if name in ("clock_skew", "slow"):
+    if name in ("clock_skew", "slow", "slow_upload"):
         try:
             number = float(value)
         except ValueError:
             raise FaultError(f"fault {item!r}: {value!r} is not a number") from None
         if name == "slow" and number < 1:
             raise FaultError(f"fault {item!r}: the slow factor must be >= 1")
+        if name == "slow_upload" and not 0 <= number <= 60:
+            raise FaultError(f"fault {item!r}: the upload delay must be 0-60 seconds")

@@ -209,6 +209,37 @@ def test_slow_factor_stretches_every_stage(tmp_path: Path) -> None:
         assert (stamps[-1] - stamps[0]).total_seconds() >= len(gaps) * minimum * 0.95
 
 
+def test_slow_upload_delays_only_the_answer(tmp_path: Path) -> None:
+    delay = 0.5
+    with launch(tmp_path, faults=(f"slow_upload={delay}",)) as dep:
+        started = time.perf_counter()
+        body = upload_ok(dep)
+        answered_at = datetime.now(timezone.utc)
+        assert time.perf_counter() - started >= delay  # a lower bound: load only adds to it
+        events = dep.wait(body["job_id"])
+        assert events[-1]["status"] == "complete"
+        # stored before the delay: the server's 'uploaded' time is at least the delay before
+        # the answer arrived (same host, same clock), so no server-side stage time grows
+        uploaded_at = parse(events[0]["at"])
+        assert (answered_at - uploaded_at).total_seconds() >= delay * 0.95
+
+
+@pytest.mark.parametrize(
+    ("spec", "message"),
+    [
+        ("slow_upload", "needs a value"),
+        ("slow_upload=soon", "is not a number"),
+        ("slow_upload=-1", "must be 0-60 seconds"),
+    ],
+)
+def test_slow_upload_value_is_checked(spec: str, message: str) -> None:
+    from docservice.faults import FaultError, parse_faults
+
+    assert parse_faults("slow_upload=0.5").slow_upload_s == 0.5
+    with pytest.raises(FaultError, match=message):
+        parse_faults(spec)
+
+
 PG_MISSING = not (PG_BIN / "postgres").exists()
 
 
