@@ -405,3 +405,32 @@ def test_a_secret_from_the_env_file_says_how_to_load_it(project, alt, monkeypatc
     out = _bash(f"set -a; . {env_file}; set +a\n" + replay["command"])
     assert "HTTP/1.1 404" in out.stdout and "no route" in out.stdout, out.stderr
     assert ALT_KEY not in (root / "reports" / "summary.md").read_text(encoding="utf-8")
+
+
+@needs_curl
+def test_awkward_file_names_and_values_survive_the_shell(alt, small_pdf, tmp_path):
+    """Quotes, spaces, ';' and '$' in a path, a file name and form values, sent for real."""
+    # (a '"' in the file name itself is sent as %22 by curl and requests alike)
+    folder = tmp_path / 'a "quoted" dir'
+    folder.mkdir()
+    awkward = folder / "it's a draft; v$2.pdf"
+    awkward.write_bytes(Path(small_pdf).read_bytes())
+    settings = ReplaySettings(
+        auth=AuthReference("header", "X-Api-Key", ALT_KEY_VAR),
+        auth_headers=frozenset({"x-api-key"}),
+    )
+    with awkward.open("rb") as fh:
+        sent = SentRequest(
+            "POST",
+            f"{alt.url}/ingest/v1/files",
+            {"X-Request-ID": "rid-1", "X-Api-Key": ALT_KEY},
+            data={"meta": '{"note": "a \'b\' $HOME `x`"}'},
+            files={"upload": fh},
+        )
+        cmd = command(sent, settings)
+    out = _bash(cmd)
+    assert "HTTP/1.1 201" in out.stdout, out.stderr
+    body = json.loads(out.stdout.split("\n\n", 1)[1])  # text mode: \r\n read as \n
+    created = alt.files.pop(body["data"]["file"]["id"])
+    assert created.name == awkward.name and created.data == awkward.read_bytes()
+    assert alt.requests[-1]["headers"]["X-Request-ID"] == "rid-1"
