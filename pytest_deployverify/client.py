@@ -20,7 +20,7 @@ import time
 import uuid
 from collections.abc import Mapping
 from datetime import datetime, timezone
-from typing import Any
+from typing import Any, Protocol
 from urllib.parse import urlsplit
 
 import requests
@@ -82,6 +82,16 @@ def parse_retry_after(value: str | None) -> float | None:
     return max(0.0, (when - datetime.now(timezone.utc)).total_seconds())
 
 
+class RequestMirror(Protocol):
+    """Sends what the client sent to another deployment as well (``reference.Mirror``)."""
+
+    def prepare(self, kwargs: dict[str, Any]) -> dict[str, Any]: ...
+
+    def mirror(
+        self, method: str, path: str, kwargs: dict[str, Any], response: requests.Response
+    ) -> None: ...
+
+
 class ForeignURLError(ValueError):
     """An absolute URL to another host: the client only talks to its target."""
 
@@ -107,8 +117,11 @@ class ApiClient:
         retry_budget: float = 15.0,
         observer: Observer | None = None,
         breaker: Breaker | None = None,
+        mirror: RequestMirror | None = None,
     ) -> None:
         self.target = target
+        #: the reference comparison: told about every final answer (``--reference-url``)
+        self.mirror = mirror
         #: fail fast: told about every answer and every connection error or timeout
         self.breaker = breaker
         #: told about every request and final response (field coverage, response mutation)
@@ -228,6 +241,10 @@ class ApiClient:
         ``file_paths``: form field -> the path on disk an uploaded file part was read from
         (for its replay command, when ``files`` holds bytes rather than an open file)."""
         method = method.upper()
+        sent: dict[str, Any] = {}
+        if self.mirror is not None:
+            kwargs = self.mirror.prepare(kwargs)
+            sent = dict(kwargs)
         if self.breaker is not None:
             self.breaker.check(TARGET, self.evidence.nodeid if self.evidence else "")
         url = self.url(path)
@@ -333,6 +350,8 @@ class ApiClient:
                 self.observer.received(method, shown_path, response)
             if check_echo and self._echo_policy != "off":
                 self._check_echo(method, shown_path, response)
+            if self.mirror is not None:
+                self.mirror.mirror(method, path, sent, response)
             return response
 
     def _retry_wait(self, response: requests.Response, idempotent: bool) -> float | None:

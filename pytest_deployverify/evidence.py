@@ -53,6 +53,9 @@ class Finding:
     nodeid: str = ""
     #: a failed check's replay command (see :mod:`pytest_deployverify.replay_evidence`)
     replay: str | None = None
+    #: a difference's value on each side ("target", "reference", "baseline") when the run
+    #: compares with a reference deployment (``--reference-url``); None otherwise
+    sides: dict[str, Any] | None = None
 
     def __post_init__(self) -> None:
         if self.outcome not in OUTCOMES:
@@ -100,6 +103,8 @@ class TestEvidence:
     timing_groups: dict[str, str] = field(default_factory=dict)
     #: timing name -> the sequential plan ``timings.sample`` took it with (min/max/look_every)
     timing_plans: dict[str, dict[str, int]] = field(default_factory=dict)
+    #: the reference deployment's samples of the same timings (``--reference-url``)
+    reference_timings: dict[str, list[float]] = field(default_factory=dict)
     cleanup: list[CleanupResult] = field(default_factory=list)
     message: str = ""
     skip_reason: str = ""
@@ -149,6 +154,7 @@ class TestEvidence:
             "timings": {k: list(v) for k, v in self.timings.items()},
             "timing_groups": dict(self.timing_groups),
             "timing_plans": {k: dict(v) for k, v in self.timing_plans.items()},
+            "reference_timings": {k: list(v) for k, v in self.reference_timings.items()},
             "cleanup": [dict(vars(c)) for c in self.cleanup],
             "message": self.message,
             "skip_reason": self.skip_reason,

@@ -42,6 +42,22 @@ OPTIONS: tuple[Option, ...] = (
         metavar="URL",
     ),
     Option(
+        "--reference-url",
+        "deployverify_reference_url",
+        "a reference deployment to compare the target with live (docs/ci.md); give it twice "
+        "for two reference deployments, else the one reference is asked twice to learn its "
+        "noise (ini: URLs separated by spaces)",
+        action="append",
+        metavar="URL",
+    ),
+    Option(
+        "--reference-env",
+        "deployverify_reference_env",
+        "environment of the reference deployment ([tool.deployverify.envs.NAME]: its own "
+        "URL, secrets, env file); default: the target's environment at --reference-url",
+        metavar="NAME",
+    ),
+    Option(
         "--probe-timeout",
         "deployverify_probe_timeout",
         "seconds the reachability probe may take before the run stops (default 5)",
@@ -315,7 +331,7 @@ def add_options(parser: pytest.Parser) -> None:
         kwargs: dict[str, Any] = {"dest": opt.dest, "help": opt.help, "default": None}
         if opt.action:
             kwargs["action"] = opt.action
-        else:
+        if opt.action in (None, "append"):
             kwargs["metavar"] = opt.metavar
             if opt.type is not None:
                 kwargs["type"] = opt.type

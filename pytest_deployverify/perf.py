@@ -116,6 +116,9 @@ class Timings:
         timed: polling sees a short one only sometimes, and a timing the baseline has no
         samples for fails. A run with neither raises ValueError: nothing is recorded silently.
         """
+        for reference_run in getattr(run, "reference_runs", None) or ():
+            # the same upload on the reference deployment: the like-for-like side
+            _ReferenceTimings(self._evidence, self._perf).record_run(reference_run, prefix)
         stages = getattr(run, "stage_durations", None)
         total = getattr(run, "total_seconds", None)
         if isinstance(run, Mapping):
@@ -298,6 +301,13 @@ class Timings:
         return {k: list(v) for k, v in self._evidence.timings.items()}
 
 
+class _ReferenceTimings(Timings):
+    """Records a reference deployment's run into the test's ``reference_timings``."""
+
+    def record(self, name: str, seconds: float, group: str = "own") -> None:
+        self._evidence.reference_timings.setdefault(name, []).append(float(seconds))
+
+
 # ------------------------------------------------------------------------ session judging
 
 _DERIVED = (".own", ".total")
@@ -337,6 +347,54 @@ def collect_samples(
             samples.setdefault(name, []).extend(float(v) for v in values)
             groups[name] = ev.timing_groups.get(name, groups.get(name, "own"))
     return samples, groups
+
+
+def collect_reference_samples(evidence: Mapping[str, TestEvidence]) -> dict[str, list[float]]:
+    """The reference deployment's samples per timing name across the session's tests."""
+    samples: dict[str, list[float]] = {}
+    for nodeid in sorted(evidence):
+        for name, values in evidence[nodeid].reference_timings.items():
+            samples.setdefault(name, []).extend(float(v) for v in values)
+    return samples
+
+
+def judge_session_timings(
+    evidence: Mapping[str, TestEvidence],
+    stored: SessionReference,
+    perf: PerfConfig,
+    reference_label: str = "reference deployment",
+) -> list[TimingResult]:
+    """Every timing of the session judged against the stored reference (baseline or
+    history) and, where the reference deployment ran the same thing in this run, against its
+    samples too (a like-for-like canary analysis: one family per comparison, each with
+    Holm's control). A timing the reference deployment covered needs no stored samples: it
+    is judged against the stored ones only when they exist."""
+    samples, groups = collect_samples(evidence)
+    plans = collect_plans(evidence)
+    live = collect_reference_samples(evidence)
+    have = stored.samples or {}
+    by_stored = {
+        name: values
+        for name, values in samples.items()
+        if name not in live or have.get(name) or _derived_own(name, have, perf)
+    }
+    results = (
+        judge_timings(by_stored, groups, stored.samples, perf, plans, stored.label, stored.detail)
+        if by_stored or not live
+        else []
+    )
+    if live:
+        compared = {name: samples[name] for name in live if name in samples}
+        results += judge_timings(
+            compared,
+            groups,
+            live,
+            perf,
+            plans,
+            reference_label,
+            "samples of the same uploads on the reference deployment, in this run",
+        )
+    return results
 
 
 def collect_plans(evidence: Mapping[str, TestEvidence]) -> dict[str, SamplingPlan]:

@@ -34,7 +34,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import requests
 
@@ -175,6 +175,8 @@ class PipelineRun:
     #: the profile's status model (in order) and terminal statuses, for sampled comparisons
     status_model: tuple[str, ...] = ()
     terminal_statuses: tuple[str, ...] = ()
+    #: the reference deployment's runs of the same upload (``--reference-url``: two askings)
+    reference_runs: list[PipelineRun] = field(default_factory=list, repr=False, compare=False)
 
     @property
     def status_source(self) -> str:
@@ -362,6 +364,14 @@ def _error_text(response: requests.Response, secrets: list[str]) -> Any:
 # ---------------------------------------------------------------- following a job
 
 
+class UploadMirror(Protocol):
+    """Uploads what the target was sent to another deployment too (``reference.Mirror``)."""
+
+    def upload(self, path: Path, options: dict[str, Any]) -> list[PipelineRun]: ...
+
+    def learn_run(self, run: PipelineRun, runs: list[PipelineRun]) -> None: ...
+
+
 class PipelineFollower:
     """Uploads documents and follows their jobs for one test (thread-safe for the async twin).
 
@@ -379,7 +389,10 @@ class PipelineFollower:
         secrets: list[str] | None = None,
         breaker: Breaker | None = None,
         timestamp_check: Callable[[PipelineRun], list[Finding]] | None = None,
+        mirror: UploadMirror | None = None,
     ) -> None:
+        #: the reference comparison: uploads the same file to the reference deployment
+        self.mirror = mirror
         #: timestamp sanity: failing findings for a followed run's server timestamps
         self.timestamp_check = timestamp_check
         self._client_factory = client_factory
@@ -432,6 +445,17 @@ class PipelineFollower:
             run = self._upload_once(
                 path, name, data, ctype, fields, expect_terminal, deadline, cleanup
             )
+        if self.mirror is not None:
+            options = dict(
+                form=form,
+                metadata=metadata,
+                filename=filename,
+                content_type=content_type,
+                expect_terminal=expect_terminal,
+                deadline=deadline,
+            )
+            run.reference_runs = self.mirror.upload(path, options)
+            self.mirror.learn_run(run, run.reference_runs)
         return run
 
     def _upload_once(

@@ -24,6 +24,7 @@ if TYPE_CHECKING:
     from pytest_deployverify.fieldcoverage import FieldRecorder
     from pytest_deployverify.perf import Timings
     from pytest_deployverify.pipeline import PipelineFollower, PipelineRun
+    from pytest_deployverify.reference import Mirror
 
 MARKERS = {
     "nondestructive": "safe to run on a protected (production) environment: reads only",
@@ -232,9 +233,27 @@ def correlation_id(request: pytest.FixtureRequest) -> str:
 
 
 @pytest.fixture
-def api(target: Target, correlation_id: str, request: pytest.FixtureRequest) -> Iterator[ApiClient]:
+def _deployverify_mirror(
+    target: Target, correlation_id: str, request: pytest.FixtureRequest
+) -> Iterator[Mirror | None]:
+    """With ``--reference-url``: sends this test's requests and uploads to the reference too
+    (docs/ci.md); deletes the reference's documents at teardown. None without a reference."""
+    mirror = current(request.config).mirror(request.node, correlation_id)
+    yield mirror
+    if mirror is not None:
+        mirror.close()
+
+
+@pytest.fixture
+def api(
+    target: Target,
+    correlation_id: str,
+    _deployverify_mirror: Mirror | None,
+    request: pytest.FixtureRequest,
+) -> Iterator[ApiClient]:
     """``ApiClient`` bound to the target: base-URL joining, auth, timeouts, bounded retries,
-    the test's correlation ID on every request (echo checked), every exchange recorded."""
+    the test's correlation ID on every request (echo checked), every exchange recorded; with
+    ``--reference-url`` every request is sent to the reference as well."""
     from pytest_deployverify import failfast
     from pytest_deployverify.client import ApiClient
     from pytest_deployverify.mutation import observer
@@ -245,13 +264,17 @@ def api(target: Target, correlation_id: str, request: pytest.FixtureRequest) -> 
         evidence=request.node.stash.get(EVIDENCE_KEY, None),
         observer=observer(request.node),
         breaker=failfast.get(request.config),
+        mirror=_deployverify_mirror,
     ) as client:
         yield client
 
 
 @pytest.fixture
 def _deployverify_pipeline(
-    target: Target, correlation_id: str, request: pytest.FixtureRequest
+    target: Target,
+    correlation_id: str,
+    _deployverify_mirror: Mirror | None,
+    request: pytest.FixtureRequest,
 ) -> Iterator[PipelineFollower]:
     """The per-test upload follower both upload fixtures share; deletes uploads at teardown."""
     from pytest_deployverify import failfast, timestamps
@@ -280,6 +303,7 @@ def _deployverify_pipeline(
         stall_timeout=settings.timeouts.stall_timeout,
         evidence=evidence,
         secrets=target.secret_values(),
+        mirror=_deployverify_mirror,
     )
     yield follower
     # synthetic documents stay only when asked, and never on a protected target

@@ -31,7 +31,7 @@ from pytest_deployverify import core, verdict
 from pytest_deployverify.baseline.session import BASELINE_KEY, WORKEROUTPUT_KEY, BaselineSession
 from pytest_deployverify.clock import utc_timestamp
 from pytest_deployverify.config import Target, refuse_protected_record
-from pytest_deployverify.evidence import EVIDENCE_PROPERTY, TestEvidence
+from pytest_deployverify.evidence import EVIDENCE_KEY, EVIDENCE_PROPERTY, TestEvidence
 from pytest_deployverify.report.events import new_run_id
 from pytest_deployverify.settings import Settings
 from pytest_deployverify.verdict import Facts, Tally, Verdict
@@ -40,6 +40,7 @@ from pytest_deployverify.workers import is_worker, worker_input
 if TYPE_CHECKING:
     from pytest_deployverify.alerts import Alerter
     from pytest_deployverify.launch import Deployment
+    from pytest_deployverify.reference import Mirror, Reference
     from pytest_deployverify.report.writer import ReportWriter
 
 PLUGIN_NAME = "deployverify-session"
@@ -90,6 +91,8 @@ class DeployVerifySession:
     #: nodeid -> evidence, complete on the controller after every test's teardown report
     evidence: dict[str, TestEvidence] = field(default_factory=dict)
     alerter: Alerter | None = None
+    #: the reference deployment (``--reference-url``/``--reference-env``), resolved at start
+    reference: Reference | None = None
     verdict: Verdict | None = None
     collection_errors: int = 0
     #: session-end steps that failed (shown in the terminal summary)
@@ -126,6 +129,8 @@ class DeployVerifySession:
         first: the one list every redaction receives."""
         target = self.target or (self.setup_error.target if self.setup_error else None)
         values = target.secret_values() if target is not None else []
+        if self.reference is not None:
+            values = [*values, *self.reference.secret_values()]
         return sorted(set(values), key=len, reverse=True)
 
     def is_active(self) -> bool:
@@ -169,6 +174,11 @@ class DeployVerifySession:
         if core.is_informational(config):
             self._redact_metadata()
             return
+        if settings.reference.enabled:
+            from pytest_deployverify import reference
+
+            # before the target is launched: a reference mistake stops the run at once
+            self.reference = reference.resolve(settings)
         if self.is_worker:
             self.adopt(core.target_from_worker_input(config))
             return
@@ -208,6 +218,20 @@ class DeployVerifySession:
                 raise core.no_target_on_worker()
             return self.activate()
         return self.target
+
+    def mirror(self, item: pytest.Item, correlation_id: str) -> Mirror | None:
+        """This test's reference mirror (``_deployverify_mirror``), None without a reference."""
+        from pytest_deployverify.reference import mirror_for
+
+        return mirror_for(
+            item,
+            self.reference,
+            correlation_id,
+            deadline=self.settings.timeouts.job_deadline,
+            stall_timeout=self.settings.timeouts.stall_timeout,
+            secrets=self.secrets(),
+            evidence=item.stash.get(EVIDENCE_KEY, None),
+        )
 
     def _start_stream(self) -> None:
         if self.reports is not None and not self.reports.stream.started and self.is_active():
@@ -354,22 +378,16 @@ class DeployVerifySession:
     def _decide(self, session: pytest.Session) -> Verdict:
         from pytest_deployverify.perf import (
             add_history_note,
-            collect_plans,
-            collect_samples,
-            judge_timings,
+            judge_session_timings,
             session_reference,
         )
 
         record_mode = self.settings.baseline.record
         timings = []
         if not record_mode:
-            samples, groups = collect_samples(self.evidence)
             ref = session_reference(self.config, sorted(self.evidence))
             add_history_note(self.config, ref.warning and f"timing history: {ref.warning}")
-            plans = collect_plans(self.evidence)
-            timings = judge_timings(
-                samples, groups, ref.samples, self.settings.perf, plans, ref.label, ref.detail
-            )
+            timings = judge_session_timings(self.evidence, ref, self.settings.perf)
         from pytest_deployverify import fieldcoverage_hooks
 
         facts = Facts(

@@ -141,6 +141,19 @@ class FieldSettings:
 
 
 @dataclass(frozen=True)
+class ReferenceSettings:
+    """``--reference-url`` (at most two) and ``--reference-env``: the deployment the target
+    is compared with live (docs/ci.md). Resolved into targets by ``reference.resolve``."""
+
+    urls: tuple[str, ...] = ()
+    env: str | None = None
+
+    @property
+    def enabled(self) -> bool:
+        return bool(self.urls or self.env)
+
+
+@dataclass(frozen=True)
 class Settings:
     """Everything configurable about one session, validated. Build with :func:`build`."""
 
@@ -173,6 +186,7 @@ class Settings:
     #: --timing-history and friends; None without a history directory
     history: HistorySettings | None = None
     failfast: FailFastSettings = field(default_factory=FailFastSettings)
+    reference: ReferenceSettings = field(default_factory=ReferenceSettings)
 
     @property
     def env_name(self) -> str:
@@ -349,7 +363,52 @@ def build(config: pytest.Config) -> Settings:
         fields=_field_settings(read, tool, pyproject or pyproject_path(config)),
         history=_history_settings(read),
         failfast=_failfast_settings(read),
+        reference=_reference_settings(read, tool, pyproject),
     )
+
+
+#: reference URLs: one (asked twice, to learn its noise) or two (each asked once)
+MAX_REFERENCE_URLS = 2
+
+
+def _reference_settings(
+    read: _Reader, tool: Mapping[str, Any], pyproject: Path | None
+) -> ReferenceSettings:
+    """``--reference-url`` (repeatable, ini: space-separated) and ``--reference-env``."""
+    cli = read.cli("deployverify_reference_url")
+    if cli:
+        urls, source = [str(u) for u in cli], "--reference-url"
+    else:
+        raw = read.ini("deployverify_reference_url")
+        urls, source = (str(raw).split() if raw else []), "ini deployverify_reference_url"
+    if len(urls) > MAX_REFERENCE_URLS:
+        raise ConfigError(
+            f"{source}: {len(urls)} reference URLs given; give one (asked twice to learn its "
+            f"noise) or two (two reference deployments, each asked once)."
+        )
+    for url in urls:
+        parts = urlsplit(url)
+        if parts.scheme not in ("http", "https") or not parts.netloc:
+            raise ConfigError(
+                f"{source} = {url!r} is not an http(s) URL of a deployment; give its base URL, "
+                f"e.g. --reference-url https://blue.example.com"
+            )
+    if len(urls) == 2 and urls[0].rstrip("/") == urls[1].rstrip("/"):
+        raise ConfigError(
+            f"{source}: the same URL twice ({urls[0]}); give it once (it is then asked twice) "
+            f"or give two different reference deployments."
+        )
+    env = read.value("deployverify_reference_env") or None
+    if env is not None:
+        envs = tool.get("envs")
+        if not isinstance(envs, Mapping) or env not in envs:
+            known = ", ".join(sorted(envs)) if isinstance(envs, Mapping) and envs else "none"
+            raise ConfigError(
+                f"--reference-env {env!r}: no [tool.deployverify.envs.{env}] table in "
+                f"{pyproject or 'pyproject.toml'} (environments defined: {known}); add the "
+                f"table (base_url, secrets, auth) or pass a defined name."
+            )
+    return ReferenceSettings(urls=tuple(u.rstrip("/") for u in urls), env=str(env) if env else None)
 
 
 def _history_settings(read: _Reader) -> HistorySettings | None:

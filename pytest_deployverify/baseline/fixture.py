@@ -24,6 +24,7 @@ from typing import Any
 import pytest
 
 from pytest_deployverify.baseline import compare as cmp
+from pytest_deployverify.baseline.live import LiveComparison
 from pytest_deployverify.baseline.model import Difference, Rule
 from pytest_deployverify.baseline.normalise import normalise
 from pytest_deployverify.baseline.paths import PatternError
@@ -49,6 +50,8 @@ class Baseline:
     def __init__(self, session: BaselineSession, item: pytest.Item) -> None:
         self._session = session
         self._item = item
+        #: the stored observation of the check being made (None: no stored baseline)
+        self._stored_value: Any = None
 
     @property
     def path(self) -> Path:
@@ -211,7 +214,38 @@ class Baseline:
     def _compare(
         self, name: str, value: Any, call_rules: list[Rule], redactor: Redactor, headers: Any
     ) -> tuple[bool, list[str]]:
+        """The stored baseline's comparison and, with a reference deployment, the live one:
+        both apply; a reference that covered the check makes a missing baseline no failure."""
+        from pytest_deployverify.reference import counterpart_of
+
+        counterpart = counterpart_of(self._item, value)
+        if counterpart is None:
+            return self._compare_stored(name, value, call_rules, redactor, headers, None)
+        from pytest_deployverify.baseline.live import compare_live
+
+        live = compare_live(
+            value,
+            counterpart.answers,
+            counterpart.errors,
+            [*call_rules, *self._session.config_rules],
+            counterpart.secrets,
+            headers,
+        )
+        ok, lines = self._compare_stored(name, value, call_rules, redactor, headers, live)
+        live_ok, live_lines = self._live_result(name, live, counterpart.where)
+        return ok and live_ok, [*lines, *live_lines]
+
+    def _compare_stored(
+        self,
+        name: str,
+        value: Any,
+        call_rules: list[Rule],
+        redactor: Redactor,
+        headers: Any,
+        live: LiveComparison | None,
+    ) -> tuple[bool, list[str]]:
         session = self._session
+        self._stored_value = None
         nodeid = self._item.nodeid
         shown = session.display(self.path)
         entry = session.entry(nodeid, name)
@@ -233,6 +267,9 @@ class Baseline:
             )
             return False, [message]
         obs = stored.observations.get(name) if stored is not None else None
+        self._stored_value = obs.value if obs is not None else None
+        if obs is None and live is not None and live.unavailable is None:
+            return True, []  # the reference covers it: no stored baseline is needed
         if obs is None:
             session.note("missing", entry)
             where = (
@@ -282,7 +319,7 @@ class Baseline:
             )
             return True, []
         session.note("mismatched", entry)
-        self._diff_findings(name, diffs, comparison.dropped)
+        self._diff_findings(name, diffs, comparison.dropped, live)
         total = len(diffs) + comparison.dropped
         head = (
             f"baseline {name!r} does not match {shown}: {total} difference"
@@ -308,9 +345,82 @@ class Baseline:
         finding.correlation_ids = list(evidence.correlation_ids)
         evidence.findings.append(finding)
 
-    def _diff_findings(self, name: str, diffs: list[Difference], dropped: int) -> None:
+    def _live_result(self, name: str, live: LiveComparison, where: str) -> tuple[bool, list[str]]:
+        """Findings and failure lines of the comparison with the reference deployment."""
+        from pytest_deployverify.baseline.live import value_at
+
+        check = f"reference:{name}"
+        if live.unavailable is not None:
+            message = f"baseline {name!r}: the {where} could not be compared: {live.unavailable}"
+            self._finding(
+                Finding(
+                    check=check,
+                    outcome="error",
+                    rule="the reference deployment answers",
+                    path="$",
+                    message=message,
+                )
+            )
+            return False, [message]
+        stored = self._stored_value
+        if not live.diffs:
+            learned = sum(1 for r in live.rules if r.kind in ("shape", "tolerance"))
+            self._finding(
+                Finding(
+                    check=check,
+                    outcome="pass",
+                    rule=f"matches the reference deployment's answer ({learned} volatile "
+                    f"paths learned from its two answers)",
+                    observed=cmp.summarise(live.reference),
+                    path="$",
+                    message=f"matches the {where}",
+                )
+            )
+            return True, []
+        for d in live.diffs[:MAX_FINDINGS]:
+            self._finding(
+                Finding(
+                    check=check,
+                    outcome="fail",
+                    rule=d.rule,
+                    observed=d.observed,
+                    expected=d.expected,
+                    path=d.path,
+                    message=cmp.format_differences([d])[0] + " (reference deployment)",
+                    sides={
+                        "target": d.observed,
+                        "reference": d.expected,
+                        "baseline": value_at(stored, d.path)
+                        if stored is not None
+                        else "<no baseline>",
+                    },
+                )
+            )
+        total = len(live.diffs) + live.dropped
+        lines = [
+            f"baseline {name!r} does not match the {where}: {total} difference"
+            f"{'s' if total != 1 else ''} (paths that differ between the reference's two "
+            f"answers are checked for shape only)",
+            *("  " + line for line in cmp.format_differences(live.diffs, dropped=live.dropped)),
+        ]
+        return False, lines
+
+    def _diff_findings(
+        self, name: str, diffs: list[Difference], dropped: int, live: LiveComparison | None
+    ) -> None:
+        from pytest_deployverify.baseline.live import value_at
+
         for d in diffs[:MAX_FINDINGS]:
             line = cmp.format_differences([d])[0]
+            sides = None
+            if live is not None:
+                sides = {
+                    "target": d.observed,
+                    "reference": value_at(live.reference, d.path)
+                    if live.unavailable is None
+                    else "<no answer>",
+                    "baseline": d.expected,
+                }
             self._finding(
                 Finding(
                     check=f"baseline:{name}",
@@ -320,6 +430,7 @@ class Baseline:
                     expected=d.expected,
                     path=d.path,
                     message=line,
+                    sides=sides,
                 )
             )
         rest = len(diffs) - MAX_FINDINGS + dropped
