@@ -241,10 +241,10 @@ class ApiClient:
         ``file_paths``: form field -> the path on disk an uploaded file part was read from
         (for its replay command, when ``files`` holds bytes rather than an open file)."""
         method = method.upper()
-        sent: dict[str, Any] = {}
+        mirrored: dict[str, Any] = {}
         if self.mirror is not None:
             kwargs = self.mirror.prepare(kwargs)
-            sent = dict(kwargs)
+            mirrored = dict(kwargs)
         if self.breaker is not None:
             self.breaker.check(TARGET, self.evidence.nodeid if self.evidence else "")
         url = self.url(path)
@@ -351,7 +351,7 @@ class ApiClient:
             if check_echo and self._echo_policy != "off":
                 self._check_echo(method, shown_path, response)
             if self.mirror is not None:
-                self.mirror.mirror(method, path, sent, response)
+                self.mirror.mirror(method, path, mirrored, response)
             return response
 
     def _retry_wait(self, response: requests.Response, idempotent: bool) -> float | None:

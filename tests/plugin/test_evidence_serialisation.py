@@ -24,6 +24,7 @@ def full_evidence() -> TestEvidence:
         timings={"t": [0.1, 0.2]},
         timing_groups={"t": "own"},
         timing_plans={"t": {"min_samples": 5, "max_samples": 20, "look_every": 5}},
+        reference_timings={"t": [0.12, 0.13]},
         cleanup=[CleanupResult("d1", "a.pdf", "cid-1", "failed", "HTTP 405", 405)],
         message="E   assert 1 == 2",
         skip_reason="",
