@@ -52,7 +52,7 @@ UPLOAD_VARIABLE = "DV_UPLOAD"
 _URL_TOKENS = re.compile(r"([/?&=#;])")
 
 
-@dataclass
+@dataclass(slots=True)
 class SentRequest:
     """One request as the client sent it: in memory only, never serialised (it holds the auth
     header and the body as given). :func:`command` makes the redacted replay of it."""
