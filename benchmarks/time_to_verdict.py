@@ -2,6 +2,7 @@
 deployment proven broken early, with --fail-fast off (before) and on (after).
 
     .venv/bin/python benchmarks/time_to_verdict.py [--runs 1] [--scenario stalled|hanging]
+        [--modes off,on] [--durations N]
 
 Scenarios (each run is the whole pytest process, as a release pipeline runs it):
 
@@ -53,7 +54,9 @@ class _Hanging(BaseHTTPRequestHandler):
         pass
 
 
-def _run_smoke(url: str, token: str, webhook: str, fail_fast: str) -> tuple[float, str]:
+def _run_smoke(
+    url: str, token: str, webhook: str, fail_fast: str, durations: int = 0
+) -> tuple[float, str]:
     env = dict(os.environ)
     env.update(
         DEPLOYVERIFY_PROD_URL=url,
@@ -75,6 +78,7 @@ def _run_smoke(url: str, token: str, webhook: str, fail_fast: str) -> tuple[floa
                 "-p",
                 "no:cacheprovider",
                 "-q",
+                *([f"--durations={durations}", "--durations-min=0.5"] if durations else []),
             ],
             cwd=ROOT,
             env=env,
@@ -83,6 +87,10 @@ def _run_smoke(url: str, token: str, webhook: str, fail_fast: str) -> tuple[floa
             timeout=1200,
         )
         elapsed = time.monotonic() - started
+        if durations:  # where the time went: pytest's slowest phases, then the total
+            lines = proc.stdout.splitlines()
+            start = next((i for i, ln in enumerate(lines) if "slowest" in ln), len(lines))
+            print("\n".join(lines[start : start + durations + 1]), flush=True)
         verdict = ""
         path = Path(reports) / "verdict.json"
         if path.exists():
@@ -95,14 +103,16 @@ def _run_smoke(url: str, token: str, webhook: str, fail_fast: str) -> tuple[floa
     return elapsed, verdict
 
 
-def _measure(name: str, url: str, token: str, webhook: str, runs: int) -> None:
-    seconds: dict[str, list[float]] = {"off": [], "on": []}
+def _measure(
+    name: str, url: str, token: str, webhook: str, runs: int, modes: list[str], durations: int
+) -> None:
+    seconds: dict[str, list[float]] = {mode: [] for mode in modes}
     for i in range(runs):
-        for mode in ("off", "on"):
-            elapsed, verdict = _run_smoke(url, token, webhook, mode)
+        for mode in modes:
+            elapsed, verdict = _run_smoke(url, token, webhook, mode, durations)
             seconds[mode].append(elapsed)
             print(f"{name} run {i + 1} fail-fast={mode}: {elapsed:6.1f} s  {verdict}", flush=True)
-    for mode in ("off", "on"):
+    for mode in modes:
         print(f"{name} fail-fast={mode}: median {statistics.median(seconds[mode]):.1f} s")
 
 
@@ -110,7 +120,14 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--runs", type=int, default=1)
     parser.add_argument("--scenario", choices=("stalled", "hanging", "both"), default="both")
+    parser.add_argument(
+        "--modes", default="off,on", help="fail-fast modes to run, in order (default off,on)"
+    )
+    parser.add_argument(
+        "--durations", type=int, default=0, help="print pytest's N slowest phases per run"
+    )
     args = parser.parse_args()
+    modes = [m for m in args.modes.split(",") if m]
 
     if args.scenario in ("stalled", "both"):
         from pytest_deployverify import launch
@@ -133,6 +150,8 @@ def main() -> None:
                 deployment.secrets["api_token"],
                 deployment.secrets["webhook_secret"],
                 args.runs,
+                modes,
+                args.durations,
             )
         finally:
             deployment.stop()
@@ -143,7 +162,15 @@ def main() -> None:
         threading.Thread(target=server.serve_forever, daemon=True).start()
         try:
             url = f"http://127.0.0.1:{server.server_address[1]}"
-            _measure("hanging", url, "tok-" + "a" * 24, "whs-" + "b" * 24, args.runs)
+            _measure(
+                "hanging",
+                url,
+                "tok-" + "a" * 24,
+                "whs-" + "b" * 24,
+                args.runs,
+                modes,
+                args.durations,
+            )
         finally:
             _Hanging.release.set()
             server.shutdown()
