@@ -26,6 +26,26 @@ def stalled_ds() -> Iterator[object]:
         yield ds
 
 
+@pytest.fixture(scope="module")
+def workerless_ds() -> Iterator[object]:
+    """A deployment whose worker never runs (the origin incident): API and health answer."""
+    with launched_docservice("--fault", "worker_down", name="failfast-no-worker") as ds:
+        yield ds
+
+
+#: a deployment proven broken by its canary -> the status the canary is left at
+BROKEN = {
+    "stalled_ds": "embeddings_stored",  # jobs stop silently before 'complete'
+    "workerless_ds": "uploaded",  # only the worker fails: it never runs
+}
+
+
+@pytest.fixture(params=sorted(BROKEN))
+def broken(request: pytest.FixtureRequest) -> tuple[object, str]:
+    """(deployment, the status its canary stalls at)."""
+    return request.getfixturevalue(request.param), BROKEN[request.param]
+
+
 class _Hanging(BaseHTTPRequestHandler):
     release = threading.Event()
 
@@ -133,12 +153,15 @@ def test_no_deployment_needed():
     )
 
 
-def test_stalled_pipeline_ends_later_uploads(project, stalled_ds, monkeypatch, mode, small_pdf):
-    _stall_project(project, stalled_ds, monkeypatch, small_pdf)
+def test_stalled_pipeline_ends_later_uploads(project, broken, monkeypatch, mode, small_pdf):
+    """A stall, or a worker that never runs (the canary never leaves 'uploaded'), proves the
+    pipeline broken: later uploads end at once, target-only tests still run."""
+    ds, stalled_at = broken
+    _stall_project(project, ds, monkeypatch, small_pdf)
     result = project.run("--stall-timeout=1", "--verdict-file=verdict.json", *_dist(mode))
     outcomes = _outcomes(result)
     assert outcomes["test_canary"][0] == "failed"
-    assert "ended 'stalled'" in outcomes["test_canary"][1]
+    assert f"ended 'stalled' (final status {stalled_at!r}" in outcomes["test_canary"][1]
     state, text = outcomes["test_later_upload"]
     assert state == "skipped"
     assert "not run: pipeline proven broken by test_a_proof.py::test_canary, correlation ID" in text
@@ -153,12 +176,13 @@ def test_stalled_pipeline_ends_later_uploads(project, stalled_ds, monkeypatch, m
     )
 
 
-def test_fail_fast_off_keeps_every_upload_waiting(project, stalled_ds, monkeypatch, small_pdf):
-    _stall_project(project, stalled_ds, monkeypatch, small_pdf)
+def test_fail_fast_off_keeps_every_upload_waiting(project, broken, monkeypatch, small_pdf):
+    ds, stalled_at = broken
+    _stall_project(project, ds, monkeypatch, small_pdf)
     result = project.run("--stall-timeout=1", "--verdict-file=verdict.json", "--fail-fast=off")
     outcomes = _outcomes(result)
     assert outcomes["test_later_upload"][0] == "failed"
-    assert "ended 'stalled'" in outcomes["test_later_upload"][1]
+    assert f"ended 'stalled' (final status {stalled_at!r}" in outcomes["test_later_upload"][1]
     assert "proven broken" not in result.stdout.str()
     assert not str(_verdict(project.pytester.path)["reason"]).startswith("Pipeline proven")
 
