@@ -362,7 +362,7 @@ def judge_session_timings(
     evidence: Mapping[str, TestEvidence],
     stored: SessionReference,
     perf: PerfConfig,
-    reference_label: str = "reference deployment",
+    reference_label: str = "reference deployment",  # reference.LABEL
 ) -> list[TimingResult]:
     """Every timing of the session judged against the stored reference (baseline or
     history) and, where the reference deployment ran the same thing in this run, against its

@@ -29,7 +29,7 @@ from __future__ import annotations
 
 import re
 import threading
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -41,6 +41,7 @@ import requests
 from pytest_deployverify.client import ApiClient
 from pytest_deployverify.config import Target, resolve_target
 from pytest_deployverify.evidence import TestEvidence
+from pytest_deployverify.judge import TimingResult
 from pytest_deployverify.pipeline import PipelineFollower, PipelineRun
 from pytest_deployverify.redact import redact_text, redact_url
 from pytest_deployverify.settings import ConfigError, Settings
@@ -49,6 +50,8 @@ from pytest_deployverify.settings import ConfigError, Settings
 ASKING_GROUPS = ("0000000000a1", "0000000000b2")
 #: the verdict's and the report's name for what the reference comparison compared with
 LABEL = "reference deployment"
+#: the name prefix of a check's comparison with the reference (``reference:<name>``)
+CHECK_PREFIX = "reference:"
 #: answers kept per test (each holds two reference responses)
 MAX_MIRRORED = 500
 _UUID = re.compile(r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$")
@@ -422,3 +425,29 @@ def counterpart_of(item: pytest.Item, value: Any) -> Counterpart | None:
     """The reference's answers to ``value`` in test ``item`` (None: not mirrored)."""
     mirror = item.stash.get(MIRROR_KEY, None)
     return mirror.counterpart(value) if mirror is not None else None
+
+
+def verdict_block(
+    reference: Reference, evidence: Mapping[str, TestEvidence], timings: Sequence[TimingResult]
+) -> dict[str, Any]:
+    """The verdict's ``reference`` block: the deployment, and what was compared with it."""
+    outcomes: dict[tuple[str, str], set[str]] = {}
+    for nodeid, ev in evidence.items():
+        for f in ev.findings:
+            if f.check.startswith(CHECK_PREFIX):
+                outcomes.setdefault((f.nodeid or nodeid, f.check), set()).add(f.outcome)
+    live = [t for t in timings if t.reference == LABEL]
+    return {
+        "deployment": reference.block(),
+        "checks": {
+            "compared": len(outcomes),
+            "passed": sum(1 for o in outcomes.values() if o == {"pass"}),
+            "failed": sum(1 for o in outcomes.values() if "fail" in o),
+            "unavailable": sum(1 for o in outcomes.values() if "error" in o),
+        },
+        "timings": {
+            "judged": len(live),
+            "failed": sum(1 for t in live if t.outcome == "fail"),
+            "inconclusive": sum(1 for t in live if t.outcome == "inconclusive"),
+        },
+    }

@@ -416,12 +416,13 @@ class DeployVerifySession:
             baseline=self.baseline,
             reports=self._report_paths(),
             secrets=self.secrets(),
-            extra=self._component_blocks(),
+            extra=self._component_blocks(facts),
         )
         return verdict_document.build(verdict.decide(facts), facts, document)
 
-    def _component_blocks(self) -> dict[str, Any]:
-        """The ``coverage`` block (field coverage) and, after a mutation run, ``mutation``."""
+    def _component_blocks(self, facts: Facts) -> dict[str, Any]:
+        """The ``coverage`` block (field coverage), after a mutation run ``mutation``, with a
+        reference deployment ``reference``."""
         from pytest_deployverify import fieldcoverage_hooks, mutation
 
         blocks: dict[str, Any] = {
@@ -430,6 +431,10 @@ class DeployVerifySession:
         result = mutation.verdict_block(self.config)
         if result is not None:
             blocks["mutation"] = result
+        if self.reference is not None:
+            from pytest_deployverify.reference import verdict_block
+
+            blocks["reference"] = verdict_block(self.reference, facts.evidence, facts.timings)
         return blocks
 
     def _target_block(self) -> dict[str, Any]:

@@ -112,6 +112,7 @@ def checks_and_tests(
                     "message": (f.message or "")[-MESSAGE_LIMIT:],
                     "correlation_ids": list(f.correlation_ids or ev.correlation_ids),
                     "replay": f.replay,
+                    "sides": f.sides,
                 }
             )
         for c in ev.cleanup:

@@ -349,7 +349,7 @@ class Baseline:
         """Findings and failure lines of the comparison with the reference deployment."""
         from pytest_deployverify.baseline.live import value_at
 
-        check = f"reference:{name}"
+        check = f"reference:{name}"  # reference.CHECK_PREFIX
         if live.unavailable is not None:
             message = f"baseline {name!r}: the {where} could not be compared: {live.unavailable}"
             self._finding(

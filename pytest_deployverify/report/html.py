@@ -203,7 +203,9 @@ def render_behaviour(ctx: ReportContext) -> str:
         critical = any(c.get("critical") for c in checks)
         problems = [c for c in checks if c.get("outcome") != "pass"]
         detail = ""
-        if problems:
+        if problems and model.has_sides(problems):
+            detail = _sides_table(problems)
+        elif problems:
             rows = "".join(
                 "<tr>"
                 f"<td>{_outcome_tag(c.get('outcome'))}</td>"
@@ -249,7 +251,30 @@ def render_behaviour(ctx: ReportContext) -> str:
         '<p class="dv-help">Does the deployment respond like the recorded baseline? For each '
         "difference: where (path), what the baseline had, what this deployment returned, and "
         "the rule it was held to.</p>"
-        f"{''.join(blocks)}{_accounting(ctx)}</section>"
+        + (f"<p>{e(line)}</p>" if (line := model.reference_line(ctx.verdict)) else "")
+        + f"{''.join(blocks)}{_accounting(ctx)}</section>"
+    )
+
+
+def _sides_table(problems: Sequence[Mapping[str, Any]]) -> str:
+    """Differences of a run against a reference deployment: target, reference and stored
+    baseline side by side, per path."""
+    rows = "".join(
+        "<tr>"
+        f"<td>{_outcome_tag(c.get('outcome'))}</td>"
+        f"<td><code>{e(c.get('path') or '(whole value)')}</code></td>"
+        + "".join(
+            f'<td class="dv-side-{key}"><pre>{e(model.show_value(model.sides_of(c)[key]))}</pre></td>'
+            for key, _ in model.SIDES
+        )
+        + f'<td>{e(c.get("rule"))}<div class="dv-muted">{e(model.first_line(c.get("message")))}'
+        f"</div>{replay_html(model.check_replays(c))}</td></tr>"
+        for c in problems
+    )
+    heads = "".join(f"<th>{e(label)}</th>" for _, label in model.SIDES)
+    return (
+        '<table class="dv-table dv-diff dv-sides"><thead><tr><th>Result</th><th>Path</th>'
+        f"{heads}<th>Rule</th></tr></thead><tbody>{rows}</tbody></table>"
     )
 
 

@@ -329,3 +329,44 @@ class CorrelationLinks:
             (label, template.replace("{correlation_id}", quoted))
             for label, template in self.templates
         ]
+
+
+#: the three sides of a difference when the run compared with a reference deployment
+SIDES = (
+    ("target", "Target (this deployment)"),
+    ("reference", "Reference"),
+    ("baseline", "Baseline"),
+)
+
+
+def sides_of(check: Mapping[str, Any]) -> dict[str, Any]:
+    """A check's values side by side: its ``sides`` (reference runs), else observed as the
+    target's and expected as the baseline's."""
+    sides = check.get("sides")
+    if isinstance(sides, Mapping):
+        return {key: sides.get(key) for key, _ in SIDES}
+    return {"target": check.get("observed"), "reference": None, "baseline": check.get("expected")}
+
+
+def has_sides(checks: Iterable[Mapping[str, Any]]) -> bool:
+    """Whether any of ``checks`` was made in a run with a reference deployment."""
+    return any(isinstance(c.get("sides"), Mapping) for c in checks)
+
+
+def reference_line(verdict: Mapping[str, Any]) -> str | None:
+    """One sentence on the reference deployment and what was compared with it (None
+    without a reference)."""
+    ref = verdict.get("reference")
+    if not isinstance(ref, Mapping):
+        return None
+    dep = ref.get("deployment") or {}
+    checks = ref.get("checks") or {}
+    timings = ref.get("timings") or {}
+    return (
+        f"Reference deployment: env {dep.get('env')} at {', '.join(dep.get('urls') or [])} "
+        f"({dep.get('asked')}); {checks.get('compared', 0)} checks compared live "
+        f"({checks.get('passed', 0)} passed, {checks.get('failed', 0)} failed, "
+        f"{checks.get('unavailable', 0)} without an answer); {timings.get('judged', 0)} "
+        f"timings judged against its samples ({timings.get('failed', 0)} failed, "
+        f"{timings.get('inconclusive', 0)} inconclusive)."
+    )

@@ -111,6 +111,7 @@ def render_summary(ctx: ReportContext) -> str:
         "",
         fields.coverage_line(v),
         "",
+        *([line, ""] if (line := model.reference_line(v)) else []),
         "## Deployment completeness",
         "",
         *_table(
@@ -142,7 +143,26 @@ def render_summary(ctx: ReportContext) -> str:
             + " (listed one by one in the HTML report).",
             "",
         ]
-    if behaviour:
+    if behaviour and model.has_sides(behaviour):
+        # a run against a reference deployment: each difference on all three sides
+        lines += _table(
+            ["Result", "Check", "Path", *(label for _, label in model.SIDES), "Rule", "Test"],
+            [
+                [
+                    model.OUTCOME_LABELS.get(str(c.get("outcome")), c.get("outcome")),
+                    c.get("name"),
+                    c.get("path") or "",
+                    *(
+                        f"`{model.show_value(model.sides_of(c)[key], 120)}`"
+                        for key, _ in model.SIDES
+                    ),
+                    c.get("rule"),
+                    c.get("nodeid"),
+                ]
+                for c in behaviour
+            ],
+        )
+    elif behaviour:
         lines += _table(
             ["Result", "Check", "Path", "Expected", "Observed", "Rule", "Test"],
             [

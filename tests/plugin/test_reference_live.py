@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 from unittest import mock
 
+import jsonschema
 import pytest
 from plugin_support import ALT_KEY, ALT_KEY_VAR, Docservice, launched_docservice, load_json
 
@@ -116,6 +117,13 @@ def test_document_and_refusal(api, upload_document, baseline):
 """
 
 
+def _verdict_schema() -> Any:
+    from importlib.resources import files
+
+    schema = files("pytest_deployverify") / "schemas" / "verdict.schema.json"
+    return __import__("json").loads(schema.read_text(encoding="utf-8"))
+
+
 def _run(pytester: pytest.Pytester, empty: Path, *args: str) -> pytest.RunResult:
     return pytester.runpytest(
         "-p",
@@ -143,6 +151,11 @@ def test_identical_deployments_pass_with_an_empty_baseline_directory(
     result.assert_outcomes(passed=2)
     verdict = load_json(pytester.path / "reports" / "verdict.json")
     assert verdict["verdict"] == "pass", verdict.get("reasons")
+    jsonschema.validate(verdict, _verdict_schema())
+    block = verdict["reference"]
+    assert block["deployment"]["urls"] == [reference_ds.url]
+    assert block["deployment"]["asked"] == "one deployment, twice"
+    assert block["checks"] == {"compared": 5, "passed": 5, "failed": 0, "unavailable": 0}
     assert list(empty.iterdir()) == []  # nothing recorded, nothing needed
     ev = evidence(result)
     checks = {f.check: f for e in ev.values() for f in e.findings if f.kind == "baseline"}
@@ -173,7 +186,7 @@ def test_changed_output_value_and_refusal_code_fail_naming_the_path(
     evidence: Any,
 ) -> None:
     empty = _ds_project(pytester, monkeypatch, drifted_ds, reference_ds, PIPELINE_TESTS)
-    result = _run(pytester, empty)
+    result = _run(pytester, empty, "--html", "report.html")
     result.assert_outcomes(failed=2)
     out = result.stdout.str()
     assert "does not match the reference deployment" in out
@@ -195,6 +208,17 @@ def test_changed_output_value_and_refusal_code_fail_naming_the_path(
     assert drift.sides == {"target": "2", "reference": "1", "baseline": "<no baseline>"}
     verdict = load_json(pytester.path / "reports" / "verdict.json")
     assert verdict["verdict"] == "fail"
+    jsonschema.validate(verdict, _verdict_schema())
+    assert verdict["reference"]["checks"]["failed"] >= 2
+    drift_entry = next(c for c in verdict["checks"] if c["path"] == "$.document.chunker.version")
+    assert drift_entry["sides"] == drift.sides
+    # the reports show the three sides of each difference
+    summary = (pytester.path / "reports" / "summary.md").read_text()
+    assert "| Target (this deployment) | Reference | Baseline |" in summary
+    assert '`"2"` | `"1"` | `"<no baseline>"`' in summary
+    assert "Reference deployment: env ref at " + reference_ds.url in summary
+    html = (pytester.path / "report.html").read_text()
+    assert "dv-sides" in html and "Reference deployment: env ref" in html
 
 
 def test_changed_status_sequence_fails_naming_the_path(
@@ -245,6 +269,8 @@ def test_slower_target_fails_its_timings_against_the_reference(
     result.assert_outcomes(passed=1)  # timings are judged at the session end, not in the test
     verdict = load_json(pytester.path / "reports" / "verdict.json")
     assert verdict["verdict"] == "fail"
+    jsonschema.validate(verdict, _verdict_schema())
+    assert verdict["reference"]["timings"]["failed"] >= 1
     live = {t["name"]: t for t in verdict["timings"] if t["reference"] == "reference deployment"}
     total = live["pipeline.total"]
     # the judge's own statistics: 5 target samples against the reference's 10 (asked twice)
