@@ -319,7 +319,8 @@ def upload_document(_deployverify_pipeline: PipelineFollower) -> Callable[..., P
     the profile's ``metadata_field``; ``filename``/``content_type``: the file part's name and
     type), follow the job to a terminal status (stall and deadline are outcomes, not
     exceptions: use ``run.raise_for_outcome()``); the document is deleted at teardown (unless
-    the profile declares ``delete`` absent). See docs/writing-checks.md."""
+    the profile declares ``delete`` absent). With ``--reference-url`` the reference uploads
+    the same file too (``run.reference_runs``). See docs/writing-checks.md."""
     return _deployverify_pipeline.upload
 
 
@@ -343,7 +344,9 @@ def baseline(request: pytest.FixtureRequest) -> Baseline:
     (status, selected headers, JSON body), objects with ``to_observation()`` (PipelineRun).
     A difference or a missing baseline fails the test with every path listed; each check adds
     findings to the test's evidence. With ``--record-baseline`` the values are recorded and
-    the noise learned. See docs/baselines.md.
+    the noise learned. With ``--reference-url`` a response, run or run part is also compared
+    with the reference deployment's two live answers, and a stored baseline is optional
+    (docs/configuration.md, "Live comparison"). See docs/baselines.md.
     """
     from pytest_deployverify.baseline.fixture import Baseline
 
