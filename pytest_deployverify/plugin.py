@@ -179,12 +179,13 @@ def pytest_runtest_makereport(
     item: pytest.Item, call: pytest.CallInfo[None]
 ) -> Generator[None, pytest.TestReport, pytest.TestReport]:
     report = yield
-    target = current(item.config).target
-    if target is not None:
+    dvs = current(item.config)
+    if dvs.target is not None:
         # pytest's own output (terminal, -l locals, captured logs, junitxml) without secrets
+        # (the target's and a reference deployment's)
         from pytest_deployverify.output_redaction import redact_report
 
-        redact_report(report, target.secret_values())
+        redact_report(report, dvs.secrets())
     evidence = item.stash.get(EVIDENCE_KEY, None)
     if evidence is not None:
         evidence.update_outcome(report)
@@ -193,7 +194,7 @@ def pytest_runtest_makereport(
         if report.when == "teardown":
             from pytest_deployverify.replay_evidence import attach
 
-            attach(evidence, target)  # replay commands for this test's failures
+            attach(evidence, dvs.target)  # replay commands for this test's failures
             # serialised once: the JSON travels to the xdist controller (and to junitxml);
             # this process keeps using the object itself
             report.user_properties.append((EVIDENCE_PROPERTY, evidence.to_json()))

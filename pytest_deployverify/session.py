@@ -567,13 +567,20 @@ class DeployVerifySession:
             return []
         from pytest_deployverify.perf import history_notes
 
+        notes = history_notes(self.config)
+        if self.reference is not None:
+            dep = self.reference.block()
+            notes = [
+                f"reference: env {dep['env']!r} at {', '.join(dep['urls'])} ({dep['asked']})",
+                *notes,
+            ]
         return terminal.lines(
             self.target,
             self.evidence,
             self.verdict,
             self.baseline,
             self.failed_steps,
-            history_notes(self.config),
+            notes,
         )
 
     def _redact_metadata(self, ctx: Any = None) -> None:

@@ -9,6 +9,7 @@ code), naming the path, while ids and timestamps never fail.
 
 from __future__ import annotations
 
+import json
 import os
 from collections.abc import Iterator
 from pathlib import Path
@@ -42,13 +43,17 @@ def drifted_ds() -> Iterator[Docservice]:
     """A target whose outputs changed (config_drift), whose upload limit is lower and whose
     every stage takes four times longer (at least 0.15 s more: the slowdown is a floor, so
     load on the machine cannot hide it)."""
-    with (
-        mock.patch.dict(os.environ, {"DOCSERVICE_MAX_UPLOAD_BYTES": SMALL_LIMIT}),
-        launched_docservice(
-            "--fault", "config_drift", "--fault", f"slow={SLOW}", name="drifted-ds"
-        ) as ds,
-    ):
+    launched = launched_docservice(
+        "--fault", "config_drift", "--fault", f"slow={SLOW}", name="drifted-ds"
+    )
+    # the limit only in this launch's environment: a deployment launched later (the
+    # reference, when this module's tests run in another order) must not inherit it
+    with mock.patch.dict(os.environ, {"DOCSERVICE_MAX_UPLOAD_BYTES": SMALL_LIMIT}):
+        ds = launched.__enter__()
+    try:
         yield ds
+    finally:
+        launched.__exit__(None, None, None)
 
 
 @pytest.fixture(scope="module")
@@ -121,7 +126,7 @@ def _verdict_schema() -> Any:
     from importlib.resources import files
 
     schema = files("pytest_deployverify") / "schemas" / "verdict.schema.json"
-    return __import__("json").loads(schema.read_text(encoding="utf-8"))
+    return json.loads(schema.read_text(encoding="utf-8"))
 
 
 def _run(pytester: pytest.Pytester, empty: Path, *args: str) -> pytest.RunResult:
@@ -219,6 +224,11 @@ def test_changed_output_value_and_refusal_code_fail_naming_the_path(
     assert "Reference deployment: env ref at " + reference_ds.url in summary
     html = (pytester.path / "report.html").read_text()
     assert "dv-sides" in html and "Reference deployment: env ref" in html
+    assert f"reference: env 'ref' at {reference_ds.url} (one deployment, twice)" in out
+    # neither deployment's token reaches any output
+    written = out + result.stderr.str() + summary + html + json.dumps(verdict)
+    assert reference_ds.token not in written
+    assert drifted_ds.token not in written
 
 
 def test_changed_status_sequence_fails_naming_the_path(
@@ -352,6 +362,53 @@ def test_alt_service_refusal_code_fails(
     result = _alt_run(project, monkeypatch, alt_pair, knobs={"reject_uploads": True})
     result.assert_outcomes(failed=1)
     assert "$.upload_status_code: expected 201, observed 422" in result.stdout.str()
+
+
+def test_a_protected_reference_is_asked_only_by_marked_tests(
+    project: Any, monkeypatch: pytest.MonkeyPatch, alt_pair: tuple[Any, Any]
+) -> None:
+    target, reference = alt_pair
+    for svc in alt_pair:
+        svc.reset()
+    monkeypatch.setenv(ALT_KEY_VAR, ALT_KEY)
+    project.alt(
+        target,
+        extra=f"""
+[tool.deployverify.envs.altref]
+base_url = "{reference.url}"
+secrets = {{ key = "{ALT_KEY_VAR}" }}
+auth = "header:X-Api-Key:key"
+health_path = "/healthz"
+protected = true
+""",
+    )
+    project.tests(
+        """
+        import pytest
+
+        def test_unmarked(upload_document, baseline, tmp_path):
+            doc = tmp_path / "u.pdf"
+            doc.write_bytes(b"%PDF-1.4 unmarked")
+            run = upload_document(doc)
+            assert run.reference_runs == []
+            baseline.check("pipeline", run)
+
+        @pytest.mark.canary
+        def test_canary(upload_document, baseline, tmp_path):
+            doc = tmp_path / "c.pdf"
+            doc.write_bytes(b"%PDF-1.4 canary")
+            baseline.check("pipeline", upload_document(doc))
+        """
+    )
+    empty = project.pytester.path / "empty-baselines"
+    empty.mkdir()
+    result = project.run("--reference-env", "altref", "--baseline", str(empty))
+    # the unmarked test never reached the reference: its check needs a stored baseline
+    result.assert_outcomes(passed=1, failed=1)
+    assert "baseline 'pipeline' is missing" in result.stdout.str()
+    uploads = [r for r in reference.requests if r["method"] == "POST"]
+    assert len(uploads) == 2  # the canary's, asked twice
+    assert reference.files == {}
 
 
 # ---------------------------------------------------------------- configuration mistakes
