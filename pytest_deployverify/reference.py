@@ -188,6 +188,8 @@ class Mirror:
         self._followers: list[PipelineFollower] = []
         #: id(target answer) -> (the answer, kept so the id stays its own, its counterpart)
         self._answers: dict[int, tuple[Any, Counterpart]] = {}
+        #: why a mirrored upload could not be made (the reference did not answer)
+        self._upload_errors: list[str] = []
         self._lock = threading.RLock()
 
     # --- the api client's hook
@@ -224,7 +226,7 @@ class Mirror:
                 )
             except (requests.RequestException, ValueError) as exc:
                 answers.append(None)
-                errors.append(redact_text(f"{type(exc).__name__}: {exc}", self.secrets)[:300])
+                errors.append(self._reason(exc))
                 continue
             answers.append(answer)
             self._learn_ids(_json_or_none(response), _json_or_none(answer), asking)
@@ -238,7 +240,12 @@ class Mirror:
         runs: list[PipelineRun] = []
         for asking in (0, 1):
             follower = self._follower(asking)
-            run = follower.upload(path, **options)
+            try:
+                run = follower.upload(path, **options)
+            except (requests.RequestException, OSError) as exc:
+                # the reference is down: the target's test goes on, its checks say so
+                self._upload_errors.append(self._reason(exc))
+                return []
             runs.append(run)
             if asking == 0 and not self.reference.distinct and follower.profile.delete_path:
                 # one reference asked twice: the first copy goes, so a de-duplicating
@@ -248,6 +255,13 @@ class Mirror:
 
     def learn_run(self, run: PipelineRun, runs: list[PipelineRun]) -> None:
         """Identifiers and answers of a mirrored upload, for later requests and checks."""
+        if len(runs) != 2:
+            failed = Counterpart([None, None], errors=list(self._upload_errors))
+            self._keep(run, failed)
+            for part in ("document", "job", "upload_response", "last_error"):
+                if getattr(run, part) is not None:
+                    self._keep(getattr(run, part), failed)
+            return
         for asking, ref in enumerate(runs):
             for mine, theirs in ((run.document_id, ref.document_id), (run.job_id, ref.job_id)):
                 if mine and theirs and mine != theirs:
@@ -263,9 +277,8 @@ class Mirror:
     def counterpart(self, value: Any) -> Counterpart | None:
         """The reference's answers to ``value`` (a response, a run or a part of one)."""
         found: Counterpart | None = None
-        if isinstance(value, PipelineRun):
-            if len(value.reference_runs) == 2:
-                found = Counterpart(list(value.reference_runs))
+        if isinstance(value, PipelineRun) and len(value.reference_runs) == 2:
+            found = Counterpart(list(value.reference_runs))
         else:
             with self._lock:
                 kept = self._answers.get(id(value))
@@ -287,6 +300,14 @@ class Mirror:
                 client.close()
 
     # --- plumbing
+
+    def _reason(self, exc: Exception) -> str:
+        """One redacted line: why the reference did not answer."""
+        text = str(exc)
+        name = type(exc).__name__
+        if not text.startswith(name):  # the client's re-raised errors already say it
+            text = f"{name}: {text}"
+        return redact_text(text, self.secrets)[:300]
 
     def _keep(self, value: Any, counterpart: Counterpart) -> None:
         with self._lock:

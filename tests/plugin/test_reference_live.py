@@ -364,6 +364,50 @@ def test_alt_service_refusal_code_fails(
     assert "$.upload_status_code: expected 201, observed 422" in result.stdout.str()
 
 
+def test_two_reference_deployments_are_each_asked_once(
+    project: Any, monkeypatch: pytest.MonkeyPatch, alt_pair: tuple[Any, Any]
+) -> None:
+    from altservice import AltService
+
+    second = AltService(api_key=ALT_KEY).start()
+    try:
+        second.reset()
+        result = _alt_run(project, monkeypatch, alt_pair, "--reference-url", second.url)
+        result.assert_outcomes(passed=1)
+        _, first = alt_pair
+        for svc in (first, second):
+            uploads = [r for r in svc.requests if r["method"] == "POST"]
+            assert len(uploads) == 1, svc.url
+            assert svc.files == {}
+        assert {r["headers"]["X-Request-ID"][-12:] for r in first.requests} == {"0000000000a1"}
+        assert {r["headers"]["X-Request-ID"][-12:] for r in second.requests} == {"0000000000b2"}
+        verdict = load_json(project.pytester.path / "reports" / "verdict.json")
+        assert verdict["reference"]["deployment"]["asked"] == "two deployments, once each"
+    finally:
+        second.stop()
+
+
+def test_a_reference_that_does_not_answer_is_an_error_never_a_pass(
+    project: Any, monkeypatch: pytest.MonkeyPatch, alt_pair: tuple[Any, Any]
+) -> None:
+    from verdict_support import dead_url
+
+    target, _ = alt_pair
+    target.reset()
+    monkeypatch.setenv(ALT_KEY_VAR, ALT_KEY)
+    project.alt(target)
+    project.tests(ALT_TESTS)
+    dead = dead_url().rsplit("/", 1)[0]
+    result = project.run("--reference-url", dead)
+    result.assert_outcomes(failed=1)
+    out = result.stdout.str()
+    assert "could not be compared: ConnectionError" in out
+    verdict = load_json(project.pytester.path / "reports" / "verdict.json")
+    assert verdict["verdict"] != "pass"
+    assert verdict["reference"]["checks"]["unavailable"] == 1  # the first check stopped it
+    assert target.files == {}  # the target's own upload was still cleaned up
+
+
 def test_a_protected_reference_is_asked_only_by_marked_tests(
     project: Any, monkeypatch: pytest.MonkeyPatch, alt_pair: tuple[Any, Any]
 ) -> None:
