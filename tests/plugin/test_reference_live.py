@@ -364,6 +364,38 @@ def test_alt_service_refusal_code_fails(
     assert "$.upload_status_code: expected 201, observed 422" in result.stdout.str()
 
 
+def test_a_stored_baseline_and_the_reference_both_apply(
+    project: Any,
+    monkeypatch: pytest.MonkeyPatch,
+    alt_pair: tuple[Any, Any],
+    evidence: Any,
+) -> None:
+    target, reference = alt_pair
+    for svc in alt_pair:
+        svc.reset()
+    monkeypatch.setenv(ALT_KEY_VAR, ALT_KEY)
+    project.alt(target)
+    project.tests(ALT_TESTS)
+    project.run("--record-baseline").assert_outcomes(passed=1)
+    assert reference.requests == []  # recording asks no reference
+    # unchanged: each check is compared with both, and both pass
+    result = project.run("--reference-url", reference.url)
+    result.assert_outcomes(passed=1)
+    checks = {f.check: f.outcome for f in evidence(result)["test_alt_pipeline"].findings}
+    assert checks["baseline:pipeline"] == checks["reference:pipeline"] == "pass"
+    # the target refuses uploads: both comparisons fail, each difference shows all three
+    target.knobs["reject_uploads"] = True
+    result = project.run("--reference-url", reference.url)
+    result.assert_outcomes(failed=1)
+    out = result.stdout.str()
+    assert "does not match baselines/" in out
+    assert "does not match the reference deployment" in out
+    failing = [f for f in evidence(result)["test_alt_pipeline"].findings if f.outcome == "fail"]
+    status = {f.check: f.sides for f in failing if f.path == "$.upload_status_code"}
+    assert status["baseline:pipeline"] == {"target": 422, "reference": 201, "baseline": 201}
+    assert status["reference:pipeline"] == {"target": 422, "reference": 201, "baseline": 201}
+
+
 def test_two_reference_deployments_are_each_asked_once(
     project: Any, monkeypatch: pytest.MonkeyPatch, alt_pair: tuple[Any, Any]
 ) -> None:
