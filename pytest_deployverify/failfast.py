@@ -27,11 +27,11 @@ import tempfile
 import threading
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any
 
 import pytest
 
 from pytest_deployverify.evidence import Finding, TestEvidence
+from pytest_deployverify.settings import FailFastSettings
 
 WORKERINPUT_KEY = "deployverify_failfast_dir"
 PROOF_FILE = "proof.json"
@@ -41,8 +41,6 @@ PIPELINE_FIXTURES = frozenset(
     {"upload_document", "upload_document_async", "_deployverify_pipeline"}
 )
 TARGET_FIXTURES = frozenset({"api"}) | PIPELINE_FIXTURES
-
-_KEY = pytest.StashKey["Breaker"]()
 
 
 class NotRun(pytest.skip.Exception):  # type: ignore[misc,name-defined]
@@ -89,10 +87,14 @@ class Breaker:
     ``enabled=False`` makes every method a no-op: the old behaviour.
     """
 
-    def __init__(self, *, enabled: bool, errors: int, directory: Path | None) -> None:
+    def __init__(
+        self, *, enabled: bool, errors: int, directory: Path | None, owned: bool = False
+    ) -> None:
         self.enabled = enabled
         self.errors = errors
         self.directory = directory
+        #: this process created ``directory`` (the xdist controller) and removes it
+        self.owned = owned
         self._lock = threading.Lock()
         self._consecutive = 0
         self._proof: Proof | None = None
@@ -128,6 +130,16 @@ class Breaker:
         if nodeid and proof.nodeid == nodeid:
             raise AssertionError(proof.reason())
         raise NotRun(proof.not_run())
+
+    # --- sharing (xdist)
+
+    def worker_input(self) -> dict[str, str]:
+        """What the controller hands each worker: the shared proof directory."""
+        return {WORKERINPUT_KEY: str(self.directory)} if self.owned else {}
+
+    def close(self) -> None:
+        if self.owned and self.directory is not None:
+            shutil.rmtree(self.directory, ignore_errors=True)
 
     # --- evidence
 
@@ -195,47 +207,25 @@ def _write_once(path: Path, proof: Proof) -> bool:
 # ---------------------------------------------------------------- session glue
 
 
-def register(config: pytest.Config) -> None:
-    """Create this process's breaker (controller: the shared directory, when xdist runs)."""
-    from pytest_deployverify import settings
-
-    cfg = settings.get(config).failfast
+def for_process(config: pytest.Config, cfg: FailFastSettings) -> Breaker:
+    """This process's breaker. The xdist controller creates the directory the workers share
+    (handed to them in ``workerinput``: :meth:`Breaker.worker_input`), a worker takes it."""
     directory: Path | None = None
+    owned = False
     workerinput = getattr(config, "workerinput", None)
     if workerinput is not None:
         raw = workerinput.get(WORKERINPUT_KEY)
         directory = Path(raw) if raw else None
     elif cfg.enabled and config.pluginmanager.hasplugin("xdist"):
         directory = Path(tempfile.mkdtemp(prefix="deployverify-failfast-"))
-        config.pluginmanager.register(_ControllerHooks(directory), "deployverify-failfast")
-    config.stash[_KEY] = Breaker(enabled=cfg.enabled, errors=cfg.errors, directory=directory)
+        owned = True
+    return Breaker(enabled=cfg.enabled, errors=cfg.errors, directory=directory, owned=owned)
 
 
-def get(config: pytest.Config) -> Breaker:
-    """This process's breaker (a disabled one when :func:`register` did not run)."""
-    breaker = config.stash.get(_KEY, None)
-    if breaker is None:
-        breaker = Breaker(enabled=False, errors=1, directory=None)
-        config.stash[_KEY] = breaker
-    return breaker
-
-
-def skip_if_proven(item: pytest.Item) -> None:
+def skip_if_proven(item: pytest.Item, breaker: Breaker) -> None:
     """pytest_runtest_setup: end a test needing a part already proven broken, before its
     fixtures run."""
     names = set(getattr(item, "fixturenames", ()))
     needs = PIPELINE if names & PIPELINE_FIXTURES else TARGET if names & TARGET_FIXTURES else None
     if needs is not None:
-        get(item.config).check(needs)
-
-
-class _ControllerHooks:
-    def __init__(self, directory: Path) -> None:
-        self.directory = directory
-
-    @pytest.hookimpl(optionalhook=True)
-    def pytest_configure_node(self, node: Any) -> None:
-        node.workerinput[WORKERINPUT_KEY] = str(self.directory)
-
-    def pytest_unconfigure(self, config: pytest.Config) -> None:
-        shutil.rmtree(self.directory, ignore_errors=True)
+        breaker.check(needs)

@@ -28,7 +28,7 @@ import re
 import sys
 import tempfile
 import time
-from collections.abc import Callable, Generator, Iterable, Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -46,13 +46,10 @@ from pytest_deployverify.fieldcoverage import (
     parsed_json,
     route_of,
 )
-from pytest_deployverify.workers import is_worker
+from pytest_deployverify.settings import FieldSettings
 
 #: names the JSON file describing the mutant (and the target) in a mutation child's env
 MUTANT_ENV = "DEPLOYVERIFY_MUTANT"
-NAME = "deployverify-mutation"
-SPEC_KEY = pytest.StashKey[dict[str, Any] | None]()
-RESULT_KEY = pytest.StashKey[dict[str, Any]]()
 _TIMESTAMP = re.compile(r"^\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}")
 #: headers a mutant may strip: what a client could depend on (not Date, Server, lengths)
 _SKIP_HEADERS = frozenset(
@@ -90,49 +87,62 @@ class Mutant:
         return f"{self.route} {where}: {OPERATORS[self.operator]}"
 
 
-# ---------------------------------------------------------------- registration
+# ---------------------------------------------------------------- in the session
 
 
-def register(
-    config: pytest.Config,
-    target: Callable[[], Target | None],
-    adopt: Callable[[Target], None],
-) -> None:
-    """``target``: the session's target; ``adopt``: hands a mutation child its parent's."""
-    config.pluginmanager.register(MutationHooks(config, target, adopt), NAME)
-
-
-def _spec(config: pytest.Config) -> dict[str, Any] | None:
-    """The mutant this process applies (a mutation child), else None."""
-    if SPEC_KEY in config.stash:
-        return config.stash[SPEC_KEY]
-    spec = None
+def read_spec() -> dict[str, Any] | None:
+    """The mutant this process applies (a mutation child: ``DEPLOYVERIFY_MUTANT``), else None."""
     where = os.environ.get(MUTANT_ENV)
-    if where:
-        spec = json.loads(Path(where).read_text(encoding="utf-8"))
-    config.stash[SPEC_KEY] = spec
+    if not where:
+        return None
+    spec: dict[str, Any] = json.loads(Path(where).read_text(encoding="utf-8"))
     return spec
 
 
-def observer_for(config: pytest.Config, recorder: FieldRecorder) -> Observer | None:
-    """In a mutation child, the observer that applies its mutant; else None."""
-    spec = _spec(config)
-    if spec is None:
-        return None
-    return MutatingObserver(spec["mutant"], recorder)
+class MutationRunner:
+    """Response mutation in one session: the session object calls it from its hooks.
 
+    In a clean run it notes which tests passed and, after the test loop, runs the mutants;
+    in a mutation child (``spec``) it hands the parent's target over and wraps each test's
+    field recorder in the mutant.
+    """
 
-def observer(item: pytest.Item) -> Observer:
-    """What a client made for ``item`` reports its traffic to: the test's field recorder, or
-    in a mutation child the mutant wrapped around it."""
-    from pytest_deployverify.fieldcoverage_hooks import recorder
+    def __init__(self, config: pytest.Config, fields: FieldSettings, *, worker: bool) -> None:
+        self.config = config
+        self.fields = fields
+        self.worker = worker
+        self.spec = read_spec()
+        #: tests whose call passed and that did not fail afterwards
+        self.passed: set[str] = set()
+        #: the verdict's ``mutation`` block, after a mutation run
+        self.result: dict[str, Any] | None = None
 
-    rec = recorder(item)
-    return observer_for(item.config, rec) or rec
+    def parent_target(self) -> Target | None:
+        """In a mutation child, the parent's target (launched deployment and secrets
+        included: a child never relaunches)."""
+        return Target.from_wire(self.spec["target"]) if self.spec is not None else None
 
+    def observer(self, recorder: FieldRecorder) -> Observer:
+        """What a test's client reports its traffic to: the test's field recorder, or in a
+        mutation child the mutant wrapped around it."""
+        if self.spec is None:
+            return recorder
+        return MutatingObserver(self.spec["mutant"], recorder)
 
-def verdict_block(config: pytest.Config) -> dict[str, Any] | None:
-    return config.stash.get(RESULT_KEY, None)
+    def report_logged(self, report: pytest.TestReport) -> None:
+        if report.when == "call" and report.passed:
+            self.passed.add(report.nodeid)
+        elif report.failed:
+            self.passed.discard(report.nodeid)
+
+    def tests_done(self, coverage: FieldCoverage, target: Target | None, record: bool) -> None:
+        """After the test loop: run the mutants (clean run on the controller, when asked)."""
+        if self.worker or self.spec is not None or not self.fields.mutate or record:
+            return
+        self.result = run_mutants(self.config, self.fields, coverage, self.passed, target)
+
+    def summary_lines(self) -> list[str]:
+        return [f"deployverify: {summary_line(self.result)}"] if self.result is not None else []
 
 
 # ---------------------------------------------------------------- applying one mutant
@@ -350,55 +360,6 @@ def choose(all_mutants: list[Mutant], seed: int, limit: int) -> list[Mutant]:
 # ---------------------------------------------------------------- running them
 
 
-class MutationHooks:
-    def __init__(
-        self,
-        config: pytest.Config,
-        target: Callable[[], Target | None],
-        adopt: Callable[[Target], None],
-    ) -> None:
-        self.config = config
-        self.target = target
-        self.adopt = adopt
-        #: route -> response header names seen (for strip_header), from this process's tests
-        self.passed: set[str] = set()
-
-    @pytest.hookimpl(tryfirst=True)
-    def pytest_sessionstart(self, session: pytest.Session) -> None:
-        spec = _spec(self.config)
-        if spec is not None:
-            # the parent's target, launched deployment and secrets included: never relaunch
-            self.adopt(Target.from_wire(spec["target"]))
-
-    def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
-        if report.when == "call" and report.passed:
-            self.passed.add(report.nodeid)
-        elif report.failed:
-            self.passed.discard(report.nodeid)
-
-    @pytest.hookimpl(wrapper=True)
-    def pytest_runtestloop(self, session: pytest.Session) -> Generator[None, object, object]:
-        result = yield
-        config = self.config
-        from pytest_deployverify import settings
-
-        cfg = settings.get(config)
-        if (
-            is_worker(config)
-            or _spec(config) is not None
-            or not cfg.fields.mutate
-            or cfg.baseline.record
-        ):
-            return result
-        run_mutants(config, self.passed, self.target())
-        return result
-
-    def pytest_terminal_summary(self, terminalreporter: Any) -> None:
-        block = verdict_block(self.config)
-        if block is not None:
-            terminalreporter.write_line(f"deployverify: {summary_line(block)}")
-
-
 def summary_line(block: Mapping[str, Any]) -> str:
     score = block.get("score")
     shown = f"{score:.0%}" if isinstance(score, (int, float)) else "n/a"
@@ -433,13 +394,14 @@ def _excluded(cov: FieldCoverage, target: Target | None) -> dict[tuple[str, str]
     return out
 
 
-def run_mutants(config: pytest.Config, passed: set[str], target: Target | None) -> dict[str, Any]:
-    """Choose, run and judge the mutants; store the verdict's ``mutation`` block."""
-    from pytest_deployverify import settings
-    from pytest_deployverify.fieldcoverage_hooks import coverage
-
-    cov = coverage(config)
-    cfg = settings.get(config).fields
+def run_mutants(
+    config: pytest.Config,
+    cfg: FieldSettings,
+    cov: FieldCoverage,
+    passed: set[str],
+    target: Target | None,
+) -> dict[str, Any]:
+    """Choose, run and judge the mutants: the verdict's ``mutation`` block."""
     seed, limit, budget = cfg.mutate_seed, cfg.mutate_max, cfg.mutate_time
     reporter = config.pluginmanager.get_plugin("terminalreporter")
     pool = candidates(cov, passed, _excluded(cov, target), cov.headers)
@@ -457,9 +419,7 @@ def run_mutants(config: pytest.Config, passed: set[str], target: Target | None) 
                 if reporter is not None:
                     who = f" by {', '.join(m.killed_by[:2])}" if m.killed_by else ""
                     reporter.write_line(f"  {m.id} {m.outcome}{who}: {m.description}")
-    block = _block(mutants, seed, len(pool), time.monotonic() - started, cov)
-    config.stash[RESULT_KEY] = block
-    return block
+    return _block(mutants, seed, len(pool), time.monotonic() - started, cov)
 
 
 def _block(

@@ -21,7 +21,7 @@ if TYPE_CHECKING:
     from pytest_deployverify.baseline.schema import JsonSchema
     from pytest_deployverify.client import ApiClient
     from pytest_deployverify.config import Target
-    from pytest_deployverify.fieldcoverage import FieldRecorder
+    from pytest_deployverify.fieldcoverage import FieldRecorder, Observer
     from pytest_deployverify.perf import Timings
     from pytest_deployverify.pipeline import PipelineFollower, PipelineRun
     from pytest_deployverify.reference import Mirror
@@ -52,14 +52,6 @@ def pytest_configure(config: pytest.Config) -> None:
     # every option, ini key and pyproject table, validated once
     dvs = DeployVerifySession.create(config, settings.configure(config))
     config.pluginmanager.register(dvs, PLUGIN_NAME)
-    # the breaker that ends tests needing a part proven broken (and its xdist marker dir)
-    from pytest_deployverify import failfast, fieldcoverage_hooks, mutation
-
-    failfast.register(config)
-    # field coverage (per-test recorders, xdist merge) and response mutation
-
-    fieldcoverage_hooks.register(config)
-    mutation.register(config, target=lambda: dvs.target, adopt=dvs.adopt)
 
 
 @pytest.hookimpl(tryfirst=True)
@@ -86,6 +78,7 @@ def pytest_configure_node(node: Any) -> None:
     node.workerinput[core.WORKERINPUT_KEY] = target.to_wire() if target is not None else None
     node.workerinput[WORKERINPUT_KEY] = dvs.baseline.recorded_at
     node.workerinput[RUN_ID_KEY] = dvs.run_id
+    node.workerinput.update(dvs.breaker.worker_input())
 
 
 @pytest.hookimpl(optionalhook=True)
@@ -96,6 +89,14 @@ def pytest_testnodedown(node: Any, error: Any) -> None:
     data = getattr(node, "workeroutput", {}).get(WORKEROUTPUT_KEY)
     if data:
         current(node.config).baseline.merge(data)
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtestloop(session: pytest.Session) -> Generator[None, object, object]:
+    """After the test loop: the response mutation run (``--mutate-responses``)."""
+    result = yield
+    current(session.config).tests_done()
+    return result
 
 
 @pytest.hookimpl(tryfirst=True)
@@ -154,11 +155,13 @@ def pytest_runtest_protocol(item: pytest.Item, nextitem: pytest.Item | None) -> 
 def pytest_runtest_setup(item: pytest.Item) -> None:
     from pytest_deployverify import core, failfast
 
+    dvs = current(item.config)
+    dvs.fields.test_setup(item)
     item.stash[EVIDENCE_KEY] = TestEvidence(
         nodeid=item.nodeid, markers=sorted({m.name for m in item.iter_markers()})
     )
-    core.skip_if_protected(item, current(item.config).target)
-    failfast.skip_if_proven(item)
+    core.skip_if_protected(item, dvs.target)
+    failfast.skip_if_proven(item, dvs.breaker)
 
 
 @pytest.hookimpl(wrapper=True)
@@ -180,6 +183,7 @@ def pytest_runtest_makereport(
 ) -> Generator[None, pytest.TestReport, pytest.TestReport]:
     report = yield
     dvs = current(item.config)
+    dvs.fields.report_made(item, report)  # before redaction: it carries observed values
     if dvs.target is not None:
         # pytest's own output (terminal, -l locals, captured logs, junitxml) without secrets
         # (the target's and a reference deployment's)
@@ -198,7 +202,7 @@ def pytest_runtest_makereport(
             # serialised once: the JSON travels to the xdist controller (and to junitxml);
             # this process keeps using the object itself
             report.user_properties.append((EVIDENCE_PROPERTY, evidence.to_json()))
-            current(item.config).keep_local(report, evidence)
+            dvs.keep_local(report, evidence)
     return report
 
 
@@ -255,19 +259,26 @@ def api(
     """``ApiClient`` bound to the target: base-URL joining, auth, timeouts, bounded retries,
     the test's correlation ID on every request (echo checked), every exchange recorded; with
     ``--reference-url`` every request is sent to the reference as well."""
-    from pytest_deployverify import failfast
     from pytest_deployverify.client import ApiClient
-    from pytest_deployverify.mutation import observer
 
+    dvs = current(request.config)
     with ApiClient(
         target,
         correlation_id=correlation_id,
         evidence=request.node.stash.get(EVIDENCE_KEY, None),
-        observer=observer(request.node),
-        breaker=failfast.get(request.config),
+        observer=_observer(request.node),
+        breaker=dvs.breaker,
         mirror=_deployverify_mirror,
     ) as client:
         yield client
+
+
+def _observer(item: pytest.Item) -> Observer:
+    """What a client made for ``item`` reports its traffic to: the test's field recorder, or
+    in a mutation child the mutant wrapped around it."""
+    from pytest_deployverify.fieldcoverage_collector import recorder
+
+    return current(item.config).mutation.observer(recorder(item))
 
 
 @pytest.fixture
@@ -278,15 +289,15 @@ def _deployverify_pipeline(
     request: pytest.FixtureRequest,
 ) -> Iterator[PipelineFollower]:
     """The per-test upload follower both upload fixtures share; deletes uploads at teardown."""
-    from pytest_deployverify import failfast, timestamps
+    from pytest_deployverify import timestamps
     from pytest_deployverify.client import ApiClient
-    from pytest_deployverify.mutation import observer
     from pytest_deployverify.pipeline import PipelineFollower, parse_ts
 
     evidence = request.node.stash.get(EVIDENCE_KEY, None)
-    settings = current(request.config).settings
-    seen = observer(request.node)
-    breaker = failfast.get(request.config)
+    dvs = current(request.config)
+    settings = dvs.settings
+    seen = _observer(request.node)
+    breaker = dvs.breaker
     follower = PipelineFollower(
         lambda: ApiClient(
             target, correlation_id=correlation_id, evidence=evidence, observer=seen, breaker=breaker
@@ -395,7 +406,7 @@ def field_coverage(request: pytest.FixtureRequest) -> FieldRecorder:
     (``route`` omitted: any route). A declared field is reported as ignored on purpose, not
     as unchecked, and does not count for ``--fail-unchecked``. See docs/field-coverage.md.
     """
-    from pytest_deployverify.fieldcoverage_hooks import recorder
+    from pytest_deployverify.fieldcoverage_collector import recorder
 
     return recorder(request.node)
 

@@ -32,6 +32,9 @@ from pytest_deployverify.baseline.session import BASELINE_KEY, WORKEROUTPUT_KEY,
 from pytest_deployverify.clock import utc_timestamp
 from pytest_deployverify.config import Target, refuse_protected_record
 from pytest_deployverify.evidence import EVIDENCE_KEY, EVIDENCE_PROPERTY, TestEvidence
+from pytest_deployverify.failfast import Breaker
+from pytest_deployverify.fieldcoverage_collector import FieldCoverageCollector
+from pytest_deployverify.mutation import MutationRunner
 from pytest_deployverify.report.events import new_run_id
 from pytest_deployverify.settings import Settings
 from pytest_deployverify.verdict import Facts, Tally, Verdict
@@ -76,6 +79,12 @@ class DeployVerifySession:
     config: pytest.Config
     settings: Settings
     baseline: BaselineSession
+    #: fail fast: this process's breaker (shared with the workers through a directory)
+    breaker: Breaker
+    #: field coverage: a recorder per test, merged on the controller
+    fields: FieldCoverageCollector
+    #: response mutation (``--mutate-responses``), and a mutation child's mutant
+    mutation: MutationRunner
     #: the report component (controller or a run without xdist; None on a worker)
     reports: ReportWriter | None = None
     started_at: str = field(default_factory=utc_timestamp)
@@ -108,11 +117,20 @@ class DeployVerifySession:
 
     @classmethod
     def create(cls, config: pytest.Config, settings: Settings) -> DeployVerifySession:
+        from pytest_deployverify import failfast
         from pytest_deployverify.report.writer import ReportWriter
 
-        dvs = cls(config, settings, BaselineSession(config, settings.baseline, settings.tool))
+        worker = is_worker(config)
+        dvs = cls(
+            config,
+            settings,
+            BaselineSession(config, settings.baseline, settings.tool),
+            breaker=failfast.for_process(config, settings.failfast),
+            fields=FieldCoverageCollector(settings.fields, worker=worker),
+            mutation=MutationRunner(config, settings.fields, worker=worker),
+        )
         config.stash[BASELINE_KEY] = dvs.baseline
-        if is_worker(config):
+        if worker:
             given = worker_input(config).get(RUN_ID_KEY)
             dvs.run_id = given if isinstance(given, str) and given else dvs.run_id
         else:
@@ -157,6 +175,9 @@ class DeployVerifySession:
         """Session start: refusals before anything is launched, then the target, the alerter
         and the event stream."""
         config, settings = self.config, self.settings
+        parent = self.mutation.parent_target()
+        if parent is not None:  # a mutation child tests its parent's target
+            self.adopt(parent)
         from pytest_deployverify import output_redaction
 
         # live logs and -s output reach the terminal as written, before any report
@@ -274,6 +295,8 @@ class DeployVerifySession:
 
     def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
         """Every test's teardown report carries its evidence (from xdist workers too)."""
+        self.mutation.report_logged(report)
+        self.fields.report_logged(report)
         if report.when != "teardown":
             return
         ev = None
@@ -297,6 +320,11 @@ class DeployVerifySession:
                 return
             self._start_stream()
         self.reports.test_done(report.nodeid, report.outcome, ev, self._provisional())
+
+    def tests_done(self) -> None:
+        """After the test loop, before the session end: the mutation run, when asked."""
+        record = self.settings.baseline.record
+        self.mutation.tests_done(self.fields.coverage, self.target, record)
 
     def keep_local(self, report: pytest.TestReport, ev: TestEvidence) -> None:
         """This process made ``report`` (a teardown report) from ``ev``."""
@@ -390,10 +418,8 @@ class DeployVerifySession:
             ref = session_reference(self.config, sorted(self.evidence))
             add_history_note(self.config, ref.warning and f"timing history: {ref.warning}")
             timings = judge_session_timings(self.evidence, ref, self.settings.perf)
-        from pytest_deployverify import fieldcoverage_hooks
-
         facts = Facts(
-            unchecked=fieldcoverage_hooks.unchecked_names(self.config),
+            unchecked=self.fields.unchecked_names(),
             fail_unchecked=self.settings.fields.fail_unchecked,
             setup_error=self.setup_error.message if self.setup_error is not None else None,
             evidence=self.evidence,
@@ -425,14 +451,9 @@ class DeployVerifySession:
     def _component_blocks(self, facts: Facts) -> dict[str, Any]:
         """The ``coverage`` block (field coverage), after a mutation run ``mutation``, with a
         reference deployment ``reference``."""
-        from pytest_deployverify import fieldcoverage_hooks, mutation
-
-        blocks: dict[str, Any] = {
-            "coverage": fieldcoverage_hooks.verdict_block(self.config, self.secrets())
-        }
-        result = mutation.verdict_block(self.config)
-        if result is not None:
-            blocks["mutation"] = result
+        blocks: dict[str, Any] = {"coverage": self.fields.verdict_block(self.secrets())}
+        if self.mutation.result is not None:
+            blocks["mutation"] = self.mutation.result
         if self.reference is not None:
             from pytest_deployverify.reference import verdict_block
 
@@ -547,6 +568,7 @@ class DeployVerifySession:
         from pytest_deployverify import output_redaction
 
         output_redaction.uninstall(self.config)
+        self.breaker.close()
         if self.is_worker:
             return
         if self.setup_error is not None and self.verdict is None and self.is_active():
@@ -576,14 +598,18 @@ class DeployVerifySession:
                 f"reference: env {dep['env']!r} at {', '.join(dep['urls'])} ({dep['asked']})",
                 *notes,
             ]
-        return terminal.lines(
-            self.target,
-            self.evidence,
-            self.verdict,
-            self.baseline,
-            self.failed_steps,
-            notes,
-        )
+        return [
+            *terminal.lines(
+                self.target,
+                self.evidence,
+                self.verdict,
+                self.baseline,
+                self.failed_steps,
+                notes,
+            ),
+            *self.fields.summary_lines(),
+            *self.mutation.summary_lines(),
+        ]
 
     def _redact_metadata(self, ctx: Any = None) -> None:
         from pytest_metadata.plugin import metadata_key
