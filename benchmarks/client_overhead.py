@@ -67,7 +67,7 @@ def main() -> None:
     args = parser.parse_args()
 
     from pytest_deployverify.client import ApiClient
-    from pytest_deployverify.config import Target
+    from pytest_deployverify.config import Auth, Target
     from pytest_deployverify.evidence import TestEvidence
 
     server = subprocess.Popen([sys.executable, "-c", SERVER], stdout=subprocess.PIPE, text=True)
@@ -75,7 +75,10 @@ def main() -> None:
         port = int(server.stdout.readline())  # type: ignore[union-attr]
         base = f"http://127.0.0.1:{port}"
         target = Target(
-            name="bench", base_url=base, auth="bearer:api_token", secrets={"api_token": "t" * 32}
+            name="bench",
+            base_url=base,
+            auth=Auth.parse("bearer:api_token"),
+            secrets={"api_token": "t" * 32},
         )
         bare = requests.Session()
         bare_headers = requests.Session()  # its own connection, like each of the others

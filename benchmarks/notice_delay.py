@@ -37,7 +37,7 @@ def main() -> None:
 
     from pytest_deployverify import launch
     from pytest_deployverify.client import ApiClient
-    from pytest_deployverify.config import LaunchSpec, PipelineProfile, Target
+    from pytest_deployverify.config import Auth, LaunchSpec, PipelineProfile, Target
     from pytest_deployverify.pipeline import PipelineFollower, parse_ts
 
     spec = LaunchSpec(
@@ -51,7 +51,7 @@ def main() -> None:
     deployment = launch.start(spec, env_name="benchmark", timeout=90)
     try:
         target = Target(
-            name="benchmark", base_url=deployment.api_url, auth="bearer:api_token"
+            name="benchmark", base_url=deployment.api_url, auth=Auth.parse("bearer:api_token")
         ).with_deployment(deployment.data, deployment.secrets)
         strategies = {
             "adaptive (default)": PipelineProfile(),

@@ -166,6 +166,37 @@ class LaunchSpec:
     cwd: str = ""
 
 
+@dataclass(frozen=True)
+class Auth:
+    """How requests authenticate: one header whose value is a secret, parsed once from
+    ``'bearer:SECRET_NAME'`` or ``'header:Header-Name:SECRET_NAME'``."""
+
+    #: "bearer" (``Authorization: Bearer <secret>``) or "header" (``<header>: <secret>``)
+    kind: str
+    header: str
+    secret_name: str
+
+    FORMS = "'bearer:SECRET_NAME' or 'header:Header-Name:SECRET_NAME'"
+
+    @classmethod
+    def parse(cls, text: str | None) -> Auth | None:
+        """None for ``None``, ``""`` and ``"none"``; ValueError for anything not in
+        :attr:`FORMS`."""
+        if text in (None, "", "none"):
+            return None
+        kind, _, rest = str(text).partition(":")
+        if kind == "bearer" and rest:
+            return cls(kind, "Authorization", rest)
+        header, _, secret_name = rest.partition(":")
+        if kind == "header" and header and secret_name:
+            return cls(kind, header, secret_name)
+        raise ValueError(f"{text!r} must be {cls.FORMS}")
+
+    def value(self, secret: str) -> str:
+        """The header's value, given the secret's."""
+        return f"Bearer {secret}" if self.kind == "bearer" else secret
+
+
 class _Secrets(dict[str, str]):
     """A dict whose repr never shows the values."""
 
@@ -190,8 +221,8 @@ class Target:
     verify: bool | str = True
     connect_timeout: float = 3.0
     read_timeout: float = 15.0
-    #: ("bearer", secret name) | ("header", "Header-Name:secret name") | None
-    auth: str | None = None
+    #: the auth header of every request (None: no auth)
+    auth: Auth | None = None
     health_path: str = "/health"
     #: JSON version endpoint read once at activation; "" when the service has none
     version_path: str = "/version"
@@ -206,8 +237,8 @@ class Target:
     deployment: Mapping[str, Any] | None = None
     #: the Prometheus that monitors the service ("" when none is named)
     prometheus_url: str = ""
-    #: auth for ``prometheus_url``, in the forms of ``auth``
-    prometheus_auth: str | None = None
+    #: the auth header of requests to ``prometheus_url``
+    prometheus_auth: Auth | None = None
     correlation: CorrelationConfig = field(default_factory=CorrelationConfig)
     profile: PipelineProfile = field(default_factory=PipelineProfile)
     #: (name, label) of each part the report's completeness table expects; () lists only
@@ -268,16 +299,10 @@ class Target:
         """The auth header(s) for requests to ``prometheus_url``."""
         return self._headers(self.prometheus_auth)
 
-    def _headers(self, auth: str | None) -> dict[str, str]:
-        if not auth:
+    def _headers(self, auth: Auth | None) -> dict[str, str]:
+        if auth is None:
             return {}
-        kind, _, rest = auth.partition(":")
-        if kind == "bearer":
-            return {"Authorization": f"Bearer {self.secret(rest)}"}
-        if kind == "header":
-            header, _, secret_name = rest.partition(":")
-            return {header: self.secret(secret_name)}
-        return {}
+        return {auth.header: auth.value(self.secret(auth.secret_name))}
 
     def with_deployment(self, deployment: Mapping[str, Any], secrets: Mapping[str, str]) -> Target:
         """This target bound to a launched deployment and its generated secrets."""
@@ -305,6 +330,8 @@ class Target:
                 value = {k: list(v) if isinstance(v, tuple) else v for k, v in value.items()}
             elif f.name in ("components", "secret_sources"):
                 value = [list(p) for p in value]
+            elif f.name in ("auth", "prometheus_auth") and value is not None:
+                value = [value.kind, value.header, value.secret_name]
             elif f.name == "launch" and value is not None:
                 value = {
                     "command": value.command,
@@ -324,6 +351,8 @@ class Target:
         data["profile"] = _build(PipelineProfile, data.get("profile") or {})
         data["components"] = tuple(tuple(p) for p in data.get("components") or ())
         data["secret_sources"] = tuple(tuple(p) for p in data.get("secret_sources") or ())
+        for key in ("auth", "prometheus_auth"):
+            data[key] = Auth(*data[key]) if data.get(key) else None
         launch = data.get("launch")
         if launch:
             data["launch"] = LaunchSpec(
@@ -639,22 +668,15 @@ def resolve_target(settings: Settings, environ: Mapping[str, str] | None = None)
                 f"or add base_url (or a launch command) to the table."
             )
 
-    def checked_auth(key: str) -> str | None:
-        auth = env.get(key)
-        if auth in (None, "", "none"):
+    def checked_auth(key: str) -> Auth | None:
+        raw = env.get(key)
+        try:
+            auth = Auth.parse(None if raw is None else str(raw))
+        except ValueError:
+            raise ConfigError(f"{where}: {key} = {str(raw)!r} must be {Auth.FORMS}.") from None
+        if auth is None:
             return None
-        auth = str(auth)
-        kind, _, rest = auth.partition(":")
-        secret_name = rest.rpartition(":")[2] if kind == "header" else rest
-        if (
-            kind not in ("bearer", "header")
-            or not secret_name
-            or (kind == "header" and ":" not in rest)
-        ):
-            raise ConfigError(
-                f"{where}: {key} = {auth!r} must be 'bearer:SECRET_NAME' or "
-                f"'header:Header-Name:SECRET_NAME'."
-            )
+        secret_name = auth.secret_name
         if secret_name not in secrets and secret_name not in launch_secrets.values():
             raise ConfigError(
                 f"{where}: {key} uses secret {secret_name!r}, which is in neither secrets nor "

@@ -35,13 +35,12 @@ def settings_for(target: Target) -> ReplaySettings:
     """Where the target's auth comes from, its secrets and a time bound, for replays."""
     auth = None
     headers = target.auth_headers()
-    if target.auth:
-        kind, _, rest = target.auth.partition(":")
-        secret_name = rest.rpartition(":")[2] if kind == "header" else rest
-        header = rest.partition(":")[0] if kind == "header" else "Authorization"
-        source = target.secret_source(secret_name)
+    if target.auth is not None:
+        source = target.secret_source(target.auth.secret_name)
         variable, env_file = source if source is not None else (FALLBACK_VARIABLE, "")
-        auth = AuthReference(kind=kind, header=header, variable=variable, env_file=env_file)
+        auth = AuthReference(
+            kind=target.auth.kind, header=target.auth.header, variable=variable, env_file=env_file
+        )
     return ReplaySettings(
         auth=auth,
         auth_headers=frozenset(h.lower() for h in headers),

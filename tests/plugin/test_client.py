@@ -127,12 +127,12 @@ def test_timeouts_come_from_the_target(project, alt):
 def test_client_outside_a_test(alt, alt_key):
     """ApiClient needs no test item: the rollback re-check uses it at session end."""
     from pytest_deployverify.client import ApiClient
-    from pytest_deployverify.config import CorrelationConfig, Target
+    from pytest_deployverify.config import Auth, CorrelationConfig, Target
 
     target = Target(
         name="alt",
         base_url=alt.url,
-        auth="header:X-Api-Key:key",
+        auth=Auth("header", "X-Api-Key", "key"),
         secrets={"key": alt_key},
         correlation=CorrelationConfig(header="X-Request-ID"),
     )

@@ -38,12 +38,12 @@ def test_headers_on_every_request(project, docservice, monkeypatch, evidence, mo
 
 def test_traceparent_carries_the_id(alt, alt_key):
     from pytest_deployverify.client import ApiClient, trace_id_for
-    from pytest_deployverify.config import CorrelationConfig, Target
+    from pytest_deployverify.config import Auth, CorrelationConfig, Target
 
     target = Target(
         name="alt",
         base_url=alt.url,
-        auth="header:X-Api-Key:key",
+        auth=Auth("header", "X-Api-Key", "key"),
         secrets={"key": alt_key},
         correlation=CorrelationConfig(header="X-Request-ID", extra_headers=("X-Trace-Tag",)),
     )

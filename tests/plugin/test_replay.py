@@ -286,12 +286,12 @@ def _evidence_with(*requests: tuple[str, str, int | None]) -> Any:
 
 
 def _target() -> Any:
-    from pytest_deployverify.config import Target
+    from pytest_deployverify.config import Auth, Target
 
     return Target(
         name="t",
         base_url="http://h",
-        auth="bearer:tok",
+        auth=Auth.parse("bearer:tok"),
         secret_sources=(("tok", "SVC_TOKEN", ""),),
         secrets={"tok": "s3cr3t-value-123"},
     )
