@@ -372,6 +372,24 @@ class UploadMirror(Protocol):
     def learn_run(self, run: PipelineRun, runs: list[PipelineRun]) -> None: ...
 
 
+@dataclass(frozen=True)
+class Upload:
+    """One ``upload_document`` call, as sent (and sent again for a vanished duplicate)."""
+
+    #: the file uploaded (a replay command names it)
+    source: Path
+    filename: str
+    data: bytes = field(repr=False)
+    content_type: str
+    #: the form fields besides the file (``form=`` and ``metadata=``), None for none
+    form: dict[str, Any] | None
+    expect_terminal: bool
+    #: seconds from the upload to a terminal status
+    deadline: float
+    #: delete the document at teardown
+    cleanup: bool
+
+
 class PipelineFollower:
     """Uploads documents and follows their jobs for one test (thread-safe for the async twin).
 
@@ -434,17 +452,24 @@ class PipelineFollower:
         data = path.read_bytes()
         name = filename or path.name
         ctype = content_type or mimetypes.guess_type(name)[0] or "application/octet-stream"
-        fields = self._form_fields(form, metadata)
+        request = Upload(
+            source=path,
+            filename=name,
+            data=data,
+            content_type=ctype,
+            form=self._form_fields(form, metadata),
+            expect_terminal=expect_terminal,
+            deadline=self.deadline if deadline is None else float(deadline),
+            cleanup=cleanup,
+        )
         if self.breaker is not None:
             self.breaker.check(PIPELINE, self.evidence.nodeid if self.evidence else "")
-        run = self._upload_once(path, name, data, ctype, fields, expect_terminal, deadline, cleanup)
+        run = self._upload_once(request)
         if run.duplicate and run.vanished:
             # The upload matched a document another test created, and that test deleted it
             # (its clean-up) before this run fetched it: the same bytes are new to the service
             # again, so upload once more; this run then owns (and cleans up) its own copy.
-            run = self._upload_once(
-                path, name, data, ctype, fields, expect_terminal, deadline, cleanup
-            )
+            run = self._upload_once(request)
         if self.mirror is not None:
             options = dict(
                 form=form,
@@ -458,22 +483,10 @@ class PipelineFollower:
             self.mirror.learn_run(run, run.reference_runs)
         return run
 
-    def _upload_once(
-        self,
-        source: Path,
-        name: str,
-        data: bytes,
-        ctype: str,
-        fields: dict[str, Any] | None,
-        expect_terminal: bool,
-        deadline: float | None,
-        cleanup: bool,
-    ) -> PipelineRun:
+    def _upload_once(self, request: Upload) -> PipelineRun:
         client = self._client_factory()
         try:
-            return self._upload(
-                client, source, name, data, ctype, fields, expect_terminal, deadline, cleanup
-            )
+            return self._upload(client, request)
         finally:
             client.close()
 
@@ -506,22 +519,11 @@ class PipelineFollower:
             fields[p.metadata_field] = json.dumps(metadata)
         return fields or None
 
-    def _upload(
-        self,
-        client: ApiClient,
-        source: Path,
-        name: str,
-        data: bytes,
-        ctype: str,
-        form: dict[str, Any] | None,
-        expect_terminal: bool,
-        deadline: float | None,
-        cleanup: bool,
-    ) -> PipelineRun:
+    def _upload(self, client: ApiClient, request: Upload) -> PipelineRun:
         p = self.profile
-        limit = self.deadline if deadline is None else float(deadline)
+        limit = request.deadline
         run = PipelineRun(
-            filename=name,
+            filename=request.filename,
             correlation_id=client.correlation_id,
             rule=f"terminal status {'/'.join(p.terminal_success)} within {limit:g} s, "
             f"a status change at least every {self.stall_timeout:g} s",
@@ -533,14 +535,14 @@ class PipelineFollower:
         # service answered
         with self._lock:
             self.runs.append(run)
-            if cleanup:
+            if request.cleanup:
                 self._created.append(run)
         try:
             response = client.post(
                 p.upload_path,
-                files={p.upload_field: (name, data, ctype)},
-                data=form,
-                file_paths={p.upload_field: str(source.resolve())},
+                files={p.upload_field: (request.filename, request.data, request.content_type)},
+                data=request.form,
+                file_paths={p.upload_field: str(request.source.resolve())},
             )
             sent = client.last_sent
             run.upload_status_code = response.status_code
@@ -586,7 +588,7 @@ class PipelineFollower:
                 run.outcome = "failed"
                 run.last_error = f"upload response has no {p.job_id_field!r}"
                 return run
-            if expect_terminal:
+            if request.expect_terminal:
                 self._follow(client, run, started, started + limit)
                 if self.breaker is not None:
                     self.breaker.run_ended(
