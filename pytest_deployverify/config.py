@@ -1,8 +1,10 @@
-"""The Target and the pipeline profile, from options, ``[tool.deployverify]`` and ``.env`` files.
+"""The Target (URL, auth, secrets), resolved from the Settings when the session needs it.
 
-The inputs come from :class:`~pytest_deployverify.settings.Settings` (options, ini keys and
-``[tool.deployverify]``, read once); the env's ``env_file`` and its secrets are read here, when
-the session needs its target. Environment name: ``--target-env``, ini
+The inputs come from :class:`~pytest_deployverify.settings.Settings` (options, ini keys,
+``[tool.deployverify]`` and the selected environment's env file, read once at configure
+time); the secrets are looked up here, when the session needs its target, so a project that
+merely defines environments never fails on a missing secret. The service's shape (pipeline
+profile, correlation) is :mod:`profile`'s. Environment name: ``--target-env``, ini
 ``deployverify_target_env``, ``[tool.deployverify] default_env``, ``"local"``. Base URL:
 ``--target-url``, ``DEPLOYVERIFY_TARGET_URL``, the env's ``base_url_env`` variable, its
 ``base_url``, else its ``launch`` command (an embedded deployment started by :mod:`launch`).
@@ -17,12 +19,19 @@ import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 from urllib.parse import urlsplit
 
+from pytest_deployverify.profile import (
+    CorrelationConfig,
+    PipelineProfile,
+    build_table,
+    check_keys,
+    components_from,
+    correlation_from,
+    profile_from,
+)
 from pytest_deployverify.settings import URL_ENV_VAR, ConfigError, Settings
-
-B = TypeVar("B", "CorrelationConfig", "PipelineProfile")
 
 ENV_KEYS = {
     "base_url": "the service's base URL, e.g. https://docs.example.com",
@@ -49,108 +58,6 @@ ENV_KEYS = {
     "components": "the deployment's parts the report lists: a list of names or a table name = label",
 }
 
-#: What ``absent = [...]`` in a pipeline profile may name, and the keys each one clears: a
-#: route or field the service does not have, instead of an empty string or a dummy value.
-ABSENT: dict[str, tuple[str, ...]] = {
-    "events": ("events_path",),
-    "document": ("document_path",),
-    "delete": ("delete_path",),
-    "dedupe": ("duplicate_field",),
-    "document_id": ("document_id_field",),
-    "metadata": ("metadata_field",),
-    "timestamps": ("timestamp_field", "upload_timestamp_field", "event_time_field"),
-    "correlation": ("correlation_field", "event_correlation_field"),
-    "error": ("error_field",),
-}
-
-
-# ---------------------------------------------------------------- correlation and pipeline
-
-
-@dataclass(frozen=True)
-class CorrelationConfig:
-    """How the per-test correlation ID travels: ``[tool.deployverify.correlation]``."""
-
-    header: str = "X-Correlation-ID"
-    traceparent: bool = True
-    #: more headers that carry the same ID, e.g. ["X-Request-ID"]
-    extra_headers: tuple[str, ...] = ()
-    #: the response header the service echoes the ID in (default: ``header``)
-    echo_header: str = ""
-    #: "fail": a missing/different echo fails the test; "record": finding only; "off"
-    echo: str = "fail"
-
-    @property
-    def echo_name(self) -> str:
-        return self.echo_header or self.header
-
-
-DOCSERVICE_STATUSES = (
-    "uploaded",
-    "parse_queued",
-    "parsed",
-    "parse_validated",
-    "chunking",
-    "chunks_stored",
-    "embedding_queued",
-    "embedding_in_progress",
-    "embeddings_stored",
-    "complete",
-)
-
-
-@dataclass(frozen=True)
-class PipelineProfile:
-    """Where a document-ingestion service keeps its endpoints and statuses.
-
-    ``[tool.deployverify.pipeline]``; the defaults describe docservice. Paths take
-    ``{job_id}`` / ``{document_id}`` placeholders; field names may be dotted (``data.state``).
-    """
-
-    upload_path: str = "/api/v2/upload"
-    upload_field: str = "file"
-    metadata_field: str = "metadata"
-    job_path: str = "/api/v2/jobs/{job_id}"
-    #: "" when the service keeps no event trail: statuses then come from polling
-    events_path: str = "/api/v2/jobs/{job_id}/events"
-    events_field: str = "events"
-    event_status_field: str = "status"
-    event_time_field: str = "at"
-    event_correlation_field: str = "correlation_id"
-    document_path: str = "/api/v2/documents/{document_id}"
-    delete_path: str = "/api/v2/documents/{document_id}"
-    status_field: str = "status"
-    job_id_field: str = "job_id"
-    document_id_field: str = "document_id"
-    duplicate_field: str = "duplicate"
-    #: where the upload response keeps the first status (default: ``status_field``)
-    upload_status_field: str = ""
-    #: where the upload response keeps the first status's time (default: ``timestamp_field``)
-    upload_timestamp_field: str = ""
-    correlation_field: str = "correlation_id"
-    #: job field holding the server time of the last status change (polling fallback)
-    timestamp_field: str = "updated_at"
-    error_field: str = "last_error"
-    statuses: tuple[str, ...] = DOCSERVICE_STATUSES
-    terminal_success: tuple[str, ...] = ("complete",)
-    terminal_failure: tuple[str, ...] = ("failed_parse", "failed_chunking", "failed_embedding")
-    #: seconds between polls: the shortest, and the cap it backs off to
-    poll_initial: float = 0.02
-    poll_max: float = 0.2
-    #: a response header the service may use to ask for a slower poll (seconds)
-    poll_hint_header: str = "X-Poll-Interval"
-    #: routes and fields the service does not have (names from :data:`ABSENT`)
-    absent: tuple[str, ...] = ()
-
-    @property
-    def terminal(self) -> tuple[str, ...]:
-        return self.terminal_success + self.terminal_failure
-
-
-_KEYS: dict[str, set[str]] = {
-    "correlation": {f.name for f in fields(CorrelationConfig)},
-    "pipeline": {f.name for f in fields(PipelineProfile)},
-}
 
 # ---------------------------------------------------------------- the target
 
@@ -347,8 +254,8 @@ class Target:
     @classmethod
     def from_wire(cls, data: Mapping[str, Any]) -> Target:
         data = dict(data)
-        data["correlation"] = _build(CorrelationConfig, data.get("correlation") or {})
-        data["profile"] = _build(PipelineProfile, data.get("profile") or {})
+        data["correlation"] = build_table(CorrelationConfig, data.get("correlation") or {})
+        data["profile"] = build_table(PipelineProfile, data.get("profile") or {})
         data["components"] = tuple(tuple(p) for p in data.get("components") or ())
         data["secret_sources"] = tuple(tuple(p) for p in data.get("secret_sources") or ())
         for key in ("auth", "prometheus_auth"):
@@ -377,46 +284,8 @@ def refuse_protected_record(
         )
 
 
-def _build(cls: type[B], raw: Mapping[str, Any]) -> B:
-    kwargs: dict[str, Any] = {}
-    for f in fields(cls):
-        if f.name in raw:
-            value = raw[f.name]
-            kwargs[f.name] = tuple(value) if isinstance(value, list) else value
-    return cls(**kwargs)
-
-
 def _where(pyproject: Path | None, name: str) -> str:
     return f"[tool.deployverify.envs.{name}] in {pyproject or 'pyproject.toml'}"
-
-
-def _read_env_file(path: Path, where: str) -> dict[str, str]:
-    """The key/value pairs of a dotenv file, without exporting them to os.environ."""
-    from dotenv import dotenv_values
-
-    try:
-        # read it ourselves first so an unreadable file is an error, not silently empty
-        text = path.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as exc:
-        raise ConfigError(
-            f"env file {path} (from {where}) cannot be read: {exc.__class__.__name__}: "
-            f"{getattr(exc, 'strerror', None) or exc}. Make it a readable UTF-8 dotenv file "
-            f"or remove env_file."
-        ) from None
-    import io
-
-    return {k: v for k, v in dotenv_values(stream=io.StringIO(text)).items() if v is not None}
-
-
-def _check_keys(
-    table: Mapping[str, Any], allowed: Mapping[str, Any] | set[str], where: str
-) -> None:
-    unknown = sorted(set(table) - set(allowed))
-    if unknown:
-        raise ConfigError(
-            f"{where}: unknown key(s) {', '.join(unknown)}; valid keys are "
-            f"{', '.join(sorted(allowed))} (see docs/configuration.md)."
-        )
 
 
 def _string_table(value: Any, key: str, where: str) -> dict[str, str]:
@@ -433,115 +302,6 @@ def _number(value: Any, key: str, where: str, default: float) -> float:
     if isinstance(value, bool) or not isinstance(value, (int, float)) or value <= 0:
         raise ConfigError(f"{where}: {key} = {value!r} must be a positive number of seconds")
     return float(value)
-
-
-def _layered(
-    tool: Mapping[str, Any],
-    env: Mapping[str, Any] | None,
-    key: str,
-    pyproject: Path | None,
-    env_name: str | None,
-) -> tuple[dict[str, Any], str]:
-    """The global ``[tool.deployverify.KEY]`` table with the environment's own ``KEY`` table
-    laid over it key by key, and where it was read (for error messages)."""
-    where = f"[tool.deployverify.{key}]"
-    raw = tool.get(key) or {}
-    if not isinstance(raw, Mapping):
-        raise ConfigError(f"{where} in {pyproject} must be a table")
-    _check_keys(raw, _KEYS[key], f"{where} in {pyproject}")
-    merged = dict(raw)
-    own = (env or {}).get(key)
-    if own is not None:
-        env_where = f"[tool.deployverify.envs.{env_name}.{key}]"
-        if not isinstance(own, Mapping):
-            raise ConfigError(f"{env_where} in {pyproject} must be a table")
-        _check_keys(own, _KEYS[key], f"{env_where} in {pyproject}")
-        merged.update(own)
-        where = f"{env_where} (over {where})" if raw else env_where
-    return merged, f"{where} in {pyproject}"
-
-
-def correlation_from(
-    tool: Mapping[str, Any],
-    pyproject: Path | None,
-    env: Mapping[str, Any] | None = None,
-    env_name: str | None = None,
-) -> CorrelationConfig:
-    raw, where = _layered(tool, env, "correlation", pyproject, env_name)
-    cfg = _build(CorrelationConfig, raw)
-    if cfg.echo not in ("fail", "record", "off"):
-        raise ConfigError(f"{where}: echo = {cfg.echo!r} must be 'fail', 'record' or 'off'")
-    if not cfg.header or not isinstance(cfg.header, str):
-        raise ConfigError(f"{where}: header must be a non-empty header name")
-    return cfg
-
-
-def profile_from(
-    tool: Mapping[str, Any],
-    pyproject: Path | None,
-    env: Mapping[str, Any] | None = None,
-    env_name: str | None = None,
-) -> PipelineProfile:
-    raw, where = _layered(tool, env, "pipeline", pyproject, env_name)
-    absent = raw.get("absent", [])
-    if not isinstance(absent, list) or not all(isinstance(a, str) for a in absent):
-        raise ConfigError(f"{where}: absent must be a list of names from {', '.join(ABSENT)}")
-    for name in absent:
-        if name not in ABSENT:
-            raise ConfigError(
-                f"{where}: absent names {name!r}, which is not a route or field the plugin "
-                f"knows; use names from {', '.join(ABSENT)} (see docs/configuration.md)."
-            )
-        # only the table that declares absent can clash with it: an environment may declare
-        # absent a route the global profile has
-        own = (env or {}).get("pipeline") or {}
-        declaring = own if "absent" in own else raw
-        clash = [k for k in ABSENT[name] if declaring.get(k)]
-        if clash:
-            raise ConfigError(
-                f"{where}: {name!r} is declared absent but {', '.join(clash)} is set; remove "
-                f"one of the two."
-            )
-        for key in ABSENT[name]:
-            raw[key] = ""
-    profile = _build(PipelineProfile, raw)
-    if not profile.terminal_success:
-        raise ConfigError(f"{where}: terminal_success must name at least one status")
-    for key in ("upload_path", "job_path"):
-        if not getattr(profile, key):
-            raise ConfigError(f"{where}: {key} must not be empty")
-    if "{job_id}" not in profile.job_path:
-        raise ConfigError(f"{where}: job_path {profile.job_path!r} must contain {{job_id}}")
-    return profile
-
-
-def components_from(
-    tool: Mapping[str, Any], env: Mapping[str, Any], pyproject: Path | None, env_name: str
-) -> tuple[tuple[str, str], ...]:
-    """The parts the report expects: the environment's ``components``, else the global one."""
-    where = f"[tool.deployverify.envs.{env_name}] in {pyproject}"
-    raw = env.get("components")
-    if raw is None:
-        raw, where = tool.get("components"), f"[tool.deployverify] in {pyproject}"
-    if raw is None:
-        return ()
-    pairs: list[tuple[str, str]]
-    if isinstance(raw, list) and all(isinstance(n, str) for n in raw):
-        pairs = [(n, n) for n in raw]
-    elif isinstance(raw, Mapping) and all(isinstance(v, str) for v in raw.values()):
-        pairs = [(str(k), v) for k, v in raw.items()]
-    else:
-        raise ConfigError(
-            f'{where}: components must be a list of names (["api", "worker"]) or a table of '
-            f'name = "label", got {raw!r}'
-        )
-    for name, _ in pairs:
-        if not name or ":" in name or name != name.strip().lower():
-            raise ConfigError(
-                f"{where}: component name {name!r} must be a lower-case word without ':' (the "
-                f"name tests pass to component_check)"
-            )
-    return tuple(pairs)
 
 
 def record_elsewhere_hint(tool: Mapping[str, Any]) -> str:
@@ -604,20 +364,14 @@ def resolve_target(settings: Settings, environ: Mapping[str, str] | None = None)
     if not isinstance(env, Mapping):
         raise ConfigError(f"{_where(pyproject, name)} must be a table")
     where = _where(pyproject, name)
-    _check_keys(env, ENV_KEYS, where)
+    check_keys(env, ENV_KEYS, where)
 
-    # the env file: explicit (must be readable if it exists), or .env.NAME when present
-    env_file_values: dict[str, str] = {}
-    env_file_rel = env.get("env_file") or f".env.{name}"
-    env_file = (
-        (Path(rootpath) / env_file_rel)
-        if not Path(env_file_rel).is_absolute()
-        else Path(env_file_rel)
-    )
-    env_file_used = ""
-    if env_file.exists():
-        env_file_values = _read_env_file(env_file, where)
-        env_file_used = str(env_file)
+    # the env file, read at configure time (an unreadable one is an error only now)
+    env_file = settings.env_file
+    if env_file.error is not None:
+        raise ConfigError(env_file.error)
+    env_file_values = env_file.values or {}
+    env_file_used = str(env_file.path) if env_file.used else ""
 
     def lookup(var: str) -> str | None:
         # the process environment wins over the file, as with dotenv's default
@@ -630,14 +384,14 @@ def resolve_target(settings: Settings, environ: Mapping[str, str] | None = None)
         sources.append((secret_name, var, "" if environ.get(var) else env_file_used))
         if not value:
             hint = (
-                f"the env file {env_file} does not exist"
+                f"the env file {env_file.path} does not exist"
                 if not env_file_used
-                else f"it is not in {env_file} either"
+                else f"it is not in {env_file.path} either"
             )
             raise ConfigError(
                 f"target {name!r} needs secret {secret_name!r} from environment variable "
                 f"{var}, which is not set ({hint}). Export {var} or add {var}=<your {secret_name}> to "
-                f"{env_file_rel} (see {where})."
+                f"{env_file.name} (see {where})."
             )
         secrets[secret_name] = value
 

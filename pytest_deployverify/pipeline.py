@@ -1,6 +1,6 @@
 """``upload_document``: upload a file, follow its job to a terminal status, return a PipelineRun.
 
-The service's shape comes from the target's :class:`~pytest_deployverify.config.PipelineProfile`
+The service's shape comes from the target's :class:`~pytest_deployverify.profile.PipelineProfile`
 (``[tool.deployverify.pipeline]``), so any service with an upload endpoint, a job resource
 with a status field and optionally an event trail works.
 
@@ -40,10 +40,10 @@ import requests
 
 from pytest_deployverify.client import ApiClient
 from pytest_deployverify.clock import utc_timestamp
-from pytest_deployverify.config import PipelineProfile
 from pytest_deployverify.evidence import CleanupResult, Exchange, Finding, TestEvidence
 from pytest_deployverify.failfast import PIPELINE, TARGET, Breaker
 from pytest_deployverify.fieldcoverage import redact_tracked
+from pytest_deployverify.profile import PipelineProfile
 from pytest_deployverify.redact import redact_text, redact_value
 
 OUTCOMES = ("complete", "failed", "stalled", "deadline", "rejected")

@@ -127,7 +127,8 @@ def test_timeouts_come_from_the_target(project, alt):
 def test_client_outside_a_test(alt, alt_key):
     """ApiClient needs no test item: the rollback re-check uses it at session end."""
     from pytest_deployverify.client import ApiClient
-    from pytest_deployverify.config import Auth, CorrelationConfig, Target
+    from pytest_deployverify.config import Auth, Target
+    from pytest_deployverify.profile import CorrelationConfig
 
     target = Target(
         name="alt",

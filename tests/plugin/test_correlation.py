@@ -38,7 +38,8 @@ def test_headers_on_every_request(project, docservice, monkeypatch, evidence, mo
 
 def test_traceparent_carries_the_id(alt, alt_key):
     from pytest_deployverify.client import ApiClient, trace_id_for
-    from pytest_deployverify.config import Auth, CorrelationConfig, Target
+    from pytest_deployverify.config import Auth, Target
+    from pytest_deployverify.profile import CorrelationConfig
 
     target = Target(
         name="alt",
