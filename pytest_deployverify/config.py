@@ -367,7 +367,7 @@ def resolve_target(settings: Settings, environ: Mapping[str, str] | None = None)
     check_keys(env, ENV_KEYS, where)
 
     # the env file, read at configure time (an unreadable one is an error only now)
-    env_file = settings.env_file
+    env_file = settings.env_file(name)
     if env_file.error is not None:
         raise ConfigError(env_file.error)
     env_file_values = env_file.values or {}

@@ -13,16 +13,18 @@ where the table has a key for it, then the built-in default. A path given on the
 is relative to where pytest was started; one from ini, pyproject or a default is relative to
 the rootdir.
 
-The target itself (URL, secrets from the env's ``env_file``, auth) is resolved from these
-settings by :func:`pytest_deployverify.config.resolve_target` only when the session needs a
-target: a project that merely defines environments must not fail on a missing secret.
+The selected environment's ``env_file`` is read here too (:mod:`envfile`). The target itself
+(URL, secrets, auth) is resolved from these settings by
+:func:`pytest_deployverify.config.resolve_target` only when the session needs a target: a
+project that merely defines environments must not fail on a missing secret (nor on an
+unreadable env file: that error is kept and raised then).
 """
 
 from __future__ import annotations
 
 import os
 import sys
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -32,6 +34,7 @@ import pytest
 
 from pytest_deployverify import options
 from pytest_deployverify.baseline.model import Rule
+from pytest_deployverify.envfile import EnvFile, read_env_file
 from pytest_deployverify.fieldcoverage import Declaration, config_declarations
 from pytest_deployverify.perf_config import PerfConfig
 from pytest_deployverify.report.model import CorrelationLinks
@@ -187,6 +190,9 @@ class Settings:
     history: HistorySettings | None = None
     failfast: FailFastSettings = field(default_factory=FailFastSettings)
     reference: ReferenceSettings = field(default_factory=ReferenceSettings)
+    #: environment name -> its env file, read at configure time for the environments the
+    #: options select (the target's and ``--reference-env``'s)
+    env_files: Mapping[str, EnvFile] = field(default_factory=dict)
 
     @property
     def env_name(self) -> str:
@@ -201,6 +207,15 @@ class Settings:
     @property
     def has_default_env(self) -> bool:
         return "default_env" in self.tool
+
+    def env_file(self, name: str) -> EnvFile:
+        """Environment ``name``'s env file as read at configure time."""
+        known = self.env_files.get(name)
+        if known is not None:
+            return known
+        # not selected by any option (a caller resolving another environment): read it now
+        where = f"[tool.deployverify.envs.{name}] in {self.pyproject or 'pyproject.toml'}"
+        return read_env_file(self.rootpath, self.env_table(name), name, where)
 
     def env_table(self, name: str) -> Mapping[str, Any] | None:
         """The raw ``[tool.deployverify.envs.NAME]`` table, None when not defined."""
@@ -339,6 +354,8 @@ def build(config: pytest.Config) -> Settings:
         clock_skew=_positive(read.value("deployverify_clock_skew"), "--clock-skew"),
     )
     rechecking = os.environ.get(RECHECK_ENV) == "1"
+    reference = _reference_settings(read, tool, pyproject)
+    selected = str(target_env) if target_env else str(tool.get("default_env") or DEFAULT_ENV)
     return Settings(
         rootpath=rootpath,
         invocation_dir=Path(config.invocation_params.dir),
@@ -363,7 +380,8 @@ def build(config: pytest.Config) -> Settings:
         fields=_field_settings(read, tool, pyproject or pyproject_path(config)),
         history=_history_settings(read),
         failfast=_failfast_settings(read),
-        reference=_reference_settings(read, tool, pyproject),
+        reference=reference,
+        env_files=_env_files(tool, pyproject, rootpath, (selected, reference.env)),
     )
 
 
@@ -409,6 +427,19 @@ def _reference_settings(
                 f"table (base_url, secrets, auth) or pass a defined name."
             )
     return ReferenceSettings(urls=tuple(u.rstrip("/") for u in urls), env=str(env) if env else None)
+
+
+def _env_files(
+    tool: Mapping[str, Any], pyproject: Path | None, rootpath: Path, names: Iterable[str | None]
+) -> dict[str, EnvFile]:
+    """The env file (``env_file``, default ``.env.NAME``) of each named environment."""
+    envs = tool.get("envs")
+    out: dict[str, EnvFile] = {}
+    for name in filter(None, names):
+        env = envs.get(name) if isinstance(envs, Mapping) else None
+        where = f"[tool.deployverify.envs.{name}] in {pyproject or 'pyproject.toml'}"
+        out[name] = read_env_file(rootpath, env if isinstance(env, Mapping) else None, name, where)
+    return out
 
 
 def _history_settings(read: _Reader) -> HistorySettings | None:

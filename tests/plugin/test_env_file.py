@@ -116,6 +116,33 @@ def test_env_file_that_is_a_directory(project, alt):
     )
 
 
+def test_env_file_is_read_at_configure_time(project, alt, alt_key):
+    """Settings read the file: a file gone after pytest_configure still supplies the target."""
+    project.pyproject(PROD.format(env_file=""))
+    _write(project, ".env.prod", f"DV_PROD_URL={alt.url}\nDV_PROD_KEY='{alt_key}'\n")
+    _write(
+        project,
+        "conftest.py",
+        "import os, pytest\n\n"
+        "@pytest.hookimpl(trylast=True)\n"
+        "def pytest_configure(config):\n"
+        "    os.remove('.env.prod')\n",
+    )
+    project.tests(USES_SECRET.format(key=alt_key))
+    result = project.run("--target-env", "prod")
+    result.assert_outcomes(passed=1)
+    assert not (project.pytester.path / ".env.prod").exists()
+
+
+def test_unreadable_env_file_of_an_environment_not_used_is_no_error(project):
+    """A project that merely defines environments runs plain tests, whatever their env files."""
+    project.pyproject(PROD.format(env_file="").replace("envs.prod", "envs.local"))
+    (project.pytester.path / ".env.local").mkdir()
+    project.tests("def test_plain():\n    assert True\n")
+    result = project.run()
+    result.assert_outcomes(passed=1)
+
+
 def test_auth_with_unknown_secret(project, alt):
     project.pyproject(
         f"""

@@ -15,6 +15,7 @@ def _resolve(tmp_path, text: str, env: str = "a"):
     """The target ``resolve_target`` builds for environment ``env`` of this pyproject text."""
     from types import SimpleNamespace
 
+    from pytest_deployverify.envfile import EnvFile
     from pytest_deployverify.settings import read_tool_table
 
     path = tmp_path / "pyproject.toml"
@@ -29,6 +30,7 @@ def _resolve(tmp_path, text: str, env: str = "a"):
         target_env_source="--target-env",
         target_url=None,
         target_url_source="",
+        env_file=lambda name: EnvFile(f".env.{name}", tmp_path / f".env.{name}"),
     )
     return resolve_target(chosen, environ={})
 
