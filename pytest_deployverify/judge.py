@@ -4,18 +4,14 @@ Pure Python (no numpy/scipy, no pytest) so the plugin needs nothing heavy at run
 dev extra's scipy only checks these numbers in the tests.
 
 The model: timings are positive and vary multiplicatively, so we work on log-seconds, where a
-slowdown by a factor ``r`` is a shift by ``log r``. On the logs we compute
+slowdown by a factor ``r`` is a shift by ``log r``. On the logs we compute (:mod:`rank_tests`)
 
 * the Mann-Whitney U statistic of target vs reference, and its one-sided p-value for "target
-  slower" (exact null distribution for small samples without ties, otherwise the normal
-  approximation with tie and continuity correction, as scipy's ``method="asymptotic"``), and
-  ``z = Phi^-1(1 - p)`` for the sequential boundaries;
-* the Hodges-Lehmann estimate of the shift (median of all target-reference pairwise
-  differences) and its distribution-free confidence interval (order statistics of the same
-  differences, cut where the U distribution puts the tail probability);
+  slower", and ``z = Phi^-1(1 - p)`` for the sequential boundaries;
+* the Hodges-Lehmann estimate of the shift and its distribution-free confidence interval;
 * ``exp`` of both: the target/reference ratio and its interval.
 
-**Sequential looks.** A timing sampled with a plan (``SamplingPlan``: first look at
+**Sequential looks** (:mod:`sequential`). A timing sampled with a plan (``SamplingPlan``: first look at
 ``min_samples`` target samples, then every ``look_every``, at most ``max_samples``) is judged
 at each look by a group-sequential test (Jennison & Turnbull 2000; error spending, Lan &
 DeMets 1983): the fail boundary spends the fail level ``alpha`` (default ``(1-confidence)/2``
@@ -58,18 +54,19 @@ success.
 
 from __future__ import annotations
 
-import itertools
 import math
-from bisect import bisect_left, bisect_right
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
-from functools import lru_cache
 from statistics import NormalDist, median
 from typing import Any
 
-#: Above this many possible U values the exact distribution is not worth its cost; the normal
-#: approximation is then accurate to well under the Monte-Carlo noise of any sample we get.
-EXACT_MAX_PRODUCT = 2500
+from pytest_deployverify.rank_tests import hl_bounds, mann_whitney
+from pytest_deployverify.sequential import (
+    SamplingPlan,
+    information_fractions,
+    spending_bounds,
+    upper_tail,
+)
 
 #: Timings are clamped to this before taking logs (a 0 s stage is possible at microsecond
 #: timestamp resolution; the absolute floor makes such stages pass anyway).
@@ -140,57 +137,6 @@ class JudgeConfig:
         return 1.0 + 2.0 * (self.allowed_ratio - 1.0)
 
 
-@dataclass(frozen=True)
-class SamplingPlan:
-    """Sequential sampling of one timing: looks at ``min_samples``, then every
-    ``look_every`` target samples, up to ``max_samples``."""
-
-    min_samples: int
-    max_samples: int
-    look_every: int = 5
-
-    def __post_init__(self) -> None:
-        if self.min_samples < 2:
-            raise ValueError(f"min_samples must be at least 2, got {self.min_samples!r}")
-        if self.max_samples < self.min_samples:
-            raise ValueError(
-                f"max_samples ({self.max_samples!r}) must be at least min_samples "
-                f"({self.min_samples!r})"
-            )
-        if self.look_every < 1:
-            raise ValueError(f"look_every must be at least 1, got {self.look_every!r}")
-
-    def looks(self, taken: int) -> list[int]:
-        """Target sample counts at which the judge looks, given ``taken`` samples so far:
-        the planned looks below ``taken``, and ``taken`` itself as the latest look."""
-        planned = list(range(self.min_samples, self.max_samples, self.look_every))
-        planned.append(self.max_samples)
-        return [m for m in planned if m < taken] + [taken]
-
-    def to_dict(self) -> dict[str, int]:
-        return asdict(self)
-
-
-@dataclass
-class MannWhitney:
-    """U statistic of the second sample (target) over the first (reference)."""
-
-    u: float
-    p_greater: float  # one-sided: target stochastically larger (slower)
-    method: str  # "exact" | "normal"
-
-
-@dataclass
-class ShiftEstimate:
-    """Hodges-Lehmann shift (target - reference) with its confidence interval."""
-
-    estimate: float
-    low: float
-    high: float
-    confidence: float
-    method: str
-
-
 @dataclass
 class TimingResult:
     """One timing's judgement, with every number that decided it."""
@@ -237,262 +183,6 @@ class TimingResult:
         return data
 
 
-# ------------------------------------------------------------------------ Mann-Whitney U
-
-
-@lru_cache(maxsize=256)  # a pure function of (n, m); a memo, not session state
-def _u_counts(n: int, m: int) -> tuple[int, ...]:
-    """Number of rank arrangements giving each U = 0..n*m (no ties), for samples n and m."""
-    # counts[a][b] is the distribution for sizes (a, b); the classic recurrence
-    # f(a, b, u) = f(a-1, b, u-b) + f(a, b-1, u), built row by row.
-    prev_row: list[list[int]] = [[1] for _ in range(m + 1)]  # a = 0: only U = 0
-    for a in range(1, n + 1):
-        row: list[list[int]] = [[1]]  # b = 0: only U = 0
-        for b in range(1, m + 1):
-            size = a * b + 1
-            dist = [0] * size
-            left = prev_row[b]  # f(a-1, b, .) shifted by b
-            for u, c in enumerate(left):
-                dist[u + b] += c
-            down = row[b - 1]  # f(a, b-1, .)
-            for u, c in enumerate(down):
-                dist[u] += c
-            row.append(dist)
-        prev_row = row
-    return tuple(prev_row[m])
-
-
-def _u_cdf(n: int, m: int) -> list[float]:
-    """P(U <= u) for u = 0..n*m under the null, exact."""
-    counts = _u_counts(n, m)
-    total = sum(counts)
-    out, acc = [], 0
-    for c in counts:
-        acc += c
-        out.append(acc / total)
-    return out
-
-
-def _ranks(values: Sequence[float]) -> tuple[list[float], list[int]]:
-    """Mid-ranks of ``values`` (1-based) and the sizes of the tie groups."""
-    order = sorted(range(len(values)), key=lambda i: values[i])
-    ranks = [0.0] * len(values)
-    ties: list[int] = []
-    i = 0
-    while i < len(order):
-        j = i
-        while j + 1 < len(order) and values[order[j + 1]] == values[order[i]]:
-            j += 1
-        mid = (i + j) / 2 + 1
-        for k in range(i, j + 1):
-            ranks[order[k]] = mid
-        if j > i:
-            ties.append(j - i + 1)
-        i = j + 1
-    return ranks, ties
-
-
-def _use_exact(n: int, m: int, has_ties: bool) -> bool:
-    return not has_ties and n * m <= EXACT_MAX_PRODUCT
-
-
-def _u_sigma(n: int, m: int, ties: Sequence[int]) -> float:
-    total = n + m
-    tie_term = sum(t**3 - t for t in ties) / (total * (total - 1)) if total > 1 else 0.0
-    return math.sqrt(n * m / 12.0 * ((total + 1) - tie_term))
-
-
-def mann_whitney(baseline: Sequence[float], target: Sequence[float]) -> MannWhitney:
-    """Mann-Whitney U of ``target`` over ``baseline`` and the one-sided p for "target larger"."""
-    n, m = len(baseline), len(target)
-    if n == 0 or m == 0:
-        raise ValueError("Mann-Whitney needs at least one value on each side")
-    ranks, ties = _ranks(list(target) + list(baseline))
-    r_target = sum(ranks[:m])
-    u = r_target - m * (m + 1) / 2.0
-    if _use_exact(n, m, bool(ties)):
-        cdf = _u_cdf(m, n)
-        k = round(u)
-        p = 1.0 - (cdf[k - 1] if k >= 1 else 0.0)  # P(U >= u)
-        return MannWhitney(u=u, p_greater=min(1.0, max(0.0, p)), method="exact")
-    sigma = _u_sigma(n, m, ties)
-    if sigma == 0:
-        return MannWhitney(u=u, p_greater=1.0, method="normal")
-    z = (u - n * m / 2.0 - 0.5) / sigma
-    p = 0.5 * math.erfc(z / math.sqrt(2.0))
-    return MannWhitney(u=u, p_greater=min(1.0, max(0.0, p)), method="normal")
-
-
-# ------------------------------------------------------------------------ Hodges-Lehmann
-
-
-def _critical_k(n: int, m: int, confidence: float, has_ties: bool) -> int:
-    """The order statistic k (1-based) whose pair (k, nm+1-k) bounds the interval; 0 if the
-    samples are too small to reach ``confidence`` at all."""
-    alpha = 1.0 - confidence
-    nm = n * m
-    if _use_exact(n, m, has_ties):
-        cdf = _u_cdf(n, m)
-        # largest k with P(U <= k-1) <= alpha/2  (coverage at least ``confidence``)
-        k = 0
-        while k < len(cdf) and cdf[k] <= alpha / 2.0 + 1e-12:
-            k += 1
-        return k
-    z = NormalDist().inv_cdf(1.0 - alpha / 2.0)
-    k = math.floor(nm / 2.0 - z * _u_sigma(n, m, []) + 0.5)
-    return max(0, k)
-
-
-def hodges_lehmann(
-    baseline: Sequence[float], target: Sequence[float], confidence: float = 0.95
-) -> ShiftEstimate:
-    """Shift ``target - baseline``: the median pairwise difference and its interval."""
-    n, m = len(baseline), len(target)
-    if n == 0 or m == 0:
-        raise ValueError("Hodges-Lehmann needs at least one value on each side")
-    diffs = sorted(t - b for t in target for b in baseline)
-    has_ties = len(set(baseline) | set(target)) < n + m
-    k = _critical_k(n, m, confidence, has_ties)
-    if k < 1 or k > len(diffs) - k + 1:
-        low, high = -math.inf, math.inf
-    else:
-        low, high = diffs[k - 1], diffs[len(diffs) - k]
-    method = "exact" if _use_exact(n, m, has_ties) else "normal"
-    return ShiftEstimate(median(diffs), low, high, confidence, method)
-
-
-# ------------------------------------------------------------------------ error spending
-
-
-def obrien_fleming_spending(t: float, level: float) -> float:
-    """Lan-DeMets O'Brien-Fleming-type spending: almost nothing early, ``level`` at ``t = 1``."""
-    if t <= 0:
-        return 0.0
-    if t >= 1:
-        return level
-    z = _NORMAL.inv_cdf(1.0 - level / 2.0)
-    return 2.0 * (1.0 - _NORMAL.cdf(z / math.sqrt(t)))
-
-
-def pocock_spending(t: float, level: float) -> float:
-    """Lan-DeMets Pocock-type spending: ``level * ln(1 + (e - 1) t)``, spent early."""
-    if t <= 0:
-        return 0.0
-    return level * math.log(1.0 + (math.e - 1.0) * min(t, 1.0))
-
-
-SPENDING: dict[str, Callable[[float, float], float]] = {
-    "obrien-fleming": obrien_fleming_spending,
-    "pocock": pocock_spending,
-}
-
-#: a boundary this high is never crossed (nothing spent at that look)
-_NEVER = 40.0
-
-
-def _upper_tail(x: float) -> float:
-    return 0.5 * math.erfc(x / math.sqrt(2.0))
-
-
-def _simpson(lo: float, hi: float, step: float) -> tuple[list[float], list[float]]:
-    """Points and Simpson weights on [lo, hi] with spacing at most ``step``."""
-    intervals = max(2, 2 * math.ceil((hi - lo) / (2.0 * step)))
-    h = (hi - lo) / intervals
-    xs = [lo + i * h for i in range(intervals + 1)]
-    ws = [(1 if i in (0, intervals) else 4 if i % 2 else 2) * h / 3.0 for i in range(len(xs))]
-    return xs, ws
-
-
-@lru_cache(maxsize=1024)  # a pure function of its arguments; a memo, not session state
-def spending_bounds(
-    fractions: tuple[float, ...], level: float, spending: str = "obrien-fleming"
-) -> tuple[float, ...]:
-    """Upper z-boundaries ``c_k`` of a one-sided group-sequential test at ``level``.
-
-    ``fractions`` are the looks' information fractions (increasing, the last one at most 1).
-    Under the null, ``Z_k`` has the canonical joint distribution (``Z_k sqrt(t_k)`` has
-    independent normal increments); ``c_k`` is chosen so that the chance of first crossing at
-    look ``k`` is ``spend(t_k) - spend(t_{k-1})``. Computed by recursive numerical integration
-    of the continuation density (Armitage, McPherson & Rowe 1969; Jennison & Turnbull 2000,
-    ch. 19), Simpson's rule on a grid finer than the smallest increment's spread.
-    """
-    spend = SPENDING[spending]
-    if not fractions or any(b <= a for a, b in itertools.pairwise(fractions)):
-        raise ValueError(f"information fractions must increase, got {fractions!r}")
-    if not (fractions[0] > 0.0 and fractions[-1] <= 1.0 + 1e-12):
-        raise ValueError(f"information fractions must be in (0, 1], got {fractions!r}")
-    increments = [fractions[0]] + [b - a for a, b in itertools.pairwise(fractions)]
-    step = min(0.4 * math.sqrt(min(increments)), 0.1)
-    bounds: list[float] = []
-    xs: list[float] = []
-    dens: list[float] = []
-    ws: list[float] = []
-    spent = 0.0
-    for k, t in enumerate(fractions):
-        target = max(0.0, spend(t, level) - spent)
-        sd = math.sqrt(t)
-        if k == 0:
-            c = _NORMAL.inv_cdf(1.0 - target) if target > 1e-15 else _NEVER
-            c = min(c, _NEVER)
-            crossed = _upper_tail(c)
-            hi = min(c, 12.0) * sd
-            xs, ws = _simpson(-9.0 * sd, hi, step)
-            dens = [math.exp(-0.5 * (x / sd) ** 2) / (sd * math.sqrt(2 * math.pi)) for x in xs]
-        else:
-            inc = math.sqrt(t - fractions[k - 1])
-            mass = [w * f for w, f in zip(ws, dens, strict=True)]
-
-            def cross(
-                c: float,
-                mass: list[float] = mass,
-                grid: list[float] = xs,
-                inc: float = inc,
-                sd: float = sd,
-            ) -> float:
-                edge = c * sd
-                start = bisect_left(grid, edge - 9.0 * inc)  # below: a tail under 1e-19
-                return sum(
-                    mass[j] * _upper_tail((edge - grid[j]) / inc) for j in range(start, len(grid))
-                )
-
-            if target <= 1e-15:
-                c = _NEVER
-            else:
-                lo_c, hi_c = -12.0, _NEVER
-                while hi_c - lo_c > 1e-6:
-                    mid = 0.5 * (lo_c + hi_c)
-                    if cross(mid) > target:
-                        lo_c = mid
-                    else:
-                        hi_c = mid
-                c = hi_c
-            crossed = cross(c) if c < _NEVER else 0.0
-            hi = min(c, 12.0) * sd
-            new_xs, new_ws = _simpson(-9.0 * sd, hi, step)
-            width = 9.0 * inc
-            norm = 1.0 / (inc * math.sqrt(2 * math.pi))
-            new_dens = []
-            for s in new_xs:
-                a, b = bisect_left(xs, s - width), bisect_right(xs, s + width)
-                new_dens.append(
-                    norm
-                    * sum(mass[j] * math.exp(-0.5 * ((s - xs[j]) / inc) ** 2) for j in range(a, b))
-                )
-            xs, ws, dens = new_xs, new_ws, new_dens
-        spent += crossed
-        bounds.append(c)
-    return tuple(bounds)
-
-
-def information_fractions(
-    n_reference: int, looks: Sequence[int], planned: int
-) -> tuple[float, ...]:
-    """Information at each look (``m`` target samples against ``n`` reference samples) as a
-    fraction of the information at ``planned`` target samples: ``(1/n + 1/M) / (1/n + 1/m)``."""
-    full = 1.0 / n_reference + 1.0 / max(planned, looks[-1])
-    return tuple(full / (1.0 / n_reference + 1.0 / m) for m in looks)
-
-
 # ------------------------------------------------------------------------ the judge
 
 
@@ -517,16 +207,6 @@ def _z_of(p: float) -> float:
     if p >= 1.0:
         return -math.inf
     return -_NORMAL.inv_cdf(p)
-
-
-def _hl_bounds(
-    diffs: Sequence[float], n: int, m: int, has_ties: bool, confidence: float
-) -> tuple[float, float]:
-    """The Hodges-Lehmann interval from already-sorted pairwise differences."""
-    k = _critical_k(n, m, confidence, has_ties)
-    if k < 1 or k > len(diffs) - k + 1:
-        return -math.inf, math.inf
-    return diffs[k - 1], diffs[len(diffs) - k]
 
 
 @dataclass
@@ -555,9 +235,9 @@ def _look(
     mw = mann_whitney(lb, lt)
     diffs = sorted(t - b for t in lt for b in lb)
     has_ties = len(set(lb) | set(lt)) < n + m
-    pass_conf = 1.0 - 2.0 * _upper_tail(pass_z)
-    upper = _hl_bounds(diffs, n, m, has_ties, pass_conf)[1] if pass_conf > 0 else math.inf
-    low, high = _hl_bounds(diffs, n, m, has_ties, confidence)
+    pass_conf = 1.0 - 2.0 * upper_tail(pass_z)
+    upper = hl_bounds(diffs, n, m, has_ties, pass_conf)[1] if pass_conf > 0 else math.inf
+    low, high = hl_bounds(diffs, n, m, has_ties, confidence)
     return _Look(
         m=m,
         p=mw.p_greater,
@@ -661,7 +341,7 @@ def judge(
                 f"slower than allowed ({limit:g}x)",
             )
         elif look.upper_pass <= math.log(pass_limit):
-            cover = 1.0 - _upper_tail(pass_z[index])
+            cover = 1.0 - upper_tail(pass_z[index])
             decision = (
                 "pass",
                 f"a slowdown beyond {pass_limit:g} ruled out (upper {cover:.0%} bound "

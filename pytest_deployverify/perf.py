@@ -34,13 +34,13 @@ import pytest
 
 from pytest_deployverify.evidence import TestEvidence
 from pytest_deployverify.judge import (
-    SamplingPlan,
     TimingCase,
     TimingResult,
     judge,
     judge_family,
 )
 from pytest_deployverify.perf_config import GROUPS, PerfConfig
+from pytest_deployverify.sequential import SamplingPlan
 
 #: What a sampler needs from the session: the reference samples of a timing name (None when
 #: there is nothing to compare with, e.g. in record mode) and the family size (how many

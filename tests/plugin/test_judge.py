@@ -10,7 +10,10 @@ import random
 import pytest
 
 from pytest_deployverify import judge as J
-from pytest_deployverify.judge import JudgeConfig, hodges_lehmann, judge, mann_whitney
+from pytest_deployverify import rank_tests as R
+from pytest_deployverify import sequential as S
+from pytest_deployverify.judge import JudgeConfig, judge
+from pytest_deployverify.rank_tests import hodges_lehmann, mann_whitney
 
 stats = pytest.importorskip("scipy.stats")
 
@@ -30,7 +33,7 @@ def test_mann_whitney_matches_scipy(n: int, m: int) -> None:
         ref = stats.mannwhitneyu(targ, base, alternative="greater", method=method)
         assert ours.u == pytest.approx(float(ref.statistic))
         assert ours.p_greater == pytest.approx(float(ref.pvalue), rel=1e-9, abs=1e-12)
-    assert (ours.method == "exact") == (n * m <= J.EXACT_MAX_PRODUCT)
+    assert (ours.method == "exact") == (n * m <= R.EXACT_MAX_PRODUCT)
 
 
 def test_mann_whitney_with_ties_uses_tie_corrected_normal_like_scipy() -> None:
@@ -49,7 +52,7 @@ def test_exact_distribution_counts_every_arrangement() -> None:
     for first in itertools.combinations(range(n + m), n):
         u = sum(1 for a in first for b in set(range(n + m)) - set(first) if a > b)
         counts[u] += 1
-    assert list(J._u_counts(n, m)) == counts
+    assert list(R._u_counts(n, m)) == counts
 
 
 def test_hodges_lehmann_interval_is_the_textbook_one_for_five_a_side() -> None:
@@ -199,9 +202,9 @@ def test_zero_second_samples_do_not_break_the_logs() -> None:
 def test_obrien_fleming_spending_bounds_match_the_published_ones() -> None:
     # Lan-DeMets O'Brien-Fleming-type, 5 equally spaced looks, one-sided 0.025: the values of
     # Jennison & Turnbull (2000) table 7.6 / R gsDesign / ldbounds
-    bounds = J.spending_bounds((0.2, 0.4, 0.6, 0.8, 1.0), 0.025, "obrien-fleming")
+    bounds = S.spending_bounds((0.2, 0.4, 0.6, 0.8, 1.0), 0.025, "obrien-fleming")
     assert bounds == pytest.approx((4.8769, 3.3569, 2.6803, 2.2898, 2.0310), abs=2e-4)
-    pocock = J.spending_bounds((0.2, 0.4, 0.6, 0.8, 1.0), 0.025, "pocock")
+    pocock = S.spending_bounds((0.2, 0.4, 0.6, 0.8, 1.0), 0.025, "pocock")
     assert pocock == pytest.approx((2.4380, 2.4268, 2.4102, 2.3967, 2.3860), abs=2e-4)
 
 
@@ -213,8 +216,8 @@ def test_spending_bounds_spend_exactly_the_level_by_scipy_multivariate_normal(
     # must be 1 - spend(t_k) at every look, which scipy computes independently
     fractions = (0.3, 0.55, 0.8, 1.0)
     level = 0.01
-    bounds = J.spending_bounds(fractions, level, spending)
-    spend = J.SPENDING[spending]
+    bounds = S.spending_bounds(fractions, level, spending)
+    spend = S.SPENDING[spending]
     for k in range(1, len(fractions) + 1):
         t = fractions[:k]
         cov = [[math.sqrt(min(a, b) / max(a, b)) for b in t] for a in t]
@@ -226,25 +229,25 @@ def test_spending_bounds_spend_exactly_the_level_by_scipy_multivariate_normal(
 
 def test_information_fractions_follow_the_shared_reference() -> None:
     # a look at m of M target samples against n reference samples: (1/n + 1/M)/(1/n + 1/m)
-    assert J.information_fractions(20, [10, 20, 40], 40) == pytest.approx(
+    assert S.information_fractions(20, [10, 20, 40], 40) == pytest.approx(
         ((1 / 20 + 1 / 40) / (1 / 20 + 1 / 10), (1 / 20 + 1 / 40) / (1 / 20 + 1 / 20), 1.0)
     )
 
 
 def test_sampling_plan_looks_and_refusals() -> None:
-    plan = J.SamplingPlan(5, 20, 5)
+    plan = S.SamplingPlan(5, 20, 5)
     assert plan.looks(5) == [5]
     assert plan.looks(12) == [5, 10, 12]
     assert plan.looks(20) == [5, 10, 15, 20]
     with pytest.raises(ValueError):
-        J.SamplingPlan(10, 5)
+        S.SamplingPlan(10, 5)
 
 
 def test_a_sequential_judge_decides_at_the_first_look_that_crosses() -> None:
     rng = random.Random(7)
     base = _lognormal(rng, 30, 1.0, 0.25)
     slow = _lognormal(rng, 30, 2.0, 0.25)
-    plan = J.SamplingPlan(5, 30, 5)
+    plan = S.SamplingPlan(5, 30, 5)
     res = judge("t", base, slow, plan=plan)
     assert res.outcome == "fail"
     # it stopped early: the look that decided used fewer samples than were there
@@ -257,7 +260,7 @@ def test_a_sequential_judge_decides_at_the_first_look_that_crosses() -> None:
 def test_a_sequential_judge_not_yet_decided_says_so() -> None:
     base = [1.0, 0.3, 3.0, 1.5, 0.6, 2.5, 1.1, 0.9]
     targ = [1.0, 0.35, 2.8, 1.4, 0.65]
-    res = judge("t", base, targ, plan=J.SamplingPlan(5, 40, 5))
+    res = judge("t", base, targ, plan=S.SamplingPlan(5, 40, 5))
     assert res.outcome == "inconclusive"
     assert not res.decided  # a sampler would take more
     assert "stopped at 5 of 40 planned samples" in res.rule
@@ -269,7 +272,7 @@ def test_the_early_fail_boundary_is_stricter_than_a_fixed_sample() -> None:
     base = [1.0, 1.1, 0.9, 1.05, 0.95, 1.0, 1.02, 0.98]
     targ = [1.6, 1.7, 1.5, 1.65, 1.55]
     assert judge("t", base, targ).outcome == "fail"
-    early = judge("t", base, targ, plan=J.SamplingPlan(5, 50, 5))
+    early = judge("t", base, targ, plan=S.SamplingPlan(5, 50, 5))
     assert early.outcome != "fail"
 
 
