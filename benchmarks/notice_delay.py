@@ -38,7 +38,8 @@ def main() -> None:
     from pytest_deployverify import launch
     from pytest_deployverify.client import ApiClient
     from pytest_deployverify.config import Auth, LaunchSpec, Target
-    from pytest_deployverify.pipeline import PipelineFollower, parse_ts
+    from pytest_deployverify.pipeline import PipelineFollower
+    from pytest_deployverify.pipeline_run import parse_ts
     from pytest_deployverify.profile import PipelineProfile
 
     spec = LaunchSpec(

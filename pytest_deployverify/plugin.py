@@ -23,7 +23,8 @@ if TYPE_CHECKING:
     from pytest_deployverify.config import Target
     from pytest_deployverify.fieldcoverage import FieldRecorder, Observer
     from pytest_deployverify.perf import Timings
-    from pytest_deployverify.pipeline import PipelineFollower, PipelineRun
+    from pytest_deployverify.pipeline import PipelineFollower
+    from pytest_deployverify.pipeline_run import PipelineRun
     from pytest_deployverify.reference import Mirror
 
 MARKERS = {
@@ -291,7 +292,8 @@ def _deployverify_pipeline(
     """The per-test upload follower both upload fixtures share; deletes uploads at teardown."""
     from pytest_deployverify import timestamps
     from pytest_deployverify.client import ApiClient
-    from pytest_deployverify.pipeline import PipelineFollower, parse_ts
+    from pytest_deployverify.pipeline import PipelineFollower
+    from pytest_deployverify.pipeline_run import parse_ts
 
     evidence = request.node.stash.get(EVIDENCE_KEY, None)
     dvs = current(request.config)

@@ -42,7 +42,8 @@ from pytest_deployverify.client import ApiClient
 from pytest_deployverify.config import Target, resolve_target
 from pytest_deployverify.evidence import TestEvidence
 from pytest_deployverify.judge import TimingResult
-from pytest_deployverify.pipeline import PipelineFollower, PipelineRun
+from pytest_deployverify.pipeline import PipelineFollower
+from pytest_deployverify.pipeline_run import PipelineRun
 from pytest_deployverify.redact import redact_text, redact_url
 from pytest_deployverify.settings import ConfigError, Settings
 

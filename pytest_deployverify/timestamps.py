@@ -49,7 +49,7 @@ def check_run(
     run: Any, *, started: float, skew: float, parse: Any, nodeid: str = ""
 ) -> list[Finding]:
     """Failing findings for ``run`` (a PipelineRun); ``parse`` turns a value into an aware
-    datetime or None (pipeline.parse_ts)."""
+    datetime or None (pipeline_run.parse_ts)."""
     low = datetime.fromtimestamp(started, tz=timezone.utc) - timedelta(seconds=skew)
     high = datetime.now(timezone.utc) + timedelta(seconds=skew)
     fields: list[tuple[str, str]] = [

@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 from plugin_support import launched_docservice
 
-from pytest_deployverify.pipeline import PipelineRun, StatusEvent
+from pytest_deployverify.pipeline_run import PipelineRun, StatusEvent
 
 TRAIL = ("uploaded", "parse_queued", "complete")
 

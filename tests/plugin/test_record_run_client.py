@@ -7,7 +7,7 @@ import pytest
 
 from pytest_deployverify.evidence import TestEvidence
 from pytest_deployverify.perf import PerfConfig, Timings, judge_timings
-from pytest_deployverify.pipeline import PipelineRun, StatusEvent, stage_durations
+from pytest_deployverify.pipeline_run import PipelineRun, StatusEvent, stage_durations
 
 
 def _run(stamped: bool) -> PipelineRun:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pytest_deployverify.baseline import compare
 from pytest_deployverify.baseline.normalise import normalise
-from pytest_deployverify.pipeline import PipelineRun, StatusEvent, StatusSequence, status_walk
+from pytest_deployverify.pipeline_run import PipelineRun, StatusEvent, StatusSequence, status_walk
 
 MODEL = ("pending", "started", "success")
 TERMINAL = ("success", "failure")
@@ -71,7 +71,7 @@ def test_a_whole_run_is_compared_the_same_way():
 SAMPLED = """
 import itertools
 COUNT = itertools.count()
-from pytest_deployverify.pipeline import PipelineRun, StatusEvent
+from pytest_deployverify.pipeline_run import PipelineRun, StatusEvent
 
 def test_run(baseline):
     # what polling a short 'started' status looks like: seen in some runs, not in others

@@ -10,7 +10,7 @@ from types import SimpleNamespace
 import pytest
 from plugin_support import launched_docservice
 
-from pytest_deployverify.pipeline import StatusEvent, parse_ts
+from pytest_deployverify.pipeline_run import StatusEvent, parse_ts
 from pytest_deployverify.timestamps import check_run
 
 INNER = """
