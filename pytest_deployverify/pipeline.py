@@ -34,7 +34,7 @@ from pytest_deployverify.client import ApiClient
 from pytest_deployverify.clock import utc_timestamp
 from pytest_deployverify.evidence import CleanupResult, Finding, TestEvidence
 from pytest_deployverify.failfast import PIPELINE, TARGET, Breaker
-from pytest_deployverify.fieldcoverage import redact_tracked
+from pytest_deployverify.fieldcoverage_marks import redact_tracked
 from pytest_deployverify.pipeline_run import PipelineRun, StatusEvent, get_field, stage_durations
 from pytest_deployverify.profile import PipelineProfile
 from pytest_deployverify.redact import redact_text, redact_value

@@ -34,7 +34,7 @@ from pytest_deployverify.baseline.session import RECORDING_KEY, BaselineSession
 from pytest_deployverify.baseline.storage import BaselineFileError
 from pytest_deployverify.config import refuse_protected_record
 from pytest_deployverify.evidence import EVIDENCE_KEY, Finding
-from pytest_deployverify.fieldcoverage import note_compared, quiet
+from pytest_deployverify.fieldcoverage_marks import note_compared, quiet
 
 #: Findings kept per check; the rest are summarised in one last finding.
 MAX_FINDINGS = 200

@@ -27,7 +27,7 @@ from pytest_deployverify.baseline.redaction import redact_observation
 from pytest_deployverify.baseline.session import BaselineSession
 from pytest_deployverify.baseline.storage import BaselineFileError
 from pytest_deployverify.evidence import EVIDENCE_KEY, Finding
-from pytest_deployverify.fieldcoverage import note_schema, quiet
+from pytest_deployverify.fieldcoverage_marks import note_schema, quiet
 
 MAX_LISTED = 50
 

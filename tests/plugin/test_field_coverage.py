@@ -13,14 +13,8 @@ import pickle
 import pytest
 from plugin_support import load_json
 
-from pytest_deployverify.fieldcoverage import (
-    FieldRecorder,
-    RouteFields,
-    TrackedDict,
-    config_declarations,
-    quiet,
-    wrap,
-)
+from pytest_deployverify.fieldcoverage import FieldRecorder, config_declarations
+from pytest_deployverify.fieldcoverage_marks import RouteFields, TrackedDict, quiet, wrap
 from pytest_deployverify.redact import redact_value
 
 FILES = "GET /ingest/v1/files/{id}"
