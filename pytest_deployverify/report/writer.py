@@ -170,7 +170,7 @@ class ReportWriter:
 
     def html_row_cell(self, nodeid: str, evidence: TestEvidence | None) -> str:
         from pytest_deployverify.report.context import scrub_known
-        from pytest_deployverify.report.html import correlation_cell
+        from pytest_deployverify.report.html_tests import correlation_cell
 
         cids = list(evidence.correlation_ids) if evidence else []
         cell = correlation_cell(self.settings.links, nodeid, cids)
@@ -180,7 +180,7 @@ class ReportWriter:
         """Redact pytest-html's failure text and captured output in place; add the request log."""
         from pytest_deployverify.redact import redact_text, redact_value
         from pytest_deployverify.report.context import scrub_known
-        from pytest_deployverify.report.html import request_log_text
+        from pytest_deployverify.report.html_tests import request_log_text
 
         secrets = self.secrets()
         # a test that prints or asserts on a secret must not put it in the report

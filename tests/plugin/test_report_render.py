@@ -16,7 +16,7 @@ import pytest
 from report_samples import CID_FAIL, SECRET, failing_evidence, failing_verdict, passing_verdict
 
 from pytest_deployverify.atomic import write_atomic
-from pytest_deployverify.report import html, metrics, model, summary, svg
+from pytest_deployverify.report import html, html_tests, metrics, model, summary, svg
 from pytest_deployverify.report.context import build_context
 from pytest_deployverify.report.events import EventStream, event_fields, read_events
 
@@ -140,7 +140,7 @@ def test_nice_ticks_cover_the_range():
 
 
 def test_tests_section_links_request_log_and_timeline(fail_ctx):
-    section = html.render_tests(fail_ctx)
+    section = html_tests.render_tests(fail_ctx)
     assert f'href="https://logs.example.com/search?q={CID_FAIL}"' in section
     assert f'href="https://trace.example.com/t/{CID_FAIL}"' in section
     assert "/api/v2/upload" in section and "42 ms" in section and "503" in section
@@ -318,5 +318,5 @@ def test_rerun_hint_names_the_test_as_typed_where_pytest_started(rootdir_from_in
         secrets=[SECRET],
         rootdir_from_invocation=rootdir_from_invocation,
     )
-    section = html.render_tests(ctx)
+    section = html_tests.render_tests(ctx)
     assert f"Re-run just this test: <code>pytest &#x27;{shown}&#x27;" in section
