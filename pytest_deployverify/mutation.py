@@ -32,7 +32,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import Any, TypedDict
 
 import pytest
 
@@ -69,6 +69,37 @@ OPERATORS = {
 }
 
 
+class MutantSelector(TypedDict):
+    """Which field a mutant alters, and how (what a mutation child is told)."""
+
+    route: str
+    path: str
+    operator: str
+
+
+class MutantSpec(TypedDict):
+    """The file a mutation child reads (``DEPLOYVERIFY_MUTANT``): the mutant and the parent's
+    target (``Target.to_wire``)."""
+
+    mutant: MutantSelector
+    target: dict[str, Any]
+
+
+class MutationBlock(TypedDict):
+    """The verdict's ``mutation`` block (docs/verdict.md)."""
+
+    seed: int
+    candidates: int
+    killed: int
+    survived: int
+    not_run: int
+    errors: int
+    score: float | None
+    seconds: float
+    #: one record per mutant run (JSON: its fields, description, outcome, killed_by)
+    mutants: list[dict[str, Any]]
+
+
 @dataclass
 class Mutant:
     id: str
@@ -90,12 +121,12 @@ class Mutant:
 # ---------------------------------------------------------------- in the session
 
 
-def read_spec() -> dict[str, Any] | None:
+def read_spec() -> MutantSpec | None:
     """The mutant this process applies (a mutation child: ``DEPLOYVERIFY_MUTANT``), else None."""
     where = os.environ.get(MUTANT_ENV)
     if not where:
         return None
-    spec: dict[str, Any] = json.loads(Path(where).read_text(encoding="utf-8"))
+    spec: MutantSpec = json.loads(Path(where).read_text(encoding="utf-8"))
     return spec
 
 
@@ -115,7 +146,7 @@ class MutationRunner:
         #: tests whose call passed and that did not fail afterwards
         self.passed: set[str] = set()
         #: the verdict's ``mutation`` block, after a mutation run
-        self.result: dict[str, Any] | None = None
+        self.result: MutationBlock | None = None
 
     def parent_target(self) -> Target | None:
         """In a mutation child, the parent's target (launched deployment and secrets
@@ -151,10 +182,10 @@ class MutationRunner:
 class MutatingObserver:
     """Alters one path of one route in every response received, then records as usual."""
 
-    def __init__(self, mutant: Mapping[str, Any], inner: Observer) -> None:
-        self.route = str(mutant["route"])
-        self.path = str(mutant["path"])
-        self.operator = str(mutant["operator"])
+    def __init__(self, mutant: MutantSelector, inner: Observer) -> None:
+        self.route = mutant["route"]
+        self.path = mutant["path"]
+        self.operator = mutant["operator"]
         self.inner = inner
         #: altered string -> original: an altered ID is never sent back to the target
         self.altered: dict[str, str] = {}
@@ -360,7 +391,7 @@ def choose(all_mutants: list[Mutant], seed: int, limit: int) -> list[Mutant]:
 # ---------------------------------------------------------------- running them
 
 
-def summary_line(block: Mapping[str, Any]) -> str:
+def summary_line(block: MutationBlock) -> str:
     score = block.get("score")
     shown = f"{score:.0%}" if isinstance(score, (int, float)) else "n/a"
     survivors = [m for m in block.get("mutants") or [] if m.get("outcome") == "survived"]
@@ -400,7 +431,7 @@ def run_mutants(
     cov: FieldCoverage,
     passed: set[str],
     target: Target | None,
-) -> dict[str, Any]:
+) -> MutationBlock:
     """Choose, run and judge the mutants: the verdict's ``mutation`` block."""
     seed, limit, budget = cfg.mutate_seed, cfg.mutate_max, cfg.mutate_time
     reporter = config.pluginmanager.get_plugin("terminalreporter")
@@ -424,7 +455,7 @@ def run_mutants(
 
 def _block(
     mutants: list[Mutant], seed: int, pool: int, seconds: float, cov: FieldCoverage
-) -> dict[str, Any]:
+) -> MutationBlock:
     killed = sum(1 for m in mutants if m.outcome == "killed")
     survived = sum(1 for m in mutants if m.outcome == "survived")
     return {
@@ -462,21 +493,17 @@ def child_args(config: pytest.Config, tests: Sequence[str], tmp: Path) -> list[s
     return args
 
 
-def _run_one(config: pytest.Config, target: Any, m: Mutant, tmp: Path, left: float) -> None:
+def _run_one(config: pytest.Config, target: Target, m: Mutant, tmp: Path, left: float) -> None:
     from pytest_deployverify.rollback import recheck_env, run_bounded, tail
 
     where = tmp / m.id
     where.mkdir()
     spec = where / "mutant.json"
-    spec.write_text(
-        json.dumps(
-            {
-                "mutant": {"route": m.route, "path": m.path, "operator": m.operator},
-                "target": target.to_wire(),
-            }
-        ),
-        encoding="utf-8",
-    )
+    content: MutantSpec = {
+        "mutant": {"route": m.route, "path": m.path, "operator": m.operator},
+        "target": target.to_wire(),
+    }
+    spec.write_text(json.dumps(content), encoding="utf-8")
     spec.chmod(0o600)
     env = recheck_env()
     env[MUTANT_ENV] = str(spec)

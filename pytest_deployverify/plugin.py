@@ -107,7 +107,9 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     current(session.config).finish(session, exitstatus)
 
 
-def pytest_terminal_summary(terminalreporter: Any, exitstatus: int, config: pytest.Config) -> None:
+def pytest_terminal_summary(
+    terminalreporter: pytest.TerminalReporter, exitstatus: int, config: pytest.Config
+) -> None:
     """The one ``deployverify`` section: target, clean-up, verdict, baselines."""
     from pytest_deployverify.terminal import SECTION
 

@@ -44,6 +44,7 @@ if TYPE_CHECKING:
     from pytest_deployverify.alerts import Alerter
     from pytest_deployverify.launch import Deployment
     from pytest_deployverify.reference import Mirror, Reference
+    from pytest_deployverify.report.context import ReportContext
     from pytest_deployverify.report.writer import ReportWriter
 
 PLUGIN_NAME = "deployverify-session"
@@ -611,7 +612,7 @@ class DeployVerifySession:
             *self.mutation.summary_lines(),
         ]
 
-    def _redact_metadata(self, ctx: Any = None) -> None:
+    def _redact_metadata(self, ctx: ReportContext | None = None) -> None:
         from pytest_metadata.plugin import metadata_key
 
         metadata = self.config.stash.get(metadata_key, None)
@@ -626,7 +627,7 @@ class DeployVerifySession:
 
     @pytest.hookimpl(optionalhook=True)
     def pytest_html_results_summary(
-        self, prefix: list[str], summary: list[str], postfix: list[str], session: Any
+        self, prefix: list[str], summary: list[str], postfix: list[str], session: pytest.Session
     ) -> None:
         if self.reports is None:
             return
@@ -641,13 +642,13 @@ class DeployVerifySession:
         cells.insert(2, '<th class="col-dv-cids">Correlation IDs</th>')
 
     @pytest.hookimpl(optionalhook=True)
-    def pytest_html_results_table_row(self, report: Any, cells: list[str]) -> None:
+    def pytest_html_results_table_row(self, report: pytest.TestReport, cells: list[str]) -> None:
         if self.reports is not None:
             evidence = self.evidence.get(report.nodeid)
             cells.insert(2, self.reports.html_row_cell(report.nodeid, evidence))
 
     @pytest.hookimpl(optionalhook=True)
-    def pytest_html_results_table_html(self, report: Any, data: list[str]) -> None:
+    def pytest_html_results_table_html(self, report: pytest.TestReport, data: list[str]) -> None:
         if self.reports is not None:
             evidence = self.evidence.get(report.nodeid)
             self.reports.html_details(data, report.when, evidence)
