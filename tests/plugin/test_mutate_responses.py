@@ -15,14 +15,8 @@ import requests
 from plugin_support import load_json
 
 from pytest_deployverify.fieldcoverage import FieldRecorder
-from pytest_deployverify.mutation import (
-    Mutant,
-    MutatingObserver,
-    _shift,
-    apply,
-    choose,
-    operators_for,
-)
+from pytest_deployverify.mutation import Mutant, choose, operators_for
+from pytest_deployverify.mutation_operators import MutatingObserver, _shift, apply
 
 FILES = "GET /ingest/v1/files/{id}"
 
