@@ -108,7 +108,10 @@ def run(project: Path, args: list[str], expect_ok: bool = True) -> float:
     CPU time is the default because it is what the plugin adds and barely moves with other
     processes' load on a shared machine; wall time also counts waiting for a core.
     """
-    cmd = [PYTHON, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-p", "no:randomly", *args]
+    cmd = [PYTHON, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-p", "no:randomly"]
+    # the dev venv's unrelated plugins (schemathesis imports hypothesis): seconds of start-up
+    # in every run, the same on every side, which only blurs the figures
+    cmd += ["-p", "no:schemathesis", "-p", "no:hypothesispytest", "-p", "no:anyio", *args]
     cpu_before, started = _children_cpu(), time.perf_counter()
     done = subprocess.run(cmd, cwd=project, capture_output=True, text=True, timeout=3600)
     elapsed, cpu = time.perf_counter() - started, _children_cpu() - cpu_before
