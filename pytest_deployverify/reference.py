@@ -145,6 +145,28 @@ def resolve(settings: Settings, environ: Mapping[str, str] | None = None) -> Ref
     return Reference((first, targets[1] if len(targets) > 1 else first), source)
 
 
+def probe(reference: Reference, timeout: float) -> None:
+    """Stop the run before any test when a reference deployment does not answer its health
+    path within ``timeout`` seconds (``--probe-timeout``), as for the target: a comparison
+    with an absent reference verifies nothing."""
+    from pytest_deployverify.client import probe as probe_target
+
+    seen: set[str] = set()
+    for target in reference.askings:
+        if target.base_url in seen:
+            continue
+        seen.add(target.base_url)
+        reason = probe_target(target, timeout=timeout)
+        if reason is not None:
+            shown = redact_url(target.base_url, reference.secret_values())
+            raise ConfigError(
+                f"the reference deployment ({reference.source}) at {shown} is unreachable: "
+                f"GET {target.health_path} gave no answer within {timeout:g} s ({reason}). "
+                f"Start it, or fix --reference-url / base_url of "
+                f"[tool.deployverify.envs.{target.name}]."
+            )
+
+
 # ---------------------------------------------------------------- one test's mirror
 
 

@@ -200,7 +200,9 @@ class DeployVerifySession:
             from pytest_deployverify import reference
 
             # before the target is launched: a reference mistake stops the run at once
-            self.reference = reference.resolve(settings)
+            self.reference = resolved = reference.resolve(settings)
+            if resolved is not None and not self.is_worker:
+                reference.probe(resolved, settings.timeouts.probe_timeout)
         if self.is_worker:
             self.adopt(core.target_from_worker_input(config))
             return

@@ -419,7 +419,7 @@ def test_two_reference_deployments_are_each_asked_once(
         second.stop()
 
 
-def test_a_reference_that_does_not_answer_is_an_error_never_a_pass(
+def test_an_unreachable_reference_stops_the_run_before_any_test(
     project: Any, monkeypatch: pytest.MonkeyPatch, alt_pair: tuple[Any, Any]
 ) -> None:
     from verdict_support import dead_url
@@ -430,14 +430,44 @@ def test_a_reference_that_does_not_answer_is_an_error_never_a_pass(
     project.alt(target)
     project.tests(ALT_TESTS)
     dead = dead_url().rsplit("/", 1)[0]
-    result = project.run("--reference-url", dead)
-    result.assert_outcomes(failed=1)
-    out = result.stdout.str()
-    assert "could not be compared: ConnectionError" in out
-    verdict = load_json(project.pytester.path / "reports" / "verdict.json")
-    assert verdict["verdict"] != "pass"
-    assert verdict["reference"]["checks"]["unavailable"] == 1  # the first check stopped it
-    assert target.files == {}  # the target's own upload was still cleaned up
+    result = project.run("--reference-url", dead, "--probe-timeout", "1")
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    err = result.stderr.str()
+    assert f"the reference deployment (--reference-url) at {dead} is unreachable" in err
+    assert "Traceback" not in err
+    assert target.requests == []  # nothing was sent to the target either
+
+
+def test_a_reference_that_stops_answering_is_an_error_never_a_pass(small_pdf: str) -> None:
+    """A reference gone after the start: the mirrored upload cannot reach it, the target's
+    test goes on, and the check that asks for it gets an error naming why (never a pass)."""
+    from verdict_support import dead_url
+
+    from pytest_deployverify.baseline.live import compare_live
+    from pytest_deployverify.config import Target
+    from pytest_deployverify.pipeline import PipelineRun
+    from pytest_deployverify.reference import Mirror, Reference
+
+    dead = Target(name="gone", base_url=dead_url().rsplit("/", 1)[0])
+    mirror = Mirror(
+        Reference((dead, dead), "--reference-url"),
+        "9a3b0079-b896-4c6c-b901-65bbb10ebf77",
+        evidence=None,
+        deadline=5,
+        stall_timeout=5,
+        secrets=[],
+    )
+    runs = mirror.upload(Path(small_pdf), {})
+    assert runs == []
+    run = PipelineRun(filename="small.pdf", correlation_id="c", document={"id": "x"})
+    mirror.learn_run(run, runs)
+    for value in (run, run.document):
+        counterpart = mirror.counterpart(value)
+        assert counterpart is not None
+        assert "ConnectionError" in counterpart.errors[0]
+        live = compare_live(value, counterpart.answers, counterpart.errors, [], [])
+        assert live.unavailable is not None and "ConnectionError" in live.unavailable
+    mirror.close()
 
 
 def test_a_protected_reference_is_asked_only_by_marked_tests(
