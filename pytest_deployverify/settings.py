@@ -2,8 +2,8 @@
 
 ``plugin.py`` builds it in ``pytest_configure`` (:func:`configure`) from the command-line
 options and their ini keys (the table in :mod:`options`), ``[tool.deployverify]`` of the
-project's ``pyproject.toml`` (read here and nowhere else) and the environment variables the
-options document. Every mistake is one ``pytest.UsageError`` naming the option, ini key or
+project's ``pyproject.toml`` (both read by :mod:`settings_reader` and nowhere else) and the
+environment variables the options document. Every mistake is one ``pytest.UsageError`` naming the option, ini key or
 file and saying how to fix it, raised before any test runs. Components receive the part they
 need (``settings.baseline``, ``settings.report``, ``settings.perf``, ...) and never read
 options, ini keys or pyproject themselves.
@@ -23,7 +23,6 @@ unreadable env file: that error is kept and raised then).
 from __future__ import annotations
 
 import os
-import sys
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -38,6 +37,13 @@ from pytest_deployverify.envfile import EnvFile, read_env_file
 from pytest_deployverify.fieldcoverage import Declaration, config_declarations
 from pytest_deployverify.perf_config import PerfConfig
 from pytest_deployverify.report.model import CorrelationLinks
+from pytest_deployverify.settings_reader import ConfigError as ConfigError
+from pytest_deployverify.settings_reader import (
+    OptionReader,
+    positive,
+    pyproject_path,
+    read_tool_table,
+)
 from pytest_deployverify.timing_history import HistorySettings
 
 #: the target URL's environment variable (documented next to --target-url)
@@ -48,11 +54,6 @@ ALERT_ENV_VAR = "DEPLOYVERIFY_ALERT_WEBHOOK"
 RECHECK_ENV = "DEPLOYVERIFY_RECHECK"
 DEFAULT_ENV = "local"
 PLACEHOLDER = "{correlation_id}"
-
-
-#: A configuration mistake, reported once before any test runs (pytest prints the message
-#: without a traceback and exits with its usage-error status, 4).
-ConfigError = pytest.UsageError
 
 
 # ---------------------------------------------------------------- the parts
@@ -242,96 +243,9 @@ def get(config: pytest.Config) -> Settings:
     return settings
 
 
-# ---------------------------------------------------------------- reading
-
-
-def pyproject_path(config: pytest.Config) -> Path:
-    """The pyproject.toml pytest was configured from, else the rootdir's."""
-    inipath = config.inipath
-    if inipath is not None and inipath.name == "pyproject.toml":
-        return Path(inipath)
-    return Path(config.rootpath) / "pyproject.toml"
-
-
-def read_tool_table(path: Path) -> tuple[dict[str, Any], Path | None]:
-    """``[tool.deployverify]`` of ``path`` (empty, None when the file does not exist)."""
-    if not path.is_file():
-        return {}, None
-    if sys.version_info >= (3, 11):
-        import tomllib
-    else:  # pragma: no cover - exercised on 3.10 only
-        import tomli as tomllib
-    try:
-        with path.open("rb") as fh:
-            data = tomllib.load(fh)
-    except (OSError, tomllib.TOMLDecodeError) as exc:
-        raise ConfigError(f"cannot read {path}: {exc}. Fix the TOML syntax.") from None
-    section = data.get("tool", {}).get("deployverify", {})
-    if not isinstance(section, dict):
-        raise ConfigError(f"{path}: [tool.deployverify] must be a table")
-    return section, path
-
-
-class _Reader:
-    """Option values in precedence order: command line, ini key, table default."""
-
-    def __init__(self, config: pytest.Config) -> None:
-        self.config = config
-
-    def cli(self, dest: str) -> Any:
-        value = self.config.getoption(dest, default=None)
-        return None if value is False else value
-
-    def ini(self, dest: str) -> Any:
-        opt = options.by_dest(dest)
-        if not opt.ini:
-            return None
-        try:
-            raw = self.config.getini(dest)
-        except ValueError:  # the option table was not registered (plugin loaded late)
-            return None
-        if raw in (None, "", []):
-            return None
-        if opt.action == "store_true":
-            return bool(raw)
-        try:
-            return opt.type(raw) if opt.type else raw
-        except (TypeError, ValueError):
-            raise ConfigError(
-                f"ini key {dest} = {raw!r} is not a valid {opt.type.__name__}; "
-                f"set it like the option {opt.flag} (see pytest --help)."
-            ) from None
-
-    def value(self, dest: str) -> Any:
-        cli = self.cli(dest)
-        if cli is not None:
-            return cli
-        ini = self.ini(dest)
-        return ini if ini is not None else options.by_dest(dest).default
-
-    def path(self, dest: str, fallback: str | None) -> Path | None:
-        """A path option: a command-line value is relative to the invocation directory, an
-        ini value or the fallback to the rootdir."""
-        cli = self.cli(dest)
-        raw = cli if cli is not None else (self.ini(dest) or fallback)
-        if not raw:
-            return None
-        path = Path(str(raw)).expanduser()
-        if path.is_absolute():
-            return path
-        base = self.config.invocation_params.dir if cli is not None else self.config.rootpath
-        return Path(base) / path
-
-
-def _positive(value: Any, flag: str) -> float:
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or value <= 0:
-        raise ConfigError(f"{flag} = {value!r} must be a positive number of seconds.")
-    return float(value)
-
-
 def build(config: pytest.Config) -> Settings:
     """Read and validate every setting of this session; raises :class:`ConfigError`."""
-    read = _Reader(config)
+    read = OptionReader(config)
     tool, pyproject = read_tool_table(pyproject_path(config))
     rootpath = Path(config.rootpath)
 
@@ -347,11 +261,11 @@ def build(config: pytest.Config) -> Settings:
         target_url, url_source = None, ""
 
     timeouts = SessionTimeouts(
-        probe_timeout=_positive(read.value("deployverify_probe_timeout"), "--probe-timeout"),
-        launch_timeout=_positive(read.value("deployverify_launch_timeout"), "--launch-timeout"),
-        job_deadline=_positive(read.value("deployverify_job_deadline"), "--job-deadline"),
-        stall_timeout=_positive(read.value("deployverify_stall_timeout"), "--stall-timeout"),
-        clock_skew=_positive(read.value("deployverify_clock_skew"), "--clock-skew"),
+        probe_timeout=positive(read.value("deployverify_probe_timeout"), "--probe-timeout"),
+        launch_timeout=positive(read.value("deployverify_launch_timeout"), "--launch-timeout"),
+        job_deadline=positive(read.value("deployverify_job_deadline"), "--job-deadline"),
+        stall_timeout=positive(read.value("deployverify_stall_timeout"), "--stall-timeout"),
+        clock_skew=positive(read.value("deployverify_clock_skew"), "--clock-skew"),
     )
     rechecking = os.environ.get(RECHECK_ENV) == "1"
     reference = _reference_settings(read, tool, pyproject)
@@ -390,7 +304,7 @@ MAX_REFERENCE_URLS = 2
 
 
 def _reference_settings(
-    read: _Reader, tool: Mapping[str, Any], pyproject: Path | None
+    read: OptionReader, tool: Mapping[str, Any], pyproject: Path | None
 ) -> ReferenceSettings:
     """``--reference-url`` (repeatable, ini: space-separated) and ``--reference-env``."""
     cli = read.cli("deployverify_reference_url")
@@ -442,7 +356,7 @@ def _env_files(
     return out
 
 
-def _history_settings(read: _Reader) -> HistorySettings | None:
+def _history_settings(read: OptionReader) -> HistorySettings | None:
     """``--timing-history`` (CLI path relative to the invocation dir, ini to the rootdir)."""
     directory = read.path("deployverify_timing_history", None)
     accept = bool(read.cli("deployverify_accept_timings"))
@@ -475,7 +389,7 @@ def _history_settings(read: _Reader) -> HistorySettings | None:
     )
 
 
-def _failfast_settings(read: _Reader) -> FailFastSettings:
+def _failfast_settings(read: OptionReader) -> FailFastSettings:
     mode = str(read.value("deployverify_fail_fast")).strip().lower()
     if mode not in ("on", "off"):
         raise ConfigError(
@@ -490,7 +404,7 @@ def _failfast_settings(read: _Reader) -> FailFastSettings:
     return FailFastSettings(enabled=mode == "on", errors=errors)
 
 
-def _field_settings(read: _Reader, tool: Mapping[str, Any], pyproject: Path) -> FieldSettings:
+def _field_settings(read: OptionReader, tool: Mapping[str, Any], pyproject: Path) -> FieldSettings:
     try:
         declarations = config_declarations(tool, str(pyproject))
     except ValueError as exc:
@@ -505,12 +419,12 @@ def _field_settings(read: _Reader, tool: Mapping[str, Any], pyproject: Path) -> 
         mutate=bool(read.cli("deployverify_mutate")),
         mutate_seed=int(seed),
         mutate_max=limit,
-        mutate_time=_positive(read.value("deployverify_mutate_time"), "--mutate-time"),
+        mutate_time=positive(read.value("deployverify_mutate_time"), "--mutate-time"),
     )
 
 
 def _baseline_settings(
-    read: _Reader, tool: Mapping[str, Any], pyproject: Path | None
+    read: OptionReader, tool: Mapping[str, Any], pyproject: Path | None
 ) -> BaselineSettings:
     from pytest_deployverify.baseline.rules import RuleError, config_rules
 
@@ -553,7 +467,7 @@ def _validate_template(template: Any, source: str) -> str:
 
 
 def _correlation_links(
-    read: _Reader, tool: Mapping[str, Any], pyproject: Path | None
+    read: OptionReader, tool: Mapping[str, Any], pyproject: Path | None
 ) -> CorrelationLinks:
     """Templates from ``--correlation-url`` (label "logs") and
     ``[tool.deployverify.report] correlation_urls = {label = "...{correlation_id}"}``."""
@@ -584,7 +498,7 @@ def _correlation_links(
 
 
 def _report_settings(
-    read: _Reader, tool: Mapping[str, Any], pyproject: Path | None
+    read: OptionReader, tool: Mapping[str, Any], pyproject: Path | None
 ) -> ReportSettings:
     report_dir = read.path("deployverify_report_dir", "reports")
     assert report_dir is not None
@@ -616,7 +530,7 @@ def _relative_rootdir(config: pytest.Config) -> str:
     return "" if shown == "." else Path(shown).as_posix()
 
 
-def _verdict_settings(read: _Reader, rechecking: bool) -> VerdictSettings:
+def _verdict_settings(read: OptionReader, rechecking: bool) -> VerdictSettings:
     code = read.value("deployverify_inconclusive_exit_code")
     if not isinstance(code, int) or not 0 <= code <= 255:
         raise ConfigError(
@@ -631,7 +545,7 @@ def _verdict_settings(read: _Reader, rechecking: bool) -> VerdictSettings:
         inconclusive_exit_code=code,
         alert_webhook=webhook,
         rollback_cmd=read.cli("deployverify_rollback_cmd") or None,
-        rollback_timeout=_positive(
+        rollback_timeout=positive(
             read.value("deployverify_rollback_timeout"), "--rollback-timeout"
         ),
         rechecking=rechecking,
@@ -650,7 +564,7 @@ def _webhook_url(url: str, source: str) -> str:
     return url
 
 
-def _perf_settings(read: _Reader, tool: Mapping[str, Any], pyproject: Path) -> PerfConfig:
+def _perf_settings(read: OptionReader, tool: Mapping[str, Any], pyproject: Path) -> PerfConfig:
     """``[tool.deployverify.perf]``; the ini keys fill in what the table leaves out and the
     command line wins over both."""
     from pytest_deployverify.perf_config import perf_config_from

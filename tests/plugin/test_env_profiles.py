@@ -16,7 +16,7 @@ def _resolve(tmp_path, text: str, env: str = "a"):
     from types import SimpleNamespace
 
     from pytest_deployverify.envfile import EnvFile
-    from pytest_deployverify.settings import read_tool_table
+    from pytest_deployverify.settings_reader import read_tool_table
 
     path = tmp_path / "pyproject.toml"
     path.write_text(textwrap.dedent(text), encoding="utf-8")
