@@ -9,7 +9,7 @@ pipeline-stage latencies look like), median 0.8 s, no absolute floor (production
 seconds). Each simulated run records its samples with the plugin's ``Timings.sample`` (the
 same sequential looks a test gets: first look at ``min_samples``, then every ``look_every``,
 at most ``max_samples``; defaults 5/5/50) against a reference of 30 samples (a history of a
-few runs, or a recorded baseline), and is then judged by ``perf.judge_timings``, the function
+few runs, or a recorded baseline), and is then judged by ``perf_session.judge_timings``, the function
 the session end calls (Holm over the run's timings). Reported: fail / inconclusive / pass
 rates and the mean number of target samples taken.
 
@@ -39,7 +39,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from pytest_deployverify.evidence import TestEvidence
 from pytest_deployverify.judge import JudgeConfig, judge
-from pytest_deployverify.perf import PerfConfig, Timings, collect_plans, judge_timings
+from pytest_deployverify.perf import PerfConfig, Timings
+from pytest_deployverify.perf_session import collect_plans, judge_timings
 
 MEDIAN_S = 0.8
 REFERENCE_N = 30

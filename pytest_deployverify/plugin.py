@@ -392,7 +392,8 @@ def timings(request: pytest.FixtureRequest) -> Timings:
     ``pipeline.total``; ``timings.sample(name, fn, min_samples=, max_samples=)`` calls ``fn``
     until the sequential judge has decided. Returns a ``perf.Timings``.
     """
-    from pytest_deployverify.perf import Timings, reference_for_test
+    from pytest_deployverify.perf import Timings
+    from pytest_deployverify.perf_session import reference_for_test
 
     evidence = request.node.stash.get(EVIDENCE_KEY, None)
     if evidence is None:  # set up outside a test item's run (should not happen)

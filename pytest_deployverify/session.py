@@ -409,7 +409,7 @@ class DeployVerifySession:
             return None
 
     def _decide(self, session: pytest.Session) -> Verdict:
-        from pytest_deployverify.perf import (
+        from pytest_deployverify.perf_session import (
             add_history_note,
             judge_session_timings,
             session_reference,
@@ -482,7 +482,7 @@ class DeployVerifySession:
         return write(self.verdict, self.settings.report.verdict_file)
 
     def _record_history(self) -> None:
-        from pytest_deployverify.perf import add_history_note, record_history
+        from pytest_deployverify.perf_session import add_history_note, record_history
 
         assert self.verdict is not None
         version = (self.verdict.data.get("target") or {}).get("deployment_version")
@@ -592,7 +592,7 @@ class DeployVerifySession:
 
         if self.is_worker or core.is_informational(self.config):
             return []
-        from pytest_deployverify.perf import history_notes
+        from pytest_deployverify.perf_session import history_notes
 
         notes = history_notes(self.config)
         if self.reference is not None:

@@ -6,7 +6,8 @@ from __future__ import annotations
 import pytest
 
 from pytest_deployverify.evidence import TestEvidence
-from pytest_deployverify.perf import PerfConfig, Timings, judge_timings
+from pytest_deployverify.perf import PerfConfig, Timings
+from pytest_deployverify.perf_session import judge_timings
 from pytest_deployverify.pipeline_run import PipelineRun, StatusEvent, stage_durations
 
 

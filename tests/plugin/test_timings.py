@@ -211,7 +211,7 @@ def test_stage_names_under_a_dotted_prefix_are_still_external() -> None:
 
 
 def test_own_share_is_derived_from_an_older_baseline_without_it() -> None:
-    from pytest_deployverify.perf import judge_timings
+    from pytest_deployverify.perf_session import judge_timings
 
     base = {
         "p.parse_queued": [1.0] * 6,

@@ -12,7 +12,8 @@ from verdict_support import load_verdict
 
 from pytest_deployverify.evidence import TestEvidence
 from pytest_deployverify.judge import JudgeConfig
-from pytest_deployverify.perf import PerfConfig, Timings, collect_plans, judge_timings
+from pytest_deployverify.perf import PerfConfig, Timings
+from pytest_deployverify.perf_session import collect_plans, judge_timings
 
 #: a deterministic spread of 30 reference samples around 0.8 s (about +-25 %)
 REFERENCE = [0.8 * (0.75 + 0.5 * ((i * 7) % 30) / 29) for i in range(30)]
