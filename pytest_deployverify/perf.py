@@ -28,7 +28,7 @@ from __future__ import annotations
 
 import math
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from typing import Any
 
 from pytest_deployverify.evidence import TestEvidence
@@ -212,6 +212,42 @@ class Timings:
         judge replays the same looks. Returns the judgement at the last look (provisional:
         the run-level judge at session end is final).
         """
+        sampler = self._sampler(name, min_samples, max_samples, look_every, budget_s, group)
+        while sampler.wants_more():
+            sampler.add(fn())
+        return sampler.results
+
+    async def asample(
+        self,
+        name: str,
+        fn: Callable[[], Awaitable[Any]],
+        *,
+        min_samples: int | None = None,
+        max_samples: int | None = None,
+        look_every: int | None = None,
+        budget_s: float | None = None,
+        group: str = "own",
+    ) -> list[TimingResult]:
+        """``sample`` for an async test: ``await fn()`` until the judge has decided.
+
+        The same plan, looks, bounds and return values as ``sample``; ``fn`` is a coroutine
+        function (for example one that runs a batch of concurrent uploads and returns the
+        seconds per document).
+        """
+        sampler = self._sampler(name, min_samples, max_samples, look_every, budget_s, group)
+        while sampler.wants_more():
+            sampler.add(await fn())
+        return sampler.results
+
+    def _sampler(
+        self,
+        name: str,
+        min_samples: int | None,
+        max_samples: int | None,
+        look_every: int | None,
+        budget_s: float | None,
+        group: str,
+    ) -> _Sampler:
         cfg = self._perf.for_timing(name)
         try:
             plan = SamplingPlan(
@@ -226,28 +262,7 @@ class Timings:
                 f"timings.sample({name!r}): budget_s must be positive, got {budget_s!r}"
             )
         deadline = None if budget_s is None else time.monotonic() + budget_s
-        names: list[str] = []
-        taken = 0
-        results: list[TimingResult] = []
-        while taken < plan.max_samples:
-            for recorded in self._record_one(name, fn(), group):
-                if recorded not in names:
-                    names.append(recorded)
-                    self._evidence.timing_plans[recorded] = plan.to_dict()
-            taken += 1
-            if deadline is not None and time.monotonic() >= deadline:
-                break
-            at_look = taken >= plan.min_samples and (
-                (taken - plan.min_samples) % plan.look_every == 0 or taken >= plan.max_samples
-            )
-            if not at_look or self._record_mode:
-                continue  # record mode takes every planned sample: a full reference
-            if self._reference is None:
-                break  # nothing to compare with: more samples cannot decide anything
-            results = self._judge_now(names, plan)
-            if all(r.outcome != "inconclusive" for r in results):
-                break
-        return results
+        return _Sampler(self, name, group, plan, deadline)
 
     def _record_one(self, name: str, value: Any, group: str) -> list[str]:
         if isinstance(value, Mapping):
@@ -303,3 +318,46 @@ class _ReferenceTimings(Timings):
 
     def record(self, name: str, seconds: float, group: str = "own") -> None:
         self._evidence.reference_timings.setdefault(name, []).append(float(seconds))
+
+
+class _Sampler:
+    """One ``sample``/``asample`` call's state: record each value, decide whether to go on.
+
+    Shared by the sync and async forms so both take the same samples and looks.
+    """
+
+    def __init__(
+        self, timings: Timings, name: str, group: str, plan: SamplingPlan, deadline: float | None
+    ) -> None:
+        self._t, self._name, self._group, self._plan = timings, name, group, plan
+        self._deadline = deadline
+        self._names: list[str] = []
+        self._taken = 0
+        self._done = False
+        self.results: list[TimingResult] = []
+
+    def wants_more(self) -> bool:
+        return not self._done and self._taken < self._plan.max_samples
+
+    def add(self, value: Any) -> None:
+        t, plan = self._t, self._plan
+        for recorded in t._record_one(self._name, value, self._group):
+            if recorded not in self._names:
+                self._names.append(recorded)
+                t._evidence.timing_plans[recorded] = plan.to_dict()
+        self._taken += 1
+        taken = self._taken
+        if self._deadline is not None and time.monotonic() >= self._deadline:
+            self._done = True
+            return
+        at_look = taken >= plan.min_samples and (
+            (taken - plan.min_samples) % plan.look_every == 0 or taken >= plan.max_samples
+        )
+        if not at_look or t._record_mode:
+            return  # record mode takes every planned sample: a full reference
+        if t._reference is None:
+            self._done = True  # nothing to compare with: more samples cannot decide anything
+            return
+        self.results = t._judge_now(self._names, plan)
+        if all(r.outcome != "inconclusive" for r in self.results):
+            self._done = True

@@ -137,3 +137,59 @@ def test_sampled_timings_record_then_compare_against_the_alt_service(
     assert data["verdict"] == "fail", data["reason"]
     assert data["reason"].startswith("Timing alt.op: slower than allowed")
     assert slower.ret == 1
+
+
+def test_asample_awaits_and_takes_the_same_samples_and_looks_as_sample() -> None:
+    import asyncio
+
+    for factor, outcome in ((1.0, "pass"), (3.0, "fail")):
+        sync, async_ = sampler({"op": REFERENCE}), sampler({"op": REFERENCE})
+        (want,) = sync.sample("op", cycle_of(factor), min_samples=5, max_samples=40)
+        values = cycle_of(factor)
+
+        async def one(values: Any = values) -> float:
+            await asyncio.sleep(0)
+            return float(values())
+
+        (got,) = asyncio.run(async_.asample("op", one, min_samples=5, max_samples=40))
+        assert got.outcome == want.outcome == outcome
+        assert async_.samples == sync.samples and got.looks == want.looks
+
+
+ASYNC_INNER = """
+import asyncio, itertools, os, pytest, requests
+
+REFERENCE = {reference!r}
+
+@pytest.mark.asyncio
+async def test_batch(timings, target):
+    factor = float(os.environ.get("SLOWDOWN", "1"))
+    values = itertools.cycle([x * factor for x in REFERENCE])
+
+    async def batch():
+        # three concurrent requests to the service under test, one judged value per batch
+        get = lambda: requests.get(target.base_url + "/healthz", timeout=5).status_code
+        codes = await asyncio.gather(*(asyncio.to_thread(get) for _ in range(3)))
+        assert codes == [200, 200, 200]
+        return next(values)
+
+    await timings.asample("alt.batch", batch, min_samples=5, max_samples=30)
+"""
+
+
+def test_async_sampled_timings_compare_against_the_alt_service(
+    project: Any, alt: Any, mode: list[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    project.alt(alt, extra="\n[tool.deployverify.perf]\nabs_floor_s = 0.0\n")
+    project.tests(ASYNC_INNER.format(reference=REFERENCE))
+    args = ("--baseline", "bl", "--verdict-file", "v.json", *mode)
+    assert project.run(*args, "--record-baseline", "--record-runs", "1").ret == 0
+    assert project.run(*args).ret == 0
+    data = load_verdict(project.pytester.path / "v.json")
+    (t,) = data["timings"]
+    assert data["verdict"] == "pass" and t["target"]["n"] < t["baseline"]["n"] == 30
+
+    monkeypatch.setenv("SLOWDOWN", "2")
+    assert project.run(*args).ret == 1
+    data = load_verdict(project.pytester.path / "v.json")
+    assert data["reason"].startswith("Timing alt.batch: slower than allowed"), data["reason"]
