@@ -13,11 +13,9 @@ Works without a test too (``evidence=None``): the rollback re-check and the prob
 from __future__ import annotations
 
 import email.utils
-import random
 import re
 import threading
 import time
-import uuid
 from collections.abc import Mapping
 from datetime import datetime, timezone
 from typing import Any, Protocol
@@ -26,42 +24,16 @@ from urllib.parse import urlsplit
 import requests
 
 from pytest_deployverify.config import Target
+from pytest_deployverify.correlation_ids import new_correlation_id, span_id, trace_id_for
 from pytest_deployverify.evidence import Exchange, Finding, TestEvidence
 from pytest_deployverify.failfast import TARGET, Breaker
 from pytest_deployverify.fieldcoverage import Observer
-from pytest_deployverify.redact import redact_text, redact_url, redact_value
+from pytest_deployverify.redact import redact_text, redact_url
 from pytest_deployverify.replay import SentRequest
 
 IDEMPOTENT = frozenset({"GET", "HEAD", "OPTIONS", "PUT", "DELETE", "TRACE"})
 #: exchanges kept per test; a runaway poll loop must not make evidence unbounded
 MAX_EXCHANGES = 2000
-_HEX32 = re.compile(r"^[0-9a-f]{32}$")
-
-
-def new_correlation_id() -> str:
-    """A fresh correlation ID: a UUID4 (36 chars, valid as X-Request-ID on Heroku too)."""
-    return str(uuid.uuid4())
-
-
-def trace_id_for(correlation_id: str) -> str:
-    """The 32-hex W3C trace-id that carries ``correlation_id`` (its UUID digits when it is
-    one, else a digest of it), never all zeros."""
-    compact = correlation_id.replace("-", "").lower()
-    if not _HEX32.match(compact):
-        import hashlib
-
-        compact = hashlib.sha256(correlation_id.encode()).hexdigest()[:32]
-    return compact if compact.strip("0") else "0" * 31 + "1"
-
-
-def _span_id() -> str:
-    # a span id needs uniqueness, not secrecy: the PRNG avoids a urandom syscall per request
-    return f"{random.getrandbits(64) or 1:016x}"  # all zeros is invalid
-
-
-def traceparent_for(correlation_id: str) -> str:
-    """A valid ``traceparent``: ``00-<trace-id>-<new 16-hex parent-id>-01`` (sampled)."""
-    return f"00-{trace_id_for(correlation_id)}-{_span_id()}-01"
 
 
 def parse_retry_after(value: str | None) -> float | None:
@@ -221,7 +193,7 @@ class ApiClient:
         headers = dict.fromkeys(self._corr_headers, self.correlation_id)
         if self._traceparent:
             # same trace, a new parent (span) id per request
-            headers["traceparent"] = f"00-{self._trace_id}-{_span_id()}-01"
+            headers["traceparent"] = f"00-{self._trace_id}-{span_id()}-01"
         return headers
 
     # ------------------------------------------------------------ requests
@@ -253,7 +225,7 @@ class ApiClient:
         headers = self._header_template.copy()
         if self._traceparent:
             # same trace, a new parent (span) id per request
-            headers["traceparent"] = f"00-{self._trace_id}-{_span_id()}-01"
+            headers["traceparent"] = f"00-{self._trace_id}-{span_id()}-01"
         extra = kwargs.pop("headers", None)
         if extra:
             headers.update(extra)
@@ -494,66 +466,3 @@ def _body_size(kwargs: Mapping[str, Any]) -> int:
         if isinstance(value, (bytes, str)):
             return len(value)
     return 0
-
-
-def probe(target: Target, *, timeout: float) -> str | None:
-    """GET the target's health path within ``timeout`` seconds in total.
-
-    Returns None when the target answered (any HTTP status: a degraded 503 is for the tests to
-    judge), else a one-line reason (redacted). Connection errors are retried until the time is
-    up, so a deployment that is still binding its port gets a chance.
-    """
-    url = target.base_url.rstrip("/") + "/" + target.health_path.lstrip("/")
-    deadline = time.monotonic() + timeout
-    last = "no attempt"
-    with requests.Session() as session:
-        while True:
-            left = deadline - time.monotonic()
-            if left <= 0:
-                return redact_text(last, target.secret_values())
-            try:
-                session.get(
-                    url,
-                    timeout=(min(left, target.connect_timeout), min(left, target.read_timeout)),
-                    verify=target.verify,
-                    allow_redirects=False,
-                )
-                return None
-            except requests.exceptions.SSLError as exc:
-                return redact_text(f"TLS error: {exc}", target.secret_values())
-            except (requests.ConnectionError, requests.Timeout) as exc:
-                last = f"{exc.__class__.__name__}: {_short_reason(exc)}"
-            time.sleep(min(0.1, max(0.0, deadline - time.monotonic())))
-
-
-def fetch_version(target: Target, *, timeout: float) -> dict[str, Any] | None:
-    """The target's version document (GET ``version_path``), redacted; None when it has none.
-
-    Provenance only: any failure (no endpoint, not JSON, timeout) gives None, never an error.
-    """
-    if not target.version_path:
-        return None
-    url = target.base_url.rstrip("/") + "/" + target.version_path.lstrip("/")
-    try:
-        with requests.Session() as session:
-            response = session.get(
-                url,
-                headers=target.auth_headers(),
-                timeout=(min(timeout, target.connect_timeout), min(timeout, target.read_timeout)),
-                verify=target.verify,
-                allow_redirects=False,
-            )
-        data = response.json() if response.status_code == 200 else None
-    except (requests.RequestException, ValueError):
-        return None
-    if not isinstance(data, dict):
-        return None
-    return redact_value(data, target.secret_values())
-
-
-def _short_reason(exc: Exception) -> str:
-    text = str(exc)
-    for marker in ("Connection refused", "timed out", "Name or service not known", "No route"):
-        if marker in text:
-            return marker
-    return text[:200]

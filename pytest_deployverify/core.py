@@ -135,7 +135,7 @@ def activate(config: pytest.Config, settings: Settings, attempted: list[Target])
         config.add_cleanup(stop)
         target = target.with_deployment(deployment.data, deployment.secrets)
         attempted.append(target)
-    from pytest_deployverify.client import fetch_version, probe
+    from pytest_deployverify.target_probe import fetch_version, probe
 
     reason = probe(target, timeout=timeouts.probe_timeout)
     if reason is not None:

@@ -33,20 +33,12 @@ import requests
 from pytest_deployverify.client import ApiClient
 from pytest_deployverify.clock import utc_timestamp
 from pytest_deployverify.evidence import CleanupResult, Finding, TestEvidence
-from pytest_deployverify.failfast import PIPELINE, TARGET, Breaker
+from pytest_deployverify.failfast import PIPELINE, Breaker
 from pytest_deployverify.fieldcoverage_marks import redact_tracked
+from pytest_deployverify.pipeline_cleanup import delete_created
 from pytest_deployverify.pipeline_run import PipelineRun, StatusEvent, get_field, stage_durations
 from pytest_deployverify.profile import PipelineProfile
-from pytest_deployverify.redact import redact_text, redact_value
-
-
-def _error_text(response: requests.Response, secrets: list[str]) -> Any:
-    try:
-        body = response.json()
-    except ValueError:
-        body = response.text[:500]
-    return redact_value({"status": response.status_code, "body": body}, secrets)
-
+from pytest_deployverify.redact import redact_text, redact_value, response_error
 
 # ---------------------------------------------------------------- following a job
 
@@ -240,7 +232,7 @@ class PipelineFollower:
             run.upload_response = redact_tracked(body, self.secrets)
             if not response.ok or not isinstance(body, dict):
                 run.outcome = "rejected"
-                run.last_error = _error_text(response, self.secrets)
+                run.last_error = response_error(response, self.secrets)
                 return run
             run.document_id = _str_or_none(get_field(body, p.document_id_field))
             run.job_id = _str_or_none(get_field(body, p.job_id_field))
@@ -339,7 +331,7 @@ class PipelineFollower:
                 continue
             if response.status_code == 404:
                 consecutive_missing += 1
-                run.last_error = _error_text(response, self.secrets)
+                run.last_error = response_error(response, self.secrets)
                 if consecutive_missing >= 3:
                     run.outcome = "failed"  # the job vanished (deleted under us)
                     run.vanished = True
@@ -348,7 +340,7 @@ class PipelineFollower:
                 continue
             consecutive_missing = 0
             if not response.ok:
-                run.last_error = _error_text(response, self.secrets)
+                run.last_error = response_error(response, self.secrets)
                 pause()
                 continue
             try:
@@ -429,67 +421,22 @@ class PipelineFollower:
 
     def cleanup(self) -> list[CleanupResult]:
         """Delete every document this test created; return (and record) one result each."""
-        p = self.profile
         with self._lock:
             pending = [r for r in self._created if id(r) not in self._cleanup_exempt]
             skipped = [r for r in self._created if id(r) in self._cleanup_exempt]
             self._created = []
-        results = [
-            _cleanup_result(
-                run, "skipped", "duplicate upload: the document existed before this test"
-            )
-            for run in skipped
-        ]
-        # a refused upload created nothing: there is nothing to delete or to report
-        pending = [
-            r
-            for r in pending
-            if r.document_id or (r.upload_status_code is not None and r.upload_status_code < 300)
-        ]
-        down = self.breaker.blocking(TARGET) if self.breaker is not None else None
-        if pending and not p.delete_path:
-            # a route the profile declares absent: say so per document, never fail or hide it
-            for run in pending:
-                results.append(
-                    _cleanup_result(
-                        run,
-                        "skipped",
-                        "the service has no delete route (declared absent in the "
-                        "pipeline profile): the document was left in place",
-                    )
-                )
-        elif pending and down is not None:
-            # no answer would come: say so per document instead of timing out again
-            reason = down.not_run()
-            for run in pending:
-                results.append(_cleanup_result(run, "failed", reason))
-        elif pending:
-            client = self._client_factory()
-            try:
-                for run in pending:
-                    results.append(self._delete(client, run))
-            finally:
-                client.close()
+        results = delete_created(
+            pending,
+            skipped,
+            profile=self.profile,
+            breaker=self.breaker,
+            client_factory=self._client_factory,
+            secrets=self.secrets,
+        )
         if self.evidence is not None:
             with self._lock:
                 self.evidence.cleanup.extend(results)
         return results
-
-    def _delete(self, client: ApiClient, run: PipelineRun) -> CleanupResult:
-        if not run.document_id:
-            return _cleanup_result(run, "failed", "the upload response named no document")
-        path = self.profile.delete_path.format(document_id=run.document_id, job_id=run.job_id)
-        try:
-            response = client.delete(path)
-        except (requests.RequestException, OSError) as exc:
-            return _cleanup_result(run, "failed", redact_text(str(exc), self.secrets)[:300])
-        status = response.status_code
-        if status in (200, 202, 204):
-            return _cleanup_result(run, "deleted", None, status)
-        if status in (404, 410):
-            return _cleanup_result(run, "gone", "already deleted", status)
-        reason = str(_error_text(response, self.secrets))[:300]
-        return _cleanup_result(run, "failed", reason, status)
 
     # --- async twin
 
@@ -500,16 +447,3 @@ class PipelineFollower:
 
 def _str_or_none(value: Any) -> str | None:
     return None if value is None else str(value)
-
-
-def _cleanup_result(
-    run: PipelineRun, result: str, reason: str | None, http_status: int | None = None
-) -> CleanupResult:
-    return CleanupResult(
-        document_id=run.document_id,
-        filename=run.filename,
-        correlation_id=run.correlation_id,
-        result=result,
-        reason=reason,
-        http_status=http_status,
-    )

@@ -231,7 +231,7 @@ def target(pytestconfig: pytest.Config) -> Target:
 @pytest.fixture
 def correlation_id(request: pytest.FixtureRequest) -> str:
     """This test's correlation ID, sent on every request the test makes (one per test)."""
-    from pytest_deployverify.client import new_correlation_id
+    from pytest_deployverify.correlation_ids import new_correlation_id
 
     cid = new_correlation_id()
     evidence = request.node.stash.get(EVIDENCE_KEY, None)

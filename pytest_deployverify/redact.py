@@ -15,6 +15,7 @@ Public API (used by the baseline and report components too):
     redact_value(obj, secrets=()) -> obj       deep copy with secrets replaced
     redact_headers(headers, secrets=()) -> dict
     redact_url(url, secrets=()) -> str
+    response_error(response, secrets) -> obj   a failed response's status and body, redacted
     SECRET_KEY_PATTERN                          matches key/header names whose value is secret
     REDACTED                                    the replacement marker
 """
@@ -23,8 +24,11 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable, Iterator, Mapping
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
+
+if TYPE_CHECKING:
+    import requests
 
 T = TypeVar("T")
 REDACTED = "[REDACTED]"
@@ -209,3 +213,12 @@ def redact_url(url: str, secrets: Iterable[str] | Mapping[str, str] | None = ())
         netloc = REDACTED + "@" + netloc.rsplit("@", 1)[1]
     rebuilt = urlunsplit((parts.scheme, netloc, parts.path, query, parts.fragment))
     return redact_text(rebuilt, secrets)
+
+
+def response_error(response: requests.Response, secrets: list[str]) -> Any:
+    """A failed response's status and body (JSON when it parses), with secrets removed."""
+    try:
+        body = response.json()
+    except ValueError:
+        body = response.text[:500]
+    return redact_value({"status": response.status_code, "body": body}, secrets)

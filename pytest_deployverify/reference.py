@@ -149,7 +149,7 @@ def probe(reference: Reference, timeout: float) -> None:
     """Stop the run before any test when a reference deployment does not answer its health
     path within ``timeout`` seconds (``--probe-timeout``), as for the target: a comparison
     with an absent reference verifies nothing."""
-    from pytest_deployverify.client import probe as probe_target
+    from pytest_deployverify.target_probe import probe as probe_target
 
     seen: set[str] = set()
     for target in reference.askings:

@@ -37,8 +37,9 @@ def test_headers_on_every_request(project, docservice, monkeypatch, evidence, mo
 
 
 def test_traceparent_carries_the_id(alt, alt_key):
-    from pytest_deployverify.client import ApiClient, trace_id_for
+    from pytest_deployverify.client import ApiClient
     from pytest_deployverify.config import Auth, Target
+    from pytest_deployverify.correlation_ids import trace_id_for
     from pytest_deployverify.profile import CorrelationConfig
 
     target = Target(
