@@ -28,9 +28,10 @@ from pytest_deployverify.baseline.live import LiveComparison
 from pytest_deployverify.baseline.model import Difference, Rule
 from pytest_deployverify.baseline.normalise import normalise
 from pytest_deployverify.baseline.paths import PatternError
+from pytest_deployverify.baseline.recording import RECORDING_KEY
 from pytest_deployverify.baseline.redaction import Redactor, redact_observation
 from pytest_deployverify.baseline.rules import RuleError, build_rules
-from pytest_deployverify.baseline.session import RECORDING_KEY, BaselineSession
+from pytest_deployverify.baseline.session import BaselineSession
 from pytest_deployverify.baseline.storage import BaselineFileError
 from pytest_deployverify.config import refuse_protected_record
 from pytest_deployverify.evidence import EVIDENCE_KEY, Finding

@@ -7,17 +7,44 @@ across the runs and its baseline file written on the process that ran it.
 
 from __future__ import annotations
 
-from typing import cast
+from dataclasses import dataclass, field
+from typing import Any, cast
 
 import pytest
 
-from pytest_deployverify.baseline.session import (
-    RECORDING_KEY,
-    REPEAT_FIXTURES,
-    BaselineSession,
-    ItemRecording,
-)
+from pytest_deployverify import __version__
+from pytest_deployverify.atomic import write_atomic
+from pytest_deployverify.baseline import storage
+from pytest_deployverify.baseline.model import BaselineFile, Observation, Rule
+from pytest_deployverify.baseline.session import BaselineSession
 from pytest_deployverify.evidence import EVIDENCE_KEY
+
+#: Fixtures whose tests are repeated in record mode (their observations or timings are learned).
+REPEAT_FIXTURES = ("baseline", "timings", "json_schema")
+
+
+@dataclass
+class ItemRecording:
+    """What one test observed across its record runs."""
+
+    nodeid: str
+    run: int = 0
+    #: name -> one value per run that checked it
+    values: dict[str, list[Any]] = field(default_factory=dict)
+    #: name -> the user rules of the check call (the last call wins)
+    rules: dict[str, list[Rule]] = field(default_factory=dict)
+    #: names checked in the current run (a name twice in one run is an error)
+    seen: set[str] = field(default_factory=set)
+    timings: dict[str, list[float]] = field(default_factory=dict)
+    failed: bool = False
+    runs_done: int = 0
+
+    def begin_run(self, index: int) -> None:
+        self.run = index
+        self.seen = set()
+
+
+RECORDING_KEY = pytest.StashKey[ItemRecording]()
 
 
 def run_recorded(item: pytest.Item, nextitem: pytest.Item | None, bs: BaselineSession) -> None:
@@ -52,5 +79,50 @@ def run_recorded(item: pytest.Item, nextitem: pytest.Item | None, bs: BaselineSe
             # (each run's teardown report carries that run's evidence).
             for report in first_failed if first_failed is not None else reports:
                 item.ihook.pytest_runtest_logreport(report=report)
-    bs.finish_recording(rec)
+    finish_recording(bs, rec)
     item.ihook.pytest_runtest_logfinish(nodeid=item.nodeid, location=item.location)
+
+
+def finish_recording(bs: BaselineSession, rec: ItemRecording) -> None:
+    """Learn from a test's record runs and write its file (on the process that ran it)."""
+    from pytest_deployverify.baseline import learn, shapes
+
+    path = bs.file_for(rec.nodeid)
+    shown = bs.display(path)
+    if rec.failed:
+        bs.note("record_failed", rec.nodeid)
+        return
+    if not rec.values and not rec.timings:
+        return
+    observations = {}
+    for name, runs in rec.values.items():
+        user_rules = rec.rules.get(name, [])
+        value, rules = learn.learn(runs, [*user_rules, *bs.config_rules])
+        schema = shapes.merge_schemas([shapes.infer_schema(v) for v in runs])
+        observations[name] = Observation(name=name, value=value, rules=rules, schema=schema)
+    deployment_version = bs.deployment_version()
+    new = BaselineFile(
+        nodeid=rec.nodeid,
+        observations=observations,
+        timings=rec.timings,
+        plugin_version=__version__,
+        recorded_from=bs.target.name if bs.target is not None else None,
+        deployment_version=deployment_version,
+        recorded_at=bs.recorded_at,
+        record_runs=rec.runs_done,
+    )
+    text = storage.dumps(new.to_dict())
+    old_text = None
+    try:
+        old_text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError):
+        old_text = None
+    if old_text is not None and _without_recorded_at(old_text) == _without_recorded_at(text):
+        bs.note("unchanged", shown)
+        return
+    write_atomic(path, text)
+    bs.note("updated" if old_text is not None else "written", shown)
+
+
+def _without_recorded_at(text: str) -> str:
+    return "\n".join(line for line in text.splitlines() if not line.startswith('  "recorded_at":'))

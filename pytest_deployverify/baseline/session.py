@@ -1,4 +1,4 @@
-"""``BaselineSession``: one session's baseline settings, file cache, recording and accounting.
+"""``BaselineSession``: one session's baseline settings, file cache and accounting.
 
 Lives at ``DeployVerifySession.baseline``. On an xdist worker it accounts for the tests that worker ran and
 hands the result to the controller through ``config.workeroutput``; the controller merges the
@@ -12,17 +12,15 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping
-from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from pytest_deployverify import __version__
-from pytest_deployverify.atomic import TMP_PREFIX, write_atomic
+from pytest_deployverify.atomic import TMP_PREFIX
 from pytest_deployverify.baseline import storage
-from pytest_deployverify.baseline.model import BaselineFile, Observation, Rule
+from pytest_deployverify.baseline.model import BaselineFile, Rule
 from pytest_deployverify.clock import utc_timestamp
 from pytest_deployverify.config import Target
 from pytest_deployverify.settings import BaselineSettings
@@ -30,9 +28,6 @@ from pytest_deployverify.workers import worker_input
 
 WORKEROUTPUT_KEY = "deployverify_baseline"
 WORKERINPUT_KEY = "deployverify_baseline_recorded_at"
-#: Fixtures whose tests are repeated in record mode (their observations or timings are learned).
-REPEAT_FIXTURES = ("baseline", "timings", "json_schema")
-
 _LIST_KEYS = (
     "verified",
     "mismatched",
@@ -43,30 +38,6 @@ _LIST_KEYS = (
     "unchanged",
     "record_failed",
 )
-
-
-@dataclass
-class ItemRecording:
-    """What one test observed across its record runs."""
-
-    nodeid: str
-    run: int = 0
-    #: name -> one value per run that checked it
-    values: dict[str, list[Any]] = field(default_factory=dict)
-    #: name -> the user rules of the check call (the last call wins)
-    rules: dict[str, list[Rule]] = field(default_factory=dict)
-    #: names checked in the current run (a name twice in one run is an error)
-    seen: set[str] = field(default_factory=set)
-    timings: dict[str, list[float]] = field(default_factory=dict)
-    failed: bool = False
-    runs_done: int = 0
-
-    def begin_run(self, index: int) -> None:
-        self.run = index
-        self.seen = set()
-
-
-RECORDING_KEY = pytest.StashKey[ItemRecording]()
 
 
 def _now_iso() -> str:
@@ -212,48 +183,13 @@ class BaselineSession:
         """The target's secret values: redacted from every observation before it is kept."""
         return self.target.secret_values() if self.target is not None else []
 
-    def finish_recording(self, rec: ItemRecording) -> None:
-        """Learn from a test's record runs and write its file (on the process that ran it)."""
-        from pytest_deployverify.baseline import learn, shapes
+    def deployment_version(self) -> Any:
+        """The target's deployment version, redacted, read once: a baseline file's provenance."""
         from pytest_deployverify.baseline.redaction import redact_observation
 
-        path = self.file_for(rec.nodeid)
-        shown = self.display(path)
-        if rec.failed:
-            self.note("record_failed", rec.nodeid)
-            return
-        if not rec.values and not rec.timings:
-            return
-        observations = {}
-        for name, runs in rec.values.items():
-            user_rules = rec.rules.get(name, [])
-            value, rules = learn.learn(runs, [*user_rules, *self.config_rules])
-            schema = shapes.merge_schemas([shapes.infer_schema(v) for v in runs])
-            observations[name] = Observation(name=name, value=value, rules=rules, schema=schema)
         if self._version is _UNSET:
             self._version = redact_observation(_deployment_version(self.target), self.secrets())
-        deployment_version = self._version
-        new = BaselineFile(
-            nodeid=rec.nodeid,
-            observations=observations,
-            timings=rec.timings,
-            plugin_version=__version__,
-            recorded_from=self.target.name if self.target is not None else None,
-            deployment_version=deployment_version,
-            recorded_at=self.recorded_at,
-            record_runs=rec.runs_done,
-        )
-        text = storage.dumps(new.to_dict())
-        old_text = None
-        try:
-            old_text = path.read_text(encoding="utf-8")
-        except (OSError, UnicodeDecodeError):
-            old_text = None
-        if old_text is not None and _without_recorded_at(old_text) == _without_recorded_at(text):
-            self.note("unchanged", shown)
-            return
-        write_atomic(path, text)
-        self.note("updated" if old_text is not None else "written", shown)
+        return self._version
 
     # ------------------------------------------------------------ session end
 
@@ -507,10 +443,6 @@ def delete_refusal(reason: str) -> str:
         f"--delete-unused-baselines refused: {reason}; unused baseline files are only deleted "
         "after a run of the whole suite (no -k/-m, test ids, --lf or deselection)"
     )
-
-
-def _without_recorded_at(text: str) -> str:
-    return "\n".join(line for line in text.splitlines() if not line.startswith('  "recorded_at":'))
 
 
 _UNSET = object()
