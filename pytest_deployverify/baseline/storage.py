@@ -151,6 +151,10 @@ def parse(path: Path, text: str) -> BaselineFile:
 def _validate(path: Path, data: dict[str, Any]) -> None:
     from pytest_deployverify.baseline import shapes
 
+    if _conforms(data):
+        return
+    # Only a file the cheap check doubts pays for jsonschema: it names every problem (or,
+    # when the cheap check was merely stricter than the schema, finds none).
     problems = shapes.violations(file_schema(), data)
     if problems:
         listed = "; ".join(f"{where}: {msg}" for where, msg in problems[:5])
@@ -159,6 +163,94 @@ def _validate(path: Path, data: dict[str, Any]) -> None:
             path,
             f"does not match the baseline file schema: {listed}{more}; fix the edit or re-record",
         )
+
+
+_TOP_REQUIRED = frozenset(
+    (
+        "schema_version",
+        "plugin_version",
+        "recorded_from",
+        "recorded_at",
+        "record_runs",
+        "test",
+        "observations",
+        "timings",
+    )
+)
+_TOP_KEYS = _TOP_REQUIRED | {"deployment_version"}
+_OBSERVATION_KEYS = frozenset(("value", "rules", "schema"))
+_RULE_KEYS = frozenset(("path", "kind", "source", "schema", "rel", "abs", "optional"))
+_RULE_KINDS = frozenset(("ignore", "shape", "tolerance", "unordered"))
+_RULE_SOURCES = frozenset(("learned", "call", "config"))
+
+
+def _number(value: object) -> bool:
+    return type(value) in (int, float) and value >= 0  # type: ignore[operator]
+
+
+def _conforms(data: dict[str, Any]) -> bool:
+    """True only when ``data`` certainly matches schemas/baseline.schema.json.
+
+    A hand-written, stricter reading of that schema: jsonschema on every load was most of
+    the cost of a small check (issue 20). False is no verdict: the caller then validates with
+    jsonschema. tests/plugin/test_baseline_json_schema.py checks that it never accepts what
+    the schema rejects.
+    """
+    from pytest_deployverify.baseline.shapes import is_datetime
+
+    keys = data.keys()
+    if not (_TOP_REQUIRED <= keys <= _TOP_KEYS):
+        return False
+    recorded_at, test = data["recorded_at"], data["test"]
+    if not (
+        type(data["schema_version"]) is int
+        and data["schema_version"] == 1
+        and type(data["plugin_version"]) is str
+        and (data["recorded_from"] is None or type(data["recorded_from"]) is str)
+        and (recorded_at is None or (type(recorded_at) is str and is_datetime(recorded_at)))
+        and type(data["record_runs"]) is int
+        and data["record_runs"] >= 1
+        and type(test) is str
+        and test
+    ):
+        return False
+    timings, observations = data["timings"], data["observations"]
+    if type(timings) is not dict or type(observations) is not dict:
+        return False
+    for samples in timings.values():
+        if type(samples) is not list or not all(_number(v) for v in samples):
+            return False
+    for obs in observations.values():
+        if type(obs) is not dict or not ({"value", "rules"} <= obs.keys() <= _OBSERVATION_KEYS):
+            return False
+        if "schema" in obs and type(obs["schema"]) not in (dict, bool):
+            return False
+        rules = obs["rules"]
+        if type(rules) is not list or not all(_rule_conforms(r) for r in rules):
+            return False
+    return True
+
+
+def _rule_conforms(rule: object) -> bool:
+    if type(rule) is not dict or not ({"path", "kind"} <= rule.keys() <= _RULE_KEYS):
+        return False
+    path, kind = rule["path"], rule["kind"]
+    return (
+        type(path) is str
+        and bool(path)
+        and type(kind) is str
+        and kind in _RULE_KINDS
+        and (kind != "shape" or "schema" in rule)
+        and (kind != "tolerance" or "rel" in rule or "abs" in rule)
+        and (
+            "source" not in rule
+            or (type(rule["source"]) is str and rule["source"] in _RULE_SOURCES)
+        )
+        and ("schema" not in rule or type(rule["schema"]) in (dict, bool))
+        and ("rel" not in rule or _number(rule["rel"]))
+        and ("abs" not in rule or _number(rule["abs"]))
+        and ("optional" not in rule or type(rule["optional"]) is bool)
+    )
 
 
 def _check_rules(path: Path, baseline: BaselineFile) -> None:

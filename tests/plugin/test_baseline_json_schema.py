@@ -129,3 +129,84 @@ def test_a_response_validated_as_json_must_be_served_as_json(pytester, bproject,
     result.stdout.fnmatch_lines(
         ["*$: the body is served as Content-Type 'text/plain', not as JSON*"]
     )
+
+
+def _valid_file() -> dict:
+    rule = {"path": "$.n", "kind": "tolerance", "rel": 0.1, "source": "call", "optional": False}
+    return {
+        "schema_version": 1,
+        "plugin_version": "0.1.0",
+        "recorded_from": "local",
+        "deployment_version": None,
+        "recorded_at": "2026-12-02T03:51:35Z",
+        "record_runs": 2,
+        "test": "tests/test_a.py::test_a",
+        "observations": {
+            "v": {"value": {"n": 1}, "rules": [rule, {"path": "$.s", "kind": "shape", "schema": {}}]},
+        },
+        "timings": {"upload": [0.5, 1]},
+    }
+
+
+def _mutations():
+    """Files that break baseline.schema.json in one place each."""
+    for key in list(_valid_file()):
+        if key != "deployment_version":
+            data = _valid_file()
+            del data[key]
+            yield data
+    bad_top = {
+        "schema_version": [2, 1.5, True, "1"],
+        "plugin_version": [None, 1],
+        "recorded_from": [3],
+        "recorded_at": ["yesterday", 5],
+        "record_runs": [0, True, "2", 1.5],
+        "test": ["", None],
+        "observations": [[], None],
+        "timings": [[], {"upload": [-1]}, {"upload": [True]}, {"upload": "1"}],
+        "extra": [1],
+    }
+    for key, values in bad_top.items():
+        for value in values:
+            data = _valid_file()
+            data[key] = value
+            yield data
+    bad_obs = [[], {"value": 1}, {"rules": []}, {"value": 1, "rules": [], "x": 1}]
+    bad_obs += [{"value": 1, "rules": {}}, {"value": 1, "rules": [], "schema": 1}]
+    for obs in bad_obs:
+        data = _valid_file()
+        data["observations"]["v"] = obs
+        yield data
+    bad_rules = [
+        "x",
+        {"path": "$.a"},
+        {"kind": "ignore"},
+        {"path": "", "kind": "ignore"},
+        {"path": "$.a", "kind": "other"},
+        {"path": "$.a", "kind": "shape"},
+        {"path": "$.a", "kind": "tolerance"},
+        {"path": "$.a", "kind": "ignore", "source": "elsewhere"},
+        {"path": "$.a", "kind": "ignore", "schema": 1},
+        {"path": "$.a", "kind": "tolerance", "rel": -1},
+        {"path": "$.a", "kind": "tolerance", "abs": "1"},
+        {"path": "$.a", "kind": "ignore", "optional": 1},
+        {"path": "$.a", "kind": "ignore", "extra": 1},
+    ]
+    for rule in bad_rules:
+        data = _valid_file()
+        data["observations"]["v"]["rules"] = [rule]
+        yield data
+
+
+def test_cheap_structural_check_never_accepts_what_the_schema_rejects():
+    """Loading skips jsonschema when storage._conforms says yes: it must be no looser."""
+    from pytest_deployverify.baseline import shapes, storage
+
+    valid = _valid_file()
+    assert shapes.violations(storage.file_schema(), valid) == []
+    assert storage._conforms(valid)
+    mutations = list(_mutations())
+    assert len(mutations) > 40
+    for data in mutations:
+        assert shapes.violations(storage.file_schema(), data), data  # the mutation is invalid
+        assert not storage._conforms(data), data
