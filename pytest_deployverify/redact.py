@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable, Iterator, Mapping
+from functools import lru_cache
 from typing import TYPE_CHECKING, Any, TypeVar
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
@@ -160,7 +161,13 @@ def redact_text(text: str, secrets: Iterable[str] | Mapping[str, str] | None = (
 
 def is_secret_key(name: str) -> bool:
     """Whether a mapping key or header called ``name`` holds a secret value."""
-    return bool(SECRET_KEY_PATTERN.match(str(name)))
+    return _secret_key(str(name))
+
+
+@lru_cache(maxsize=4096)
+def _secret_key(name: str) -> bool:
+    # the same few dozen keys recur in every test's evidence: match each once per process
+    return bool(SECRET_KEY_PATTERN.match(name))
 
 
 def redact_value(obj: T, secrets: Iterable[str] | Mapping[str, str] | None = ()) -> T:

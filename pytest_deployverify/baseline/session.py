@@ -82,11 +82,16 @@ class BaselineSession:
         #: set at session end (controller, or a run without xdist): accounting is complete
         self.finished = False
         self._version: Any = _UNSET
+        self._files: dict[str, Path] = {}
 
     # ------------------------------------------------------------ names
 
     def file_for(self, nodeid: str) -> Path:
-        return self.root / storage.relative_file(nodeid)
+        # asked several times per test (check, accounting, timings): build each path once
+        path = self._files.get(nodeid)
+        if path is None:
+            path = self._files[nodeid] = self.root / storage.relative_file(nodeid)
+        return path
 
     def display(self, path: Path) -> str:
         try:

@@ -142,7 +142,10 @@ def _valid_file() -> dict:
         "record_runs": 2,
         "test": "tests/test_a.py::test_a",
         "observations": {
-            "v": {"value": {"n": 1}, "rules": [rule, {"path": "$.s", "kind": "shape", "schema": {}}]},
+            "v": {
+                "value": {"n": 1},
+                "rules": [rule, {"path": "$.s", "kind": "shape", "schema": {}}],
+            },
         },
         "timings": {"upload": [0.5, 1]},
     }
