@@ -71,6 +71,9 @@ class BaselineSession:
         worker_in = worker_input(config).get(WORKERINPUT_KEY)
         self.recorded_at: str = str(worker_in) if worker_in else _now_iso()
         self.lists: dict[str, list[str]] = {k: [] for k in _LIST_KEYS}
+        # what each list holds, for a constant-time "already noted" (a list scan per check
+        # made a session quadratic in its number of checks)
+        self._listed: dict[str, set[str]] = {k: set() for k in _LIST_KEYS}
         self.used: set[str] = set()
         self.collected: set[str] = set()
         self.deselected: set[str] = set()
@@ -157,7 +160,8 @@ class BaselineSession:
     # ------------------------------------------------------------ accounting
 
     def note(self, key: str, entry: str) -> None:
-        if entry not in self.lists[key]:
+        if entry not in self._listed[key]:
+            self._listed[key].add(entry)
             self.lists[key].append(entry)
         if key in ("verified", "mismatched", "missing", "errors"):
             self.used.add(entry)
@@ -175,7 +179,8 @@ class BaselineSession:
         """Add one xdist worker's part (from its ``workeroutput``)."""
         for key, entries in data.get("lists", {}).items():
             for e in entries:
-                if key in self.lists and e not in self.lists[key]:
+                if key in self.lists and e not in self._listed[key]:
+                    self._listed[key].add(e)
                     self.lists[key].append(e)
         self.used.update(data.get("used", []))
         self.collected.update(data.get("collected", []))
