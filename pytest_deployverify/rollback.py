@@ -29,7 +29,8 @@ from typing import Any
 
 from pytest_deployverify.config import Target
 from pytest_deployverify.evidence import TestEvidence
-from pytest_deployverify.settings import ALERT_ENV_VAR, RECHECK_ENV, Settings
+from pytest_deployverify.settings import RECHECK_ENV, Settings
+from pytest_deployverify.verdict_settings import ALERT_ENV_VAR
 
 TAIL_CHARS = 4000
 #: options of the original run that the re-check passes on unchanged (dest, flag)

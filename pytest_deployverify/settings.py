@@ -36,7 +36,7 @@ from pytest_deployverify.baseline.model import Rule
 from pytest_deployverify.envfile import EnvFile, read_env_file
 from pytest_deployverify.fieldcoverage import Declaration, config_declarations
 from pytest_deployverify.perf_config import PerfConfig
-from pytest_deployverify.report.model import CorrelationLinks
+from pytest_deployverify.report_settings import ReportSettings, read_report_settings
 from pytest_deployverify.settings_reader import ConfigError as ConfigError
 from pytest_deployverify.settings_reader import (
     OptionReader,
@@ -45,15 +45,13 @@ from pytest_deployverify.settings_reader import (
     read_tool_table,
 )
 from pytest_deployverify.timing_history import HistorySettings
+from pytest_deployverify.verdict_settings import VerdictSettings, read_verdict_settings
 
 #: the target URL's environment variable (documented next to --target-url)
 URL_ENV_VAR = "DEPLOYVERIFY_TARGET_URL"
-#: the alert webhook's environment variable (documented next to --alert-webhook)
-ALERT_ENV_VAR = "DEPLOYVERIFY_ALERT_WEBHOOK"
 #: set in the environment of the rollback re-check run: no alerts, no rollback, no recursion
 RECHECK_ENV = "DEPLOYVERIFY_RECHECK"
 DEFAULT_ENV = "local"
-PLACEHOLDER = "{correlation_id}"
 
 
 # ---------------------------------------------------------------- the parts
@@ -91,44 +89,6 @@ class BaselineSettings:
     fail_unverified: bool = False
     delete_unused: bool = False
     rules: tuple[Rule, ...] = ()
-
-
-@dataclass(frozen=True)
-class ReportSettings:
-    """Paths of every report file and the correlation link templates."""
-
-    report_dir: Path
-    summary: Path
-    events: Path
-    metrics: Path | None
-    html: Path | None
-    verdict_file: Path
-    links: CorrelationLinks = field(default_factory=CorrelationLinks)
-    #: the rootdir as seen from the directory pytest was started in ("" when the same), so
-    #: a rerun hint names a test as the user would type it there
-    rootdir_from_invocation: str = ""
-
-    def paths(self) -> dict[str, str | None]:
-        """Report paths for the verdict's ``reports`` block (strings, None when not written)."""
-        return {
-            "html": str(self.html) if self.html else None,
-            "summary": str(self.summary),
-            "events": str(self.events),
-            "metrics": str(self.metrics) if self.metrics else None,
-        }
-
-
-@dataclass(frozen=True)
-class VerdictSettings:
-    """What the session end does with the verdict: exit status, alerts, rollback."""
-
-    inconclusive_exit_code: int = 6
-    #: validated http(s) URL, None when no alerts are sent (or in a re-check run)
-    alert_webhook: str | None = None
-    rollback_cmd: str | None = None
-    rollback_timeout: float = 300.0
-    #: this run is the rollback gate's re-check (``DEPLOYVERIFY_RECHECK=1``)
-    rechecking: bool = False
 
 
 @dataclass(frozen=True)
@@ -283,8 +243,8 @@ def build(config: pytest.Config) -> Settings:
         timeouts=timeouts,
         keep_documents=bool(read.value("deployverify_keep_documents")),
         baseline=_baseline_settings(read, tool, pyproject),
-        report=_report_settings(read, tool, pyproject),
-        verdict=_verdict_settings(read, rechecking),
+        report=read_report_settings(read, tool, pyproject),
+        verdict=read_verdict_settings(read, rechecking),
         perf=_perf_settings(read, tool, pyproject or pyproject_path(config)),
         given={
             opt.dest: read.cli(opt.dest)
@@ -450,118 +410,6 @@ def _baseline_settings(
         delete_unused=bool(read.value("deployverify_delete_unused")),
         rules=tuple(rules),
     )
-
-
-def _validate_template(template: Any, source: str) -> str:
-    if not isinstance(template, str) or PLACEHOLDER not in template:
-        raise ConfigError(
-            f"{source} = {template!r} is not a correlation URL template: it must be a string "
-            f"containing {PLACEHOLDER}, e.g. https://logs.example.com/search?q={PLACEHOLDER}"
-        )
-    if not template.startswith(("http://", "https://")):
-        raise ConfigError(
-            f"{source} = {template!r} must be an http(s) URL so the report can link to it, "
-            f"e.g. https://logs.example.com/search?q={PLACEHOLDER}"
-        )
-    return template
-
-
-def _correlation_links(
-    read: OptionReader, tool: Mapping[str, Any], pyproject: Path | None
-) -> CorrelationLinks:
-    """Templates from ``--correlation-url`` (label "logs") and
-    ``[tool.deployverify.report] correlation_urls = {label = "...{correlation_id}"}``."""
-    templates: dict[str, str] = {}
-    report_table = tool.get("report", {})
-    where = f"[tool.deployverify.report] in {pyproject}"
-    if not isinstance(report_table, Mapping):
-        raise ConfigError(f"{where} must be a table (correlation_urls = {{...}})")
-    unknown = set(report_table) - {"correlation_urls"}
-    if unknown:
-        raise ConfigError(
-            f"{where} has unknown key(s) {', '.join(sorted(unknown))}; the only key is "
-            f'correlation_urls = {{logs = "https://.../{PLACEHOLDER}"}}'
-        )
-    urls = report_table.get("correlation_urls", {})
-    if not isinstance(urls, Mapping):
-        raise ConfigError(
-            f"{where}: correlation_urls must be a table of label = template, e.g. "
-            f'{{logs = "https://logs.example.com/search?q={PLACEHOLDER}"}}'
-        )
-    for label, template in urls.items():
-        templates[str(label)] = _validate_template(template, f"{where}: correlation_urls.{label}")
-    cli = read.value("deployverify_correlation_url")
-    if cli:
-        # The option wins over the pyproject template of the same label.
-        templates["logs"] = _validate_template(cli, "--correlation-url")
-    return CorrelationLinks(tuple(templates.items()))
-
-
-def _report_settings(
-    read: OptionReader, tool: Mapping[str, Any], pyproject: Path | None
-) -> ReportSettings:
-    report_dir = read.path("deployverify_report_dir", "reports")
-    assert report_dir is not None
-    verdict_file = read.path("deployverify_verdict_file", None) or report_dir / "verdict.json"
-    html_opt = read.config.getoption("htmlpath", default=None)
-    # pytest-html resolves --html against the current directory; say the same path.
-    html = (Path.cwd() / Path(html_opt).expanduser()) if html_opt else None
-    return ReportSettings(
-        report_dir=report_dir,
-        summary=report_dir / "summary.md",
-        events=report_dir / "events.jsonl",
-        metrics=read.path("deployverify_metrics_file", None),
-        html=html,
-        verdict_file=verdict_file,
-        links=_correlation_links(read, tool, pyproject),
-        rootdir_from_invocation=_relative_rootdir(read.config),
-    )
-
-
-def _relative_rootdir(config: pytest.Config) -> str:
-    import os
-
-    try:
-        shown = os.path.relpath(
-            Path(config.rootpath).resolve(), Path(config.invocation_params.dir).resolve()
-        )
-    except ValueError:  # another drive (Windows)
-        return Path(config.rootpath).as_posix()
-    return "" if shown == "." else Path(shown).as_posix()
-
-
-def _verdict_settings(read: OptionReader, rechecking: bool) -> VerdictSettings:
-    code = read.value("deployverify_inconclusive_exit_code")
-    if not isinstance(code, int) or not 0 <= code <= 255:
-        raise ConfigError(
-            f"--inconclusive-exit-code / ini deployverify_inconclusive_exit_code = {code!r}: "
-            f"an exit status must be an integer from 0 to 255 (default 6)."
-        )
-    url, source = read.cli("deployverify_alert_webhook"), "--alert-webhook"
-    if not url and os.environ.get(ALERT_ENV_VAR):
-        url, source = os.environ[ALERT_ENV_VAR], ALERT_ENV_VAR
-    webhook = _webhook_url(str(url), source) if url and not rechecking else None
-    return VerdictSettings(
-        inconclusive_exit_code=code,
-        alert_webhook=webhook,
-        rollback_cmd=read.cli("deployverify_rollback_cmd") or None,
-        rollback_timeout=positive(
-            read.value("deployverify_rollback_timeout"), "--rollback-timeout"
-        ),
-        rechecking=rechecking,
-    )
-
-
-def _webhook_url(url: str, source: str) -> str:
-    """The webhook URL, or a usage error naming ``source`` (option or env var)."""
-    parts = urlsplit(url)
-    if parts.scheme not in ("http", "https") or not parts.netloc:
-        raise ConfigError(
-            f"{source}: the alert webhook must be an http(s) URL like "
-            f"https://hooks.slack.com/services/..., got a value with scheme "
-            f"{parts.scheme or 'none'!r}; fix it or leave it unset to send no alerts."
-        )
-    return url
 
 
 def _perf_settings(read: OptionReader, tool: Mapping[str, Any], pyproject: Path) -> PerfConfig:

@@ -1,6 +1,6 @@
 """What reports read: the redacted inputs of every renderer.
 
-Where reports go is ``settings.ReportSettings``, resolved with every other setting at
+Where reports go is ``report_settings.ReportSettings``, resolved with every other setting at
 configure time. ``ReportContext`` is what every renderer reads: the verdict dict and the
 per-test evidence, both already passed through :mod:`pytest_deployverify.redact`.
 """

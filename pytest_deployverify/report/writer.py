@@ -17,7 +17,7 @@ from pytest_deployverify.config import Target
 from pytest_deployverify.evidence import TestEvidence
 from pytest_deployverify.report.context import ReportContext, build_context
 from pytest_deployverify.report.events import EventStream, event_fields
-from pytest_deployverify.settings import ReportSettings
+from pytest_deployverify.report_settings import ReportSettings
 
 TITLE = "Deployment verification report"
 
