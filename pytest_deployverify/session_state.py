@@ -1,0 +1,137 @@
+"""What one deployverify session knows: its components, target, evidence and verdict.
+
+:class:`SessionState` is the data of the session object (``session.DeployVerifySession``)
+and the questions every part of it asks: which secrets to redact, whether the session is
+active at all. :mod:`session_end` adds the session end to it, :mod:`session` the start, the
+tests and the hooks.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+import pytest
+
+from pytest_deployverify import core
+from pytest_deployverify.baseline.session import BaselineSession
+from pytest_deployverify.clock import utc_timestamp
+from pytest_deployverify.config import Target
+from pytest_deployverify.evidence import TestEvidence
+from pytest_deployverify.failfast import Breaker
+from pytest_deployverify.fieldcoverage_collector import FieldCoverageCollector
+from pytest_deployverify.mutation import MutationRunner
+from pytest_deployverify.report.events import new_run_id
+from pytest_deployverify.settings import Settings
+from pytest_deployverify.verdict import Tally, Verdict
+from pytest_deployverify.workers import is_worker
+
+if TYPE_CHECKING:
+    from pytest_deployverify.alerts import Alerter
+    from pytest_deployverify.launch import Deployment
+    from pytest_deployverify.reference import Reference
+    from pytest_deployverify.report.context import ReportContext
+    from pytest_deployverify.report.writer import ReportWriter
+
+#: options whose presence on the command line makes a session use deployverify
+ACTIVATING_OPTIONS = (
+    "deployverify_target_env",
+    "deployverify_target_url",
+    "deployverify_verdict_file",
+    "deployverify_report_dir",
+    "deployverify_alert_webhook",
+    "deployverify_rollback_cmd",
+    "deployverify_baseline_dir",
+    "deployverify_record",
+    "deployverify_fail_unverified",
+)
+
+
+@dataclass(eq=False)
+class SessionState:
+    """One pytest session's deployverify state, with typed references to every component."""
+
+    config: pytest.Config
+    settings: Settings
+    baseline: BaselineSession
+    #: fail fast: this process's breaker (shared with the workers through a directory)
+    breaker: Breaker
+    #: field coverage: a recorder per test, merged on the controller
+    fields: FieldCoverageCollector
+    #: response mutation (``--mutate-responses``), and a mutation child's mutant
+    mutation: MutationRunner
+    #: the report component (controller or a run without xdist; None on a worker)
+    reports: ReportWriter | None = None
+    started_at: str = field(default_factory=utc_timestamp)
+    #: the run's one id (events, verdict, summary, HTML, alerts, terminal); workers get the
+    #: controller's, so every line a run leaves anywhere can be matched to the others
+    run_id: str = field(default_factory=new_run_id)
+    #: resolved at session start (xdist controller), after collection, or from workerinput
+    target: Target | None = None
+    #: the embedded deployment this session launched
+    deployment: Deployment | None = None
+    #: why activation failed (the verdict says so), None when it succeeded or never ran
+    setup_error: core.SetupError | None = None
+    #: nodeid -> evidence, complete on the controller after every test's teardown report
+    evidence: dict[str, TestEvidence] = field(default_factory=dict)
+    alerter: Alerter | None = None
+    #: the reference deployment (``--reference-url``/``--reference-env``), resolved at start
+    reference: Reference | None = None
+    verdict: Verdict | None = None
+    collection_errors: int = 0
+    #: session-end steps that failed (shown in the terminal summary)
+    failed_steps: list[str] = field(default_factory=list)
+    #: the provisional verdict's running tally (incremental: constant work per test)
+    tally: Tally = field(default_factory=Tally)
+    #: once active, always active (the facts that make a session active only accumulate)
+    _active: bool = False
+    _evidence_active: bool = False
+    #: id(report) -> (report, evidence) of this process's teardown reports: the evidence is
+    #: used as it is, not parsed back from the JSON that travels to the xdist controller
+    _local: dict[int, tuple[pytest.TestReport, TestEvidence]] = field(default_factory=dict)
+
+    @property
+    def is_worker(self) -> bool:
+        return is_worker(self.config)
+
+    def secrets(self) -> list[str]:
+        """Every secret value this session knows (the target's, with launched ones), longest
+        first: the one list every redaction receives."""
+        target = self.target or (self.setup_error.target if self.setup_error else None)
+        values = target.secret_values() if target is not None else []
+        if self.reference is not None:
+            values = [*values, *self.reference.secret_values()]
+        return sorted(set(values), key=len, reverse=True)
+
+    def is_active(self) -> bool:
+        """Whether this session uses deployverify, so it gets a verdict, reports and its exit
+        status. A project that merely has the plugin installed, or merely defines
+        environments, is left alone: it needs an explicit deployverify option, a resolved
+        target, baselines in use, or a test that recorded deployverify evidence."""
+        if self._active:
+            return True
+        if core.is_informational(self.config) or self.config.option.setuponly:
+            return False
+        self._active = (
+            self.target is not None
+            or self.setup_error is not None
+            or self._evidence_active
+            or any(self.settings.given.get(dest) for dest in ACTIVATING_OPTIONS)
+            or self.baseline.in_use()
+        )
+        return self._active
+
+    def _start_stream(self) -> None:
+        if self.reports is not None and not self.reports.stream.started and self.is_active():
+            self.reports.start(
+                started_at=self.started_at,
+                target=self.target,
+                args=self.config.invocation_params.args,
+            )
+
+    def _redact_metadata(self, ctx: ReportContext | None = None) -> None:
+        from pytest_metadata.plugin import metadata_key
+
+        metadata = self.config.stash.get(metadata_key, None)
+        if metadata is not None and self.reports is not None:
+            self.reports.update_metadata(metadata, ctx)
