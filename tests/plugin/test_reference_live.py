@@ -323,8 +323,6 @@ def _alt_run(
     *args: str,
     knobs: dict[str, Any] | None = None,
 ) -> pytest.RunResult:
-    import conftest
-
     target, reference = pair
     for svc in pair:
         svc.reset()
@@ -334,7 +332,6 @@ def _alt_run(
     project.tests(ALT_TESTS)
     empty = project.pytester.path / "empty-baselines"
     empty.mkdir()
-    assert conftest.ALT_PIPELINE  # the profile both instances share
     return project.run("--reference-url", reference.url, "--baseline", str(empty), *args)
 
 
