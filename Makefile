@@ -25,7 +25,7 @@ test: $(STAMP)
 	$(PY) -m ruff check .
 	$(PY) -m ruff format --check .
 	$(PY) -m mypy --strict pytest_deployverify
-	$(PY) -m pytest -n 2 -p no:cacheprovider
+	$(PY) -m pytest -n 2 -p no:cacheprovider --durations=20
 
 ## record: re-record baselines/ from the embedded local deployment (review the diff, commit)
 record: $(STAMP)

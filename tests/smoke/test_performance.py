@@ -7,7 +7,7 @@ group-sequential looks, Holm over the run's timings, absolute floor (few or nois
 The tests sample sequentially (``timings.sample``): they stop as soon as the judge has decided,
 take at most ``max_samples`` (all of them when recording the baseline) and stop at a time
 budget, so a slow deployment cannot stretch the run: health latency 10-40 calls within 30 s,
-serial canaries 5-15 within 180 s, batches of 5 concurrent canaries 5-10 within 120 s.
+serial canaries 5-15 within 180 s, batches of 3 concurrent canaries 5-10 within 120 s.
 """
 
 from __future__ import annotations
@@ -23,7 +23,7 @@ HEALTH = {"min_samples": 10, "max_samples": 40, "budget_s": 30.0}
 #: own requests (no extra request): upload acceptance, status poll, document fetch
 USER_FACING = ("POST /api/v2/upload", "GET /api/v2/jobs/{id}", "GET /api/v2/documents/{id}")
 SERIAL = {"min_samples": 5, "max_samples": 15, "budget_s": 180.0}
-CONCURRENT = 5
+CONCURRENT = 3
 BATCHES = {"min_samples": 5, "max_samples": 10, "budget_s": 120.0}
 
 
@@ -67,9 +67,9 @@ def test_serial_pipeline_timings(upload_document, canary_pdf, timings, validate_
 async def test_throughput_concurrent(
     upload_document_async, canary_pdf, timings, record_property, validate_run
 ):
-    """One canary alone, then batches of 5 at once: every canary completes. A batch's seconds
+    """One canary alone, then batches of 3 at once: every canary completes. A batch's seconds
     per document come from server timestamps (upload of its first document to completion of
-    its last, divided by 5), so the client's polling does not add noise; batches are sampled
+    its last, divided by 3), so the client's polling does not add noise; batches are sampled
     sequentially (``timings.asample``) and judged against the reference, the speed-up over
     the lone canary is recorded in the report."""
     alone = validate_run(await upload_document_async(canary_pdf("small.pdf")))
