@@ -25,8 +25,6 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-#: the dev venv's unrelated plugins (see conftest.py): seconds of start-up, nothing else
-LEAN = ["-p", "no:schemathesis", "-p", "no:hypothesispytest", "-p", "no:syrupy", "-p", "no:anyio"]
 
 
 def one_run(env: str, out: Path) -> dict[str, object]:
@@ -42,8 +40,7 @@ def one_run(env: str, out: Path) -> dict[str, object]:
         "-q",
         f"--report-dir={out}",
         f"--verdict-file={verdict_file}",
-        *LEAN,
-    ]
+    ]  # run from ROOT: pyproject's addopts already keep the dev tools' plugins out
     started = time.perf_counter()
     done = subprocess.run(
         cmd, cwd=ROOT, capture_output=True, text=True, timeout=1200, env=dict(os.environ)
