@@ -216,7 +216,29 @@ def profile_from(
             raise ConfigError(f"{where}: {key} must not be empty")
     if "{job_id}" not in profile.job_path:
         raise ConfigError(f"{where}: job_path {profile.job_path!r} must contain {{job_id}}")
+    if not profile.document_id_field:
+        _no_document_id_in_paths(profile, where)
     return profile
+
+
+#: the ``absent`` name that clears each path key (job_path cannot be absent)
+_PATH_ABSENT = {"document_path": "document", "delete_path": "delete", "events_path": "events"}
+
+
+def _no_document_id_in_paths(profile: PipelineProfile, where: str) -> None:
+    """A service that names no document id cannot be asked for ``{document_id}``: such a route
+    (often a default left in place) would silently never be called."""
+    for key in ("job_path", *_PATH_ABSENT):
+        path = getattr(profile, key)
+        if "{document_id}" not in path:
+            continue
+        fix = f"set {key} to the service's route keyed by {{job_id}}"
+        if key in _PATH_ABSENT:
+            fix += f", or add {_PATH_ABSENT[key]!r} to absent if the service has no such route"
+        raise ConfigError(
+            f"{where}: {key} {path!r} needs {{document_id}}, but the service names no "
+            f"document id (document_id is declared absent); {fix} (see docs/configuration.md)."
+        )
 
 
 def components_from(

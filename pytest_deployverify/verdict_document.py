@@ -122,7 +122,8 @@ def checks_and_tests(
                     "document_id": c.document_id,
                     "ok": c.ok,
                     "status": c.status,
-                    "error": None if c.ok else c.reason,
+                    # why it was not simply deleted (left in place, already gone, failed)
+                    "error": None if c.result == "deleted" else c.reason,
                 }
             )
     return checks, tests, cleanup

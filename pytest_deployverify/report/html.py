@@ -353,8 +353,9 @@ def _allowed(timing: Mapping[str, Any]) -> str:
 
 def _group_caption(group: str) -> str:
     return {
-        "own": "The service's own work (API, worker, database): baseline vs this deployment.",
-        "external": "Calls to external services (parser, embeddings): baseline vs this deployment.",
+        "own": "The service's own work: baseline vs this deployment.",
+        "external": "Time spent waiting on the external services named in external_stages: "
+        "baseline vs this deployment.",
     }.get(group, f"Timing group {group}: baseline vs this deployment.")
 
 
@@ -365,13 +366,13 @@ def render_cleanup(ctx: ReportContext) -> str:
     """Synthetic documents this run created and whether each was removed; alerts; rollback."""
     rows = "".join(
         f'<tr class="{"" if c.get("ok") else "dv-bad"}"><td><code>{e(c.get("document_id"))}</code></td>'
-        f"<td>{'removed' if c.get('ok') else 'NOT removed'}</td><td>{e(c.get('status'))}</td>"
+        f"<td>{e(model.cleanup_removed(c))}</td><td>{e(c.get('status'))}</td>"
         f"<td>{e(c.get('error') or '')}</td><td><code>{e(c.get('nodeid'))}</code></td></tr>"
         for c in ctx.verdict.get("cleanup") or []
     )
     table = (
-        '<table class="dv-table"><thead><tr><th>Document</th><th>Clean-up</th><th>Status</th>'
-        f"<th>Error</th><th>Test</th></tr></thead><tbody>{rows}</tbody></table>"
+        '<table class="dv-table"><thead><tr><th>Document</th><th>Removed</th><th>Status</th>'
+        f"<th>Why</th><th>Test</th></tr></thead><tbody>{rows}</tbody></table>"
         if rows
         else '<p class="dv-muted">This run left no synthetic documents to clean up.</p>'
     )

@@ -142,6 +142,18 @@ def component_rows(verdict: Mapping[str, Any]) -> list[ComponentRow]:
     return rows
 
 
+def cleanup_removed(entry: Mapping[str, Any]) -> str:
+    """Whether the run removed a synthetic document, as the reports' clean-up tables say it:
+    a document left in place on purpose (the service has no delete route, or the upload was a
+    duplicate of a document that existed before) is not called removed."""
+    result = str(entry.get("status") or "").split(" ", 1)[0]
+    if result in ("deleted", "gone"):
+        return "yes"
+    if result == "skipped":
+        return "no (left in place)"
+    return "NO"
+
+
 def behaviour_checks(verdict: Mapping[str, Any]) -> list[dict[str, Any]]:
     """Checks that are about behaviour (baseline comparisons, assertions), not components."""
     return [

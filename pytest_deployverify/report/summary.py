@@ -232,11 +232,11 @@ def render_summary(ctx: ReportContext) -> str:
     cleanup = v.get("cleanup") or []
     if cleanup:
         lines += _table(
-            ["Document", "Removed", "Status", "Error", "Test"],
+            ["Document", "Removed", "Status", "Why", "Test"],
             [
                 [
                     c.get("document_id"),
-                    "yes" if c.get("ok") else "NO",
+                    model.cleanup_removed(c),
                     c.get("status"),
                     c.get("error"),
                     c.get("nodeid"),

@@ -3,6 +3,7 @@ completeness components an environment expects: one project, several services.""
 
 from __future__ import annotations
 
+import json
 import textwrap
 
 import pytest
@@ -69,6 +70,11 @@ def test_environment_tables_override_the_global_ones_key_by_key(tmp_path):
         (
             'pipeline = { absent = ["delete"], delete_path = "/d/{document_id}" }',
             "'delete' is declared absent but delete_path is set",
+        ),
+        (  # the default document_path names {document_id}: it would never be fetched
+            'pipeline = { absent = ["document_id", "delete"] }',
+            "pipeline] * document_path '/api/v2/documents/{document_id}' needs {document_id}, "
+            "but the service names no document id * or add 'document' to absent *",
         ),
         ('correlation = { echo = "maybe" }', "echo = 'maybe' must be"),
         ("components = [1, 2]", "components must be a list of names"),
@@ -207,9 +213,20 @@ def test_one_project_verifies_two_differently_shaped_services(
         """
     )
     project.tests(TWO_SERVICES.format(pdf=small_pdf))
+    reports = project.pytester.path / "reports"
+    # clean-up: alt's upload is deleted; conv has no delete route (declared absent), so its
+    # upload is left in place, says why, and no report calls it removed
+    cleanups = {
+        "alt": ("deleted (HTTP 200)", None, "| yes | deleted (HTTP 200) |"),
+        "conv": ("skipped", "no delete route", "| no (left in place) | skipped | the service"),
+    }
     for env, final in (("alt", "DONE"), ("conv", "success")):
         result = project.run("-s", "--target-env", env)
         result.assert_outcomes(passed=1)
         result.stdout.fnmatch_lines([f"*SERVICE {env} {final} polling*"])
+        status, why, row = cleanups[env]
+        (cleanup,) = json.loads((reports / "verdict.json").read_text())["cleanup"]
+        assert cleanup["status"] == status and (why or "") in (cleanup["error"] or ""), cleanup
+        assert row in (reports / "summary.md").read_text()
     assert conv.tasks and alt.requests
-    assert CONV_KEY not in (project.pytester.path / "reports" / "verdict.json").read_text()
+    assert CONV_KEY not in (reports / "verdict.json").read_text()
