@@ -281,6 +281,8 @@ class PathEntry:
     example: Any
     kinds: set[str] = field(default_factory=set)
     nodeids: set[str] = field(default_factory=set)
+    #: the tests that touched it (a mutant of it runs these first: the likely killers)
+    touched_by: set[str] = field(default_factory=set)
 
 
 @dataclass
@@ -307,6 +309,7 @@ class FieldCoverage:
                 entry = paths.get(path)
                 if entry is not None:  # a container read or a key never received: not a field
                     entry.kinds.update(kinds)
+                    entry.touched_by.add(nodeid)
         for route, path, reason in data.get("declared") or []:
             d = Declaration(route, path, reason, nodeid)
             if d not in self.declarations:

@@ -127,6 +127,8 @@ class MutationRunner:
         self.spec = read_spec()
         #: tests whose call passed and that did not fail afterwards
         self.passed: set[str] = set()
+        #: seconds each test took in the clean run (setup + call + teardown)
+        self.durations: dict[str, float] = {}
         #: the verdict's ``mutation`` block, after a mutation run
         self.result: MutationBlock | None = None
 
@@ -143,6 +145,7 @@ class MutationRunner:
         return MutatingObserver(self.spec["mutant"], recorder)
 
     def report_logged(self, report: pytest.TestReport) -> None:
+        self.durations[report.nodeid] = self.durations.get(report.nodeid, 0.0) + report.duration
         if report.when == "call" and report.passed:
             self.passed.add(report.nodeid)
         elif report.failed:
@@ -152,7 +155,9 @@ class MutationRunner:
         """After the test loop: run the mutants (clean run on the controller, when asked)."""
         if self.worker or self.spec is not None or not self.fields.mutate or record:
             return
-        self.result = run_mutants(self.config, self.fields, coverage, self.passed, target)
+        self.result = run_mutants(
+            self.config, self.fields, coverage, self.passed, target, self.durations
+        )
 
     def summary_lines(self) -> list[str]:
         return [f"deployverify: {summary_line(self.result)}"] if self.result is not None else []
@@ -179,40 +184,59 @@ def operators_for(path: str, example: Any) -> list[str]:
     return ops
 
 
+def likely_killers_first(
+    tests: Iterable[str], touched_by: Iterable[str], durations: Mapping[str, float]
+) -> list[str]:
+    """``tests`` in the order a mutant child runs them: those that touched the field first
+    (a check of it is the likely killer), each group quickest first (by the clean run's
+    ``durations``), then by node ID. The child stops at the first failure, so a killed
+    mutant costs its first killer's run, not every test's."""
+    touching = set(touched_by)
+    return sorted(tests, key=lambda t: (t not in touching, durations.get(t, 0.0), t))
+
+
 def candidates(
     cov: FieldCoverage,
     passed: set[str],
     excluded: Mapping[tuple[str, str], str],
     headers: Mapping[str, Iterable[str]],
+    durations: Mapping[str, float] | None = None,
 ) -> list[Mutant]:
-    """Every mutant the clean run makes possible, in a fixed order (ids assigned later)."""
+    """Every mutant the clean run makes possible, in a fixed order (ids assigned later);
+    each one's tests ordered by :func:`likely_killers_first`."""
     out: list[Mutant] = []
+    took = durations or {}
     for route in sorted(cov.routes):
         paths = cov.routes[route]
         route_tests: set[str] = set()
-        lists: dict[str, set[str]] = {}
+        lists: dict[str, tuple[set[str], set[str]]] = {}
         for path in sorted(paths):
             entry = paths[path]
-            tests = sorted(entry.nodeids & passed)
+            tests = entry.nodeids & passed
             route_tests.update(tests)
             if not tests or (route, path) in excluded or cov.declared(route, path):
                 continue
+            ordered = likely_killers_first(tests, entry.touched_by, took)
             for op in operators_for(path, entry.example):
-                out.append(Mutant("", route, path, op, tests))
+                out.append(Mutant("", route, path, op, ordered))
             head = path
             while "[*]" in head:
                 head = head[: head.rindex("[*]")]
-                lists.setdefault(head, set()).update(tests)
+                received, touching = lists.setdefault(head, (set(), set()))
+                received.update(tests)
+                touching.update(entry.touched_by)
         for head in sorted(lists):
             if cov.declared(route, head):
                 continue
+            ordered = likely_killers_first(*lists[head], took)
             for op in ("drop_item", "reorder"):
-                out.append(Mutant("", route, head, op, sorted(lists[head])))
+                out.append(Mutant("", route, head, op, ordered))
         for name in sorted(headers.get(route, ())):
             if cov.declared(route, HEADER + name):
                 continue
             if route_tests and name.lower() not in _SKIP_HEADERS:
-                out.append(Mutant("", route, name, "strip_header", sorted(route_tests)))
+                ordered = likely_killers_first(route_tests, (), took)
+                out.append(Mutant("", route, name, "strip_header", ordered))
     return out
 
 
@@ -269,11 +293,12 @@ def run_mutants(
     cov: FieldCoverage,
     passed: set[str],
     target: Target | None,
+    durations: Mapping[str, float] | None = None,
 ) -> MutationBlock:
     """Choose, run and judge the mutants: the verdict's ``mutation`` block."""
     seed, limit, budget = cfg.mutate_seed, cfg.mutate_max, cfg.mutate_time
     reporter = config.pluginmanager.get_plugin("terminalreporter")
-    pool = candidates(cov, passed, _excluded(cov, target), cov.headers)
+    pool = candidates(cov, passed, _excluded(cov, target), cov.headers, durations)
     mutants = choose(pool, seed, limit)
     started = time.monotonic()
     if reporter is not None:
@@ -331,8 +356,22 @@ def child_args(config: pytest.Config, tests: Sequence[str], tmp: Path) -> list[s
     return args
 
 
+def child_env(tmp: Path) -> dict[str, str]:
+    """A mutant child's environment: the re-check's (no alerts), with compiled modules
+    cached in the mutation run's temporary directory. With bytecode writing off
+    (``PYTHONDONTWRITEBYTECODE``) every child would compile the plugin, the suite and
+    pytest's rewritten test modules again (~0.6 s CPU each); the cache lives and dies with
+    the run and writes nothing into the project."""
+    from pytest_deployverify.rollback import recheck_env
+
+    env = recheck_env()
+    env.pop("PYTHONDONTWRITEBYTECODE", None)
+    env.setdefault("PYTHONPYCACHEPREFIX", str(tmp / "pycache"))
+    return env
+
+
 def _run_one(config: pytest.Config, target: Target, m: Mutant, tmp: Path, left: float) -> None:
-    from pytest_deployverify.rollback import recheck_env, run_bounded, tail
+    from pytest_deployverify.rollback import run_bounded, tail
 
     where = tmp / m.id
     where.mkdir()
@@ -343,7 +382,7 @@ def _run_one(config: pytest.Config, target: Target, m: Mutant, tmp: Path, left: 
     }
     spec.write_text(json.dumps(content), encoding="utf-8")
     spec.chmod(0o600)
-    env = recheck_env()
+    env = child_env(tmp)
     env[MUTANT_ENV] = str(spec)
     done = run_bounded(
         child_args(config, m.tests, where), timeout=left, cwd=config.rootpath, env=env

@@ -14,8 +14,8 @@ import pytest
 import requests
 from plugin_support import load_json
 
-from pytest_deployverify.fieldcoverage import FieldRecorder
-from pytest_deployverify.mutation import Mutant, choose, operators_for
+from pytest_deployverify.fieldcoverage import FieldCoverage, FieldRecorder
+from pytest_deployverify.mutation import Mutant, candidates, child_env, choose, operators_for
 from pytest_deployverify.mutation_operators import MutatingObserver, _shift, apply
 
 FILES = "GET /ingest/v1/files/{id}"
@@ -92,6 +92,58 @@ def test_seed_chooses_the_draw():
     assert first == [m.path for m in choose(list(pool), 1, 5)]
     assert first != [m.path for m in choose(list(pool), 2, 5)]
     assert [m.id for m in choose(list(pool), 1, 5)] == ["m1", "m2", "m3", "m4", "m5"]
+
+
+def _coverage(*tests: tuple[str, dict[str, object], list[str]]) -> FieldCoverage:
+    """Field coverage of tests that each received ``body`` on ``GET /x`` and read ``reads``."""
+    cov = FieldCoverage()
+    for nodeid, body, reads in tests:
+        recorder = FieldRecorder(nodeid)
+        response = requests.Response()
+        response.status_code = 200
+        response.headers["Content-Type"] = "application/json"
+        response._content = json.dumps(body).encode()
+        recorder.received("GET", "/x", response)
+        data = response.json()
+        for key in reads:
+            data[key]
+        cov.merge(nodeid, recorder.to_json())
+    return cov
+
+
+def test_a_mutant_runs_the_tests_that_touched_its_field_first_quickest_first():
+    body = {"a": 1, "items": [{"b": 2}]}
+    cov = _coverage(
+        ("slow_reader", body, ["a"]),
+        ("quick_reader", body, ["a", "items"]),
+        ("quick_bystander", body, []),
+        ("slow_bystander", body, []),
+    )
+    took = {"slow_reader": 9.0, "quick_reader": 1.0, "quick_bystander": 0.5, "slow_bystander": 5}
+    passed = set(took)
+    pool = {(m.path, m.operator): m.tests for m in candidates(cov, passed, {}, {}, took)}
+    readers_first = ["quick_reader", "slow_reader", "quick_bystander", "slow_bystander"]
+    assert pool[("$.a", "bump")] == readers_first
+    # nobody read an item's field: the quickest test first
+    assert pool[("$.items[*].b", "bump")] == sorted(took, key=took.__getitem__)
+    # the list's own mutants: the tests that touched anything under it first
+    assert pool[("$.items", "drop_item")] == sorted(took, key=took.__getitem__)
+    # without durations (or the same): by node ID within each group
+    plain = {(m.path, m.operator): m.tests for m in candidates(cov, passed, {}, {})}
+    assert plain[("$.a", "bump")] == [
+        "quick_reader",
+        "slow_reader",
+        "quick_bystander",
+        "slow_bystander",
+    ]
+
+
+def test_mutant_children_cache_compiled_modules_in_the_run_directory(tmp_path, monkeypatch):
+    monkeypatch.setenv("PYTHONDONTWRITEBYTECODE", "1")
+    monkeypatch.delenv("PYTHONPYCACHEPREFIX", raising=False)
+    env = child_env(tmp_path)
+    assert "PYTHONDONTWRITEBYTECODE" not in env
+    assert env["PYTHONPYCACHEPREFIX"] == str(tmp_path / "pycache")
 
 
 def test_an_altered_id_is_never_sent_back():
