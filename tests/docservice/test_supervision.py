@@ -15,6 +15,7 @@ import sqlite3
 import time
 from pathlib import Path
 
+import pytest
 from docservice_support import FIXTURES, Deployment, launch
 
 SMALL = FIXTURES / "small.pdf"
@@ -98,3 +99,38 @@ def test_frozen_worker_jobs_are_taken_over_before_the_lease_expires(tmp_path: Pa
                 assert dep.wait(job, timeout=BOUND_S)[-1]["status"] == "complete"
         finally:
             os.kill(pid, signal.SIGCONT)
+
+
+class _Clock:
+    """A clock the test moves by hand, so the backoff policy is checked without waiting."""
+
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def test_restart_backoff_doubles_on_quick_deaths_and_resets_after_a_stable_life() -> None:
+    """The supervisor's policy: a worker dying again at once waits 0.25, 0.5, 1, ... s (capped
+    at 30 s) before its restart; one that lived 30 s starts from 0.25 s again."""
+    from docservice.supervisor import Supervisor
+
+    clock = _Clock()
+    sup = Supervisor(clock=clock)
+    assert sup.started("worker-1") == 0
+    delays = []
+    for restarts in range(1, 10):
+        clock.now += 0.1  # dies right after (re)starting
+        delay = sup.died("worker-1")
+        assert sup.died("worker-1") == delay  # asking again does not move the restart time
+        assert not sup.due("worker-1")  # not before its backoff
+        clock.now += delay
+        assert sup.due("worker-1")
+        assert sup.started("worker-1") == restarts
+        delays.append(delay)
+    assert delays == pytest.approx([0.25, 0.5, 1.0, 2.0, 4.0, 8.0, 16.0, 30.0, 30.0])
+    assert sup.restarts("worker-1") == 9 and not sup.due("worker-1")  # alive: nothing due
+    clock.now += 30.0  # a stable life
+    assert sup.died("worker-1") == pytest.approx(0.25)
+    assert sup.restarts("worker-2") == 0 and not sup.due("worker-2")  # never seen
