@@ -1,6 +1,7 @@
 """Fail fast on a proven-broken deployment.
 
-Once one test *proves* the pipeline broken (an upload whose job stalled) or the target down
+Once one test *proves* the pipeline broken (an upload whose job stalled, or ended in a failure
+status the pipeline profile lists in ``fail_fast_statuses``) or the target down
 (``errors`` consecutive connection errors or timeouts, no answer in between), the tests that
 need what is broken end at once as "not run: ... proven broken by <nodeid>, correlation ID
 <id>" instead of each waiting out its own stall or read timeout. The first proof is a failing
@@ -55,6 +56,8 @@ class Proof:
     nodeid: str
     correlation_id: str
     detail: str
+    #: what counts as proof (the finding's rule); empty: the kind's own rule
+    rule: str = ""
 
     def reason(self) -> str:
         what = "pipeline proven broken" if self.kind == PIPELINE else "target proven unreachable"
@@ -64,7 +67,7 @@ class Proof:
         return f"not run: {self.reason()}"
 
     def finding(self) -> Finding:
-        rule = (
+        rule = self.rule or (
             "a job that stalls proves the pipeline broken"
             if self.kind == PIPELINE
             else "consecutive connection errors or timeouts prove the target unreachable"
@@ -167,19 +170,45 @@ class Breaker:
             )
 
     def run_ended(
-        self, evidence: TestEvidence | None, correlation_id: str, outcome: str, detail: str
+        self,
+        evidence: TestEvidence | None,
+        correlation_id: str,
+        outcome: str,
+        detail: str,
+        *,
+        final_status: str | None = None,
+        proof_statuses: tuple[str, ...] = (),
     ) -> None:
-        """An upload was followed to ``outcome``; a stall proves the pipeline broken."""
-        if self.enabled and outcome == "stalled":
+        """An upload was followed to ``outcome`` (its job last at ``final_status``): a stall,
+        or a failed job whose status is one of ``proof_statuses``, proves the pipeline
+        broken."""
+        if not self.enabled:
+            return
+        if outcome == "stalled":
             self.prove(PIPELINE, evidence, correlation_id, detail)
+        elif outcome == "failed" and final_status is not None and final_status in proof_statuses:
+            self.prove(
+                PIPELINE,
+                evidence,
+                correlation_id,
+                f"job ended in {final_status!r}: {detail}",
+                rule=f"a job ending in {final_status!r} (fail_fast_statuses of the pipeline "
+                f"profile) proves the pipeline broken",
+            )
 
     def prove(
-        self, kind: str, evidence: TestEvidence | None, correlation_id: str, detail: str
+        self,
+        kind: str,
+        evidence: TestEvidence | None,
+        correlation_id: str,
+        detail: str,
+        *,
+        rule: str = "",
     ) -> None:
         """Keep the first proof; the test that made it carries it as a failing finding."""
         if self.proof() is not None:
             return
-        proof = Proof(kind, evidence.nodeid if evidence else "", correlation_id, detail[:600])
+        proof = Proof(kind, evidence.nodeid if evidence else "", correlation_id, detail[:600], rule)
         with self._lock:
             if self._proof is not None:
                 return

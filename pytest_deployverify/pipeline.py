@@ -271,7 +271,12 @@ class PipelineFollower:
                 self._follow(client, run, started, started + limit)
                 if self.breaker is not None:
                     self.breaker.run_ended(
-                        self.evidence, run.correlation_id, run.outcome, run.describe()
+                        self.evidence,
+                        run.correlation_id,
+                        run.outcome,
+                        run.describe(),
+                        final_status=run.final_status,
+                        proof_statuses=p.fail_fast_statuses,
                     )
                 self._collect_outputs(client, run)
                 if self.timestamp_check is not None and self.evidence is not None:

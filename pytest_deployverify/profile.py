@@ -102,6 +102,10 @@ class PipelineProfile:
     statuses: tuple[str, ...] = DOCSERVICE_STATUSES
     terminal_success: tuple[str, ...] = ("complete",)
     terminal_failure: tuple[str, ...] = ("failed_parse", "failed_chunking", "failed_embedding")
+    #: failure statuses (of ``terminal_failure``) that prove the pipeline broken for
+    #: ``--fail-fast`` when an upload's job ends in one; none by default, because a test may
+    #: upload a document that must fail
+    fail_fast_statuses: tuple[str, ...] = ()
     #: seconds between polls: the shortest, and the cap it backs off to
     poll_initial: float = 0.02
     poll_max: float = 0.2
@@ -208,9 +212,21 @@ def profile_from(
             )
         for key in ABSENT[name]:
             raw[key] = ""
+    proof = raw.get("fail_fast_statuses", [])
+    if not isinstance(proof, list) or not all(isinstance(x, str) for x in proof):
+        raise ConfigError(
+            f"{where}: fail_fast_statuses must be a list of status names, got {proof!r}"
+        )
     profile = build_table(PipelineProfile, raw)
     if not profile.terminal_success:
         raise ConfigError(f"{where}: terminal_success must name at least one status")
+    unknown = [s for s in profile.fail_fast_statuses if s not in profile.terminal_failure]
+    if unknown:
+        raise ConfigError(
+            f"{where}: fail_fast_statuses names {', '.join(map(repr, unknown))}, not a "
+            f"terminal_failure status ({', '.join(profile.terminal_failure) or 'none'}); list "
+            f"only failure statuses a job ends in (see docs/verdict.md, fail fast)."
+        )
     for key in ("upload_path", "job_path"):
         if not getattr(profile, key):
             raise ConfigError(f"{where}: {key} must not be empty")

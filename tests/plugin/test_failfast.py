@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import threading
+import uuid
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -257,6 +258,101 @@ def test_hanging_target_fail_fast_off(project, hanging_url):
     assert "proven unreachable" not in result.stdout.str()
 
 
+# A job that ends in a failure status the profile lists in fail_fast_statuses. docservice: the
+# session's shared deployment, fed a file that passes the upload's PDF check but that its parser
+# refuses (the worker writes failed_parse); the alt service: an upload asking to end BROKEN.
+FAILING_UPLOAD = {
+    "docservice": "upload_document(BAD_PDF)",
+    "alt": 'upload_document({pdf!r}, metadata={{"behaviour": "fail"}})',
+}
+PROOF_STATUS = {"docservice": "failed_parse", "alt": "BROKEN"}
+
+
+def _failure_project(project, service: str, target, monkeypatch, pdf: str, listed: bool) -> None:
+    status = PROOF_STATUS[service]
+    # an environment's own pipeline table, laid over the global one
+    extra = f"pipeline = {{ fail_fast_statuses = [{status!r}] }}" if listed else ""
+    if service == "docservice":
+        project.docservice(target, monkeypatch, extra_env=extra)
+    else:
+        project.alt(target, extra_env=extra)
+    bad = project.pytester.path / "not-parseable.pdf"
+    # unique bytes: a duplicate of an earlier run's document would not be followed anew
+    bad.write_bytes(b"%PDF-1.4\n" + uuid.uuid4().hex.encode() * 64)
+    project.tests(
+        f"""
+        from pathlib import Path
+
+        FLAG = Path(__file__).parent / "proved.flag"
+        BAD_PDF = {str(bad)!r}
+
+
+        def test_canary(upload_document):
+            run = {FAILING_UPLOAD[service].format(pdf=pdf)}
+            FLAG.write_text(run.correlation_id)
+            run.raise_for_outcome()
+        """,
+        name="test_a_proof",
+    )
+    project.tests(
+        PROOF_WAIT
+        + f"""
+
+def test_later_upload(upload_document):
+    upload_document({pdf!r}, filename="later.pdf").raise_for_outcome()
+""",
+        name="test_b_later",
+    )
+
+
+@pytest.mark.parametrize("service", ["docservice", "alt"])
+def test_listed_failure_status_proves_the_pipeline_broken(
+    project, service, request, monkeypatch, mode, small_pdf
+):
+    """A job ending in a status of ``fail_fast_statuses`` is the proof: the later upload is not
+    run, and the proof names the test, the status and the job's correlation ID."""
+    target = request.getfixturevalue("docservice" if service == "docservice" else "alt")
+    _failure_project(project, service, target, monkeypatch, small_pdf, listed=True)
+    result = project.run("--verdict-file=verdict.json", *_dist(mode))
+    outcomes = _outcomes(result)
+    status = PROOF_STATUS[service]
+    assert outcomes["test_canary"][0] == "failed", outcomes
+    cid = (project.pytester.path / "proved.flag").read_text()
+    state, text = outcomes["test_later_upload"]
+    assert state == "skipped", outcomes
+    assert (
+        f"not run: pipeline proven broken by test_a_proof.py::test_canary, correlation ID {cid}: "
+        f"job ended in {status!r}" in text
+    ), text
+    verdict = _verdict(project.pytester.path)
+    assert verdict["verdict"] == "fail"
+    assert str(verdict["reason"]).startswith(
+        f"Pipeline proven broken by test_a_proof.py::test_canary, correlation ID {cid}: "
+        f"job ended in {status!r}"
+    ), verdict["reason"]
+
+
+@pytest.mark.parametrize(
+    ("service", "listed", "option"),
+    [("docservice", False, ()), ("alt", False, ()), ("alt", True, ("--fail-fast=off",))],
+    ids=["docservice-not-listed", "alt-not-listed", "alt-fail-fast-off"],
+)
+def test_failure_status_not_listed_or_fail_fast_off_proves_nothing(
+    project, service, listed, option, request, monkeypatch, small_pdf
+):
+    """A failure status the profile does not list (the default: a test may upload a document
+    that must fail), or fail fast turned off: the later upload runs and completes."""
+    target = request.getfixturevalue("docservice" if service == "docservice" else "alt")
+    _failure_project(project, service, target, monkeypatch, small_pdf, listed=listed)
+    result = project.run("--verdict-file=verdict.json", *option)
+    outcomes = _outcomes(result)
+    assert outcomes["test_canary"][0] == "failed"
+    assert PROOF_STATUS[service] in outcomes["test_canary"][1]
+    assert outcomes["test_later_upload"][0] == "passed", outcomes
+    assert "proven broken" not in result.stdout.str()
+    assert not str(_verdict(project.pytester.path)["reason"]).startswith("Pipeline proven")
+
+
 def test_healthy_service_of_another_shape_skips_nothing(project, alt, small_pdf):
     project.alt(alt)
     project.tests(
@@ -309,3 +405,19 @@ def test_bad_values_are_one_clear_error(project, args, message):
     result = project.run(*args)
     assert result.ret == pytest.ExitCode.USAGE_ERROR
     assert message in result.stderr.str()
+
+
+@pytest.mark.parametrize(
+    ("value", "message"),
+    [
+        ('["DONE"]', "fail_fast_statuses names 'DONE', not a terminal_failure status (BROKEN)"),
+        ('"BROKEN"', "fail_fast_statuses must be a list of status names, got 'BROKEN'"),
+    ],
+)
+def test_bad_fail_fast_statuses_are_one_clear_error(project, alt, value, message):
+    project.alt(alt, extra_env=f"pipeline = {{ fail_fast_statuses = {value} }}")
+    project.tests("def test_x(api):\n    pass\n")
+    result = project.run()
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    assert message in result.stderr.str()
+    assert "[tool.deployverify.envs.alt.pipeline]" in result.stderr.str()

@@ -37,6 +37,9 @@ launch_secrets = {{ DOCSERVICE_API_TOKENS = "api_token", DOCSERVICE_WEBHOOK_SECR
 auth = "bearer:api_token"
 launch_env = {{ DOCSERVICE_MAX_UPLOAD_BYTES = "262144" }}
 
+[tool.deployverify.pipeline]
+fail_fast_statuses = ["failed_parse", "failed_chunking", "failed_embedding"]
+
 [tool.deployverify.perf]
 abs_floor_s = 0.1
 """
@@ -64,6 +67,10 @@ class Case:
 #: same, one second later. --fail-fast=off: every test that would see the stuck job shows its
 #: own symptom (fail fast, which ends them as "not run", is proven in test_failfast.py).
 STUCK = ("--stall-timeout=2", "--job-deadline=20", "--fail-fast=off")
+#: Faults whose canaries end in a failure status. The suite's fail_fast_statuses (as in the
+#: repository's pyproject) make the first such canary the proof: health_lies runs so and names
+#: the proof; schema_drift runs with --fail-fast=off, so every canary shows its own symptom.
+FAILED_OFF = STUCK
 
 
 CASES = (
@@ -90,6 +97,7 @@ CASES = (
             Symptom("test_version_and_config_fingerprint", r"schema_version"),
             Symptom("test_canary_walks_the_pipeline", r"failed_chunking"),
         ),
+        options=FAILED_OFF,
     ),
     Case(
         "stall_at=embeddings_stored",
@@ -149,7 +157,14 @@ CASES = (
         "health_lies",
         (
             Symptom("test_worker_moves_a_canary", r"failed_embedding"),
-            Symptom("test_canary_walks_the_pipeline", r"failed_embedding"),
+            # fail fast: the first canary's failure status is the proof, the later canaries
+            # are not run
+            Symptom(
+                "test_worker_moves_a_canary",
+                r"check failfast:pipeline: pipeline proven broken by "
+                r"tests/smoke/test_deployment\.py::test_worker_moves_a_canary\S*, correlation ID "
+                r"\S+: job ended in 'failed_embedding'",
+            ),
         ),
     ),
     Case(
