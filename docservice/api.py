@@ -561,7 +561,7 @@ def _apply_webhook(
                 "parser_pages = ? WHERE document_id = ?",
                 (
                     cb.markdown,
-                    cb.parser_name,
+                    cb.parser_name or st.settings.parser_name,
                     cb.parser_version,
                     cb.pages,
                     job["document_id"],

@@ -37,7 +37,7 @@ from typing import Any
 
 from docservice.faults import FaultError, Faults, parse_faults
 from docservice.logs import log, setup_logging
-from docservice.settings import git_revision
+from docservice.settings import REAL_PARSER_NAME, STANDIN_PARSER_NAME, git_revision
 from docservice.supervisor import Supervisor
 
 logger = logging.getLogger("docservice.launcher")
@@ -279,6 +279,9 @@ def _start(launch: Launch) -> dict[str, Any]:
         "DOCSERVICE_EMBEDDINGS_URL": service_emb_url,
         "DOCSERVICE_EMBEDDINGS_API_KEY": emb_key,
         "DOCSERVICE_GIT_REVISION": os.environ.get("DOCSERVICE_GIT_REVISION") or git_revision(),
+        # /version says which parser the deployment is wired to, not a constant
+        "DOCSERVICE_PARSER_NAME": os.environ.get("DOCSERVICE_PARSER_NAME")
+        or (REAL_PARSER_NAME if args.real_services else STANDIN_PARSER_NAME),
         "PROMETHEUS_MULTIPROC_DIR": str(metrics_dir),
     }
     _spawn(launch, "api", ["api", "--fd", str(api_sock.fileno())], service_env, api_sock.fileno())

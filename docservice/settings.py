@@ -17,6 +17,10 @@ from pathlib import Path
 
 from docservice.faults import Faults, parse_faults
 
+#: the parser names /version reports: the real LlamaParse, or the stand-in the launcher starts
+REAL_PARSER_NAME = "llamaparse"
+STANDIN_PARSER_NAME = "llamaparse-standin"
+
 #: name -> (default, meaning). docs/docservice.md renders the same table.
 ENV_VARS: dict[str, tuple[str, str]] = {
     "DOCSERVICE_DATABASE_URL": (
@@ -35,6 +39,12 @@ ENV_VARS: dict[str, tuple[str, str]] = {
     ),
     "DOCSERVICE_PARSER_URL": ("http://127.0.0.1:8001", "LlamaParse (or the stand-in) base URL"),
     "DOCSERVICE_PARSER_API_KEY": ("", "bearer key sent to the parser"),
+    "DOCSERVICE_PARSER_NAME": (
+        REAL_PARSER_NAME,
+        "the parser's name in /version's fingerprint, and on documents whose parser result "
+        "names no parser (LlamaParse's do not); the launcher sets `llamaparse-standin` when it "
+        "starts the stand-ins",
+    ),
     "DOCSERVICE_EMBEDDINGS_URL": (
         "http://127.0.0.1:8002",
         "OpenAI-compatible base URL (without /v1)",
@@ -119,6 +129,7 @@ class Settings:
     public_url: str
     parser_url: str
     parser_api_key: str = field(repr=False)
+    parser_name: str
     embeddings_url: str
     embeddings_api_key: str = field(repr=False)
     embedding_model: str
@@ -177,6 +188,10 @@ class Settings:
                 env.get("DOCSERVICE_PARSER_URL") or ENV_VARS["DOCSERVICE_PARSER_URL"][0]
             ).rstrip("/"),
             parser_api_key=env.get("DOCSERVICE_PARSER_API_KEY", ""),
+            parser_name=(
+                env.get("DOCSERVICE_PARSER_NAME", "").strip()
+                or ENV_VARS["DOCSERVICE_PARSER_NAME"][0]
+            ),
             embeddings_url=(
                 env.get("DOCSERVICE_EMBEDDINGS_URL") or ENV_VARS["DOCSERVICE_EMBEDDINGS_URL"][0]
             ).rstrip("/"),
@@ -223,7 +238,7 @@ class Settings:
             "chunker": self.chunker,
             "embedding_model": self.embedding_model,
             "embedding_dimensions": self.embedding_dimensions,
-            "parser": "llamaparse-standin",
+            "parser": self.parser_name,
         }
 
 

@@ -60,7 +60,7 @@ def check_payload(payload: Any) -> ParserCallback:
         status=status.upper(),
         markdown=_opt_str(payload, "md") or "",
         pages=pages,
-        parser_name=_opt_str(parser, "name") or "unknown",
+        parser_name=_opt_str(parser, "name") or "",  # the API falls back to its setting
         parser_version=_opt_str(parser, "version") or "unknown",
         error_message=_opt_str(payload, "error_message"),
     )

@@ -524,7 +524,7 @@ class Worker:
                 "UPDATE documents SET parsed_markdown = ?, parser_name = ?, parser_version = ?, parser_pages = ? WHERE document_id = ?",
                 (
                     markdown,
-                    str(meta.get("parser_name") or "unknown"),
+                    str(meta.get("parser_name") or self.s.parser_name),
                     str(meta.get("parser_version") or "unknown"),
                     meta.get("job_pages"),
                     job["document_id"],

@@ -40,6 +40,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, FastAPI, File, Form, Request, UploadFile
 from fastapi.responses import JSONResponse
 
+from docservice.settings import STANDIN_PARSER_NAME
 from docservice.standins._common import (
     CORRELATION_HEADER,
     StandinConfigError,
@@ -51,7 +52,7 @@ from docservice.standins._common import (
 )
 
 SERVICE = "parser"
-PARSER_NAME = "llamaparse-standin"
+PARSER_NAME = STANDIN_PARSER_NAME
 MOCK_PARSER_NAME = "mock-llamaparse"
 PARSER_VERSION = "2025-08-01"
 MOCK_JOB_PREFIX = "mock-parse-"

@@ -304,9 +304,11 @@ def test_webhook_applies_only_to_its_parser_job(tmp_path: Path) -> None:
         env = {
             "DOCSERVICE_PUBLIC_URL": f"http://127.0.0.1:{dead.getsockname()[1]}",
             "DOCSERVICE_PARSE_POLL_AFTER_S": "600",
+            "DOCSERVICE_PARSER_NAME": "llamaparse-configured",
         }
         with launch(tmp_path, env=env) as dep:
-            job = dep.upload(SMALL).json()["job_id"]
+            upload = dep.upload(SMALL).json()
+            job = upload["job_id"]
             events = dep.wait(job, until={"parse_queued"})
             parser_job = events[-1]["detail"]["parser_job_id"]
             done = {"status": "SUCCESS", "md": "# Page 1\n\nforged text\n", "pages": 1}
@@ -322,6 +324,12 @@ def test_webhook_applies_only_to_its_parser_job(tmp_path: Path) -> None:
                 is True
             )
             assert dep.wait(job)[-1]["status"] == "complete"
+            # A result naming no parser (LlamaParse's do not) carries the configured name,
+            # which /version reports too.
+            doc = dep.get(f"/api/v2/documents/{upload['document_id']}").json()
+            assert doc["parser"] == {"name": "llamaparse-configured", "version": "unknown"}
+            version = dep.get("/version", None).json()["config_fingerprint"]
+            assert version["parser"] == "llamaparse-configured"
 
 
 def test_late_callback_after_a_retry_is_not_applied(tmp_path: Path) -> None:

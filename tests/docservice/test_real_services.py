@@ -89,7 +89,10 @@ def test_real_services_by_configuration_alone(tmp_path: Path, external: dict[str
             "model": "text-embedding-3-large-standin",  # as the service says it served
             "dimensions": 3072,
         }
+        # the parser's own name wins; /version says what the deployment is wired to (a
+        # constant "llamaparse-standin" there used to claim a stand-in on a real deployment)
         assert run["document"]["parser"]["name"] == "llamaparse-standin"
+        assert dep.get("/version", None).json()["config_fingerprint"]["parser"] == "llamaparse"
 
 
 def test_wrong_key_fails_the_stage_that_uses_it(tmp_path: Path, external: dict[str, str]):
