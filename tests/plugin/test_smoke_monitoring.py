@@ -2,8 +2,8 @@
 deployment with its Prometheus, and fail, naming the evidence, when the monitoring is broken:
 counters that never reach Prometheus (metrics_frozen), a pipeline alert rule not loaded, and a
 pipeline alert firing. The unchanged smoke suite runs in a pytester project against
-``docservice up --with-prometheus``; without a prometheus_url the checks skip saying what was
-not checked."""
+``docservice up --with-prometheus``. Without a prometheus_url the checks skip saying what was
+not checked: test_smoke_real_services.py shows that in a run it already makes."""
 
 from __future__ import annotations
 

@@ -41,6 +41,10 @@ protected = {protected}
 """
 
 IDENTITY = "tests/smoke/test_deployment.py::test_parser_and_embeddings_are_real_and_match_baseline"
+MONITORING = (
+    "tests/smoke/test_monitoring.py::test_a_canary_moves_the_counters",
+    "tests/smoke/test_monitoring.py::test_prometheus_scrapes_the_service",
+)
 
 
 @pytest.fixture(autouse=True)
@@ -100,10 +104,12 @@ def test_protected_environment_wired_to_standins_fails(pytester: pytest.Pytester
 @pytest.mark.slow
 def test_protected_environment_that_allows_the_standins_passes(pytester: pytest.Pytester):
     """A staging that runs the stand-ins on purpose says so in environments.toml: protected,
-    same deployment, the identity check passes."""
+    same deployment, the identity check passes. The same run shows what an environment without
+    a prometheus_url leaves unchecked: the monitoring row says so and the Prometheus checks
+    skip naming the target (issue 16)."""
     result, verdict, failures = _run(
         pytester,
-        [IDENTITY],
+        [IDENTITY, *MONITORING],
         env="staging",
         protected=True,
         environments=(
@@ -112,7 +118,21 @@ def test_protected_environment_that_allows_the_standins_passes(pytester: pytest.
         ),
     )
     assert verdict["verdict"] == "pass" and result.ret == 0, _shown(failures)
-    assert [t["outcome"] for t in verdict["tests"]] == ["passed"], verdict["tests"]
+    outcomes = {t["nodeid"].rsplit("::", 1)[-1]: t for t in verdict["tests"]}
+    assert {name: t["outcome"] for name, t in outcomes.items()} == {
+        "test_parser_and_embeddings_are_real_and_match_baseline": "passed",
+        "test_a_canary_moves_the_counters": "passed",
+        "test_prometheus_scrapes_the_service": "skipped",
+    }, verdict["tests"]
+    assert "target 'staging' names no prometheus_url" in (
+        outcomes["test_prometheus_scrapes_the_service"]["skip_reason"]
+    )
+    monitoring = next(c for c in verdict["checks"] if c["name"] == "component:monitoring")
+    assert monitoring["outcome"] == "pass"
+    assert (
+        "Prometheus not checked: target 'staging' names no prometheus_url (scrape target, "
+        "counters in Prometheus, alert rules loaded, alerts firing)" in monitoring["message"]
+    ), monitoring
 
 
 CANARIES = "tests/smoke/test_pipeline.py::test_canary_walks_the_pipeline_like_the_baseline"
