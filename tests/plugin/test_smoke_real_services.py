@@ -124,8 +124,9 @@ def test_protected_environment_that_allows_the_standins_passes(pytester: pytest.
         "test_a_canary_moves_the_counters": "passed",
         "test_prometheus_scrapes_the_service": "skipped",
     }, verdict["tests"]
-    assert "target 'staging' names no prometheus_url" in (
-        outcomes["test_prometheus_scrapes_the_service"]["skip_reason"]
+    assert (
+        "target 'staging' names no prometheus_url"
+        in (outcomes["test_prometheus_scrapes_the_service"]["skip_reason"])
     )
     monitoring = next(c for c in verdict["checks"] if c["name"] == "component:monitoring")
     assert monitoring["outcome"] == "pass"
