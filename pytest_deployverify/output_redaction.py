@@ -10,16 +10,22 @@ short summary's crash line survive. Should a secret still show after that (a rep
 this walk does not know), the whole representation becomes its redacted text.
 
 Two outputs reach the terminal before any report exists: live logging (``--log-cli-level``,
-and the ``--log-file`` it shares records with) and, with capture off (``-s``), whatever a test
-writes to ``sys.stdout``/``sys.stderr``. :func:`install` wraps the formatter of pytest's
-live-log and log-file handlers and, under ``-s``, those two streams, so each line is redacted
-as it is written; :func:`uninstall` puts them back. Each write is redacted on its own: a
-secret split over two ``write`` calls of one line is not recognised (``print`` and logging
-write it whole).
+and the ``--log-file`` it shares records with) and, when pytest does not capture file
+descriptors (``-s``, ``--capture=sys``, ``--capture=tee-sys``), whatever reaches descriptors 1
+and 2: ``print``, ``os.write``, a child process's output. :func:`install` wraps the formatter
+of pytest's live-log and log-file handlers (each line redacted as it is formatted) and routes
+descriptors 1 and 2 through a redacting pipe (:mod:`fd_relay`); under ``-s`` it also wraps
+``sys.stdout``/``sys.stderr`` (for a stream that is not descriptor 1 or 2). The pipe is a
+stream: a secret split over two writes is recognised, because a tail that could be the start
+of a secret is held back until the next write shows whether it is. :func:`uninstall` puts
+everything back. With ``--capture=fd`` (pytest's default) a test's descriptors are captured
+into its report, which :func:`redact_report` rewrites whole.
 """
 
 from __future__ import annotations
 
+import codecs
+import contextlib
 import dataclasses
 import functools
 import logging
@@ -30,6 +36,7 @@ from typing import Any, TextIO
 
 import pytest
 
+from pytest_deployverify.fd_relay import FdRelay
 from pytest_deployverify.redact import MIN_SECRET_LENGTH, REDACTED, redact_text
 
 #: pytest shortens long values in assertion messages to "head...tail": fragments this long
@@ -130,6 +137,41 @@ class _Current:
             self._key, self._clean = values, _Cleaner(values)
         return self._clean(text)
 
+    def partial_tail(self, text: str) -> int:
+        """Length of the longest end of ``text`` that is the start (not the whole) of a
+        secret: 0 when no secret can continue there."""
+        longest = 0
+        for secret in self._key if self._clean is not None else ():
+            if len(secret) < MIN_SECRET_LENGTH:
+                continue
+            for k in range(min(len(secret) - 1, len(text)), longest, -1):
+                if text.endswith(secret[:k]):
+                    longest = k
+                    break
+        return longest
+
+
+class _HoldBack:
+    """Redacts a byte stream that arrives in chunks (a relayed file descriptor): a tail that
+    could be the start of a secret waits for the next chunk, so a secret split over two writes
+    is still recognised. Bytes that are not UTF-8 pass through unchanged."""
+
+    def __init__(self, clean: _Current) -> None:
+        self._clean = clean
+        self._decoder = codecs.getincrementaldecoder("utf-8")(errors="surrogateescape")
+        self._held = ""
+
+    def feed(self, data: bytes) -> bytes:
+        text = self._clean(self._held + self._decoder.decode(data))
+        keep = self._clean.partial_tail(text)
+        self._held = text[len(text) - keep :]
+        return text[: len(text) - keep].encode("utf-8", "surrogateescape")
+
+    def end(self) -> bytes:
+        text = self._clean(self._held + self._decoder.decode(b"", final=True))
+        self._held = ""
+        return text.encode("utf-8", "surrogateescape")
+
 
 class _RedactingFormatter(logging.Formatter):
     """Formats with the handler's own formatter, then redacts the finished line (message,
@@ -180,13 +222,34 @@ def install(config: pytest.Config, secrets: Callable[[], Sequence[str]]) -> None
             original = handler.formatter
             handler.setFormatter(_RedactingFormatter(original, clean))
             undo.append(functools.partial(handler.setFormatter, original))
-    if getattr(config.option, "capture", None) == "no":
+    capture = getattr(config.option, "capture", None)
+    if capture == "no":
         for stream in ("stdout", "stderr"):
             original_stream = getattr(sys, stream)
             wrapper = _RedactingStream(original_stream, clean)
             setattr(sys, stream, wrapper)
             undo.append(functools.partial(_restore, stream, original_stream, wrapper))
+    if capture in _UNCAPTURED_FDS:
+        for fd in (1, 2):
+            stream_clean = _HoldBack(clean)
+            relay = FdRelay(fd, stream_clean.feed, stream_clean.end)
+            undo.append(functools.partial(_stop_relay, relay))
     config.stash[_INSTALLED] = undo
+
+
+#: capture methods that leave file descriptors 1 and 2 to the terminal during tests
+_UNCAPTURED_FDS = ("no", "sys", "tee-sys")
+#: seconds to wait at the end for a relay to pass on what is still in its pipe
+_RELAY_DRAIN_S = 2.0
+
+
+def _stop_relay(relay: FdRelay) -> None:
+    # what Python still buffers must go through the pipe before the descriptor is put back
+    for stream in (sys.stdout, sys.stderr, sys.__stdout__, sys.__stderr__):
+        with contextlib.suppress(Exception):
+            if stream is not None:
+                stream.flush()
+    relay.stop(_RELAY_DRAIN_S)
 
 
 def _restore(stream: str, original: TextIO, wrapper: _RedactingStream) -> None:

@@ -136,3 +136,48 @@ def test_live_logging_and_uncaptured_output_are_redacted(project, echo_url, monk
         assert f"stderr has [REDACTED] {MARKER}" in output
     for shown in (output, log_file):
         assert secret not in shown
+
+
+PIECES = f"""
+import os, subprocess, sys
+
+def test_echo_in_pieces(api):
+    echoed = api.get("/echo").json()["echo"]
+    assert echoed == os.environ["DV_ECHO_TOKEN"]  # the target did echo it: it would show
+    # one secret over two writes, a flush between them
+    sys.stdout.write("split " + echoed[:9])
+    sys.stdout.flush()
+    sys.stdout.write(echoed[9:] + " {MARKER}\\n")
+    # straight to the file descriptors, the second one in two pieces
+    os.write(1, f"fd1 {{echoed}} {MARKER}\\n".encode())
+    os.write(2, ("fd2 " + echoed[:5]).encode())
+    os.write(2, f"{{echoed[5:]}} {MARKER}\\n".encode())
+    # a child process that inherited them
+    subprocess.run([sys.executable, "-c", "import os; print('child', os.environ['DV_ECHO_TOKEN'])"])
+    # the start of the secret without its end is not the secret: shown unchanged
+    os.write(2, f"almost {{echoed[:6]}}-not-it {MARKER}\\n".encode())
+"""
+
+
+@pytest.mark.parametrize(
+    "capture",
+    ["-s", "--capture=sys", "--capture=tee-sys", "-s -n 2"],
+    ids=["no", "sys", "tee-sys", "no-xdist"],
+)
+def test_split_and_fd_writes_are_redacted(project, echo_url, monkeypatch, capture):
+    """When pytest leaves file descriptors 1 and 2 to the terminal, what reaches them is
+    redacted as a stream: a secret split over two writes, os.write, a child's output."""
+    secret = _echo_project(project, echo_url, monkeypatch)
+    project.tests(PIECES)
+    result = project.pytester.runpytest_subprocess(
+        "-p", "no:cacheprovider", "-rA", *capture.split()
+    )
+    result.assert_outcomes(passed=1)
+    output = result.stdout.str() + result.stderr.str()
+    assert secret not in output
+    assert f"fd2 [REDACTED] {MARKER}" in output
+    assert f"almost {secret[:6]}-not-it {MARKER}" in output
+    if "-n" not in capture:  # an xdist worker's descriptor 1 is not the terminal
+        assert f"fd1 [REDACTED] {MARKER}" in output
+        assert "child [REDACTED]" in output
+        assert f"split [REDACTED] {MARKER}" in output
