@@ -236,6 +236,10 @@ def test_health_version_and_metrics(deployment: Deployment) -> None:
         ("database", "worker", "queue", "parser", "embeddings"), "up"
     )
     assert 0 <= deps["worker"]["heartbeat_age_s"] < 5
+    # nothing died: the restart count test_supervision sees grow is 0 here, and the ready
+    # file carries no restart count
+    assert deps["worker"]["restarts"] == 0 and deps["worker"]["workers"] == 2
+    assert "worker_restarts" not in deployment.ready
     version = deployment.get("/version", None).json()
     assert version["schema_version"] == LATEST_SCHEMA == 3
     assert version["config_fingerprint"] == {
