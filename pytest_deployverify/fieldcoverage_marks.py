@@ -425,13 +425,20 @@ def _walk_schema(value: Any, schema: Any, root: Mapping[str, Any], depth: int) -
         if not subs:
             return
         p = value._path + "[*]"
+        # whether a scalar item is constrained depends on its JSON type alone, and its path is
+        # the same for every item: decide once per type (an embedding has thousands of items)
+        by_type: dict[str, bool] = {}
         for i, v in enumerate(list.__iter__(value)):
             if _branch(v):
                 child = value._child(i, v)
                 for sub in subs:
                     _walk_schema(child, sub, root, depth + 1)
-            elif _constrains(subs, v, root):
-                value._fields.touch(p, "schema")
+                continue
+            kind = _json_type(v)
+            if kind not in by_type:
+                by_type[kind] = _constrains(subs, v, root)
+                if by_type[kind]:
+                    value._fields.touch(p, "schema")
 
 
 def _constrains(subs: list[Any], value: Any, root: Mapping[str, Any]) -> bool:

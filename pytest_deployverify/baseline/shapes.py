@@ -115,7 +115,49 @@ def _validator_cached(schema_json: str) -> Any:
 
     schema = json.loads(schema_json)
     cls = validators.validator_for(schema, default=validators.Draft202012Validator)
-    return cls(schema, format_checker=format_checker())
+    return _with_fast_items(cls)(schema, format_checker=format_checker())
+
+
+#: Item schemas made of nothing but a ``type`` (and annotations) can be checked without
+#: jsonschema's per-item descent: an embedding of 60 x 1536 numbers took 1.3 s of CPU that way.
+_ANNOTATIONS = frozenset({"type", "description", "title", "$comment", "examples", "default"})
+_EXACT_TYPES: dict[str, tuple[type, ...]] = {
+    "number": (int, float),
+    "integer": (int,),
+    "string": (str,),
+    "boolean": (bool,),
+}
+
+
+@lru_cache(maxsize=8)
+def _with_fast_items(cls: Any) -> Any:
+    """``cls`` whose ``items`` keyword first tries the scalar fast path (same outcome)."""
+    from jsonschema import validators
+
+    slow = cls.VALIDATORS["items"]
+
+    def items(validator: Any, items: Any, instance: Any, schema: Any) -> Any:
+        if _all_items_plainly_valid(items, instance, schema):
+            return iter(())
+        return slow(validator, items, instance, schema)
+
+    return validators.extend(cls, validators={"items": items})
+
+
+def _all_items_plainly_valid(items: Any, instance: Any, schema: Any) -> bool:
+    """True only when every item certainly satisfies ``items`` (``{"type": <scalar>}``).
+
+    Anything else, including a single item of another type, goes to jsonschema, which then
+    produces the same errors it always did.
+    """
+    if type(instance) is not list or not isinstance(items, dict) or "prefixItems" in schema:
+        return False
+    if not items.keys() <= _ANNOTATIONS or not isinstance(items.get("type"), str):
+        return False
+    allowed = _EXACT_TYPES.get(items["type"])
+    if allowed is None:
+        return False
+    return all(type(item) in allowed for item in instance)
 
 
 def violations(schema: dict[str, Any], value: Any) -> list[tuple[str, str]]:

@@ -152,6 +152,37 @@ def test_shapes_reject_malformed_values():
     assert violations({"type": "string", "format": "date-time"}, "2026-01-01")
 
 
+@pytest.mark.parametrize(
+    ("schema", "value"),
+    [
+        ({"type": "array", "items": {"type": "number"}}, [1, 2.5, -3]),
+        ({"type": "array", "items": {"type": "number"}}, [1, True, "x", None]),
+        ({"type": "array", "items": {"type": "integer"}}, [1, 2.0, 3]),
+        ({"type": "array", "items": {"type": "integer"}}, [1, 2.5, False]),
+        ({"type": "array", "items": {"type": "string", "description": "d"}}, ["a", 1]),
+        ({"type": "array", "items": {"type": "boolean"}}, [True, 0]),
+        ({"type": "array", "items": {"type": "string", "minLength": 2}}, ["ab", "c"]),
+        ({"prefixItems": [{"type": "string"}], "items": {"type": "number"}}, ["a", 1, "b"]),
+        (
+            {"$schema": "http://json-schema.org/draft-07/schema#", "items": {"type": "string"}},
+            ["a", 1],
+        ),
+        (
+            {"$schema": "http://json-schema.org/draft-07/schema#", "items": [{"type": "string"}]},
+            [1, 2],
+        ),
+        ({"properties": {"v": {"items": {"type": "number"}}}}, {"v": [[1], 2, "3"]}),
+    ],
+)
+def test_scalar_item_fast_path_reports_what_jsonschema_reports(schema, value):
+    """Lists of plain scalars skip jsonschema's per-item descent; the outcome is the same."""
+    from jsonschema import validators
+
+    cls = validators.validator_for(schema, default=validators.Draft202012Validator)
+    plain = sorted((e.json_path, e.message) for e in cls(schema).iter_errors(value))
+    assert [(p, m) for p, m in violations(schema, value)] == plain
+
+
 def test_file_names_are_safe_and_distinct():
     names = [
         "tests/x.py::test_a[a/b]",
