@@ -38,7 +38,14 @@ from docservice.openapi import load as load_openapi
 from docservice.ratelimit import RateLimiter
 from docservice.settings import Settings, git_revision
 from docservice.statuses import WORKER_STATUSES
-from docservice.store import INCLUDES, add_event, document_view, events_view, job_view
+from docservice.store import (
+    INCLUDE_PATTERN,
+    INCLUDES,
+    add_event,
+    document_view,
+    events_view,
+    job_view,
+)
 from docservice.uploads import (
     ENVELOPE_BYTES,
     BodyError,
@@ -127,6 +134,9 @@ class CorrelationMiddleware:
                 duration_ms=round((time.perf_counter() - started) * 1000, 2),
             )
             CORRELATION_ID.reset(token)
+
+
+_INCLUDE = re.compile(INCLUDE_PATTERN)
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
@@ -287,13 +297,17 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             return {"job_id": job_id, "events": events_view(tx, job_id)}
 
     @app.get("/api/v2/documents/{document_id}")
-    def get_document(document_id: str, request: Request, include: str = "") -> dict[str, Any]:
+    def get_document(
+        document_id: str, request: Request, include: str | None = None
+    ) -> dict[str, Any]:
         user = user_of(request)
-        wanted = frozenset(filter(None, (x.strip() for x in include.split(","))))
-        if wanted - set(INCLUDES):
+        if include is not None and not _INCLUDE.fullmatch(include):
             raise ApiError(
-                400, "bad_include", f"include={include!r}: choose from {', '.join(INCLUDES)}"
+                400,
+                "bad_include",
+                f"include={include[:100]!r}: comma-separated names from {', '.join(INCLUDES)}",
             )
+        wanted = frozenset(include.split(",")) if include else frozenset()
         with st.db.tx(write=False) as tx:
             doc = tx.one(
                 "SELECT * FROM documents WHERE document_id = ? AND user_id = ?", (document_id, user)

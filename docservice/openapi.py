@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from docservice import __version__
+from docservice.store import INCLUDE_PATTERN
 
 OPENAPI_FILE = Path(__file__).with_name("openapi.json")
 SCHEMAS_DIR = Path(__file__).resolve().parents[1] / "fixtures" / "schemas"
@@ -36,7 +37,7 @@ COMPONENTS = {
 #: error codes each status may carry (documentation; the body is always Error)
 ERRORS: dict[int, str] = {
     400: "bad request: `invalid_request`, `invalid_metadata`, `invalid_filename`, "
-    "`empty_file` or `invalid_payload`",
+    "`empty_file`, `invalid_payload` or `bad_include`",
     401: "`unauthorized` (bearer token missing or unknown) or `invalid_signature` (webhook)",
     404: "`job_not_found`, `document_not_found` (unknown id or another user's), `not_found`",
     413: "`file_too_large` or `payload_too_large`",
@@ -101,6 +102,17 @@ UPLOAD_LINKS = {
         "operationId": "deleteDocument",
         "parameters": {"document_id": "$response.body#/document_id"},
     },
+}
+
+
+INCLUDE_PARAM = {
+    "name": "include",
+    "in": "query",
+    "required": False,
+    "description": "comma-separated: `vectors` adds each vector's components "
+    "(`vectors[].embedding`), `text` the normalised `parsed_text`; anything else is 400 "
+    "`bad_include`",
+    "schema": {"type": "string", "pattern": INCLUDE_PATTERN},
 }
 
 
@@ -175,9 +187,10 @@ def build(schemas_dir: Path = SCHEMAS_DIR) -> dict[str, Any]:
                 "operationId": "getDocument",
                 "summary": "A document's provenance, chunks and vectors (digests)",
                 "security": bearer,
-                "parameters": [_id_param("document_id")],
+                "parameters": [_id_param("document_id"), INCLUDE_PARAM],
                 "responses": {
                     "200": _ok("the document", "Document"),
+                    "400": _error(400),
                     "401": _error(401, UNAUTHORIZED),
                     "404": _error(404),
                 },

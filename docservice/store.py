@@ -68,6 +68,9 @@ def events_view(tx: Tx, job_id: str) -> list[dict[str, Any]]:
 
 #: What ``GET /api/v2/documents/{id}?include=...`` can add to the document.
 INCLUDES = ("vectors", "text")
+#: The ``include`` values the API accepts: names from INCLUDES joined by commas. The OpenAPI
+#: states the same pattern, so what it calls valid is exactly what the API serves.
+INCLUDE_PATTERN = "^({0})(,({0}))*$".format("|".join(INCLUDES))
 
 
 def document_view(

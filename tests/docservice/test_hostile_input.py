@@ -258,6 +258,23 @@ def test_bad_multipart_and_metadata_are_400_never_500(hostile: Deployment) -> No
     assert ok.status_code == 202, ok.text
 
 
+def test_document_include_accepts_only_its_documented_names(hostile: Deployment) -> None:
+    """?include= is what the OpenAPI's pattern says: names from vectors, text joined by
+    commas; anything else is 400 bad_include, never ignored and never a 500."""
+    run = hostile.run(SMALL, user="ivan")
+    url = f"/api/v2/documents/{run['upload']['document_id']}"
+    plain = hostile.get(url, "ivan").json()
+    assert "parsed_text" not in plain and all("embedding" not in v for v in plain["vectors"])
+    both = hostile.get(url, "ivan", params={"include": "text,vectors"}).json()
+    assert both["parsed_text"] and all(len(v["embedding"]) == 1536 for v in both["vectors"])
+    text = hostile.get(url, "ivan", params={"include": "text"}).json()
+    assert text["parsed_text"] == both["parsed_text"] and "embedding" not in text["vectors"][0]
+    for bad in ("", "vector", "vectors,", "vectors, text", "text\n", "x" * 5000):
+        resp = hostile.get(url, "ivan", params={"include": bad})
+        assert_error(resp, 400, "bad_include")
+        assert len(resp.json()["error"]["message"]) < 300  # the value is cut, not echoed whole
+
+
 # ----- poll limit ----------------------------------------------------------------------------
 def test_other_users_polls_do_not_throttle_the_owner(hostile: Deployment) -> None:
     """Finding: the poll limit was counted per job id before the ownership check."""
