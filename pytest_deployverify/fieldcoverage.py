@@ -47,12 +47,26 @@ FULL_ITEMS = 4
 MAX_PATHS = 2000
 #: unchecked paths listed by name in the verdict file
 MAX_LISTED = 200
+#: (path, key tuple) -> the child paths of a dict with those keys there
+_CHILD_PLANS: dict[tuple[str, tuple[str, ...]], tuple[str, ...]] = {}
+#: scalar types a list may hold for its first item to stand for all of them
+_NUMBERS = frozenset({int, float, bool, type(None)})
 _ID_SEGMENT = re.compile(r"/[0-9a-fA-F-]{16,}(?=/|$)|/\d+(?=/|$)")
 
 
+_ROUTES: dict[tuple[str, str], str] = {}
+
+
 def route_of(method: str, path: str) -> str:
-    """``GET /api/v2/jobs/<uuid>?x=1`` -> ``GET /api/v2/jobs/{id}``."""
-    return f"{method.upper()} {_ID_SEGMENT.sub('/{id}', path.split('?', 1)[0]) or '/'}"
+    """``GET /api/v2/jobs/<uuid>?x=1`` -> ``GET /api/v2/jobs/{id}``.
+
+    Cached: a test polls the same URL many times, and this runs for every response."""
+    route = _ROUTES.get((method, path))
+    if route is None:
+        route = f"{method.upper()} {_ID_SEGMENT.sub('/{id}', path.split('?', 1)[0]) or '/'}"
+        if len(_ROUTES) < 10_000:
+            _ROUTES[(method, path)] = route
+    return route
 
 
 # ---------------------------------------------------------------- per-route data
@@ -94,34 +108,81 @@ class FieldRecorder:
         fields = self.route(route_of(method, path))
         if not fields.headers:  # a route's header names, from its first response
             fields.headers.update(response.headers.keys())
-        self._note(fields, data, "$", 0)
+        self._note(fields, data, "$")
         install_tracking(response, data, fields)
 
-    def _note(self, fields: RouteFields, value: Any, path: str, depth: int) -> None:
+    # The walk runs on every JSON body received, so it is written for speed: a dict's child
+    # paths come from a cache keyed by its path and key tuple (a structure seen before costs
+    # no path building), leaves are handled inline, and a long list costs C-level work only.
+
+    def _note(self, fields: RouteFields, value: Any, path: str) -> None:
         t = type(value)
         if t is dict and value:
-            for k, v in value.items():
-                self._note(fields, v, child_path(path, k), depth + 1)
+            self._note_dict(fields, value, path)
+        elif t is list and value:
+            self._note_list(fields, value, path)
+        else:
+            self._leaf(fields, value, path)
+
+    def _note_dict(self, fields: RouteFields, value: dict[str, Any], path: str) -> None:
+        keys = tuple(value)
+        paths = _CHILD_PLANS.get((path, keys))
+        if paths is None:
+            paths = tuple(child_path(path, k) for k in keys)
+            if len(_CHILD_PLANS) < 10_000:
+                _CHILD_PLANS[(path, keys)] = paths
+        seen = fields.seen
+        for p, v in zip(paths, value.values(), strict=True):
+            t = type(v)
+            if t is dict and v:
+                self._note_dict(fields, v, p)
+            elif t is list and v:
+                self._note_list(fields, v, p)
+            else:
+                if p not in seen and len(seen) < MAX_PATHS:
+                    seen[p] = v
+                if t is str and len(v) >= 8:
+                    self._id(fields, p, v)
+
+    def _note_list(self, fields: RouteFields, value: list[Any], path: str) -> None:
+        item = path + "[*]"
+        first = value[0]
+        if type(first) is dict:
+            for v in value[:FULL_ITEMS]:
+                self._note(fields, v, item)
+            rest = value[FULL_ITEMS:MAX_ITEMS]
+            shape = first.keys()
+            try:  # records shaped like the first hold no new paths: one C-level comparison
+                alike = all(map(shape.__eq__, map(dict.keys, rest)))
+            except TypeError:  # an item that is not a record
+                alike = False
+            if not alike:
+                for v in rest:
+                    if type(v) is not dict or v.keys() != shape:
+                        self._note(fields, v, item)
             return
-        if t is list and value:
-            item = path + "[*]"
-            first = value[0]
-            shape = first.keys() if type(first) is dict else None
-            for i, v in enumerate(value[:MAX_ITEMS]):
-                # records shaped like the first few hold no new paths: skip their walk
-                if i < FULL_ITEMS or shape is None or type(v) is not dict or v.keys() != shape:
-                    self._note(fields, v, item, depth + 1)
+        items = value[:MAX_ITEMS]
+        if _NUMBERS.issuperset(map(type, items)):  # a vector: one example says it all
+            self._leaf(fields, first, item)
             return
+        for v in items:
+            self._note(fields, v, item)
+
+    def _leaf(self, fields: RouteFields, value: Any, path: str) -> None:
         seen = fields.seen
         if path not in seen and len(seen) < MAX_PATHS:
             seen[path] = value
-        if t is str and len(value) >= 8:
-            places = self._ids.get(value)
-            if places is None:
-                if len(self._ids) < 10_000:
-                    self._ids[value] = [(fields, path)]
-            elif len(places) < 16 and (fields, path) not in places:
-                places.append((fields, path))
+        if type(value) is str and len(value) >= 8:
+            self._id(fields, path, value)
+
+    def _id(self, fields: RouteFields, path: str, value: str) -> None:
+        """Remember where a string that could be an ID was seen (it may be sent back)."""
+        places = self._ids.get(value)
+        if places is None:
+            if len(self._ids) < 10_000:
+                self._ids[value] = [(fields, path)]
+        elif len(places) < 16 and (fields, path) not in places:
+            places.append((fields, path))
 
     # -------------------------------------------------------- declarations
 
