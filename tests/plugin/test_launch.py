@@ -161,7 +161,7 @@ def test_help_does_not_launch(project):
 
 
 DOCSERVICE_TEST = """
-import json, pytest
+import json, os, pytest
 
 @pytest.mark.parametrize("n", range(2))
 def test_real_upload(target, upload_document, n):
@@ -169,9 +169,16 @@ def test_real_upload(target, upload_document, n):
     run.raise_for_outcome()
     assert run.status_sequence[-1] == "complete"
     assert target.deployment["database"] == {database!r}
+    # the launch directory is in the deployment's environment (issue 18's contract)
+    with open(f"/proc/{{target.deployment['pid']}}/environ", "rb") as fh:
+        env = dict(v.split(b"=", 1) for v in fh.read().split(b"\\0") if b"=" in v)
+    dirs = [env[b"DEPLOYVERIFY_LAUNCH_DIR"].decode(), target.deployment["data_dir"]]
+    dirs += [target.deployment["postgres_dir"]] if "postgres_dir" in target.deployment else []
+    assert all(os.path.isdir(d) for d in dirs), dirs  # what must be gone after the session
     with open(f"ds-{{n}}.json", "w") as fh:
         json.dump({{"pid": target.deployment["pid"], "workers": target.deployment["workers"],
-                    "outcome": run.outcome, "chunks": run.document["chunk_count"]}}, fh)
+                    "outcome": run.outcome, "chunks": run.document["chunk_count"],
+                    "dirs": dirs}}, fh)
 """
 
 REPO = Path(__file__).resolve().parents[2]
@@ -197,6 +204,14 @@ def _check_docservice_run(project, result, workers: int) -> None:
     assert len({s["pid"] for s in seen}) == 1
     assert seen[0]["workers"] == workers
     assert _wait_dead([seen[0]["pid"]], timeout=15) == []
+    # a normal end leaves nothing: launch directory, data directory, PostgreSQL's directory
+    assert len(seen[0]["dirs"]) >= 2  # launch and data directory (and PostgreSQL's)
+    deadline = time.monotonic() + 15
+    while (
+        left := [d for d in seen[0]["dirs"] if Path(d).exists()]
+    ) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert left == []
 
 
 def test_local_env_launches_docservice(project, docservice_launcher, small_pdf):

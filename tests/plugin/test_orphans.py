@@ -261,7 +261,10 @@ DOCSERVICE_CASES = [
     pytest.param("local", "sigkill", False, id="sqlite-sigkill-serial"),
     pytest.param("local", "sigkill", True, id="sqlite-sigkill-xdist"),
     pytest.param("local", "sigint", False, id="sqlite-sigint-serial"),
-    pytest.param("local", "normal", False, id="sqlite-normal-serial"),
+    # Ctrl-C in a terminal: SIGINT to the whole group, the controller and its workers
+    pytest.param("local", "sigint", True, id="sqlite-sigint-xdist"),
+    # a normal end (serial and -n 2, SQLite and PostgreSQL) is checked by test_launch.py's
+    # docservice runs: nothing of the deployment left, launch and data directories included
     pytest.param("pg", "sigkill", False, id="postgres-sigkill-serial", marks=pytest.mark.slow),
     pytest.param("pg", "sigkill", True, id="postgres-sigkill-xdist", marks=pytest.mark.slow),
 ]
@@ -285,6 +288,8 @@ def test_docservice_deployment_ends_with_its_session(project, sessions, env, end
 
     if ending == "sigkill":
         inner.proc.send_signal(signal.SIGKILL)
+    elif ending == "sigint" and xdist:
+        os.killpg(inner.proc.pid, signal.SIGINT)
     elif ending == "sigint":
         inner.proc.send_signal(signal.SIGINT)
     else:
