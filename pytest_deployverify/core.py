@@ -31,10 +31,12 @@ from pytest_deployverify.workers import is_worker, is_xdist_controller, worker_i
 
 if TYPE_CHECKING:
     from pytest_deployverify.launch import Deployment
+    from pytest_deployverify.target_probe import VersionFetch
 
 WORKERINPUT_KEY = "deployverify_target"
 #: fixtures whose use means the session needs a live target
-TARGET_FIXTURE = "target"
+#: fixtures that need the target: the public one and the one the plugin's own fixtures use
+TARGET_FIXTURES = ("target", "_deployverify_target")
 SAFE_MARKERS = ("nondestructive", "canary")
 
 
@@ -58,6 +60,8 @@ class Activated:
 
     target: Target
     deployment: Deployment | None = None
+    #: the target's version document still being read (``target.deployment_version`` unset)
+    version: VersionFetch | None = None
 
 
 def is_informational(config: pytest.Config) -> bool:
@@ -97,7 +101,7 @@ def needs_target_after_collection(
     if is_worker(config) or is_xdist_controller(config) or is_informational(config):
         return False
     return settings.target_requested or any(
-        TARGET_FIXTURE in getattr(item, "fixturenames", ()) for item in items
+        name in TARGET_FIXTURES for item in items for name in getattr(item, "fixturenames", ())
     )
 
 
@@ -135,7 +139,7 @@ def activate(config: pytest.Config, settings: Settings, attempted: list[Target])
         config.add_cleanup(stop)
         target = target.with_deployment(deployment.data, deployment.secrets)
         attempted.append(target)
-    from pytest_deployverify.target_probe import fetch_version, probe
+    from pytest_deployverify.target_probe import VersionFetch, fetch_version, probe
 
     reason = probe(target, timeout=timeouts.probe_timeout)
     if reason is not None:
@@ -150,8 +154,12 @@ def activate(config: pytest.Config, settings: Settings, attempted: list[Target])
             f"did not answer within {timeouts.probe_timeout:g} s ({reason}); {how}."
         )
     # One read at activation feeds the baseline header, the verdict and the report alike.
-    version = fetch_version(target, timeout=timeouts.probe_timeout)
-    return Activated(replace(target, deployment_version=version), deployment)
+    # Recording writes it into every baseline file as the tests finish: read it first. A
+    # verifying run reads it while the tests start (the session adopts it when it is asked).
+    if settings.baseline.record:
+        version = fetch_version(target, timeout=timeouts.probe_timeout)
+        return Activated(replace(target, deployment_version=version), deployment)
+    return Activated(target, deployment, VersionFetch(target, timeout=timeouts.probe_timeout))
 
 
 def setup_error_of(exc: pytest.UsageError, attempted: Sequence[Target]) -> SetupError:

@@ -75,7 +75,7 @@ def pytest_configure_node(node: Any) -> None:
     from pytest_deployverify.session import RUN_ID_KEY
 
     dvs = current(node.config)
-    target = dvs.target
+    target = dvs.settle_version()
     node.workerinput[core.WORKERINPUT_KEY] = target.to_wire() if target is not None else None
     node.workerinput[WORKERINPUT_KEY] = dvs.baseline.recorded_at
     node.workerinput[RUN_ID_KEY] = dvs.run_id
@@ -224,7 +224,19 @@ def pytest_assertrepr_compare(
 @pytest.fixture(scope="session")
 def target(pytestconfig: pytest.Config) -> Target:
     """The deployment under test (``config.Target``): name, base_url, protected, secrets via
-    ``target.secret(name)``, ``target.deployment`` (ready-file data of an embedded one)."""
+    ``target.secret(name)``, ``target.deployment`` (ready-file data of an embedded one),
+    ``target.deployment_version`` (its version document)."""
+    dvs = current(pytestconfig)
+    dvs.current_target()
+    settled = dvs.settle_version()
+    assert settled is not None
+    return settled
+
+
+@pytest.fixture
+def _deployverify_target(pytestconfig: pytest.Config) -> Target:
+    """The target for the plugin's own fixtures, without waiting for its version document
+    (read in the background since activation)."""
     return current(pytestconfig).current_target()
 
 
@@ -242,7 +254,7 @@ def correlation_id(request: pytest.FixtureRequest) -> str:
 
 @pytest.fixture
 def _deployverify_mirror(
-    target: Target, correlation_id: str, request: pytest.FixtureRequest
+    _deployverify_target: Target, correlation_id: str, request: pytest.FixtureRequest
 ) -> Iterator[Mirror | None]:
     """With ``--reference-url``: sends this test's requests and uploads to the reference too
     (docs/ci.md); deletes the reference's documents at teardown. None without a reference."""
@@ -254,7 +266,7 @@ def _deployverify_mirror(
 
 @pytest.fixture
 def api(
-    target: Target,
+    _deployverify_target: Target,
     correlation_id: str,
     _deployverify_mirror: Mirror | None,
     request: pytest.FixtureRequest,
@@ -266,7 +278,7 @@ def api(
 
     dvs = current(request.config)
     with ApiClient(
-        target,
+        _deployverify_target,
         correlation_id=correlation_id,
         evidence=request.node.stash.get(EVIDENCE_KEY, None),
         observer=_observer(request.node),
@@ -286,7 +298,7 @@ def _observer(item: pytest.Item) -> Observer:
 
 @pytest.fixture
 def _deployverify_pipeline(
-    target: Target,
+    _deployverify_target: Target,
     correlation_id: str,
     _deployverify_mirror: Mirror | None,
     request: pytest.FixtureRequest,
@@ -297,6 +309,7 @@ def _deployverify_pipeline(
     from pytest_deployverify.pipeline import PipelineFollower
     from pytest_deployverify.pipeline_run import parse_ts
 
+    target = _deployverify_target
     evidence = request.node.stash.get(EVIDENCE_KEY, None)
     dvs = current(request.config)
     settings = dvs.settings

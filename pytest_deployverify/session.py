@@ -141,6 +141,7 @@ class DeployVerifySession(SessionEnd):
             raise
         self.deployment = activated.deployment
         self.adopt(activated.target)
+        self.pending_version = activated.version
         assert self.target is not None
         return self.target
 
@@ -233,7 +234,7 @@ class DeployVerifySession(SessionEnd):
     def tests_done(self) -> None:
         """After the test loop, before the session end: the mutation run, when asked."""
         record = self.settings.baseline.record
-        self.mutation.tests_done(self.fields.coverage, self.target, record)
+        self.mutation.tests_done(self.fields.coverage, self.settle_version(), record)
 
     def keep_local(self, report: pytest.TestReport, ev: TestEvidence) -> None:
         """This process made ``report`` (a teardown report) from ``ev``."""
@@ -274,7 +275,8 @@ class DeployVerifySession(SessionEnd):
             message=redact_text(verdict.short(message, 300), self.secrets()),
             correlation_ids=list(ev.correlation_ids) if ev is not None else [],
             failing_checks=failing_checks(ev.findings) if ev is not None else [],
-            target=self._target_block() if self.target is not None else {},
+            # the first failure is news now: the version only if it has been read already
+            target=self._target_block() if self.settle_version(wait=False) is not None else {},
             reports=self._report_paths(),
         )
 

@@ -31,6 +31,7 @@ class SessionEnd(SessionState):
             return
         if core.is_informational(self.config):
             return
+        self.settle_version()
         self._step("baseline accounting", self.baseline.finish)
         if self.is_active():
             decided = self._step("verdict", lambda: self._decide(session))

@@ -8,7 +8,7 @@ tests and the hooks.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING
 
 import pytest
@@ -32,6 +32,7 @@ if TYPE_CHECKING:
     from pytest_deployverify.reference import Reference
     from pytest_deployverify.report.context import ReportContext
     from pytest_deployverify.report.writer import ReportWriter
+    from pytest_deployverify.target_probe import VersionFetch
 
 #: options whose presence on the command line makes a session use deployverify
 ACTIVATING_OPTIONS = (
@@ -70,6 +71,8 @@ class SessionState:
     target: Target | None = None
     #: the embedded deployment this session launched
     deployment: Deployment | None = None
+    #: the target's version document while it is still being read (see ``settle_version``)
+    pending_version: VersionFetch | None = None
     #: why activation failed (the verdict says so), None when it succeeded or never ran
     setup_error: core.SetupError | None = None
     #: nodeid -> evidence, complete on the controller after every test's teardown report
@@ -93,6 +96,20 @@ class SessionState:
     @property
     def is_worker(self) -> bool:
         return is_worker(self.config)
+
+    def settle_version(self, *, wait: bool = True) -> Target | None:
+        """The target with its version document, once the read started at activation is
+        done (waits for it, bounded): before the target leaves this process or is shown.
+        ``wait=False``: only if the read is already done."""
+        pending = self.pending_version
+        if pending is None or not (wait or pending.done()):
+            return self.target
+        self.pending_version = None
+        if self.target is not None:
+            version = pending.result()
+            self.target = replace(self.target, deployment_version=version)
+            self.baseline.target = self.target
+        return self.target
 
     def secrets(self) -> list[str]:
         """Every secret value this session knows (the target's, with launched ones), longest

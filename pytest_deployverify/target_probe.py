@@ -1,4 +1,5 @@
-"""Before any test: is the target up (``probe``), and which version is it (``fetch_version``)?
+"""Before any test: is the target up (``probe``), and which version is it (``fetch_version``,
+or :class:`VersionFetch` to read it while the tests start)?
 
 Both use a plain requests Session, not an ``ApiClient``: no test, correlation ID or evidence
 exists yet, and a probe must not be retried or recorded like a test's request.
@@ -6,6 +7,7 @@ exists yet, and a probe must not be retried or recorded like a test's request.
 
 from __future__ import annotations
 
+import threading
 import time
 from typing import Any
 
@@ -68,6 +70,35 @@ def fetch_version(target: Target, *, timeout: float) -> dict[str, Any] | None:
     if not isinstance(data, dict):
         return None
     return redact_value(data, target.secret_values())
+
+
+class VersionFetch:
+    """:func:`fetch_version` in a background thread, started at activation.
+
+    The version is provenance, wanted by the verdict and the reports at the end, not by the
+    tests: a target that hangs on its version path need not hold the first test back for the
+    read's timeout. :meth:`result` waits for the answer (bounded by the read's own timeouts).
+    """
+
+    def __init__(self, target: Target, *, timeout: float) -> None:
+        self._result: dict[str, Any] | None = None
+        # connect + read timeouts, each at most ``timeout``, plus a margin
+        self._bound = 2 * timeout + 1.0
+        self._thread = threading.Thread(
+            target=self._fetch, args=(target, timeout), name="deployverify-version", daemon=True
+        )
+        self._thread.start()
+
+    def _fetch(self, target: Target, timeout: float) -> None:
+        self._result = fetch_version(target, timeout=timeout)
+
+    def done(self) -> bool:
+        return not self._thread.is_alive()
+
+    def result(self) -> dict[str, Any] | None:
+        """The version document (None when there is none or it did not answer in time)."""
+        self._thread.join(self._bound)
+        return self._result
 
 
 def _short_reason(exc: Exception) -> str:
