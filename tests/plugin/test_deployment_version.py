@@ -9,9 +9,10 @@ from __future__ import annotations
 import json
 import threading
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 
 import pytest
+from plugin_support import loopback_server
 
 SHOW = """
 def test_version(target):
@@ -75,15 +76,11 @@ class _SlowVersion(BaseHTTPRequestHandler):
 @pytest.fixture
 def slow_version_url() -> Iterator[str]:
     _SlowVersion.released.clear()
-    server = ThreadingHTTPServer(("127.0.0.1", 0), _SlowVersion)
-    server.daemon_threads = True
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    try:
-        yield f"http://127.0.0.1:{server.server_address[1]}"
-    finally:
-        _SlowVersion.released.set()
-        server.shutdown()
-        server.server_close()
+    with loopback_server(_SlowVersion) as url:
+        try:
+            yield url
+        finally:
+            _SlowVersion.released.set()
 
 
 def test_version_is_read_while_the_tests_start(project, slow_version_url):

@@ -12,11 +12,11 @@ import json
 import threading
 import uuid
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 
 import pytest
-from plugin_support import launched_docservice
+from plugin_support import launched_docservice, loopback_server
 
 from pytest_deployverify.failfast import Breaker, Proof
 
@@ -67,16 +67,11 @@ class _Hanging(BaseHTTPRequestHandler):
 
 @pytest.fixture(scope="module")
 def hanging_url() -> Iterator[str]:
-    server = ThreadingHTTPServer(("127.0.0.1", 0), _Hanging)
-    server.daemon_threads = True
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{server.server_address[1]}"
-    finally:
-        _Hanging.release.set()
-        server.shutdown()
-        server.server_close()
+    with loopback_server(_Hanging) as url:
+        try:
+            yield url
+        finally:
+            _Hanging.release.set()
 
 
 # the proof is made in one file; the later file waits until it is made (a flag file, bounded),
