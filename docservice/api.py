@@ -136,6 +136,8 @@ class CorrelationMiddleware:
             CORRELATION_ID.reset(token)
 
 
+#: webhook bodies read at once (each at most DOCSERVICE_MAX_WEBHOOK_BYTES)
+WEBHOOK_BODIES = 4
 _INCLUDE = re.compile(INCLUDE_PATTERN)
 
 
@@ -153,6 +155,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     st.metrics = create_metrics()
     st.upload_limit = RateLimiter(settings.rate_uploads_per_min, 60.0)
     st.poll_limit = RateLimiter(settings.rate_polls_per_s, 1.0)
+    # Webhook bodies are read whole before their signature can be checked: at most this many
+    # at once, so a flood holds at most WEBHOOK_BODIES x DOCSERVICE_MAX_WEBHOOK_BYTES (the
+    # others wait, unread, in the kernel's and uvicorn's flow-controlled buffers).
+    st.webhook_bodies = asyncio.Semaphore(WEBHOOK_BODIES)
     st.git_revision = settings.git_revision or git_revision()
     st.health_pool = ThreadPoolExecutor(max_workers=4, thread_name_prefix="health")
     st.deployment = DeploymentCollector(
@@ -382,20 +388,32 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         declared = declared_length(request.headers.get("content-length"))
         if declared is not None and declared > cap:
             raise _body_error(too_large("webhook body", cap))
-        raw = await read_bounded(request.stream(), cap, "webhook body")
-        expected = hmac.new(
-            settings.job_webhook_secret(job_id).encode(), raw, hashlib.sha256
-        ).hexdigest()
-        if not hmac.compare_digest(given.encode(), expected.encode()):
-            if enforced:
-                raise refuse()
-            log(logger, "webhook signature NOT enforced (fault webhook_unsigned_ok)", job_id=job_id)
-        try:
-            callback = check_payload(json.loads(raw))
-        except PayloadError as exc:
-            raise ApiError(400, "invalid_payload", str(exc)) from None
-        except (ValueError, RecursionError):
-            raise ApiError(400, "invalid_payload", "webhook body must be a JSON object") from None
+        # Nobody without a live job id gets a body read: a signature of the right shape costs
+        # nothing to forge, a job id (a random UUID known to its uploader and the parser) does.
+        if not await run_in_threadpool(_job_exists, app, job_id):
+            raise ApiError(404, "job_not_found", f"no job {job_id!r}")
+        async with st.webhook_bodies:
+            raw = await read_bounded(request.stream(), cap, "webhook body")
+            expected = hmac.new(
+                settings.job_webhook_secret(job_id).encode(), raw, hashlib.sha256
+            ).hexdigest()
+            if not hmac.compare_digest(given.encode(), expected.encode()):
+                if enforced:
+                    raise refuse()
+                log(
+                    logger,
+                    "webhook signature NOT enforced (fault webhook_unsigned_ok)",
+                    job_id=job_id,
+                )
+            try:
+                callback = check_payload(json.loads(raw))
+            except PayloadError as exc:
+                raise ApiError(400, "invalid_payload", str(exc)) from None
+            except (ValueError, RecursionError):
+                raise ApiError(
+                    400, "invalid_payload", "webhook body must be a JSON object"
+                ) from None
+            del raw
         attempt = request.query_params.get("attempt")
         applied = await run_in_threadpool(_apply_webhook, app, job_id, callback, attempt)
         while isinstance(applied, float):
@@ -543,6 +561,11 @@ def _store_upload(
         }
         return body, True
     raise RuntimeError("upload kept conflicting with a concurrent identical upload")
+
+
+def _job_exists(app: FastAPI, job_id: str) -> bool:
+    with app.state.db.tx(write=False) as tx:
+        return tx.one("SELECT 1 AS one FROM jobs WHERE job_id = ?", (job_id,)) is not None
 
 
 def _apply_webhook(

@@ -7,8 +7,10 @@ One deployment with small limits serves the module; each test uses its own user.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import socket
+import time
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -124,7 +126,7 @@ def test_unsigned_webhook_is_refused_before_its_body_is_read(hostile: Deployment
 
 
 def test_oversized_webhook_is_413_declared_or_streamed(hostile: Deployment) -> None:
-    job = str(uuid.uuid4())
+    job = hostile.upload(SMALL, user="bob").json()["job_id"]  # a live job: its body is read
     signed_shape = "ab" * 32  # looks like a signature: the size is what refuses it
     with _connect(hostile) as sock:
         sock.sendall(
@@ -146,6 +148,118 @@ def test_oversized_webhook_is_413_declared_or_streamed(hostile: Deployment) -> N
     assert status == 413 and json.loads(body)["error"]["code"] == "payload_too_large"
     assert sent < 400 * 65536  # answered before the flood was over
     assert _rss_kb(api_pid) - before < 16 * 1024  # memory did not follow the flood
+
+
+def _webhook_head(job: str, length: int) -> bytes:
+    return (
+        f"POST /api/v2/webhooks/llamaparse/{job} HTTP/1.1\r\nHost: x\r\n"
+        f"X-Webhook-Signature: {'ab' * 32}\r\nContent-Length: {length}\r\n\r\n"
+    ).encode()
+
+
+def test_webhook_bodies_are_read_only_for_a_live_job_and_a_few_at_once(
+    hostile: Deployment,
+) -> None:
+    """Found in the issue-13 audit: a well-formed but wrong signature (free to forge) got its
+    8 MB body read before the 401 - 30 such requests at once took the API from 56 to 304 MB.
+    Now a job id nobody issued is 404 before any body byte is read, and a live job's bodies
+    are read at most 4 at a time (docservice.api.WEBHOOK_BODIES)."""
+    with _connect(hostile) as sock:  # the body is never sent: the answer cannot depend on it
+        sock.sendall(_webhook_head(str(uuid.uuid4()), MAX_WEBHOOK))
+        status, _, body = _read_response(sock)
+    assert status == 404 and json.loads(body)["error"]["code"] == "job_not_found"
+
+    assert asyncio.run(_concurrent_webhook_reads(hostile.data_dir.parent / "in-process")) == 4
+
+
+async def _concurrent_webhook_reads(data_dir: Path) -> int:
+    """Five wrongly signed webhooks for one live job at once, in-process (ASGI), each body
+    held open by the test: returns how many bodies the API read at the same time, after
+    checking the fifth's is read only once a slot frees and that it is then answered 401."""
+    from docservice.api import create_app
+    from docservice.clock import Clock
+    from docservice.db import Database
+    from docservice.settings import Settings
+
+    env = {"DOCSERVICE_DATA_DIR": str(data_dir), "DOCSERVICE_API_TOKENS": "tok=u"}
+    settings = Settings.from_env({**env, "DOCSERVICE_WEBHOOK_SECRET": "s"})
+    Database(settings.database_url).migrate(Clock().iso())
+    app = create_app(settings)
+    acquired = 0
+
+    class CountingSemaphore(asyncio.Semaphore):
+        async def acquire(self) -> bool:
+            nonlocal acquired
+            acquired += 1
+            return await super().acquire()
+
+    app.state.webhook_bodies = CountingSemaphore(app.state.webhook_bodies._value)
+
+    async def call(method: str, path: str, headers: dict[str, str], receive) -> tuple[int, bytes]:  # type: ignore[no-untyped-def]
+        sent: list[dict] = []
+
+        async def send(message: dict) -> None:
+            sent.append(message)
+
+        scope = {
+            "type": "http", "asgi": {"version": "3.0"}, "http_version": "1.1",
+            "method": method, "scheme": "http", "path": path, "raw_path": path.encode(),
+            "query_string": b"", "root_path": "", "server": ("127.0.0.1", 80),
+            "client": ("127.0.0.1", 1),
+            "headers": [(k.lower().encode(), v.encode()) for k, v in headers.items()],
+        }  # fmt: skip
+        await app(scope, receive, send)
+        return sent[0]["status"], b"".join(m.get("body", b"") for m in sent[1:])
+
+    upload = requests.Request(
+        "POST", "http://x/", files={"file": ("a.pdf", SMALL.read_bytes())}
+    ).prepare()
+
+    async def whole_upload() -> dict:
+        return {"type": "http.request", "body": upload.body, "more_body": False}
+
+    upload_headers = {"Authorization": "Bearer tok", "Content-Type": upload.headers["Content-Type"]}
+    status, body = await call("POST", "/api/v2/upload", upload_headers, whole_upload)
+    assert status == 202, body
+    job = json.loads(body)["job_id"]
+
+    pulled = [0] * 5
+    release = [asyncio.Event() for _ in range(5)]
+
+    def held_body(n: int):  # type: ignore[no-untyped-def]
+        async def receive() -> dict:
+            pulled[n] += 1
+            if pulled[n] == 1:
+                return {"type": "http.request", "body": b"{", "more_body": True}
+            await release[n].wait()
+            return {"type": "http.request", "body": b"}", "more_body": False}
+
+        return receive
+
+    headers = {"X-Webhook-Signature": "ab" * 32, "Content-Length": "2"}
+    path = f"/api/v2/webhooks/llamaparse/{job}"
+    calls = [asyncio.create_task(call("POST", path, headers, held_body(n))) for n in range(5)]
+
+    async def until(what: str, check) -> None:  # type: ignore[no-untyped-def]
+        deadline = time.monotonic() + STREAM_BOUND_S
+        while not check():
+            assert time.monotonic() < deadline, f"not within {STREAM_BOUND_S} s: {what}"
+            await asyncio.sleep(0.01)
+
+    await until(
+        "all five at the semaphore, four of them reading",
+        lambda: acquired == 5 and sum(1 for p in pulled if p) >= 4,
+    )
+    await asyncio.sleep(0.05)  # a fifth read, were there one, would have started by now
+    reading = sum(1 for p in pulled if p)
+    waiting = pulled.index(0)  # the one whose body nobody has touched
+    release[(waiting + 1) % 5].set()  # one read ends
+    await until("the waiting body is read once a slot frees", lambda: pulled[waiting] > 0)
+    for event in release:
+        event.set()
+    answers = await asyncio.gather(*calls)
+    assert [status for status, _ in answers] == [401] * 5, answers
+    return reading
 
 
 def test_signed_webhook_with_wrong_field_types_is_400(hostile: Deployment) -> None:
