@@ -140,30 +140,42 @@ class TestEvidence:
         elif report.when == "call" and report.passed and self.outcome == "unknown":
             self.outcome = "passed"
 
-    def to_dict(self) -> dict[str, Any]:
-        """Plain data (shallow copies: only ever serialised or redacted into a new copy)."""
+    def _data(self) -> dict[str, Any]:
+        """The fields as plain data, sharing this object's lists and dicts: only for readers
+        that copy anyway (``json.dumps``, redaction)."""
         return {
             "nodeid": self.nodeid,
             "outcome": self.outcome,
             "when_failed": self.when_failed,
-            "markers": list(self.markers),
-            "correlation_ids": list(self.correlation_ids),
-            "findings": [dict(vars(f)) for f in self.findings],
-            "exchanges": [dict(vars(x)) for x in self.exchanges],
-            "runs": list(self.runs),
-            "timings": {k: list(v) for k, v in self.timings.items()},
-            "timing_groups": dict(self.timing_groups),
-            "timing_plans": {k: dict(v) for k, v in self.timing_plans.items()},
-            "reference_timings": {k: list(v) for k, v in self.reference_timings.items()},
-            "cleanup": [dict(vars(c)) for c in self.cleanup],
+            "markers": self.markers,
+            "correlation_ids": self.correlation_ids,
+            "findings": [vars(f) for f in self.findings],
+            "exchanges": [vars(x) for x in self.exchanges],
+            "runs": self.runs,
+            "timings": self.timings,
+            "timing_groups": self.timing_groups,
+            "timing_plans": self.timing_plans,
+            "reference_timings": self.reference_timings,
+            "cleanup": [vars(c) for c in self.cleanup],
             "message": self.message,
             "skip_reason": self.skip_reason,
             "duration": self.duration,
-            "replays": [dict(r) for r in self.replays],
+            "replays": self.replays,
         }
 
+    def to_dict(self) -> dict[str, Any]:
+        """Plain data (shallow copies: only ever serialised or redacted into a new copy)."""
+        return {key: _copy(value) for key, value in self._data().items()}
+
     def to_json(self) -> str:
-        return json.dumps(self.to_dict(), default=str, sort_keys=True)
+        return json.dumps(self._data(), default=str, sort_keys=True)
+
+    def redacted(self, secrets: list[str]) -> dict[str, Any]:
+        """This test's evidence as every output shows it: plain data, secrets redacted (a new
+        copy; made once per test by the session, see ``SessionState.shown``)."""
+        from pytest_deployverify.redact import redact_value
+
+        return redact_value(self._data(), secrets)
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> TestEvidence:
@@ -176,6 +188,18 @@ class TestEvidence:
     @classmethod
     def from_json(cls, text: str) -> TestEvidence:
         return cls.from_dict(json.loads(text))
+
+
+def _copy(value: Any) -> Any:
+    """A copy two levels deep (a list of records, a dict of lists), as ``to_dict`` promises."""
+    if isinstance(value, list):
+        return [dict(v) if isinstance(v, dict) else v for v in value]
+    if isinstance(value, dict):
+        return {
+            k: list(v) if isinstance(v, list) else dict(v) if isinstance(v, dict) else v
+            for k, v in value.items()
+        }
+    return value
 
 
 #: this test's evidence, on ``item.stash`` from setup to the teardown report

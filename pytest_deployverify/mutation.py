@@ -145,6 +145,8 @@ class MutationRunner:
         return MutatingObserver(self.spec["mutant"], recorder)
 
     def report_logged(self, report: pytest.TestReport) -> None:
+        if not self.fields.mutate:
+            return  # only a mutation run (tests_done) asks which tests passed
         self.durations[report.nodeid] = self.durations.get(report.nodeid, 0.0) + report.duration
         if report.when == "call" and report.passed:
             self.passed.add(report.nodeid)

@@ -47,7 +47,9 @@ _MIN_FRAGMENT = 4
 def redact_report(report: pytest.TestReport, secrets: Sequence[str]) -> None:
     """Rewrite ``report`` in place: longrepr, captured sections and user properties without
     secrets. Run it after every other ``pytest_runtest_makereport`` wrapper added to them."""
-    clean = _Cleaner(secrets)
+    if report.longrepr is None and not report.sections and not report.user_properties:
+        return  # a passed phase that printed nothing: nothing to rewrite
+    clean = _cleaner(tuple(secrets))
     longrepr = report.longrepr
     if isinstance(longrepr, tuple):  # a skip: (path, lineno, reason)
         path, lineno, reason = longrepr
@@ -67,6 +69,12 @@ def redact_report(report: pytest.TestReport, secrets: Sequence[str]) -> None:
         (name, clean(value) if isinstance(value, str) else value)
         for name, value in report.user_properties
     ]
+
+
+@functools.lru_cache(maxsize=8)
+def _cleaner(secrets: tuple[str, ...]) -> _Cleaner:
+    # one per set of secrets, not one per report phase (it compiles the fragment pattern)
+    return _Cleaner(secrets)
 
 
 class _Cleaner:

@@ -160,9 +160,9 @@ def pytest_runtest_setup(item: pytest.Item) -> None:
 
     dvs = current(item.config)
     dvs.fields.test_setup(item)
-    item.stash[EVIDENCE_KEY] = TestEvidence(
-        nodeid=item.nodeid, markers=sorted({m.name for m in item.iter_markers()})
-    )
+    # item.iter_markers(), without its generator layers (this runs for every test)
+    names = {m.name for node in item.listchain() for m in node.own_markers}
+    item.stash[EVIDENCE_KEY] = TestEvidence(nodeid=item.nodeid, markers=sorted(names))
     core.skip_if_protected(item, dvs.target)
     failfast.skip_if_proven(item, dvs.breaker)
 

@@ -149,8 +149,13 @@ def redact_text(text: str, secrets: Iterable[str] | Mapping[str, str] | None = (
     """``text`` with known secret values and credential-looking substrings replaced."""
     if not text:
         return text
-    out = str(text)
-    for value in _secret_values(secrets):
+    return _redact_text(str(text), _secret_values(secrets))
+
+
+def _redact_text(out: str, values: list[str]) -> str:
+    """``redact_text`` with the secret values already prepared (``_secret_values``): a walk
+    over a whole document prepares them once, not once per string."""
+    for value in values:
         out = out.replace(value, REDACTED)
     if not could_hold_credential(out):  # the common case: no pattern can match
         return out
@@ -181,21 +186,39 @@ def redact_value(obj: T, secrets: Iterable[str] | Mapping[str, str] | None = ())
     return redacted
 
 
+#: values that hold no text: returned as they are (checked by exact type, the common case)
+_SCALARS = frozenset({int, float, bool, type(None)})
+
+
 def _redact(obj: Any, values: list[str]) -> Any:
-    if isinstance(obj, str):
-        return redact_text(obj, values)
-    if isinstance(obj, Mapping):
+    # exact type checks first: this walk runs over every value that leaves the process, and
+    # nearly all of them are plain str/dict/list/number (subclasses take the slower path)
+    cls = type(obj)
+    if cls is str:
+        return _redact_text(obj, values) if obj else obj
+    if cls in _SCALARS:
+        return obj
+    if cls is dict or isinstance(obj, Mapping):
         out: dict[Any, Any] = {}
         for key, val in obj.items():
-            if isinstance(val, str) and val and is_secret_key(str(key)):
+            vcls = type(val)
+            if vcls in _SCALARS:
+                out[key] = val
+            elif not val and (vcls is list or vcls is dict):
+                out[key] = vcls()  # most of a record's lists are empty: no walk
+            elif isinstance(val, str) and val and is_secret_key(str(key)):
                 out[key] = REDACTED
+            elif vcls is str:
+                out[key] = _redact_text(val, values) if val else val
             else:
                 out[key] = _redact(val, values)
         return out
-    if isinstance(obj, list):
+    if cls is list or isinstance(obj, list):
         return [_redact(v, values) for v in obj]
     if isinstance(obj, tuple):
         return tuple(_redact(v, values) for v in obj)
+    if isinstance(obj, str):
+        return _redact_text(str(obj), values) if obj else obj
     return obj
 
 
@@ -205,7 +228,7 @@ def redact_headers(
     """Headers with credential headers (Authorization, Cookie, X-Api-Key, ...) replaced."""
     values = _secret_values(secrets)
     return {
-        k: (REDACTED if is_secret_key(k) else redact_text(str(v), values))
+        k: (REDACTED if is_secret_key(k) else _redact_text(str(v), values))
         for k, v in (headers or {}).items()
     }
 

@@ -210,15 +210,16 @@ class DeployVerifySession(SessionEnd):
         if report.when != "teardown":
             return
         ev = None
+        new = False
         local = self._local.pop(id(report), None)
         if local is not None and local[0] is report:
             ev = local[1]
-            self._store(ev)
+            new = self._store(ev)
         else:  # a worker's report, on the xdist controller
             for key, value in report.user_properties:
                 if key == EVIDENCE_PROPERTY and isinstance(value, str):
                     ev = TestEvidence.from_json(value)
-                    self._store(ev)
+                    new = self._store(ev)
         if self.is_worker:
             return
         if ev is not None and ev.outcome in ("failed", "error"):
@@ -229,7 +230,9 @@ class DeployVerifySession(SessionEnd):
             if not self.is_active():
                 return
             self._start_stream()
-        self.reports.test_done(report.nodeid, report.outcome, ev, self._provisional())
+        shown = self.shown(ev.nodeid)[ev.nodeid] if ev is not None else None
+        provisional = self._provisional(ev if new else None)
+        self.reports.test_done(report.nodeid, report.outcome, shown, provisional)
 
     def tests_done(self) -> None:
         """After the test loop, before the session end: the mutation run, when asked."""
@@ -240,23 +243,40 @@ class DeployVerifySession(SessionEnd):
         """This process made ``report`` (a teardown report) from ``ev``."""
         self._local[id(report)] = (report, ev)
 
-    def _store(self, ev: TestEvidence) -> None:
+    def _store(self, ev: TestEvidence) -> bool:
+        """Keep ``ev``; whether it is the first evidence of its test (not a re-run)."""
         if not self._evidence_active and (
             ev.findings or ev.timings or ev.correlation_ids or OUR_MARKERS.intersection(ev.markers)
         ):
             self._evidence_active = True
         if ev.nodeid in self.evidence:  # a test reported twice (a re-run): recount
             self.evidence[ev.nodeid] = ev
+            self._shown.pop(ev.nodeid, None)
             self.tally = Tally.of(self.evidence.values())
-        else:
-            self.evidence[ev.nodeid] = ev
-            self.tally.add(ev)
+            return False
+        self.evidence[ev.nodeid] = ev
+        self.tally.add(ev)
+        return True
 
-    def _provisional(self) -> tuple[str, str]:
+    def _provisional(self, added: TestEvidence | None) -> tuple[str, str]:
         """The verdict so far, from the running tally: tests and checks (timings and baseline
-        accounting are judged only at session end)."""
+        accounting are judged only at session end). ``added``: the test just stored, when it
+        is its first evidence."""
+        last = self._last_provisional
+        if (
+            last is not None
+            and last[0] == "pass"
+            and last[1] == self.collection_errors
+            and added is not None
+            and added.outcome == "passed"
+            and all(f.outcome == "pass" for f in added.findings)
+        ):
+            # one more passed test whose checks held leaves a pass a pass; the stream shows
+            # only changes of the verdict, so the reason (a count) is not worked out again
+            return last[0], last[2]
         facts = Facts(evidence=self.evidence, collection_errors=self.collection_errors)
         decision = verdict.decide(facts, self.tally)
+        self._last_provisional = (decision.verdict, self.collection_errors, decision.reason)
         return decision.verdict, decision.reason
 
     def _alert_first_failure(
@@ -323,7 +343,7 @@ class DeployVerifySession(SessionEnd):
             return
         self.reports.retitle(self.target)
         data = self.verdict.data if self.verdict is not None else None
-        ctx = self.reports.context(data, self.evidence)
+        ctx = self.reports.context(data, self.shown())
         self._redact_metadata(ctx)  # pytest-html renders the environment table next
         prefix.append(self.reports.html_summary(ctx))
 

@@ -100,7 +100,7 @@ class SessionEnd(SessionState):
             secrets=self.secrets(),
             extra=self._component_blocks(facts),
         )
-        return verdict_document.build(verdict.decide(facts), facts, document)
+        return verdict_document.build(verdict.decide(facts), facts, document, self.shown())
 
     def _component_blocks(self, facts: Facts) -> dict[str, Any]:
         """The ``coverage`` block (field coverage), after a mutation run ``mutation``, with a
@@ -193,7 +193,7 @@ class SessionEnd(SessionState):
             return
         self._start_stream()
         data = self.verdict.data if self.verdict is not None else {}
-        ctx = self.reports.write_reports(data, self.evidence)
+        ctx = self.reports.write_reports(data, self.shown())
         self._redact_metadata(ctx)
 
     def _exit_status(self, session: pytest.Session, exitstatus: int) -> None:

@@ -9,7 +9,7 @@ tests and the hooks.
 from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import pytest
 
@@ -92,6 +92,12 @@ class SessionState:
     #: id(report) -> (report, evidence) of this process's teardown reports: the evidence is
     #: used as it is, not parsed back from the JSON that travels to the xdist controller
     _local: dict[int, tuple[pytest.TestReport, TestEvidence]] = field(default_factory=dict)
+    #: nodeid -> that test's evidence redacted (``shown``), and the secrets it was redacted of
+    _shown: dict[str, dict[str, Any]] = field(default_factory=dict)
+    _shown_secrets: tuple[str, ...] = ()
+    _secrets_of: tuple[tuple[object, ...], tuple[str, ...]] | None = None
+    #: the last provisional verdict, the collection errors it knew of, and its reason
+    _last_provisional: tuple[str, int, str] | None = None
 
     @property
     def is_worker(self) -> bool:
@@ -114,11 +120,33 @@ class SessionState:
     def secrets(self) -> list[str]:
         """Every secret value this session knows (the target's, with launched ones), longest
         first: the one list every redaction receives."""
+        # asked several times per test: worked out again only when the target, the set-up
+        # error or the reference changed (a Target is frozen: its secrets are fixed with it)
+        key = (self.target, self.setup_error, self.reference)
+        cached = self._secrets_of
+        if cached is not None and all(a is b for a, b in zip(cached[0], key, strict=True)):
+            return list(cached[1])
         target = self.target or (self.setup_error.target if self.setup_error else None)
         values = target.secret_values() if target is not None else []
         if self.reference is not None:
             values = [*values, *self.reference.secret_values()]
-        return sorted(set(values), key=len, reverse=True)
+        ordered = sorted(set(values), key=len, reverse=True)
+        self._secrets_of = (key, tuple(ordered))
+        return ordered
+
+    def shown(self, nodeid: str | None = None) -> dict[str, dict[str, Any]]:
+        """nodeid -> evidence as every output shows it (event stream, verdict, reports):
+        each test's evidence is redacted once, when first asked for (``nodeid``: only that
+        test's), and again only should the secrets change."""
+        secrets = self.secrets()
+        if tuple(secrets) != self._shown_secrets:
+            self._shown.clear()
+            self._shown_secrets = tuple(secrets)
+        shown = self._shown
+        for key in (nodeid,) if nodeid is not None else self.evidence:
+            if key not in shown:
+                shown[key] = self.evidence[key].redacted(secrets)
+        return shown
 
     def is_active(self) -> bool:
         """Whether this session uses deployverify, so it gets a verdict, reports and its exit

@@ -321,8 +321,13 @@ def finite(value: Any) -> Any:
 
 
 def jsonable(value: Any) -> Any:
-    """``value`` as plain JSON data (what the file will hold when read back)."""
-    return json.loads(json.dumps(finite(value), default=str))
+    """``value`` as plain JSON data (what the file will hold when read back); no infinity or
+    NaN (they become null, as :func:`finite` does) in one pass of json's C code."""
+    return json.loads(json.dumps(value, default=str), parse_constant=_null)
+
+
+def _null(_constant: str) -> None:
+    return None
 
 
 def exit_status_for(verdict: str, pytest_status: int, inconclusive_code: int) -> int:

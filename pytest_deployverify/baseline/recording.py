@@ -117,11 +117,28 @@ def finish_recording(bs: BaselineSession, rec: ItemRecording) -> None:
         old_text = path.read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError):
         old_text = None
-    if old_text is not None and _without_recorded_at(old_text) == _without_recorded_at(text):
+    if old_text is not None and _same_but_recorded_at(old_text, text):
         bs.note("unchanged", shown)
         return
     write_atomic(path, text)
     bs.note("updated" if old_text is not None else "written", shown)
+
+
+def _same_but_recorded_at(old: str, new: str) -> bool:
+    """Whether two file texts differ at most in their ``recorded_at`` line."""
+    # first the line cut out by position (text as written by storage.dumps: one top-level
+    # recorded_at line); only texts that differ then are compared line by line
+    return _cut_recorded_at(old) == _cut_recorded_at(new) or (
+        _without_recorded_at(old) == _without_recorded_at(new)
+    )
+
+
+def _cut_recorded_at(text: str) -> str:
+    start = text.find('\n  "recorded_at":')
+    if start < 0:
+        return text
+    end = text.find("\n", start + 1)
+    return text[:start] + (text[end:] if end >= 0 else "")
 
 
 def _without_recorded_at(text: str) -> str:

@@ -12,6 +12,7 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import json
+import math
 import re
 from functools import lru_cache
 from pathlib import Path
@@ -97,8 +98,67 @@ def module_dir(module_path: str) -> Path:
 
 
 def dumps(data: dict[str, Any]) -> str:
-    """The canonical file text: sorted keys, indent 2, UTF-8 as is, trailing newline."""
-    return json.dumps(data, sort_keys=True, indent=2, ensure_ascii=False, allow_nan=False) + "\n"
+    """The canonical file text: sorted keys, indent 2, UTF-8 as is, trailing newline.
+
+    The same text as ``json.dumps(data, sort_keys=True, indent=2, ensure_ascii=False,
+    allow_nan=False)`` (with an ``indent``, json runs its pure-Python encoder: most of the cost
+    of recording a small check); data it does not know (a non-string key, an unknown type,
+    a float that is not finite) is left to json itself, for the same text or error.
+    """
+    parts: list[str] = []
+    try:
+        _encode(data, "\n", parts)
+    except _NotPlain:
+        return (
+            json.dumps(data, sort_keys=True, indent=2, ensure_ascii=False, allow_nan=False) + "\n"
+        )
+    parts.append("\n")
+    return "".join(parts)
+
+
+class _NotPlain(Exception):
+    """A value :func:`_encode` leaves to json (see :func:`dumps`)."""
+
+
+_quote = json.encoder.encode_basestring  # json's own string encoder (C), ensure_ascii=False
+_FINITE = (-math.inf, math.inf)
+
+
+def _encode(value: Any, newline: str, parts: list[str]) -> None:
+    """Append ``value`` as ``json.dumps(..., indent=2, sort_keys=True)`` writes it, at the
+    indentation ``newline`` carries."""
+    cls = type(value)
+    if cls is str:
+        parts.append(_quote(value))
+    elif cls is dict or cls is list:
+        opening, closing = ("{", "}") if cls is dict else ("[", "]")
+        if not value:
+            parts.append(opening + closing)
+            return
+        if cls is dict:
+            if any(type(key) is not str for key in value):
+                raise _NotPlain
+            items = [(_quote(key) + ": ", value[key]) for key in sorted(value)]
+        else:
+            items = [("", item) for item in value]
+        inner, separator = newline + "  ", opening
+        for prefix, item in items:
+            parts.append(separator + inner + prefix)
+            separator = ","
+            _encode(item, inner, parts)
+        parts.append(newline + closing)
+    elif value is None:
+        parts.append("null")
+    elif value is True:
+        parts.append("true")
+    elif value is False:
+        parts.append("false")
+    elif cls is int:
+        parts.append(int.__repr__(value))
+    elif cls is float and value == value and value not in _FINITE:
+        parts.append(float.__repr__(value))
+    else:  # a tuple, a subclass, NaN or infinity, an unknown type: json decides
+        raise _NotPlain
 
 
 def remove_stale_temporaries(root: Path) -> list[Path]:
@@ -269,10 +329,11 @@ def _check_rules(path: Path, baseline: BaselineFile) -> None:
                 ) from None
 
 
-def load(path: Path) -> BaselineFile | None:
-    """The baseline file at ``path``, or None when there is none."""
+def load(path: Path, raw: bytes | None = None) -> BaselineFile | None:
+    """The baseline file at ``path``, or None when there is none (``raw``: its bytes, when
+    the caller has read them already)."""
     try:
-        text = path.read_text(encoding="utf-8")
+        text = path.read_text(encoding="utf-8") if raw is None else raw.decode("utf-8")
     except FileNotFoundError:
         return None
     except (OSError, UnicodeDecodeError) as exc:

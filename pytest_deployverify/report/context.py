@@ -83,8 +83,12 @@ def build_context(
     verdict_file: str | Path | None = None,
     rootdir_from_invocation: str = "",
     run_id: str = "",
+    redacted: bool = False,
 ) -> ReportContext:
-    """Redact the verdict and evidence once, and hash the verdict file, for the renderers."""
+    """Redact the verdict and evidence once, and hash the verdict file, for the renderers.
+
+    ``redacted``: both are already redacted with ``secrets`` (the session's verdict document
+    and evidence, see ``SessionState.shown``): used as they are, not redacted again."""
     from pytest_deployverify.redact import redact_value
 
     secret_list = tuple(sorted({str(s) for s in secrets if s}, key=len, reverse=True))
@@ -92,10 +96,10 @@ def build_context(
     evid: dict[str, dict[str, Any]] = {}
     for nodeid, item in evidence.items():
         as_dict = item.to_dict() if isinstance(item, TestEvidence) else dict(item)
-        evid[str(nodeid)] = redact_value(as_dict, secret_list)
+        evid[str(nodeid)] = as_dict if redacted else redact_value(as_dict, secret_list)
     vf = verdict_file or (data.get("reports") or {}).get("verdict")
     return ReportContext(
-        verdict=redact_value(data, secret_list),
+        verdict=data if redacted else redact_value(data, secret_list),
         evidence=evid,
         links=links or CorrelationLinks(),
         verdict_file=str(vf) if vf else None,

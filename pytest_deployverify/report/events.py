@@ -71,17 +71,17 @@ class EventStream:
         """Write one event line now; returns the (redacted) record written."""
         from pytest_deployverify.redact import redact_value
 
+        return self.emit_redacted(event, redact_value(fields, list(self._secrets())))
+
+    def emit_redacted(self, event: str, fields: Mapping[str, Any]) -> dict[str, Any]:
+        """``emit`` for fields already redacted with this stream's secrets (a test's evidence
+        is redacted once for every output: see ``SessionState.shown``)."""
         if self._fd is None:
             self.open()
         self._seq += 1
-        record = {
-            "seq": self._seq,
-            "at": utc_timestamp(),
-            "run": self.run_id,
-            "event": event,
-            **fields,
-        }
-        record = redact_value(record, list(self._secrets()))
+        # seq, time, run id and event name are ours: nothing in them to redact
+        record = {"seq": self._seq, "at": utc_timestamp(), "run": self.run_id, "event": event}
+        record.update(fields)
         line = json.dumps(record, default=str, sort_keys=False, ensure_ascii=False)
         assert self._fd is not None
         data = (line + "\n").encode("utf-8")
@@ -134,10 +134,11 @@ def _sole_writer(fd: int) -> bool:
 
 
 def event_fields(evidence: Any, critical_marker: str = "critical") -> dict[str, Any]:
-    """The fields of a ``test`` event from a :class:`~pytest_deployverify.evidence.TestEvidence`."""
+    """The fields of a ``test`` event from a :class:`~pytest_deployverify.evidence.TestEvidence`
+    or its plain (``to_dict``/``redacted``) data."""
     from pytest_deployverify.report.model import failure_line
 
-    data = evidence.to_dict() if hasattr(evidence, "to_dict") else dict(evidence)
+    data = evidence if isinstance(evidence, Mapping) else evidence.to_dict()
     findings = data.get("findings") or []
     return {
         "nodeid": data.get("nodeid"),

@@ -50,12 +50,14 @@ class ReportWriter:
         self.html_report: Any = None
 
     def context(
-        self, verdict: Mapping[str, Any] | None, evidence: Mapping[str, TestEvidence]
+        self, verdict: Mapping[str, Any] | None, shown: Mapping[str, Mapping[str, Any]]
     ) -> ReportContext:
-        """The redacted inputs for every renderer."""
+        """The inputs for every renderer: the verdict document and each test's evidence, both
+        already redacted with this writer's secrets (``SessionState.shown``)."""
         return build_context(
             verdict,
-            evidence,
+            shown,
+            redacted=True,
             secrets=self.secrets(),
             links=self.settings.links,
             verdict_file=self.settings.verdict_file,
@@ -97,29 +99,34 @@ class ReportWriter:
             self.stream.emit("collection_error", nodeid=nodeid, message=first_line(longrepr))
 
     def test_done(
-        self, nodeid: str, outcome: str, evidence: TestEvidence | None, provisional: tuple[str, str]
+        self,
+        nodeid: str,
+        outcome: str,
+        shown: Mapping[str, Any] | None,
+        provisional: tuple[str, str],
     ) -> None:
-        """One ``test`` event, then ``verdict_change`` when the provisional verdict moved."""
-        if evidence is None:
-            fields: dict[str, Any] = {"nodeid": nodeid, "outcome": outcome, "correlation_ids": []}
+        """One ``test`` event (``shown``: the test's redacted evidence, see
+        ``SessionState.shown``), then ``verdict_change`` when the provisional verdict moved."""
+        if shown is None:
+            self.stream.emit("test", nodeid=nodeid, outcome=outcome, correlation_ids=[])
         else:
-            fields = event_fields(evidence)
-        self.stream.emit("test", **fields)
+            self.stream.emit_redacted("test", event_fields(shown))
         verdict, reason = provisional
         self.stream.update_verdict(verdict, reason, provisional=True, after=nodeid)
 
     # ------------------------------------------------------------ end of session
 
     def write_reports(
-        self, verdict: Mapping[str, Any], evidence: Mapping[str, TestEvidence]
+        self, verdict: Mapping[str, Any], shown: Mapping[str, Mapping[str, Any]]
     ) -> ReportContext:
-        """summary.md, metrics and ``session_end``; once per session. Returns the context."""
+        """summary.md, metrics and ``session_end``; once per session. Returns the context.
+        ``verdict`` and ``shown`` as for :meth:`context`."""
         from pytest_deployverify.atomic import write_atomic
         from pytest_deployverify.report.metrics import render_metrics
         from pytest_deployverify.report.summary import render_summary
 
         self.written = True
-        ctx = self.context(verdict, evidence)
+        ctx = self.context(verdict, shown)
         write_atomic(self.settings.summary, render_summary(ctx))
         if self.settings.metrics:
             write_atomic(self.settings.metrics, render_metrics(ctx))
