@@ -508,7 +508,14 @@ def test_delete_and_reupload_of_the_same_bytes_are_serialised(hostile: Deploymen
     Each round deletes a stored document while the same bytes are uploaded again (a barrier
     starts both together). Whatever the order, the outcome must be one of the two serial
     ones: the re-upload answered duplicate (it ran first, naming the document the DELETE then
-    removed) or it created the document anew, which then completes with its file."""
+    removed) or it created the document anew, which then completes with its file.
+
+    Left to chance the two rarely overlap here (12 or 60 such rounds all passed on the code
+    before issue 13), so the test holds the database's writer lock while both requests start
+    and releases it once both are under way: each must then wait for it and they are let in
+    back to back. On the old code that interleaving is the finding (the DELETE's unlink took
+    the file the re-upload had just written: raw_file_missing)."""
+    import sqlite3
     import threading
 
     base = SMALL.read_bytes()
@@ -531,11 +538,28 @@ def test_delete_and_reupload_of_the_same_bytes_are_serialised(hostile: Deploymen
                 f"{hostile.api}/api/v2/documents/{doc}", headers=auth("heidi"), timeout=HTTP_TIMEOUT
             )
 
+        db = sqlite3.connect(
+            hostile.data_dir / "docservice.sqlite3", timeout=15, isolation_level=None
+        )
+        db.execute("BEGIN IMMEDIATE")  # every writer of the API waits from here
         thread = threading.Thread(target=delete)
         thread.start()
+        reply: list[requests.Response] = []
+
+        def reupload(data: bytes = data, name: str = f"race-{n}.pdf", reply: list = reply) -> None:
+            reply.append(hostile.upload(data, name, "heidi"))
+
+        upload = threading.Thread(target=reupload)
         barrier.wait(10)
-        again = hostile.upload(data, filename=f"race-{n}.pdf", user="heidi")
+        upload.start()
+        # Both requests reach the lock within this (the API's busy timeout is 15 s); were one
+        # slower, the round is only less of a race, never a false failure.
+        time.sleep(0.2)
+        db.execute("COMMIT")
+        db.close()
+        upload.join(30)
         thread.join(30)
+        again = reply[0]
         assert answers["delete"].status_code == 204
         body = again.json()
         assert body["document_id"] == doc  # same user, same bytes
