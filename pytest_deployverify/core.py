@@ -30,6 +30,7 @@ from pytest_deployverify.settings import ConfigError, Settings
 from pytest_deployverify.workers import is_worker, is_xdist_controller, worker_input
 
 if TYPE_CHECKING:
+    from pytest_deployverify.failfast import Breaker
     from pytest_deployverify.launch import Deployment
     from pytest_deployverify.target_probe import VersionFetch
 
@@ -108,11 +109,17 @@ def needs_target_after_collection(
 # ---------------------------------------------------------------- resolution and launch
 
 
-def activate(config: pytest.Config, settings: Settings, attempted: list[Target]) -> Activated:
+def activate(
+    config: pytest.Config,
+    settings: Settings,
+    attempted: list[Target],
+    breaker: Breaker | None = None,
+) -> Activated:
     """Resolve, refuse unsafe combinations, launch when embedded, probe.
 
     Every failure is one ``pytest.UsageError`` and happens before any test runs; ``attempted``
-    receives the target as far as it got (for the session's :class:`SetupError`).
+    receives the target as far as it got (for the session's :class:`SetupError`). The version
+    read tells ``breaker`` (fail fast) whether the target answered.
     """
     from pytest_deployverify.config import resolve_target
 
@@ -159,7 +166,9 @@ def activate(config: pytest.Config, settings: Settings, attempted: list[Target])
     if settings.baseline.record:
         version = fetch_version(target, timeout=timeouts.probe_timeout)
         return Activated(replace(target, deployment_version=version), deployment)
-    return Activated(target, deployment, VersionFetch(target, timeout=timeouts.probe_timeout))
+    return Activated(
+        target, deployment, VersionFetch(target, timeout=timeouts.probe_timeout, breaker=breaker)
+    )
 
 
 def setup_error_of(exc: pytest.UsageError, attempted: Sequence[Target]) -> SetupError:

@@ -153,15 +153,17 @@ class Breaker:
                 self._consecutive = 0
 
     def request_failed(
-        self, evidence: TestEvidence | None, correlation_id: str, error: str
+        self, evidence: TestEvidence | None, correlation_id: str, error: str, *, proves: bool = True
     ) -> None:
-        """A request ended in a connection error or timeout."""
+        """A request ended in a connection error or timeout. ``proves=False``: a request of no
+        test (the version read at session start) counts towards the run, but the proof is
+        always a test's request, named with its correlation ID."""
         if not self.enabled:
             return
         with self._lock:
             self._consecutive += 1
             count = self._consecutive
-        if count >= self.errors:
+        if proves and count >= self.errors:
             self.prove(
                 TARGET,
                 evidence,

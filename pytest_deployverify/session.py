@@ -135,7 +135,7 @@ class DeployVerifySession(SessionEnd):
             return self.target
         attempted: list[Target] = []
         try:
-            activated = core.activate(self.config, self.settings, attempted)
+            activated = core.activate(self.config, self.settings, attempted, self.breaker)
         except pytest.UsageError as exc:
             self.setup_error = core.setup_error_of(exc, attempted)
             raise

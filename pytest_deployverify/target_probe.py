@@ -14,6 +14,7 @@ from typing import Any
 import requests
 
 from pytest_deployverify.config import Target
+from pytest_deployverify.failfast import Breaker
 from pytest_deployverify.redact import redact_text, redact_value
 
 
@@ -47,10 +48,14 @@ def probe(target: Target, *, timeout: float) -> str | None:
             time.sleep(min(0.1, max(0.0, deadline - time.monotonic())))
 
 
-def fetch_version(target: Target, *, timeout: float) -> dict[str, Any] | None:
+def fetch_version(
+    target: Target, *, timeout: float, breaker: Breaker | None = None
+) -> dict[str, Any] | None:
     """The target's version document (GET ``version_path``), redacted; None when it has none.
 
     Provenance only: any failure (no endpoint, not JSON, timeout) gives None, never an error.
+    ``breaker`` (fail fast) is told whether the target answered: a timeout or connection error
+    counts towards the consecutive errors a later test's request can complete into a proof.
     """
     if not target.version_path:
         return None
@@ -64,8 +69,20 @@ def fetch_version(target: Target, *, timeout: float) -> dict[str, Any] | None:
                 verify=target.verify,
                 allow_redirects=False,
             )
+    except (requests.ConnectionError, requests.Timeout) as exc:
+        if breaker is not None:
+            error = f"GET {target.version_path} at session start: {exc.__class__.__name__}: {exc}"
+            breaker.request_failed(
+                None, "", redact_text(error, target.secret_values())[:300], proves=False
+            )
+        return None
+    except requests.RequestException:
+        return None
+    if breaker is not None:
+        breaker.answered()
+    try:
         data = response.json() if response.status_code == 200 else None
-    except (requests.RequestException, ValueError):
+    except ValueError:
         return None
     if not isinstance(data, dict):
         return None
@@ -80,17 +97,20 @@ class VersionFetch:
     read's timeout. :meth:`result` waits for the answer (bounded by the read's own timeouts).
     """
 
-    def __init__(self, target: Target, *, timeout: float) -> None:
+    def __init__(self, target: Target, *, timeout: float, breaker: Breaker | None = None) -> None:
         self._result: dict[str, Any] | None = None
         # connect + read timeouts, each at most ``timeout``, plus a margin
         self._bound = 2 * timeout + 1.0
         self._thread = threading.Thread(
-            target=self._fetch, args=(target, timeout), name="deployverify-version", daemon=True
+            target=self._fetch,
+            args=(target, timeout, breaker),
+            name="deployverify-version",
+            daemon=True,
         )
         self._thread.start()
 
-    def _fetch(self, target: Target, timeout: float) -> None:
-        self._result = fetch_version(target, timeout=timeout)
+    def _fetch(self, target: Target, timeout: float, breaker: Breaker | None) -> None:
+        self._result = fetch_version(target, timeout=timeout, breaker=breaker)
 
     def done(self) -> bool:
         return not self._thread.is_alive()

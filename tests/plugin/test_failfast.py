@@ -61,6 +61,8 @@ class _Hanging(BaseHTTPRequestHandler):
             return
         self.release.wait(60)  # hangs until the test is over (bounded)
 
+    do_POST = do_GET
+
     def log_message(self, *args: object) -> None:
         pass
 
@@ -244,6 +246,48 @@ def test_hanging_target_ends_later_tests(project, hanging_url, mode):
     )
 
 
+@pytest.mark.parametrize("version_path", ["/version", ""], ids=["version-read", "no-version"])
+def test_version_read_at_start_counts_towards_the_proof(project, hanging_url, version_path):
+    """The version read at session start that got no answer is the first of the consecutive
+    errors: one timed-out request of the first test completes the proof. Without that read
+    (no version path), one timeout is not yet a proof and the later test runs."""
+    project.pyproject(
+        f"""
+        [tool.deployverify]
+        default_env = "local"
+
+        [tool.deployverify.envs.local]
+        base_url = "{hanging_url}"
+        read_timeout = 0.3
+        version_path = "{version_path}"
+        """
+    )
+    project.tests(
+        """
+        def test_first(target, api):
+            # the target fixture waits for the version read: it has failed before this POST
+            # (not retried: one request, one timeout)
+            api.post("/items", json={})
+
+
+        def test_second(api):
+            api.get("/items/1")
+        """,
+        name="test_a_proof",
+    )
+    result = project.run("--verdict-file=verdict.json")
+    outcomes = _outcomes(result)
+    assert outcomes["test_first"][0] == "failed"
+    state, text = outcomes["test_second"]
+    if version_path:
+        assert state == "skipped", outcomes
+        assert "not run: target proven unreachable by test_a_proof.py::test_first" in text
+        assert "2 consecutive requests got no answer" in text
+    else:
+        assert state == "failed", outcomes
+        assert "imeout" in text
+
+
 def test_hanging_target_fail_fast_off(project, hanging_url):
     _hanging_project(project, hanging_url)
     result = project.run("--verdict-file=verdict.json", "--fail-fast=off")
@@ -375,6 +419,18 @@ def test_an_answer_ends_the_error_run():
     breaker.request_failed(None, "cid-2", "ConnectionError")
     proof = breaker.proof()
     assert proof is not None and proof.kind == "target" and proof.correlation_id == "cid-2"
+
+
+def test_a_request_of_no_test_counts_but_never_proves():
+    """The version read at session start counts towards the consecutive errors; the proof is
+    the next failing request of a test, which names it."""
+    breaker = Breaker(enabled=True, errors=1, directory=None)
+    breaker.request_failed(None, "", "GET /version at session start: ReadTimeout", proves=False)
+    assert breaker.proof() is None
+    breaker.request_failed(None, "cid-1", "ReadTimeout")
+    proof = breaker.proof()
+    assert proof is not None and proof.correlation_id == "cid-1"
+    assert proof.detail.startswith("2 consecutive requests got no answer")
 
 
 def test_first_proof_wins_across_processes(tmp_path):
