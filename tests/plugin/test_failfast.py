@@ -185,7 +185,7 @@ def test_fail_fast_off_keeps_every_upload_waiting(project, broken, monkeypatch, 
     assert not str(_verdict(project.pytester.path)["reason"]).startswith("Pipeline proven")
 
 
-def _hanging_project(project, url: str) -> None:
+def _hanging_pyproject(project, url: str, extra: str = "") -> None:
     project.pyproject(
         f"""
         [tool.deployverify]
@@ -194,8 +194,13 @@ def _hanging_project(project, url: str) -> None:
         [tool.deployverify.envs.local]
         base_url = "{url}"
         read_timeout = 0.3
+        {extra}
         """
     )
+
+
+def _hanging_project(project, url: str) -> None:
+    _hanging_pyproject(project, url)
     project.tests(
         """
         from pathlib import Path
@@ -251,17 +256,7 @@ def test_version_read_at_start_counts_towards_the_proof(project, hanging_url, ve
     """The version read at session start that got no answer is the first of the consecutive
     errors: one timed-out request of the first test completes the proof. Without that read
     (no version path), one timeout is not yet a proof and the later test runs."""
-    project.pyproject(
-        f"""
-        [tool.deployverify]
-        default_env = "local"
-
-        [tool.deployverify.envs.local]
-        base_url = "{hanging_url}"
-        read_timeout = 0.3
-        version_path = "{version_path}"
-        """
-    )
+    _hanging_pyproject(project, hanging_url, f'version_path = "{version_path}"')
     project.tests(
         """
         def test_first(target, api):
