@@ -280,7 +280,7 @@ class Baseline:
             )
             message = (
                 f"baseline {name!r} is missing: {where}. A missing baseline is a failure, never "
-                f"written silently; record it from a local deployment with:\n    "
+                f"written silently; record it from a deployment you trust with:\n    "
                 f"{session.record_command(nodeid)}"
             )
             self._finding(
