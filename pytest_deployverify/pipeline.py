@@ -36,7 +36,14 @@ from pytest_deployverify.evidence import CleanupResult, Finding, TestEvidence
 from pytest_deployverify.failfast import PIPELINE, Breaker
 from pytest_deployverify.fieldcoverage_marks import redact_tracked
 from pytest_deployverify.pipeline_cleanup import delete_created
-from pytest_deployverify.pipeline_run import PipelineRun, StatusEvent, get_field, stage_durations
+from pytest_deployverify.pipeline_run import (
+    PipelineRun,
+    StatusEvent,
+    fields_of,
+    get_field,
+    has_field,
+    stage_durations,
+)
 from pytest_deployverify.profile import PipelineProfile
 from pytest_deployverify.redact import redact_text, redact_value, response_error
 
@@ -265,7 +272,11 @@ class PipelineFollower:
                     self._cleanup_exempt.add(id(run))
             if not run.job_id:
                 run.outcome = "failed"
-                run.last_error = f"upload response has no {p.job_id_field!r}"
+                run.last_error = redact_text(
+                    f"the upload response has no {p.job_id_field!r} (job_id_field in the "
+                    f"pipeline profile); {fields_of(body, p.job_id_field)}",
+                    self.secrets,
+                )
                 return run
             if request.expect_terminal:
                 self._follow(client, run, started, started + limit)
@@ -302,6 +313,7 @@ class PipelineFollower:
         path = p.job_path.format(job_id=run.job_id, document_id=run.document_id)
         last_change = time.monotonic()
         consecutive_missing = 0
+        without_status = 0
         floor = 0.0  # a wait the service asked for (429 Retry-After, poll hint)
 
         def pause() -> None:
@@ -355,6 +367,21 @@ class PipelineFollower:
                 pause()
                 continue
             run.job = redact_tracked(job, self.secrets)
+            if not has_field(job, p.status_field):
+                # a profile that does not fit the service (or a renamed field): say which key,
+                # and what the resource has, instead of stalling on "no status seen"
+                without_status += 1
+                run.last_error = redact_text(
+                    f"the job resource GET {path} answered without {p.status_field!r} "
+                    f"(status_field in the pipeline profile); {fields_of(job, p.status_field)}",
+                    self.secrets,
+                )
+                if without_status >= 3:
+                    run.outcome = "failed"
+                    return
+                pause()
+                continue
+            without_status = 0
             status = get_field(job, p.status_field)
             run.job_status = get_field(run.job, p.status_field)
             error = get_field(job, p.error_field)

@@ -283,6 +283,30 @@ class PipelineRun:
 # ---------------------------------------------------------------- helpers
 
 
+def has_field(data: Any, dotted: str) -> bool:
+    """Whether ``data`` has the (dotted) field at all, even as null."""
+    *parents, last = dotted.split(".")
+    holder = get_field(data, ".".join(parents)) if parents else data
+    return isinstance(holder, dict) and last in holder
+
+
+def fields_of(data: Any, dotted: str, limit: int = 20) -> str:
+    """What a response has where ``dotted`` was looked for: the field names of the deepest
+    object on that path, for an error naming what the service does send."""
+    where, holder = "the response", data
+    parts = dotted.split(".")
+    for depth in range(1, len(parts)):
+        inner = get_field(data, ".".join(parts[:depth]))
+        if not isinstance(inner, dict):
+            break
+        where, holder = repr(".".join(parts[:depth])), inner
+    if not isinstance(holder, dict):
+        return f"the response is not a JSON object but {type(holder).__name__}"
+    names = sorted(map(str, holder))
+    more = f", ... ({len(names)} in all)" if len(names) > limit else ""
+    return f"{where} has the fields {', '.join(names[:limit]) or '(none)'}{more}"
+
+
 def get_field(data: Any, dotted: str) -> Any:
     """``data["a"]["b"]`` for ``"a.b"``; None when any step is missing or the field is absent
     from the profile (``dotted`` empty)."""

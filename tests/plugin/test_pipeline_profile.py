@@ -73,3 +73,37 @@ def test_bad_profile_is_a_usage_error(project, alt, table, message):
     result.stderr.fnmatch_lines(
         ["ERROR: [[]tool.deployverify.pipeline[]] in *" + message.lstrip("*")]
     )
+
+
+@pytest.mark.parametrize(
+    ("override", "message"),
+    [
+        (
+            'status_field = "task.status"',  # alt keeps it in task.state
+            "the job resource GET /ingest/v1/tasks/* answered without 'task.status' "
+            "(status_field in the pipeline profile); 'task' has the fields changed, file_id, id, "
+            "problem, state",
+        ),
+        (
+            'job_id_field = "task_id"',  # alt keeps it in data.task.id
+            "the upload response has no 'task_id' (job_id_field in the pipeline profile); "
+            "the response has the fields data, dupe",
+        ),
+    ],
+)
+def test_a_field_the_service_does_not_have_is_named(project, alt, small_pdf, override, message):
+    """A profile that does not fit (or a renamed field) names the key and what the response
+    has, at once: not a stall after --stall-timeout with "no status seen". The fitting
+    profile above is the silent case."""
+    project.alt(alt, extra_env=f"pipeline = {{ {override} }}")
+    project.tests(
+        f"""
+        def test_misfit(upload_document):
+            run = upload_document({small_pdf!r})
+            assert run.outcome == "failed"
+            print("LAST_ERROR", run.last_error)
+        """
+    )
+    result = project.run("-s", "--stall-timeout", "60")
+    result.assert_outcomes(passed=1)
+    result.stdout.fnmatch_lines([f"*LAST_ERROR {message}"])
