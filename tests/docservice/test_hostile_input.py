@@ -176,7 +176,7 @@ async def _concurrent_webhook_reads(data_dir: Path) -> int:
     """Five wrongly signed webhooks for one live job at once, in-process (ASGI), each body
     held open by the test: returns how many bodies the API read at the same time, after
     checking the fifth's is read only once a slot frees and that it is then answered 401."""
-    from docservice.api import create_app
+    from docservice.api import WEBHOOK_BODIES, create_app
     from docservice.clock import Clock
     from docservice.db import Database
     from docservice.settings import Settings
@@ -193,7 +193,7 @@ async def _concurrent_webhook_reads(data_dir: Path) -> int:
             acquired += 1
             return await super().acquire()
 
-    app.state.webhook_bodies = CountingSemaphore(app.state.webhook_bodies._value)
+    app.state.webhook_bodies = CountingSemaphore(WEBHOOK_BODIES)
 
     async def call(method: str, path: str, headers: dict[str, str], receive) -> tuple[int, bytes]:  # type: ignore[no-untyped-def]
         sent: list[dict] = []
