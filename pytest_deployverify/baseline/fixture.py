@@ -36,6 +36,7 @@ from pytest_deployverify.baseline.storage import BaselineFileError
 from pytest_deployverify.config import refuse_protected_record
 from pytest_deployverify.evidence import EVIDENCE_KEY, Finding
 from pytest_deployverify.fieldcoverage_marks import note_compared, quiet
+from pytest_deployverify.pipeline_run import PipelineRun
 
 #: Findings kept per check; the rest are summarised in one last finding.
 MAX_FINDINGS = 200
@@ -326,10 +327,12 @@ class Baseline:
             f"baseline {name!r} does not match {shown}: {total} difference"
             f"{'s' if total != 1 else ''}"
         )
-        lines = [
-            head,
-            *("  " + line for line in cmp.format_differences(diffs, dropped=comparison.dropped)),
-        ]
+        lines = [head]
+        if isinstance(value, PipelineRun) and not value.ok:
+            # a rejected upload (a wrong key: 401) or a failed run reads better as the run's
+            # own account than as the first of many differing paths
+            lines.append("  the run: " + value.describe())
+        lines += ["  " + line for line in cmp.format_differences(diffs, dropped=comparison.dropped)]
         lines.append(
             "  (if this change is intended, re-record: " + session.record_command(nodeid) + ")"
         )
