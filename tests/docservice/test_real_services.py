@@ -48,7 +48,9 @@ def external(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, str
         "embeddings": _external("embeddings", EMBEDDINGS_KEY, logs / "embeddings.log"),
     }
     try:
-        deadline = time.monotonic() + 30
+        # a bound against a hang, not a speed check: at load 15 a stand-in's start-up (fastapi,
+        # pypdf, numpy imports) took over 30 s; a dead process fails at once (poll above)
+        deadline = time.monotonic() + 180
         for name, (proc, url) in procs.items():
             while True:
                 assert proc.poll() is None, (logs / f"{name}.log").read_text()[-2000:]
