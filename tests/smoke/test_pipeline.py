@@ -162,6 +162,16 @@ def _figures_disagree(doc, events, pdf):
     ordinals = [c["ordinal"] for c in doc["chunks"]]
     if ordinals != list(range(len(ordinals))):
         problems.append(f"chunk ordinals {ordinals[:10]}; rule: 0, 1, 2, ... in order")
+    seqs = [e["seq"] for e in events]
+    if seqs != list(range(1, len(seqs) + 1)):
+        problems.append(f"event seq {seqs[:12]}; rule: 1, 2, 3, ... in order, no gaps")
+    data = pdf.read_bytes()
+    uploaded = {"sha256": hashlib.sha256(data).hexdigest(), "bytes": len(data)}
+    problems += [
+        f"document {key} {doc[key]!r} is not the uploaded file's ({want!r})"
+        for key, want in uploaded.items()
+        if doc[key] != want
+    ]
     return [f"figures disagree: {p}" for p in problems]
 
 
