@@ -66,6 +66,11 @@ def test_parser_webhook_requires_a_valid_signature(
     )
     for case in ("unsigned", "wrong_signature"):
         json_schema.validate(answers[case], schema=f"{SCHEMAS}/error.schema.json")
+        echoed = answers[case].json()["error"]["correlation_id"]
+        assert echoed == api.correlation_id, (
+            f"the {case} callback's refusal names correlation ID {echoed!r}; rule: the "
+            f"request's own ({api.correlation_id}), so a refusal can be traced (job {run.job_id})"
+        )
     json_schema.validate(answers["signed"], schema=f"{SCHEMAS}/webhook.schema.json")
     applied = answers["signed"].json()["applied"]
     assert applied is False, (
