@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import hashlib
 import itertools
+import struct
 from datetime import datetime, timezone
 
 import pytest
@@ -165,8 +166,21 @@ def _figures_disagree(doc, events, pdf):
     seqs = [e["seq"] for e in events]
     if seqs != list(range(1, len(seqs) + 1)):
         problems.append(f"event seq {seqs[:12]}; rule: 1, 2, 3, ... in order, no gaps")
+    for v in doc["vectors"]:  # each vector's digest is of its float32 bytes, as stored
+        vector = v.get("embedding") or []
+        digest = hashlib.sha256(struct.pack(f"<{len(vector)}f", *vector)).hexdigest()
+        if digest != v["sha256"]:
+            problems.append(
+                f"vector of chunk {v['chunk_id']}: sha256 {v['sha256']} is not the digest of "
+                f"its embedding's float32 bytes ({digest})"
+            )
+            break
     data = pdf.read_bytes()
-    uploaded = {"sha256": hashlib.sha256(data).hexdigest(), "bytes": len(data)}
+    uploaded = {
+        "filename": pdf.name,
+        "sha256": hashlib.sha256(data).hexdigest(),
+        "bytes": len(data),
+    }
     problems += [
         f"document {key} {doc[key]!r} is not the uploaded file's ({want!r})"
         for key, want in uploaded.items()
