@@ -162,16 +162,39 @@ def _timeline(run: Mapping[str, Any]) -> str:
     if not steps:
         return f'<div class="dv-run">{head}<div class="dv-muted">No status timeline recorded.</div></div>'
     t0 = _parse_ts(steps[0][1])
+    seen = _client_seen(run, len(steps))
     items = []
-    for status, at in steps:
+    for (status, at), seen_s in zip(steps, seen, strict=True):
         ts = _parse_ts(at)
         offset = f"+{(ts - t0).total_seconds():.3f} s" if ts and t0 else ""
+        if not (offset or at) and seen_s is not None:
+            offset = f"seen +{seen_s:.3f} s"
         failed = status.startswith("failed")
         items.append(
             f'<li class="{"dv-bad" if failed else ""}"><span class="dv-status">{e(status)}</span>'
             f'<span class="dv-at">{e(offset or at)}</span></li>'
         )
-    return f'<div class="dv-run">{head}<ol class="dv-timeline">{"".join(items)}</ol></div>'
+    note = (
+        '<div class="dv-muted">No server timestamps: "seen" is when the client first saw each '
+        "status after the upload started (client-observed, polling granularity; a status "
+        "shorter than a poll may be missing).</div>"
+        if any(s is not None for s in seen) and not any(at for _, at in steps)
+        else ""
+    )
+    return f'<div class="dv-run">{head}<ol class="dv-timeline">{"".join(items)}</ol>{note}</div>'
+
+
+def _client_seen(run: Mapping[str, Any], count: int) -> list[float | None]:
+    """When the client first saw each status of the timeline (``seen_s``), if recorded."""
+    statuses = run.get("statuses")
+    if not isinstance(statuses, list) or len(statuses) != count:
+        return [None] * count
+    return [
+        float(s["seen_s"])
+        if isinstance(s, Mapping) and isinstance(s.get("seen_s"), (int, float))
+        else None
+        for s in statuses
+    ]
 
 
 # ---------------------------------------------------------------- results-table additions

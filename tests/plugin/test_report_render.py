@@ -146,6 +146,21 @@ def test_tests_section_links_request_log_and_timeline(fail_ctx):
     assert "/api/v2/upload" in section and "42 ms" in section and "503" in section
     assert "uploaded" in section and "+1.500 s" in section and "embedding_queued" in section
     assert "Re-run just this test" in section and "--target-env=staging" in section
+    assert "client-observed" not in section  # server timestamps: no client times shown
+
+
+def test_a_timeline_without_server_times_shows_when_the_client_saw_each_status():
+    run = {
+        "final_status": "success",
+        "statuses": [
+            {"status": "pending", "at": None, "source": "poll", "seen_s": 0.012},
+            {"status": "started", "at": None, "source": "poll", "seen_s": 0.05},
+            {"status": "success", "at": None, "source": "poll", "seen_s": 0.131},
+        ],
+    }
+    text = html_tests._timeline(run)
+    assert "seen +0.012 s" in text and "seen +0.050 s" in text and "seen +0.131 s" in text
+    assert "client-observed" in text
 
 
 def test_signoff_totals_checksum_and_fields(fail_ctx):
