@@ -164,12 +164,15 @@ def _timeline(run: Mapping[str, Any]) -> str:
     t0 = _parse_ts(steps[0][1])
     seen = _client_seen(run, len(steps))
     items = []
-    for (status, at), seen_s in zip(steps, seen, strict=True):
+    ended_badly = run.get("outcome") not in (None, "complete")
+    for index, ((status, at), seen_s) in enumerate(zip(steps, seen, strict=True)):
         ts = _parse_ts(at)
         offset = f"+{(ts - t0).total_seconds():.3f} s" if ts and t0 else ""
         if not (offset or at) and seen_s is not None:
             offset = f"seen +{seen_s:.3f} s"
-        failed = status.startswith("failed")
+        # any service's names: the status a run that did not complete ended in, or a
+        # failure-named one on the way (docservice's failed_parse, another's FAILURE)
+        failed = status.lower().startswith("fail") or (ended_badly and index == len(steps) - 1)
         items.append(
             f'<li class="{"dv-bad" if failed else ""}"><span class="dv-status">{e(status)}</span>'
             f'<span class="dv-at">{e(offset or at)}</span></li>'

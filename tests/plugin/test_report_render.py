@@ -161,6 +161,14 @@ def test_a_timeline_without_server_times_shows_when_the_client_saw_each_status()
     text = html_tests._timeline(run)
     assert "seen +0.012 s" in text and "seen +0.050 s" in text and "seen +0.131 s" in text
     assert "client-observed" in text
+    assert "dv-bad" not in text  # the run completed
+    # a run that ended in the service's failure status (not docservice's failed_*) is marked
+    stalled = {**run, "outcome": "stalled", "final_status": "started"}
+    stalled["statuses"] = run["statuses"][:2]
+    assert '<li class="dv-bad"><span class="dv-status">started' in html_tests._timeline(stalled)
+    failure = {**run, "outcome": "failed", "final_status": "FAILURE"}
+    failure["statuses"] = [*run["statuses"][:2], {"status": "FAILURE", "seen_s": 0.2}]
+    assert '<li class="dv-bad"><span class="dv-status">FAILURE' in html_tests._timeline(failure)
 
 
 def test_signoff_totals_checksum_and_fields(fail_ctx):
