@@ -51,6 +51,12 @@ CLIENT_OBSERVED_NOTE = (
 )
 
 
+#: the evidence group of an intermediate status's client-observed time: recorded and shown
+#: (verdict ``observed_timings``, report), never judged - polling sees a short status only in
+#: some runs, so its samples cannot be compared run to run
+OBSERVED = "observed"
+
+
 def client_observed(name: str) -> bool:
     """Whether timing ``name`` was observed by the client rather than taken from the server."""
     return CLIENT_SEGMENT in name
@@ -109,9 +115,11 @@ class Timings:
         A service without server timestamps gets client-observed timings instead (see
         :func:`client_observed`): ``<prefix>.client.<status>``, the seconds after the upload
         at which the client first saw the run's final status, and ``<prefix>.client.total``,
-        the client's end to end (upload, polling, outputs). Intermediate statuses are not
-        timed: polling sees a short one only sometimes, and a timing the baseline has no
-        samples for fails. A run with neither raises ValueError: nothing is recorded silently.
+        the client's end to end (upload, polling, outputs), both judged. The first time each
+        intermediate status was seen is recorded too, as ``<prefix>.client.<status>`` in the
+        ``observed`` group: shown in the verdict (``observed_timings``) and the report, never
+        judged, because polling sees a short status only in some runs. A run with neither
+        raises ValueError: nothing is recorded silently.
         """
         for reference_run in getattr(run, "reference_runs", None) or ():
             # the same upload on the reference deployment: the like-for-like side
@@ -175,6 +183,7 @@ class Timings:
             seen = getattr(run, "client_seen", None) or {}
             end = getattr(run, "client_seconds", None)
             final = getattr(run, "final_status", None)
+        passed = {status: s for status, s in seen.items() if status != final and s is not None}
         seen = {final: seen[final]} if final in seen else {}
         if not seen and not end:
             raise ValueError(
@@ -186,6 +195,12 @@ class Timings:
             self.record(f"{prefix}{CLIENT_SEGMENT}{status}", seconds, "own")
         if end:
             self.record(f"{prefix}{CLIENT_SEGMENT}total", end, "own")
+        for status, seconds in passed.items():
+            self._observe(f"{prefix}{CLIENT_SEGMENT}{status}", float(seconds))
+
+    def _observe(self, name: str, seconds: float) -> None:
+        """Record a sample that is shown and never judged (group ``observed``)."""
+        self._evidence.record_timing(name, seconds, OBSERVED)
 
     def sample(
         self,
@@ -290,7 +305,7 @@ class Timings:
         results = []
         for timing in names:
             reference = self._reference(timing)
-            if not reference:
+            if not reference or self._evidence.timing_groups.get(timing) == OBSERVED:
                 continue
             cfg = self._perf.for_timing(timing)
             res = judge(
@@ -318,6 +333,9 @@ class _ReferenceTimings(Timings):
 
     def record(self, name: str, seconds: float, group: str = "own") -> None:
         self._evidence.reference_timings.setdefault(name, []).append(float(seconds))
+
+    def _observe(self, name: str, seconds: float) -> None:
+        pass  # the reference's intermediate statuses are compared with nothing
 
 
 class _Sampler:

@@ -17,7 +17,12 @@ import pytest
 
 from pytest_deployverify.evidence import TestEvidence
 from pytest_deployverify.judge import TimingCase, TimingResult, judge, judge_family
-from pytest_deployverify.perf import CLIENT_OBSERVED_NOTE, ReferenceLookup, client_observed
+from pytest_deployverify.perf import (
+    CLIENT_OBSERVED_NOTE,
+    OBSERVED,
+    ReferenceLookup,
+    client_observed,
+)
 from pytest_deployverify.perf_config import PerfConfig
 from pytest_deployverify.sequential import SamplingPlan
 
@@ -81,6 +86,7 @@ def judge_session_timings(
     Holm's control). A timing the reference deployment covered needs no stored samples: it
     is judged against the stored ones only when they exist."""
     samples, groups = collect_samples(evidence)
+    samples = {name: v for name, v in samples.items() if groups.get(name) != OBSERVED}
     plans = collect_plans(evidence)
     live = collect_reference_samples(evidence)
     have = stored.samples or {}
@@ -106,6 +112,30 @@ def judge_session_timings(
             "samples of the same uploads on the reference deployment, in this run",
         )
     return results
+
+
+def observed_timings(evidence: Mapping[str, TestEvidence]) -> list[dict[str, Any]]:
+    """The samples recorded and never judged (``observed`` group: an intermediate status's
+    client-observed first sighting), per name, for the verdict and the report."""
+    samples, groups = collect_samples(evidence)
+    out = []
+    for name in sorted(samples):
+        if groups.get(name) != OBSERVED:
+            continue
+        values = sorted(samples[name])
+        mid = len(values) // 2
+        median = values[mid] if len(values) % 2 else (values[mid - 1] + values[mid]) / 2
+        out.append(
+            {
+                "name": name,
+                "n": len(values),
+                "median": median,
+                "samples": samples[name],
+                "rule": f"recorded, not judged ({CLIENT_OBSERVED_NOTE}; polling sees a short "
+                "status only in some runs, so these samples are not compared run to run)",
+            }
+        )
+    return out
 
 
 def collect_plans(evidence: Mapping[str, TestEvidence]) -> dict[str, SamplingPlan]:

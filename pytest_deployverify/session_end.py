@@ -104,10 +104,15 @@ class SessionEnd(SessionState):
 
     def _component_blocks(self, facts: Facts) -> dict[str, Any]:
         """The ``coverage`` block (field coverage), after a mutation run ``mutation``, with a
-        reference deployment ``reference``."""
+        reference deployment ``reference``, and the ``observed_timings`` (never judged)."""
         blocks: dict[str, Any] = {"coverage": self.fields.verdict_block(self.secrets())}
         if self.mutation.result is not None:
             blocks["mutation"] = self.mutation.result
+        from pytest_deployverify.perf_session import observed_timings
+
+        observed = observed_timings(facts.evidence)
+        if observed:
+            blocks["observed_timings"] = observed
         if self.reference is not None:
             from pytest_deployverify.reference import verdict_block
 

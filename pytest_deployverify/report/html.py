@@ -342,7 +342,27 @@ def render_performance(ctx: ReportContext) -> str:
         '<p class="dv-help">Is this deployment slower than the baseline? The ratio is target '
         "time / baseline time (1.00x = same speed) with its confidence interval; too few "
         "samples give &ldquo;inconclusive&rdquo;, not a false alarm.</p>"
-        f"{body}</section>"
+        f"{body}{_observed_timings(ctx.verdict)}</section>"
+    )
+
+
+def _observed_timings(verdict: Mapping[str, Any]) -> str:
+    """Intermediate statuses' client-observed first sightings: shown, never judged."""
+    observed = verdict.get("observed_timings") or []
+    if not observed:
+        return ""
+    rows = "".join(
+        f'<tr class="dv-observed" data-timing="{e(t.get("name"))}"><td>{e(t.get("name"))}</td>'
+        f"<td>{e(model.fmt_seconds(t.get('median')))} <span class=dv-muted>n={e(t.get('n'))}"
+        f"</span></td></tr>"
+        for t in observed
+    )
+    rule = observed[0].get("rule") or ""
+    return (
+        '<h3 id="dv-observed">Observed, not judged</h3>'
+        f'<p class="dv-help">{e(rule)}</p>'
+        '<table class="dv-table dv-observed-timings"><thead><tr><th>Timing</th>'
+        f"<th>Median (seconds after the upload)</th></tr></thead><tbody>{rows}</tbody></table>"
     )
 
 

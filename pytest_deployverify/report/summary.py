@@ -228,6 +228,13 @@ def render_summary(ctx: ReportContext) -> str:
         )
     else:
         lines.append("No timings were recorded.")
+    observed = v.get("observed_timings") or []
+    if observed:
+        shown = ", ".join(
+            f"`{t.get('name')}` {model.fmt_seconds(t.get('median'))} (n={t.get('n')})"
+            for t in observed
+        )
+        lines += ["", f"Observed, not judged (client-observed first sightings): {shown}."]
     lines += ["", "## Clean-up", ""]
     cleanup = v.get("cleanup") or []
     if cleanup:

@@ -10,7 +10,6 @@ must fail naming the path or the timing that changed.
 
 from __future__ import annotations
 
-import json
 import os
 import shutil
 import subprocess
@@ -20,6 +19,7 @@ from typing import Any
 
 import pytest
 from plugin_support import CONV_KEY, CONVERSION_EXAMPLE
+from verdict_support import load_verdict
 
 COMPARE_RUNS = 20
 TESTS = 4  # tests in the example suite
@@ -58,7 +58,8 @@ def _run(pytester: pytest.Pytester, *args: str) -> pytest.RunResult:
 
 
 def _verdict(pytester: pytest.Pytester) -> dict[str, Any]:
-    return json.loads((pytester.path / "reports" / "verdict.json").read_text(encoding="utf-8"))
+    """The run's verdict file, validated against the shipped schema."""
+    return load_verdict(pytester.path / "reports" / "verdict.json")
 
 
 def test_twenty_compare_runs_in_a_row_pass(suite: pytest.Pytester, evidence: Any) -> None:
@@ -107,6 +108,13 @@ def _report_lists_the_configured_components(
     # docservice's parts are not this service's: none of them is listed
     assert "Background worker" not in summary and "Embeddings service" not in summary
     assert "convert.client.success" in summary and "client-observed" in summary
+    # the intermediate statuses' first sightings: listed, never judged (the upload's answer
+    # is always 'pending'; the short 'started' is seen only in some runs)
+    observed = {o["name"]: o for o in verdict["observed_timings"]}
+    assert "convert.client.pending" in observed, observed
+    assert set(observed) <= {"convert.client.pending", "convert.client.started"}, observed
+    assert all("not judged" in o["rule"] for o in observed.values())
+    assert "Observed, not judged" in summary and "`convert.client.pending`" in summary
 
 
 #: the tests whose verdict never depends on machine load (the timing test is judged in the

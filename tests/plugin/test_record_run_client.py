@@ -7,7 +7,12 @@ import pytest
 
 from pytest_deployverify.evidence import TestEvidence
 from pytest_deployverify.perf import PerfConfig, Timings
-from pytest_deployverify.perf_session import judge_timings
+from pytest_deployverify.perf_session import (
+    SessionReference,
+    judge_session_timings,
+    judge_timings,
+    observed_timings,
+)
 from pytest_deployverify.pipeline_run import PipelineRun, StatusEvent, stage_durations
 
 
@@ -46,9 +51,60 @@ def test_without_server_timestamps_the_client_observed_timings_are_recorded():
     assert run.client_seen == {"pending": 0.01, "started": 0.05, "success": 0.09}
     ev = TestEvidence(nodeid="t")
     Timings(ev, PerfConfig()).record_run(run, prefix="convert")
-    # the final status (always seen) and end to end; an intermediate status polling may
-    # miss is not timed (a timing absent from the baseline would fail)
-    assert ev.timings == {"convert.client.success": [0.09], "convert.client.total": [0.12]}
+    # the final status (always seen) and end to end are judged; the intermediate statuses'
+    # first sightings are recorded in the "observed" group, which is never judged
+    assert ev.timings == {
+        "convert.client.success": [0.09],
+        "convert.client.total": [0.12],
+        "convert.client.pending": [0.01],
+        "convert.client.started": [0.05],
+    }
+    assert ev.timing_groups == {
+        "convert.client.success": "own",
+        "convert.client.total": "own",
+        "convert.client.pending": "observed",
+        "convert.client.started": "observed",
+    }
+
+
+def test_observed_timings_are_shown_and_never_judged():
+    """A short status seen in this run only (no reference samples at all) is not a failed
+    timing: it is listed with its samples, its median and why it is not judged."""
+    ev = TestEvidence(nodeid="t")
+    timings = Timings(ev, PerfConfig())
+    for _ in range(5):
+        timings.record_run(_run(stamped=False), prefix="convert")
+    reference = SessionReference(
+        samples={"convert.client.success": [0.09] * 5, "convert.client.total": [0.12] * 5},
+        label="baseline",
+    )
+    judged = judge_session_timings({"t": ev}, reference, PerfConfig())
+    assert {r.name for r in judged} == {"convert.client.success", "convert.client.total"}
+    assert all(r.outcome == "pass" for r in judged)
+    observed = observed_timings({"t": ev})
+    assert [(o["name"], o["n"], o["median"]) for o in observed] == [
+        ("convert.client.pending", 5, 0.01),
+        ("convert.client.started", 5, 0.05),
+    ]
+    assert "not judged" in observed[0]["rule"] and "client-observed" in observed[0]["rule"]
+    # and with server timestamps there is nothing "observed": every stage is judged
+    stamped = TestEvidence(nodeid="s")
+    Timings(stamped, PerfConfig()).record_run(_run(stamped=True), prefix="convert")
+    assert observed_timings({"s": stamped}) == []
+
+
+def test_observed_timings_do_not_keep_a_sampler_going():
+    """timings.sample stops once the judged timings are decided, whatever the reference
+    holds for an intermediate status."""
+    ev = TestEvidence(nodeid="t")
+    ref = {
+        "convert.client.success": [0.09] * 10,
+        "convert.client.total": [0.12] * 10,
+        "convert.client.started": [9.0] * 10,  # would fail if it were judged
+    }
+    timings = Timings(ev, PerfConfig(), reference=ref.get, family_size=2)
+    results = timings.sample("convert", lambda: _run(stamped=False), min_samples=5, max_samples=5)
+    assert {r.name for r in results} == {"convert.client.success", "convert.client.total"}
 
 
 def test_the_verdict_marks_client_observed_timings():

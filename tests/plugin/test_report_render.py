@@ -116,6 +116,30 @@ def test_performance_table_and_one_chart_per_group(fail_ctx):
     assert "inconclusive" in section
 
 
+def test_observed_timings_are_listed_apart_and_only_when_present(tmp_path: Path):
+    """Intermediate statuses' client-observed first sightings get their own small table, not
+    a row of the judged table; a verdict without them shows no such section."""
+    verdict = passing_verdict()
+    verdict["observed_timings"] = [
+        {
+            "name": "convert.client.started",
+            "n": 3,
+            "median": 0.05,
+            "samples": [0.04, 0.05, 0.07],
+            "rule": "recorded, not judged (client-observed: ...)",
+        }
+    ]
+    ctx = build_context(verdict, {}, secrets=[SECRET], links=LINKS)
+    section = html.render_performance(ctx)
+    assert "Observed, not judged" in section and "recorded, not judged" in section
+    row = re.search(r'data-timing="convert.client.started"><td>(.*?)</tr>', section, re.S)
+    assert row and "50 ms" in row.group(1) and "n=3" in row.group(1)
+    assert "Observed, not judged" in summary.render_summary(ctx)
+    plain = build_context(passing_verdict(), {}, secrets=[SECRET], links=LINKS)
+    assert "Observed, not judged" not in html.render_performance(plain)
+    assert "Observed, not judged" not in summary.render_summary(plain)
+
+
 def test_svg_is_wellformed_with_axis_medians_and_every_sample():
     timing = failing_verdict()["timings"][0]
     chart = svg.timing_chart("own", [timing])
