@@ -183,6 +183,53 @@ def test_scalar_item_fast_path_reports_what_jsonschema_reports(schema, value):
     assert [(p, m) for p, m in violations(schema, value)] == plain
 
 
+def _random_json(rng, depth=0):
+    kinds = ["str", "int", "float", "bool", "null"] + (["dict", "list"] * 2 if depth < 4 else [])
+    kind = rng.choice(kinds)
+    if kind == "str":
+        alphabet = 'ab"\\/\n\t\x00\x1f\u00e9\u2028\U0001f600 '
+        return "".join(rng.choice(alphabet) for _ in range(rng.randrange(0, 8)))
+    if kind == "int":
+        return rng.choice([0, -1, 7, 2**63, -(2**70), rng.randrange(-(10**6), 10**6)])
+    if kind == "float":
+        return rng.choice([0.0, -0.0, 1e-7, 1e16, 1.5e300, 0.1, rng.uniform(-1e6, 1e6)])
+    if kind == "bool":
+        return rng.random() < 0.5
+    if kind == "null":
+        return None
+    if kind == "dict":
+        n = rng.randrange(0, 5)
+        return {f"k{rng.randrange(20)}\u00e9": _random_json(rng, depth + 1) for _ in range(n)}
+    return [_random_json(rng, depth + 1) for _ in range(rng.randrange(0, 5))]
+
+
+def test_canonical_text_is_exactly_what_json_writes():
+    """storage.dumps has its own writer (json's indent mode is pure Python); its text must be
+    byte for byte json.dumps(sort_keys=True, indent=2, ensure_ascii=False): every baseline
+    file in the repository and 3000 seeded random documents."""
+    import json
+    import random
+    from pathlib import Path
+
+    def reference(data):
+        return json.dumps(data, sort_keys=True, indent=2, ensure_ascii=False, allow_nan=False)
+
+    repo = Path(__file__).resolve().parents[2]
+    files = sorted((repo / "baselines").rglob("*.json"))
+    assert files
+    for path in files:
+        data = json.loads(path.read_text(encoding="utf-8"))
+        assert storage.dumps(data) == reference(data) + "\n", path
+    rng = random.Random(20)
+    for _ in range(3000):
+        data = {"root": _random_json(rng)}
+        assert storage.dumps(data) == reference(data) + "\n", data
+    # what the writer leaves to json: the same text or the same error
+    assert storage.dumps({"t": (1, 2)}) == reference({"t": (1, 2)}) + "\n"
+    with pytest.raises(ValueError):
+        storage.dumps({"x": float("nan")})
+
+
 def test_file_names_are_safe_and_distinct():
     names = [
         "tests/x.py::test_a[a/b]",
