@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from statistics import median
 from typing import Any
 
 import pytest
@@ -122,14 +123,11 @@ def observed_timings(evidence: Mapping[str, TestEvidence]) -> list[dict[str, Any
     for name in sorted(samples):
         if groups.get(name) != OBSERVED:
             continue
-        values = sorted(samples[name])
-        mid = len(values) // 2
-        median = values[mid] if len(values) % 2 else (values[mid - 1] + values[mid]) / 2
         out.append(
             {
                 "name": name,
-                "n": len(values),
-                "median": median,
+                "n": len(samples[name]),
+                "median": median(samples[name]),
                 "samples": samples[name],
                 "rule": f"recorded, not judged ({CLIENT_OBSERVED_NOTE}; polling sees a short "
                 "status only in some runs, so these samples are not compared run to run)",
