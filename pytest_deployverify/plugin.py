@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 
-from pytest_deployverify.evidence import EVIDENCE_KEY, EVIDENCE_PROPERTY, Finding, TestEvidence
+from pytest_deployverify.evidence import EVIDENCE_KEY, Finding, TestEvidence
 from pytest_deployverify.session import current
 
 if TYPE_CHECKING:
@@ -156,56 +156,18 @@ def pytest_runtest_protocol(item: pytest.Item, nextitem: pytest.Item | None) -> 
 
 @pytest.hookimpl(tryfirst=True)
 def pytest_runtest_setup(item: pytest.Item) -> None:
-    from pytest_deployverify import core, failfast
-
-    dvs = current(item.config)
-    dvs.fields.test_setup(item)
-    # item.iter_markers(), without its generator layers (this runs for every test)
-    names = {m.name for node in item.listchain() for m in node.own_markers}
-    item.stash[EVIDENCE_KEY] = TestEvidence(nodeid=item.nodeid, markers=sorted(names))
-    core.skip_if_protected(item, dvs.target)
-    failfast.skip_if_proven(item, dvs.breaker)
-
-
-@pytest.hookimpl(wrapper=True)
-def pytest_runtest_call(item: pytest.Item) -> Generator[None, None, None]:
-    """A test that passed but whose requests lost their correlation ID fails (echo = fail)."""
-    from pytest_deployverify import core
-
-    result = yield
-    target = current(item.config).target
-    message = core.echo_failure_message(target, item.stash.get(EVIDENCE_KEY, None))
-    if message:
-        pytest.fail(message, pytrace=False)
-    return result
+    """The test's evidence; the protected-target and fail-fast skips."""
+    current(item.config).test_setup(item)
 
 
 @pytest.hookimpl(wrapper=True, tryfirst=True)  # outermost: redacts what inner wrappers added
 def pytest_runtest_makereport(
     item: pytest.Item, call: pytest.CallInfo[None]
 ) -> Generator[None, pytest.TestReport, pytest.TestReport]:
+    """Each phase's report: redacted, folded into the test's evidence; a passed call whose
+    requests lost their correlation ID fails (echo = fail)."""
     report = yield
-    dvs = current(item.config)
-    dvs.fields.report_made(item, report)  # before redaction: it carries observed values
-    if dvs.target is not None:
-        # pytest's own output (terminal, -l locals, captured logs, junitxml) without secrets
-        # (the target's and a reference deployment's)
-        from pytest_deployverify.output_redaction import redact_report
-
-        redact_report(report, dvs.secrets())
-    evidence = item.stash.get(EVIDENCE_KEY, None)
-    if evidence is not None:
-        evidence.update_outcome(report)
-        if report.when == "call":
-            evidence.exchanges_before_teardown = len(evidence.exchanges)
-        if report.when == "teardown":
-            from pytest_deployverify.replay_evidence import attach
-
-            attach(evidence, dvs.target)  # replay commands for this test's failures
-            # serialised once: the JSON travels to the xdist controller (and to junitxml);
-            # this process keeps using the object itself
-            report.user_properties.append((EVIDENCE_PROPERTY, evidence.to_json()))
-            dvs.keep_local(report, evidence)
+    current(item.config).report_made(item, report)
     return report
 
 

@@ -29,12 +29,13 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 
-from pytest_deployverify import core, verdict
+from pytest_deployverify import core, failfast, verdict
 from pytest_deployverify.baseline.session import BASELINE_KEY, BaselineSession
 from pytest_deployverify.config import Target, refuse_protected_record
 from pytest_deployverify.evidence import EVIDENCE_KEY, EVIDENCE_PROPERTY, TestEvidence
-from pytest_deployverify.fieldcoverage_collector import FieldCoverageCollector
+from pytest_deployverify.fieldcoverage_collector import RECORDER_KEY, FieldCoverageCollector
 from pytest_deployverify.mutation import MutationRunner
+from pytest_deployverify.output_redaction import redact_report
 from pytest_deployverify.session_end import SessionEnd
 from pytest_deployverify.settings import Settings
 from pytest_deployverify.verdict import Facts, Tally
@@ -203,12 +204,67 @@ class DeployVerifySession(SessionEnd):
         if self.reports is not None:
             self.reports.collection_error(report.nodeid, report.longreprtext)
 
+    # Every test passes through the three methods below, whatever it uses: each does only
+    # what the test's evidence calls for (a test that used no deployverify fixture has little),
+    # and nothing that grows with the number of tests before it (benchmarks/scale.py).
+
+    def test_setup(self, item: pytest.Item) -> None:
+        """``pytest_runtest_setup``: the test's evidence, then the protected-target and
+        fail-fast skips."""
+        stash = item.stash
+        if RECORDER_KEY in stash:  # a test run again (record mode) starts with no recorder
+            del stash[RECORDER_KEY]
+        # item.iter_markers(), without its generator layers
+        names = {m.name for node in item.listchain() for m in node.own_markers}
+        stash[EVIDENCE_KEY] = TestEvidence(
+            nodeid=item.nodeid, markers=sorted(names) if names else []
+        )
+        target = self.target
+        if target is not None and target.protected:
+            core.skip_if_protected(item, target)
+        if self.breaker.enabled:
+            failfast.skip_if_proven(item, self.breaker)
+
+    def report_made(self, item: pytest.Item, report: pytest.TestReport) -> None:
+        """``pytest_runtest_makereport`` (outermost wrapper): each phase's report."""
+        when = report.when
+        if when == "teardown":
+            self.fields.report_made(item, report)  # before redaction: it holds observed values
+        if self.target is not None and (
+            report.longrepr is not None or report.sections or report.user_properties
+        ):
+            # pytest's own output (terminal, -l locals, captured logs, junitxml) without
+            # secrets (the target's and a reference deployment's)
+            redact_report(report, self.secret_values())
+        evidence = item.stash.get(EVIDENCE_KEY, None)
+        if evidence is None:
+            return
+        if when == "call":
+            evidence.exchanges_before_teardown = len(evidence.exchanges)
+            if evidence.findings and report.passed and not hasattr(report, "wasxfail"):
+                message = core.echo_failure_message(self.target, evidence)
+                if message:
+                    # the test passed, its requests did not: it fails (echo = fail)
+                    report.outcome = "failed"
+                    report.longrepr = message
+        evidence.update_outcome(report)
+        if when == "teardown":
+            if evidence.sent:
+                from pytest_deployverify.replay_evidence import attach
+
+                attach(evidence, self.target)  # replay commands for this test's failures
+            # serialised once: the JSON travels to the xdist controller (and to junitxml);
+            # this process keeps using the object itself (``pytest_runtest_logreport``)
+            report.user_properties.append((EVIDENCE_PROPERTY, evidence.to_json()))
+            self._local[id(report)] = (report, evidence)
+
     def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
         """Every test's teardown report carries its evidence (from xdist workers too)."""
-        self.mutation.report_logged(report)
-        self.fields.report_logged(report)
+        if self.settings.fields.mutate:
+            self.mutation.report_logged(report)
         if report.when != "teardown":
             return
+        self.fields.report_logged(report)
         ev = None
         new = False
         local = self._local.pop(id(report), None)
@@ -224,24 +280,20 @@ class DeployVerifySession(SessionEnd):
             return
         if ev is not None and ev.outcome in ("failed", "error"):
             self._alert_first_failure(ev.nodeid, ev.message, ev)
-        if self.reports is None:
+        reports = self.reports
+        if reports is None:
             return
-        if not self.reports.stream.started:
+        if not reports.stream.started:
             if not self.is_active():
                 return
             self._start_stream()
-        shown = self.shown(ev.nodeid)[ev.nodeid] if ev is not None else None
         provisional = self._provisional(ev if new else None)
-        self.reports.test_done(report.nodeid, report.outcome, shown, provisional)
+        reports.test_done(report.nodeid, report.outcome, ev, provisional, self.secret_values())
 
     def tests_done(self) -> None:
         """After the test loop, before the session end: the mutation run, when asked."""
         record = self.settings.baseline.record
         self.mutation.tests_done(self.fields.coverage, self.settle_version(), record)
-
-    def keep_local(self, report: pytest.TestReport, ev: TestEvidence) -> None:
-        """This process made ``report`` (a teardown report) from ``ev``."""
-        self._local[id(report)] = (report, ev)
 
     def _store(self, ev: TestEvidence) -> bool:
         """Keep ``ev``; whether it is the first evidence of its test (not a re-run)."""

@@ -120,18 +120,26 @@ class SessionState:
     def secrets(self) -> list[str]:
         """Every secret value this session knows (the target's, with launched ones), longest
         first: the one list every redaction receives."""
+        return list(self.secret_values())
+
+    def secret_values(self) -> tuple[str, ...]:
+        """``secrets()`` as the session keeps it (for the per-test paths: no copy)."""
         # asked several times per test: worked out again only when the target, the set-up
         # error or the reference changed (a Target is frozen: its secrets are fixed with it)
-        key = (self.target, self.setup_error, self.reference)
         cached = self._secrets_of
-        if cached is not None and all(a is b for a, b in zip(cached[0], key, strict=True)):
-            return list(cached[1])
+        if (
+            cached is not None
+            and cached[0][0] is self.target
+            and cached[0][1] is self.setup_error
+            and cached[0][2] is self.reference
+        ):
+            return cached[1]
         target = self.target or (self.setup_error.target if self.setup_error else None)
         values = target.secret_values() if target is not None else []
         if self.reference is not None:
             values = [*values, *self.reference.secret_values()]
-        ordered = sorted(set(values), key=len, reverse=True)
-        self._secrets_of = (key, tuple(ordered))
+        ordered = tuple(sorted(set(values), key=len, reverse=True))
+        self._secrets_of = ((self.target, self.setup_error, self.reference), ordered)
         return ordered
 
     def shown(self, nodeid: str | None = None) -> dict[str, dict[str, Any]]:

@@ -402,7 +402,12 @@ def summarise(value: Any, limit: int = 160) -> Any:
     if isinstance(value, str):
         return value if len(value) <= limit else f"{value[: limit - 20]}...<{len(value)} chars>"
     if isinstance(value, dict | list):
-        text = _bounded_json(value, limit + 1)
+        if len(value) <= limit // 4 and _flat(value):
+            # a small record of scalars: its whole JSON is short to make (C speed), and the
+            # same text as _bounded_json's
+            text = json.dumps(value, sort_keys=True, default=str)
+        else:
+            text = _bounded_json(value, limit + 1)
         if len(text) <= limit:
             return value
         kind = (
@@ -412,6 +417,18 @@ def summarise(value: Any, limit: int = 160) -> Any:
         )
         return f"<{kind}: {text[: limit - 40]}...>"
     return value
+
+
+def _flat(value: dict[Any, Any] | list[Any]) -> bool:
+    """A dict with string keys, or a list, holding no container."""
+    if type(value) is dict:
+        return all(type(k) is str for k in value) and all(
+            type(v) in _FLAT_SCALARS for v in value.values()
+        )
+    return all(type(v) in _FLAT_SCALARS for v in value)
+
+
+_FLAT_SCALARS = frozenset({str, int, float, bool, type(None)})
 
 
 def _bounded_json(value: Any, budget: int) -> str:

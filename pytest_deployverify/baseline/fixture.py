@@ -249,10 +249,11 @@ class Baseline:
         session = self._session
         self._stored_value = None
         nodeid = self._item.nodeid
-        shown = session.display(self.path)
-        entry = session.entry(nodeid, name)
+        path = self.path
+        shown = session.display(path)
+        entry = f"{shown}::{name}"  # session.entry(nodeid, name)
         try:
-            stored = session.load(self.path)
+            stored = session.load(path)
         except BaselineFileError as exc:
             session.note("errors", entry)
             message = f"baseline {name!r}: {exc}"

@@ -86,6 +86,7 @@ class BaselineSession:
         self.finished = False
         self._version: Any = _UNSET
         self._files: dict[str, Path] = {}
+        self._shown: dict[Path, str] = {}
 
     # ------------------------------------------------------------ names
 
@@ -97,10 +98,15 @@ class BaselineSession:
         return path
 
     def display(self, path: Path) -> str:
-        try:
-            return path.relative_to(self.rootpath).as_posix()
-        except ValueError:
-            return path.as_posix()
+        """``path`` as messages show it: relative to the rootdir when inside it."""
+        shown = self._shown.get(path)
+        if shown is None:
+            try:
+                shown = path.relative_to(self.rootpath).as_posix()
+            except ValueError:
+                shown = path.as_posix()
+            self._shown[path] = shown
+        return shown
 
     def entry(self, nodeid: str, name: str) -> str:
         return f"{self.display(self.file_for(nodeid))}::{name}"

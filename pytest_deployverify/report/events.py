@@ -23,11 +23,12 @@ from __future__ import annotations
 import contextlib
 import json
 import os
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 from pytest_deployverify.clock import utc_timestamp
+from pytest_deployverify.evidence import TestEvidence
 
 
 class EventStream:
@@ -150,6 +151,27 @@ def event_fields(evidence: Any, critical_marker: str = "critical") -> dict[str, 
         "checks": len(findings),
         "checks_failed": sum(1 for f in findings if _get(f, "outcome") in ("fail", "error")),
         "message": failure_line(data.get("message") or data.get("skip_reason")),
+    }
+
+
+def test_event(ev: TestEvidence, secrets: Sequence[str]) -> dict[str, Any]:
+    """``event_fields`` of a test's evidence as the stream shows it: only the strings the
+    event carries are redacted (the evidence itself is redacted once, at the session end)."""
+    from pytest_deployverify.redact import redact_text
+    from pytest_deployverify.report.model import failure_line
+
+    findings = ev.findings
+    message = ev.message or ev.skip_reason
+    return {
+        "nodeid": redact_text(ev.nodeid, secrets),
+        "outcome": ev.outcome,
+        "when_failed": ev.when_failed,
+        "critical": "critical" in ev.markers,
+        "duration": round(ev.duration, 4),
+        "correlation_ids": [redact_text(c, secrets) for c in ev.correlation_ids],
+        "checks": len(findings),
+        "checks_failed": sum(1 for f in findings if f.outcome in ("fail", "error")),
+        "message": redact_text(failure_line(message), secrets) if message else "",
     }
 
 

@@ -16,7 +16,7 @@ from typing import Any
 from pytest_deployverify.config import Target
 from pytest_deployverify.evidence import TestEvidence
 from pytest_deployverify.report.context import ReportContext, build_context
-from pytest_deployverify.report.events import EventStream, event_fields
+from pytest_deployverify.report.events import EventStream, test_event
 from pytest_deployverify.report_settings import ReportSettings
 
 TITLE = "Deployment verification report"
@@ -102,15 +102,16 @@ class ReportWriter:
         self,
         nodeid: str,
         outcome: str,
-        shown: Mapping[str, Any] | None,
+        evidence: TestEvidence | None,
         provisional: tuple[str, str],
+        secrets: Sequence[str],
     ) -> None:
-        """One ``test`` event (``shown``: the test's redacted evidence, see
-        ``SessionState.shown``), then ``verdict_change`` when the provisional verdict moved."""
-        if shown is None:
+        """One ``test`` event (the few strings it shows redacted with ``secrets``), then
+        ``verdict_change`` when the provisional verdict moved."""
+        if evidence is None:
             self.stream.emit("test", nodeid=nodeid, outcome=outcome, correlation_ids=[])
         else:
-            self.stream.emit_redacted("test", event_fields(shown))
+            self.stream.emit_redacted("test", test_event(evidence, secrets))
         verdict, reason = provisional
         self.stream.update_verdict(verdict, reason, provisional=True, after=nodeid)
 

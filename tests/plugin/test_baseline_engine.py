@@ -270,3 +270,35 @@ def test_verify_normalises_only_non_json_values():
 
     assert verify({"a": [1, 2]}, {"a": (1, 2)}).diffs == []
     assert verify({"a": [1, 2]}, {"a": (1, 3)}).diffs[0].path == "$.a[1]"
+
+
+@pytest.mark.parametrize(
+    "value",
+    [
+        {"id": 7, "name": "doc-7.pdf", "status": "complete", "pages": 3, "ok": True, "x": None},
+        {"n": 1.5e300, "s": '\u00e9\u2603\n"q"', "neg": -0.0},
+        ["a", 1, 2.5, None, False],
+        {"long": "x" * 400},
+        {f"k{i}": i for i in range(39)},
+        {f"k{i}": i for i in range(60)},  # more keys than the flat path takes
+        {"nested": {"a": [1, 2]}, "b": 1},
+        [],
+        {},
+    ],
+)
+def test_summarise_of_a_flat_record_is_the_bounded_walks(value):
+    from pytest_deployverify.baseline.compare import _bounded_json, summarise
+
+    # summarise takes a C-speed path for small records of scalars: it must show exactly
+    # what the bounded walk shows (the value itself, or the same cut text)
+    text = _bounded_json(value, 161)
+    if len(text) <= 160:
+        expected = value
+    else:
+        kind = (
+            f"object with {len(value)} keys"
+            if isinstance(value, dict)
+            else f"list of {len(value)} items"
+        )
+        expected = f"<{kind}: {text[:120]}...>"
+    assert summarise(value) == expected

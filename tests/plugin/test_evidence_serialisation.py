@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import json
 from dataclasses import fields
 
+import pytest
+
 from pytest_deployverify.evidence import CleanupResult, Exchange, Finding, TestEvidence
+from pytest_deployverify.redact import redact_value
 
 
 def full_evidence() -> TestEvidence:
@@ -50,3 +54,38 @@ def test_a_changed_field_is_not_lost() -> None:
     back = TestEvidence.from_json(ev.to_json())
     back.cleanup[0].result = "deleted"
     assert back != ev  # the comparison above would notice a dropped or altered field
+
+
+def test_a_plain_test_sends_only_what_differs_from_the_defaults() -> None:
+    ev = TestEvidence(nodeid="t.py::test_plain", outcome="passed", duration=0.001)
+    data = json.loads(ev.to_json())
+    assert data == {"nodeid": "t.py::test_plain", "outcome": "passed", "duration": 0.001}
+    assert TestEvidence.from_json(ev.to_json()) == ev
+    # a field at its default is left out; the nodeid never is, even when empty
+    assert TestEvidence.from_json(TestEvidence(nodeid="").to_json()) == TestEvidence(nodeid="")
+
+
+SECRET = "s3cr3t-value-42"
+
+
+@pytest.mark.parametrize(
+    "ev",
+    [
+        TestEvidence(nodeid=f"t.py::test_x[{SECRET}]", outcome="passed", markers=["critical"]),
+        TestEvidence(
+            nodeid="t.py::test_y",
+            outcome="failed",
+            when_failed="call",
+            correlation_ids=["cid-1"],
+            message=f"E   assert 'token={SECRET}' == 'x'\nAuthorization: Bearer abcdefghijkl",
+        ),
+        TestEvidence(nodeid="t.py::test_z", outcome="skipped", skip_reason=f"no {SECRET} here"),
+        full_evidence(),
+    ],
+    ids=["secret-in-nodeid", "secret-in-message", "secret-in-skip-reason", "full"],
+)
+def test_redacted_evidence_is_the_redaction_walk_over_every_field(ev: TestEvidence) -> None:
+    # a test without requests or checks takes a shorter path: its result must be the walk's
+    shown = ev.redacted([SECRET])
+    assert shown == redact_value(ev.to_dict(), [SECRET])
+    assert SECRET not in json.dumps(shown)
