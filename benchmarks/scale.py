@@ -3,30 +3,45 @@
 One command, from the repository root::
 
     .venv/bin/python benchmarks/scale.py [--sizes 1000 4000 16000] [--repeat 3] [--modes serial xdist]
+    .venv/bin/python benchmarks/scale.py --clock instructions --modes serial   # deterministic
 
 A plain project is generated per size in a temporary directory, with a trivial HTTP target on
 loopback (``/health`` and ``/version``) defined as ``[tool.deployverify.envs.bench]``. Each
-row is the CPU time (user + system, pytest and its xdist workers; ``--clock wall`` for elapsed
-time) of one ``python -m pytest`` run (median of ``--repeat``), start-up included:
+figure is one ``python -m pytest`` run, start-up included, measured by ``--clock``:
+
+* ``cpu`` (default): user + system seconds of pytest and its xdist workers;
+* ``wall``: elapsed seconds;
+* ``instructions``: instructions executed, counted by valgrind (``cachegrind``, no cache
+  simulation), pytest and its workers; the same run gives the same count, so it shows the
+  cost per test on a machine whose speed wanders (a shared VM), where CPU seconds of the same
+  run spread by +-15 %. It does not count what the code waits for: cache misses, the kernel.
+
+The variants, the same values on each side:
 
 * plain tests (``def test_i(): pass``), plugin off (``-p no:deployverify``) vs plugin on
   (``--target-env bench``: the target is resolved and probed, every test gets evidence, the
   event stream, the provisional verdict, the verdict file and reports are written);
 * one small check per test: ``baseline.check("value", {...})`` (compare mode, after a
-  recording) vs syrupy's ``assert {...} == snapshot`` (after ``--snapshot-update``), both with
-  the same values; and recording: ``--record-baseline --record-runs 1`` (one run per test,
-  like syrupy) and the default ``--record-runs 2`` vs ``--snapshot-update``;
+  recording) vs syrupy's ``assert {...} == snapshot`` (after ``--snapshot-update``); and
+  recording: ``--record-baseline --record-runs 1`` (one run per test, like syrupy) and the
+  default ``--record-runs 2`` vs ``--snapshot-update``;
 * serially and with ``-n 2`` (pytest-xdist).
 
-The growth per test is the slope between the smallest and the largest size, in ms per test:
-constant cost per test means the same slope between every pair of sizes.
+Every variant of a size runs once per round, in turn, ``--repeat`` rounds (the median is
+shown), after one warm-up round that also writes the bytecode caches (a project's second run
+is what a user's pipeline sees). The growth per added test between consecutive sizes is
+printed with the table: constant cost per test means the same slope between every pair of
+sizes.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import itertools
 import json
+import os
+import re
 import resource
 import statistics
 import subprocess
@@ -35,6 +50,7 @@ import tempfile
 import textwrap
 import threading
 import time
+from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
@@ -92,8 +108,8 @@ def make_project(root: Path, n: int, kind: str, url: str) -> Path:
     return project
 
 
-#: what a row's figures are: "cpu" (user + system seconds of pytest and its xdist workers)
-#: or "wall" (elapsed seconds); chosen with --clock
+#: what a row's figures are: "cpu" (user + system seconds of pytest and its xdist workers),
+#: "wall" (elapsed seconds) or "instructions" (counted by valgrind); chosen with --clock
 CLOCK = "cpu"
 
 
@@ -102,21 +118,45 @@ def _children_cpu() -> float:
     return used.ru_utime + used.ru_stime
 
 
-def run(project: Path, args: list[str], expect_ok: bool = True) -> float:
-    """Seconds one pytest run took, by ``CLOCK``.
+def _environment() -> dict[str, str]:
+    env = dict(os.environ)
+    # a user's project keeps its bytecode: without it every run compiles every module again
+    # (the plugin's and the tests'), a start-up cost that is not the plugin's per-test cost
+    env.pop("PYTHONDONTWRITEBYTECODE", None)
+    return env
 
-    CPU time is the default because it is what the plugin adds and barely moves with other
-    processes' load on a shared machine; wall time also counts waiting for a core.
+
+def run(project: Path, args: list[str], expect_ok: bool = True) -> float:
+    """One pytest run's cost, by ``CLOCK``.
+
+    CPU time is the default because it is what the plugin adds and moves less with other
+    processes' load than wall time; instructions do not move at all.
     """
     cmd = [PYTHON, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-p", "no:randomly"]
     # the dev venv's unrelated plugins (schemathesis imports hypothesis): seconds of start-up
     # in every run, the same on every side, which only blurs the figures
     cmd += ["-p", "no:schemathesis", "-p", "no:hypothesispytest", "-p", "no:anyio", *args]
+    if CLOCK == "instructions":
+        cmd = [
+            "valgrind",
+            "--tool=cachegrind",
+            "--cache-sim=no",
+            "--cachegrind-out-file=/dev/null",
+            "--trace-children=yes",
+            *cmd,
+        ]
     cpu_before, started = _children_cpu(), time.perf_counter()
-    done = subprocess.run(cmd, cwd=project, capture_output=True, text=True, timeout=3600)
+    done = subprocess.run(
+        cmd, cwd=project, capture_output=True, text=True, timeout=7200, env=_environment()
+    )
     elapsed, cpu = time.perf_counter() - started, _children_cpu() - cpu_before
     if expect_ok and done.returncode != 0:
         raise SystemExit(f"{cmd} in {project} failed ({done.returncode}):\n{done.stdout[-3000:]}")
+    if CLOCK == "instructions":
+        counts = re.findall(r"I\s+refs:\s+([\d,]+)", done.stderr)
+        if not counts:
+            raise SystemExit(f"no instruction count from valgrind:\n{done.stderr[-2000:]}")
+        return sum(int(c.replace(",", "")) for c in counts) / 1e9  # every process, billions
     return cpu if CLOCK == "cpu" else elapsed
 
 
@@ -132,27 +172,46 @@ def measure(sizes: list[int], repeat: int, modes: list[str]) -> list[dict[str, o
         for mode in modes:
             par = ["-n", "2"] if mode == "xdist" else []
             for n in sizes:
-                plain = make_project(root, n, "plain", url)
-                ours = make_project(root, n, "ours", url)
-                syr = make_project(root, n, "syrupy", url)
+                plain = make_project(root / mode, n, "plain", url)
+                ours = make_project(root / mode, n, "ours", url)
+                syr = make_project(root / mode, n, "syrupy", url)
+                variants: dict[str, tuple[Path, list[str]]] = {
+                    "plain off": (plain, OFF),
+                    "plain on": (plain, OURS_ON),
+                    # recording: both sides write every file from scratch each time
+                    "record ours (1 run)": (
+                        ours,
+                        [*OURS_ON, "--record-baseline", "--record-runs", "1"],
+                    ),
+                    "record ours (2 runs)": (ours, [*OURS_ON, "--record-baseline"]),
+                    "record syrupy": (syr, [*OFF, "--snapshot-update"]),
+                    "check ours": (ours, OURS_ON),
+                    "check syrupy": (syr, OFF),
+                }
+                # warm-up: bytecode caches, and the baselines and snapshots the checks compare
+                # with (recorded before their checks in the order above)
+                with _clock("cpu"):
+                    for project, args in variants.values():
+                        run(project, [*args, *par])
+                figures: dict[str, list[float]] = {name: [] for name in variants}
+                for _ in range(repeat):  # interleaved: a slower minute hits every variant
+                    for name, (project, args) in variants.items():
+                        figures[name].append(run(project, [*args, *par]))
                 row: dict[str, object] = {"mode": mode, "n": n}
-
-                def timed(project: Path, args: list[str], par: list[str] = par) -> float:
-                    return statistics.median(run(project, [*args, *par]) for _ in range(repeat))
-
-                row["plain off"] = timed(plain, OFF)
-                row["plain on"] = timed(plain, OURS_ON)
-                # recording: both sides write every file from scratch each time
-                row["record ours (1 run)"] = timed(
-                    ours, [*OURS_ON, "--record-baseline", "--record-runs", "1"]
-                )
-                row["record ours (2 runs)"] = timed(ours, [*OURS_ON, "--record-baseline"])
-                row["record syrupy"] = timed(syr, [*OFF, "--snapshot-update"])
-                row["check ours"] = timed(ours, OURS_ON)
-                row["check syrupy"] = timed(syr, OFF)
+                row.update({name: statistics.median(v) for name, v in figures.items()})
                 rows.append(row)
                 print(json.dumps(row), flush=True)
     return rows
+
+
+@contextlib.contextmanager
+def _clock(clock: str) -> Iterator[None]:
+    global CLOCK
+    saved, CLOCK = CLOCK, clock
+    try:
+        yield
+    finally:
+        CLOCK = saved
 
 
 COLUMNS = [
@@ -166,13 +225,19 @@ COLUMNS = [
 ]
 
 
+#: how each clock's figures are shown: a run, and the growth per added test
+UNIT = {"cpu": "s", "wall": "s", "instructions": "G"}
+PER_TEST = {"cpu": "ms", "wall": "ms", "instructions": "million instructions"}
+SCALE = {"cpu": 1000.0, "wall": 1000.0, "instructions": 1000.0}
+
+
 def table(rows: list[dict[str, object]]) -> str:
     out = ["| mode | tests | " + " | ".join(COLUMNS) + " |", "|---|---|" + "---|" * len(COLUMNS)]
     for r in rows:
-        cells = [f"{float(r[c]):.2f} s" for c in COLUMNS]  # type: ignore[arg-type]
+        cells = [f"{float(r[c]):.2f} {UNIT[CLOCK]}" for c in COLUMNS]  # type: ignore[arg-type]
         out.append(f"| {r['mode']} | {r['n']} | " + " | ".join(cells) + " |")
     out.append("")
-    out.append("Growth per test (ms per added test, between consecutive sizes):")
+    out.append(f"Growth per test ({PER_TEST[CLOCK]} per added test, between consecutive sizes):")
     out.append("")
     out.append("| mode | sizes | " + " | ".join(COLUMNS) + " |")
     out.append("|---|---|" + "---|" * len(COLUMNS))
@@ -181,10 +246,41 @@ def table(rows: list[dict[str, object]]) -> str:
         for a, b in itertools.pairwise(mine):
             dn = int(b["n"]) - int(a["n"])  # type: ignore[call-overload]
             cells = [
-                f"{(float(b[c]) - float(a[c])) / dn * 1000:.3f}"  # type: ignore[arg-type]
+                f"{(float(b[c]) - float(a[c])) / dn * SCALE[CLOCK]:.3f}"  # type: ignore[arg-type]
                 for c in COLUMNS
             ]
             out.append(f"| {mode} | {a['n']} -> {b['n']} | " + " | ".join(cells) + " |")
+    out.append("")
+    out.append("The issue's comparisons, per added test and for whole runs at each size:")
+    out.append("")
+    for mode in dict.fromkeys(r["mode"] for r in rows):
+        mine = [r for r in rows if r["mode"] == mode]
+        for a, b in itertools.pairwise(mine):
+            dn = int(b["n"]) - int(a["n"])  # type: ignore[call-overload]
+
+            def slope(
+                c: str, a: dict[str, object] = a, b: dict[str, object] = b, dn: int = dn
+            ) -> float:
+                return (float(b[c]) - float(a[c])) / dn * SCALE[CLOCK]  # type: ignore[arg-type]
+
+            out.append(
+                f"* {mode}, {a['n']} -> {b['n']}: plugin on adds "
+                f"{slope('plain on') - slope('plain off'):.3f} {PER_TEST[CLOCK]} per plain test; "
+                f"check ours/syrupy {slope('check ours') / slope('check syrupy'):.2f}x; "
+                f"record (1 run) ours/syrupy "
+                f"{slope('record ours (1 run)') / slope('record syrupy'):.2f}x"
+            )
+        for r in mine:
+
+            def ratio(x: str, y: str, r: dict[str, object] = r) -> float:
+                return float(r[x]) / float(r[y])  # type: ignore[arg-type]
+
+            out.append(
+                f"* {mode}, whole runs of {r['n']}: check ours/syrupy "
+                f"{ratio('check ours', 'check syrupy'):.2f}x, record (1 run) ours/syrupy "
+                f"{ratio('record ours (1 run)', 'record syrupy'):.2f}x, plugin on/off "
+                f"{ratio('plain on', 'plain off'):.2f}x"
+            )
     return "\n".join(out)
 
 
@@ -195,14 +291,15 @@ def main() -> None:
     parser.add_argument("--modes", nargs="+", default=["serial", "xdist"])
     parser.add_argument(
         "--clock",
-        choices=["cpu", "wall"],
+        choices=["cpu", "wall", "instructions"],
         default="cpu",
-        help="cpu: user+system seconds of the pytest processes (default); wall: elapsed",
+        help="cpu: user+system seconds of the pytest processes (default); wall: elapsed; "
+        "instructions: counted by valgrind (deterministic, about 20x slower)",
     )
     args = parser.parse_args()
     global CLOCK
     CLOCK = args.clock
-    print(f"figures in {CLOCK} seconds", flush=True)
+    print(f"figures: {CLOCK} ({UNIT[CLOCK]} per run)", flush=True)
     rows = measure(args.sizes, args.repeat, args.modes)
     print()
     print(textwrap.dedent(table(rows)))

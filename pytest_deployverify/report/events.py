@@ -29,6 +29,8 @@ from typing import Any
 
 from pytest_deployverify.clock import utc_timestamp
 from pytest_deployverify.evidence import TestEvidence
+from pytest_deployverify.redact import redact_text, redact_value
+from pytest_deployverify.report.model import failure_line
 
 
 class EventStream:
@@ -70,8 +72,6 @@ class EventStream:
 
     def emit(self, event: str, **fields: Any) -> dict[str, Any]:
         """Write one event line now; returns the (redacted) record written."""
-        from pytest_deployverify.redact import redact_value
-
         return self.emit_redacted(event, redact_value(fields, list(self._secrets())))
 
     def emit_redacted(self, event: str, fields: Mapping[str, Any]) -> dict[str, Any]:
@@ -137,8 +137,6 @@ def _sole_writer(fd: int) -> bool:
 def event_fields(evidence: Any, critical_marker: str = "critical") -> dict[str, Any]:
     """The fields of a ``test`` event from a :class:`~pytest_deployverify.evidence.TestEvidence`
     or its plain (``to_dict``/``redacted``) data."""
-    from pytest_deployverify.report.model import failure_line
-
     data = evidence if isinstance(evidence, Mapping) else evidence.to_dict()
     findings = data.get("findings") or []
     return {
@@ -157,9 +155,6 @@ def event_fields(evidence: Any, critical_marker: str = "critical") -> dict[str, 
 def test_event(ev: TestEvidence, secrets: Sequence[str]) -> dict[str, Any]:
     """``event_fields`` of a test's evidence as the stream shows it: only the strings the
     event carries are redacted (the evidence itself is redacted once, at the session end)."""
-    from pytest_deployverify.redact import redact_text
-    from pytest_deployverify.report.model import failure_line
-
     findings = ev.findings
     message = ev.message or ev.skip_reason
     return {

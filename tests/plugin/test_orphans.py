@@ -204,6 +204,9 @@ def _start(project: Any, tmp_root: Path, *args: str) -> tuple[subprocess.Popen[b
             stdout=out,
             stderr=subprocess.STDOUT,
             start_new_session=True,  # like a CI job: its own group (workers included)
+            # Ctrl-C as a terminal delivers it, even when this suite itself was started in
+            # the background by a shell without job control (which ignores SIGINT for it)
+            preexec_fn=_default_sigint,
         )
     deadline = time.monotonic() + HOLD_TIMEOUT_S
     while not (hold / "deployment.json").exists():
@@ -221,6 +224,10 @@ def _start(project: Any, tmp_root: Path, *args: str) -> tuple[subprocess.Popen[b
         owner=json.loads((launch_dir / "owner.json").read_text()),
         deployment=json.loads((hold / "deployment.json").read_text()),
     )
+
+
+def _default_sigint() -> None:
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
 
 
 def _kill_session(proc: subprocess.Popen[bytes]) -> None:
