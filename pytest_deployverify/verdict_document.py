@@ -307,5 +307,8 @@ def build(
         data["setup_error"] = facts.setup_error
     data.update(session.extra)
     rest = redact_value({k: v for k, v in data.items() if k not in _SHOWN_PARTS}, secrets)
-    data = jsonable({k: data[k] if k in _SHOWN_PARTS else rest[k] for k in data})
+    # one entry per test, made of strings, numbers and lists of them: already what the file
+    # holds, so not round-tripped through json like the rest (checks carry observed values)
+    converted = jsonable({k: data[k] if k == "checks" else rest[k] for k in data if k != "tests"})
+    data = {k: tests if k == "tests" else converted[k] for k in data}
     return Verdict(decision.verdict, decision.recommendation, data["reason"], data)
