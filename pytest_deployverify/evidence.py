@@ -15,6 +15,8 @@ import pytest
 from pytest_deployverify.replay import SentRequest
 
 EVIDENCE_PROPERTY = "deployverify"
+#: ``json.dumps(data, default=str, sort_keys=True)`` without making an encoder per test
+_WIRE = json.JSONEncoder(default=str, sort_keys=True)
 
 #: Outcomes a finding can have. "error" means the check could not be made; it never counts
 #: as passed.
@@ -173,12 +175,12 @@ class TestEvidence:
         a few dozen bytes."""
         data = {key: value for key, value in self._data().items() if value}
         data["nodeid"] = self.nodeid
-        return json.dumps(data, default=str, sort_keys=True)
+        return _WIRE.encode(data)
 
     def redacted(self, secrets: list[str]) -> dict[str, Any]:
         """This test's evidence as every output shows it: plain data, secrets redacted (a new
         copy; made once per test by the session, see ``SessionState.shown``)."""
-        from pytest_deployverify.redact import redact_text, redact_value
+        from pytest_deployverify.redact import redact_texts, redact_value
 
         if (
             self.findings
@@ -194,12 +196,16 @@ class TestEvidence:
             return redact_value(self._data(), secrets)
         # the common case, a test without requests or checks: only its strings to redact
         # (the same result as the walk above: tests/plugin/test_evidence_serialisation.py)
+        nodeid, message, skip_reason, *rest = redact_texts(
+            [self.nodeid, self.message, self.skip_reason, *self.markers, *self.correlation_ids],
+            secrets,
+        )
         return {
-            "nodeid": redact_text(self.nodeid, secrets),
+            "nodeid": nodeid,
             "outcome": self.outcome,
             "when_failed": self.when_failed,
-            "markers": [redact_text(m, secrets) for m in self.markers],
-            "correlation_ids": [redact_text(c, secrets) for c in self.correlation_ids],
+            "markers": rest[: len(self.markers)],
+            "correlation_ids": rest[len(self.markers) :],
             "findings": [],
             "exchanges": [],
             "runs": [],
@@ -208,8 +214,8 @@ class TestEvidence:
             "timing_plans": {},
             "reference_timings": {},
             "cleanup": [],
-            "message": redact_text(self.message, secrets),
-            "skip_reason": redact_text(self.skip_reason, secrets),
+            "message": message,
+            "skip_reason": skip_reason,
             "duration": self.duration,
             "replays": [],
         }

@@ -152,6 +152,14 @@ def redact_text(text: str, secrets: Iterable[str] | Mapping[str, str] | None = (
     return _redact_text(str(text), _secret_values(secrets))
 
 
+def redact_texts(
+    texts: Iterable[str], secrets: Iterable[str] | Mapping[str, str] | None = ()
+) -> list[str]:
+    """``redact_text`` of each of ``texts``, the secrets prepared once for all of them."""
+    values = _secret_values(secrets)
+    return [_redact_text(str(text), values) if text else text for text in texts]
+
+
 def _redact_text(out: str, values: list[str]) -> str:
     """``redact_text`` with the secret values already prepared (``_secret_values``): a walk
     over a whole document prepares them once, not once per string."""

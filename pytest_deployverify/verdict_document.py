@@ -210,6 +210,10 @@ def write(verdict: Verdict, path: Path) -> Path:
     return path
 
 
+#: ``json.dumps(entry, allow_nan=False)`` without an encoder per entry
+_ENTRY = json.JSONEncoder(allow_nan=False)
+
+
 def document_text(data: Mapping[str, Any]) -> str:
     """The verdict file's text: indented two spaces, except that each entry of a list (a
     test, a check, a cleanup) is one line.
@@ -222,7 +226,7 @@ def document_text(data: Mapping[str, Any]) -> str:
     for key, value in data.items():
         name = json.dumps(key)
         if isinstance(value, list) and value:
-            entries = ",\n".join("    " + json.dumps(v, allow_nan=False) for v in value)
+            entries = ",\n".join("    " + _ENTRY.encode(v) for v in value)
             parts.append(f"  {name}: [\n{entries}\n  ]")
         else:
             nested = json.dumps(value, indent=2, allow_nan=False).replace("\n", "\n  ")

@@ -29,8 +29,11 @@ from typing import Any
 
 from pytest_deployverify.clock import utc_timestamp
 from pytest_deployverify.evidence import TestEvidence
-from pytest_deployverify.redact import redact_text, redact_value
+from pytest_deployverify.redact import redact_texts, redact_value
 from pytest_deployverify.report.model import failure_line
+
+#: ``json.dumps(record, default=str, ensure_ascii=False)`` without an encoder per line
+_LINE = json.JSONEncoder(default=str, ensure_ascii=False)
 
 
 class EventStream:
@@ -83,7 +86,7 @@ class EventStream:
         # seq, time, run id and event name are ours: nothing in them to redact
         record = {"seq": self._seq, "at": utc_timestamp(), "run": self.run_id, "event": event}
         record.update(fields)
-        line = json.dumps(record, default=str, sort_keys=False, ensure_ascii=False)
+        line = _LINE.encode(record)
         assert self._fd is not None
         data = (line + "\n").encode("utf-8")
         written = os.write(self._fd, data)
@@ -157,16 +160,19 @@ def test_event(ev: TestEvidence, secrets: Sequence[str]) -> dict[str, Any]:
     event carries are redacted (the evidence itself is redacted once, at the session end)."""
     findings = ev.findings
     message = ev.message or ev.skip_reason
+    nodeid, message, *cids = redact_texts(
+        [ev.nodeid, failure_line(message) if message else "", *ev.correlation_ids], secrets
+    )
     return {
-        "nodeid": redact_text(ev.nodeid, secrets),
+        "nodeid": nodeid,
         "outcome": ev.outcome,
         "when_failed": ev.when_failed,
         "critical": "critical" in ev.markers,
         "duration": round(ev.duration, 4),
-        "correlation_ids": [redact_text(c, secrets) for c in ev.correlation_ids],
+        "correlation_ids": cids,
         "checks": len(findings),
         "checks_failed": sum(1 for f in findings if f.outcome in ("fail", "error")),
-        "message": redact_text(failure_line(message), secrets) if message else "",
+        "message": message,
     }
 
 

@@ -113,3 +113,12 @@ def test_secret_key_names(name):
 )
 def test_ordinary_key_names(name):
     assert not SECRET_KEY_PATTERN.match(name)
+
+
+def test_redact_texts_is_redact_text_of_each():
+    from pytest_deployverify.redact import redact_text, redact_texts
+
+    secrets = ["hunter2-secret", "abcd"]
+    texts = ["", "plain", "token=xyz123456 and hunter2-secret", "x abcd y", "Bearer eyJabc.def"]
+    assert redact_texts(texts, secrets) == [redact_text(t, secrets) for t in texts]
+    assert "hunter2-secret" not in "".join(redact_texts(texts, secrets))
