@@ -39,6 +39,12 @@ class FieldCoverageCollector:
         #: the session's merged coverage, with ``[tool.deployverify.coverage]`` declarations
         self.coverage = FieldCoverage(declarations=list(fields.declarations))
 
+    def test_setup(self, item: pytest.Item) -> None:
+        # each run of the test starts with no recorder (record mode runs a test twice); one
+        # is made on first use (``recorder``): a test without the api fixtures makes none
+        if RECORDER_KEY in item.stash:
+            del item.stash[RECORDER_KEY]
+
     def report_made(self, item: pytest.Item, report: pytest.TestReport) -> None:
         """A teardown report carries the test's recorder (when it saw anything)."""
         if report.when == "teardown":

@@ -51,6 +51,8 @@ def settings_for(target: Target) -> ReplaySettings:
 
 def attach(evidence: TestEvidence, target: Target | None) -> None:
     """Add the replays this test's failures call for (see the module docstring)."""
+    if not evidence.sent:
+        return  # the test sent nothing (most tests): nothing to replay
     sent, evidence.sent = evidence.sent, {}
     failed_checks = [f for f in evidence.findings if f.outcome in _FAILED_CHECK]
     failed_test = evidence.outcome in ("failed", "error")

@@ -33,9 +33,10 @@ from pytest_deployverify import core, failfast, verdict
 from pytest_deployverify.baseline.session import BASELINE_KEY, BaselineSession
 from pytest_deployverify.config import Target, refuse_protected_record
 from pytest_deployverify.evidence import EVIDENCE_KEY, EVIDENCE_PROPERTY, TestEvidence
-from pytest_deployverify.fieldcoverage_collector import RECORDER_KEY, FieldCoverageCollector
+from pytest_deployverify.fieldcoverage_collector import FieldCoverageCollector
 from pytest_deployverify.mutation import MutationRunner
 from pytest_deployverify.output_redaction import redact_report
+from pytest_deployverify.replay_evidence import attach
 from pytest_deployverify.session_end import SessionEnd
 from pytest_deployverify.settings import Settings
 from pytest_deployverify.verdict import Facts, Tally
@@ -211,14 +212,10 @@ class DeployVerifySession(SessionEnd):
     def test_setup(self, item: pytest.Item) -> None:
         """``pytest_runtest_setup``: the test's evidence, then the protected-target and
         fail-fast skips."""
-        stash = item.stash
-        if RECORDER_KEY in stash:  # a test run again (record mode) starts with no recorder
-            del stash[RECORDER_KEY]
+        self.fields.test_setup(item)
         # item.iter_markers(), without its generator layers
         names = {m.name for node in item.listchain() for m in node.own_markers}
-        stash[EVIDENCE_KEY] = TestEvidence(
-            nodeid=item.nodeid, markers=sorted(names) if names else []
-        )
+        item.stash[EVIDENCE_KEY] = TestEvidence(nodeid=item.nodeid, markers=sorted(names))
         target = self.target
         if target is not None and target.protected:
             core.skip_if_protected(item, target)
@@ -227,18 +224,15 @@ class DeployVerifySession(SessionEnd):
 
     def report_made(self, item: pytest.Item, report: pytest.TestReport) -> None:
         """``pytest_runtest_makereport`` (outermost wrapper): each phase's report."""
-        when = report.when
-        if when == "teardown":
-            self.fields.report_made(item, report)  # before redaction: it holds observed values
-        if self.target is not None and (
-            report.longrepr is not None or report.sections or report.user_properties
-        ):
+        self.fields.report_made(item, report)  # before redaction: it holds observed values
+        if self.target is not None:
             # pytest's own output (terminal, -l locals, captured logs, junitxml) without
             # secrets (the target's and a reference deployment's)
             redact_report(report, self.secret_values())
         evidence = item.stash.get(EVIDENCE_KEY, None)
         if evidence is None:
             return
+        when = report.when
         if when == "call":
             evidence.exchanges_before_teardown = len(evidence.exchanges)
             if evidence.findings and report.passed and not hasattr(report, "wasxfail"):
@@ -249,10 +243,7 @@ class DeployVerifySession(SessionEnd):
                     report.longrepr = message
         evidence.update_outcome(report)
         if when == "teardown":
-            if evidence.sent:
-                from pytest_deployverify.replay_evidence import attach
-
-                attach(evidence, self.target)  # replay commands for this test's failures
+            attach(evidence, self.target)  # replay commands for this test's failures
             # serialised once: the JSON travels to the xdist controller (and to junitxml);
             # this process keeps using the object itself (``pytest_runtest_logreport``)
             report.user_properties.append((EVIDENCE_PROPERTY, evidence.to_json()))
@@ -260,8 +251,7 @@ class DeployVerifySession(SessionEnd):
 
     def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
         """Every test's teardown report carries its evidence (from xdist workers too)."""
-        if self.settings.fields.mutate:
-            self.mutation.report_logged(report)
+        self.mutation.report_logged(report)
         if report.when != "teardown":
             return
         self.fields.report_logged(report)

@@ -251,7 +251,7 @@ class Baseline:
         nodeid = self._item.nodeid
         path = self.path
         shown = session.display(path)
-        entry = f"{shown}::{name}"  # session.entry(nodeid, name)
+        entry = session.entry(nodeid, name)
         try:
             stored = session.load(path)
         except BaselineFileError as exc:

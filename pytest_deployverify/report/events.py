@@ -137,27 +137,9 @@ def _sole_writer(fd: int) -> bool:
     return True
 
 
-def event_fields(evidence: Any, critical_marker: str = "critical") -> dict[str, Any]:
-    """The fields of a ``test`` event from a :class:`~pytest_deployverify.evidence.TestEvidence`
-    or its plain (``to_dict``/``redacted``) data."""
-    data = evidence if isinstance(evidence, Mapping) else evidence.to_dict()
-    findings = data.get("findings") or []
-    return {
-        "nodeid": data.get("nodeid"),
-        "outcome": data.get("outcome"),
-        "when_failed": data.get("when_failed"),
-        "critical": critical_marker in (data.get("markers") or []),
-        "duration": round(float(data.get("duration") or 0.0), 4),
-        "correlation_ids": list(data.get("correlation_ids") or []),
-        "checks": len(findings),
-        "checks_failed": sum(1 for f in findings if _get(f, "outcome") in ("fail", "error")),
-        "message": failure_line(data.get("message") or data.get("skip_reason")),
-    }
-
-
-def test_event(ev: TestEvidence, secrets: Sequence[str]) -> dict[str, Any]:
-    """``event_fields`` of a test's evidence as the stream shows it: only the strings the
-    event carries are redacted (the evidence itself is redacted once, at the session end)."""
+def event_for_test(ev: TestEvidence, secrets: Sequence[str]) -> dict[str, Any]:
+    """The fields of a ``test`` event from a test's evidence: only the strings the event
+    carries are redacted (the evidence itself is redacted once, at the session end)."""
     findings = ev.findings
     message = ev.message or ev.skip_reason
     nodeid, message, *cids = redact_texts(
@@ -174,10 +156,6 @@ def test_event(ev: TestEvidence, secrets: Sequence[str]) -> dict[str, Any]:
         "checks_failed": sum(1 for f in findings if f.outcome in ("fail", "error")),
         "message": message,
     }
-
-
-def _get(obj: Any, key: str) -> Any:
-    return obj.get(key) if isinstance(obj, Mapping) else getattr(obj, key, None)
 
 
 def read_events(path: Path) -> list[dict[str, Any]]:

@@ -18,7 +18,7 @@ from report_samples import CID_FAIL, SECRET, failing_evidence, failing_verdict, 
 from pytest_deployverify.atomic import write_atomic
 from pytest_deployverify.report import html, html_tests, metrics, model, summary, svg
 from pytest_deployverify.report.context import build_context
-from pytest_deployverify.report.events import EventStream, event_fields, read_events
+from pytest_deployverify.report.events import EventStream, event_for_test, read_events
 
 LINKS = model.CorrelationLinks(
     (
@@ -334,7 +334,7 @@ def test_event_stream_lines_are_complete_and_redacted(tmp_path):
     stream.open()
     stream.emit("session_start", note=f"token {SECRET}")
     ev = failing_evidence()["tests/smoke/test_health.py::test_health"]
-    stream.emit("test", **event_fields(ev))
+    stream.emit("test", **event_for_test(ev, []))  # emit redacts with the stream's secrets
     # readable while the stream is still open
     events = read_events(tmp_path / "events.jsonl")
     assert [e["event"] for e in events] == ["session_start", "test"]
