@@ -9,6 +9,7 @@ server of another shape that answers ``/health`` but never anything else.
 from __future__ import annotations
 
 import json
+import re
 import threading
 import uuid
 from collections.abc import Iterator
@@ -240,7 +241,12 @@ def test_hanging_target_ends_later_tests(project, hanging_url, mode):
     state, text = outcomes["test_second"]
     assert state == "skipped"
     assert "not run: target proven unreachable by test_a_proof.py::test_first" in text
-    assert "2 consecutive requests got no answer" in text
+    # the proof names how many requests in a row went unanswered: at least the threshold
+    # (2). The session's background version read counts too, and whether its timeout lands
+    # before or after test_first's first one depends on the machine's load (2 or 3)
+    counted = re.search(r"(\d+) consecutive requests got no answer", text)
+    assert counted is not None, text
+    assert int(counted.group(1)) >= 2, text
     assert "test_no_deployment_needed" not in outcomes or (
         outcomes["test_no_deployment_needed"][0] == "passed"
     )
