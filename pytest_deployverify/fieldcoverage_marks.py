@@ -339,6 +339,8 @@ def _walk_compared(
         return
     tracked = isinstance(value, (TrackedDict, TrackedList))
     for key, v in _children(value):
+        if not tracked and not isinstance(v, (dict, list)):
+            continue  # a leaf of plain data marks nothing: only tracked bodies hold marks
         child = matcher.step(states, key)
         if tracked and not _branch(v):
             leaf = _rule_at(matcher, child, rules, how)

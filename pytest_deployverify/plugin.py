@@ -9,6 +9,7 @@ it, or builds one object; docs/architecture.md names the module behind each.
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Generator, Iterator
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import pytest
@@ -59,6 +60,11 @@ def pytest_configure(config: pytest.Config) -> None:
 def pytest_sessionstart(session: pytest.Session) -> None:
     """Refusals, then the target: resolved/launched/probed (xdist controller) or adopted."""
     current(session.config).start()
+
+
+def pytest_ignore_collect(collection_path: Path, config: pytest.Config) -> bool | None:
+    """The baseline directory holds no tests: collection does not walk its files."""
+    return True if current(config).baseline.holds_no_tests(collection_path) else None
 
 
 def pytest_collection_finish(session: pytest.Session) -> None:

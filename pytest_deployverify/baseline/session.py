@@ -87,6 +87,7 @@ class BaselineSession:
         self._version: Any = _UNSET
         self._files: dict[str, Path] = {}
         self._shown: dict[Path, str] = {}
+        self._no_tests: bool | None = None
 
     # ------------------------------------------------------------ names
 
@@ -96,6 +97,22 @@ class BaselineSession:
         if path is None:
             path = self._files[nodeid] = self.root / storage.relative_file(nodeid)
         return path
+
+    def holds_no_tests(self, path: Path) -> bool:
+        """Whether collection may skip ``path``: it is the baseline directory, and no Python
+        file is anywhere in it (so a directory that also holds tests is walked as usual).
+
+        pytest would otherwise visit every baseline file, one per test, with its own hooks and
+        stats (about as much as a small check costs, measured in benchmarks/README.md).
+        """
+        root = self.root
+        if path.name != root.name or path.resolve() != root:
+            return False
+        if self._no_tests is None:
+            self._no_tests = not any(
+                name.endswith(".py") for _, _, names in os.walk(root) for name in names
+            )
+        return self._no_tests
 
     def display(self, path: Path) -> str:
         """``path`` as messages show it: relative to the rootdir when inside it."""
