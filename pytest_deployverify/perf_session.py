@@ -235,7 +235,7 @@ def _reference_names(config: pytest.Config) -> frozenset[str]:
     if names is None:
         baseline = session_of(config)
         found: set[str] = set()
-        for path in baseline._all_files() if baseline is not None else []:
+        for path in baseline.all_files() if baseline is not None else []:
             assert baseline is not None
             try:
                 loaded = baseline.load(path)

@@ -149,16 +149,19 @@ def counts(
 
 
 def baseline_checksum(directory: str | Path, files: Sequence[str]) -> str:
-    """sha256 over the baseline files used: each relative path and its bytes, in path order."""
-    digest = hashlib.sha256()
+    """The checksum of the baseline files used (``storage.checksum``), read from disk; an
+    unreadable file counts with the digest of no bytes."""
+    from pytest_deployverify.baseline.storage import checksum
+
     root = Path(directory)
+    digests = []
     for rel in sorted(files):
         path = Path(rel) if Path(rel).is_absolute() else root / rel
-        digest.update(str(rel).encode() + b"\0")
+        raw = b""
         with contextlib.suppress(OSError):
-            digest.update(path.read_bytes())
-        digest.update(b"\0")
-    return digest.hexdigest()
+            raw = path.read_bytes()
+        digests.append((str(rel), hashlib.sha256(raw).digest()))
+    return checksum(digests)
 
 
 def baseline_block(

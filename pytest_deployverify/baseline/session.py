@@ -10,8 +10,10 @@ relative to the rootdir when the baseline directory is inside it.
 
 from __future__ import annotations
 
+import hashlib
 import os
 from collections.abc import Mapping
+from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
@@ -49,6 +51,20 @@ def _now_iso() -> str:
     return utc_timestamp(moment)
 
 
+@dataclass(frozen=True)
+class _Read:
+    """One baseline file as the session read it."""
+
+    mtime_ns: int
+    size: int
+    #: sha256 of its bytes (of no bytes when they could not be read)
+    digest: bytes
+    result: BaselineFile | storage.BaselineFileError
+
+
+_NO_BYTES = hashlib.sha256(b"").digest()
+
+
 class BaselineSession:
     """Per-session baseline state; see the module docstring."""
 
@@ -80,7 +96,7 @@ class BaselineSession:
         self.collection_errors = False
         self.deleted: list[str] = []
         self.delete_refused: str | None = None
-        self._cache: dict[Path, tuple[float, BaselineFile | storage.BaselineFileError | None]] = {}
+        self._cache: dict[Path, _Read] = {}
         self._final: dict[str, Any] | None = None
         #: set at session end (controller, or a run without xdist): accounting is complete
         self.finished = False
@@ -162,24 +178,45 @@ class BaselineSession:
 
     # ------------------------------------------------------------ files
 
-    def load(self, path: Path, raw: bytes | None = None) -> BaselineFile | None:
-        """The file at ``path`` (cached by mtime; ``raw``: its bytes, when already read);
-        raises ``BaselineFileError``."""
+    def load(self, path: Path) -> BaselineFile | None:
+        """The file at ``path`` (None: there is none); raises ``BaselineFileError``."""
+        read = self._read(path)
+        if read is None:
+            return None
+        if isinstance(read.result, storage.BaselineFileError):
+            raise read.result
+        return read.result
+
+    def _read(self, path: Path) -> _Read | None:
+        """The file at ``path`` as last read, read again only when its mtime or size changed
+        (None: there is none). The bytes' digest is kept for the verdict's checksum, so a
+        file is read once per session, not once for the check and again for the checksum."""
         try:
-            mtime = path.stat().st_mtime_ns
+            st = os.stat(path)
         except FileNotFoundError:
             return None
         cached = self._cache.get(path)
-        if cached is None or cached[0] != mtime:
+        if cached is not None and cached.mtime_ns == st.st_mtime_ns and cached.size == st.st_size:
+            return cached
+        try:
+            raw = path.read_bytes()
+        except FileNotFoundError:
+            return None
+        except OSError as exc:
+            cached = _Read(
+                st.st_mtime_ns,
+                st.st_size,
+                _NO_BYTES,
+                storage.BaselineFileError(self.display(path), f"cannot be read ({exc})"),
+            )
+        else:
             try:
-                result: BaselineFile | storage.BaselineFileError | None = storage.load(path, raw)
+                result: BaselineFile | storage.BaselineFileError = storage.parse_bytes(path, raw)
             except storage.BaselineFileError as exc:
                 result = storage.BaselineFileError(self.display(path), exc.problem)
-            cached = (mtime, result)
-            self._cache[path] = cached
-        if isinstance(cached[1], storage.BaselineFileError):
-            raise cached[1]
-        return cached[1]
+            cached = _Read(st.st_mtime_ns, st.st_size, hashlib.sha256(raw).digest(), result)
+        self._cache[path] = cached
+        return cached
 
     # ------------------------------------------------------------ accounting
 
@@ -266,14 +303,22 @@ class BaselineSession:
             return f"{len(self.deselected)} tests were deselected"
         return self.narrowed_by_options()
 
-    def _all_files(self) -> list[Path]:
-        if not self.root.is_dir():
-            return []
-        return sorted(
-            p
-            for p in self.root.rglob("*.json")
-            if not p.name.startswith(TMP_PREFIX) and p.is_file()
-        )
+    def all_files(self) -> list[Path]:
+        """Every baseline file in the directory (not a recording's temporaries), in path
+        order. os.walk, not Path.rglob: a session lists the directory twice, and rglob cost
+        several times more per file."""
+        root = os.fspath(self.root)
+        found: list[tuple[str, ...]] = []
+        for dirpath, _, names in os.walk(root):
+            rel = os.path.relpath(dirpath, root)
+            parts = () if rel == "." else tuple(rel.split(os.sep))
+            found.extend(
+                (*parts, name)
+                for name in names
+                if name.endswith(".json") and not name.startswith(TMP_PREFIX)
+            )
+        found.sort()
+        return [self.root.joinpath(*parts) for parts in found]
 
     def finish(self) -> None:
         """Session end (controller, or a run without xdist): accounting is now complete."""
@@ -298,7 +343,7 @@ class BaselineSession:
             return self._final
         if not self.finished:
             return {"unused_files": [], "not_verified": []}
-        files = self._all_files()
+        files = self.all_files()
         # no baseline files (a run that uses none): no test's file path is needed
         expected = {self.file_for(n) for n in self.collected | self.deselected} if files else set()
         prefixes = self._scope_prefixes()
@@ -393,23 +438,18 @@ class BaselineSession:
 
     def identity(self) -> dict[str, Any]:
         """The verdict's baseline block: dir, checksum, files, provenance (contract)."""
-        import hashlib
-
-        files = self._all_files()
-        digest = hashlib.sha256()
+        files = self.all_files()
+        digests: list[tuple[str, bytes]] = []
         recorded_from: set[str] = set()
         recorded_at: list[str] = []
         versions: list[Any] = []
         for path in files:
-            digest.update(path.relative_to(self.root).as_posix().encode())
-            digest.update(b"\0")
-            raw = path.read_bytes()
-            digest.update(raw)
-            try:
-                baseline = self.load(path, raw)  # parsed from the bytes just hashed
-            except storage.BaselineFileError:
-                continue
-            if baseline is None:
+            read = self._read(path)
+            if read is None:
+                continue  # deleted since it was listed
+            digests.append((path.relative_to(self.root).as_posix(), read.digest))
+            baseline = read.result
+            if isinstance(baseline, storage.BaselineFileError):
                 continue
             if baseline.recorded_from:
                 recorded_from.add(baseline.recorded_from)
@@ -422,7 +462,7 @@ class BaselineSession:
                 versions.append(baseline.deployment_version)
         return {
             "dir": self.display(self.root),
-            "checksum": digest.hexdigest() if files else None,
+            "checksum": storage.checksum(digests) if files else None,
             "files": len(files),
             "recorded_from": ", ".join(sorted(recorded_from)) or None,
             "recorded_at": max(recorded_at) if recorded_at else None,

@@ -14,6 +14,7 @@ import hashlib
 import json
 import math
 import re
+from collections.abc import Iterable
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
@@ -329,13 +330,19 @@ def _check_rules(path: Path, baseline: BaselineFile) -> None:
                 ) from None
 
 
-def load(path: Path, raw: bytes | None = None) -> BaselineFile | None:
-    """The baseline file at ``path``, or None when there is none (``raw``: its bytes, when
-    the caller has read them already)."""
+def parse_bytes(path: Path, raw: bytes) -> BaselineFile:
+    """``parse`` of a file's bytes (``BaselineFileError`` when they are not UTF-8)."""
     try:
-        text = path.read_text(encoding="utf-8") if raw is None else raw.decode("utf-8")
-    except FileNotFoundError:
-        return None
-    except (OSError, UnicodeDecodeError) as exc:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
         raise BaselineFileError(path, f"cannot be read ({exc})") from None
     return parse(path, text)
+
+
+def checksum(digests: Iterable[tuple[str, bytes]]) -> str:
+    """The baseline set's checksum: sha256 over each file's relative POSIX path and the
+    sha256 of its bytes (``digests``: those pairs, in path order), each followed by a NUL."""
+    total = hashlib.sha256()
+    for rel, digest in digests:
+        total.update(rel.encode("utf-8") + b"\0" + digest + b"\0")
+    return total.hexdigest()

@@ -7,6 +7,7 @@ import json
 import textwrap
 from pathlib import Path
 
+import baseline_support
 import jsonschema
 import pytest
 from verdict_support import health_server, load_verdict
@@ -149,3 +150,41 @@ def test_baseline_checksum_covers_names_and_bytes(tmp_path: Path) -> None:
     assert len(first) == 64
     (tmp_path / "a.json").write_text('{"x": 2}')
     assert verdict_module.baseline_checksum(tmp_path, ["a.json", "b.json"]) != first
+
+
+bproject = baseline_support.bproject
+noisy = baseline_support.noisy
+noisy_service = baseline_support.noisy_service
+
+
+def test_verdict_checksum_is_that_of_the_files_on_disk(bproject, pytester, mode) -> None:
+    # serially the checksum comes from the bytes the checks read; under xdist the controller
+    # reads every file itself: both must be the checksum of what is on disk
+    bproject.tests(
+        """
+        def test_a(baseline):
+            baseline.check("v", {"a": 1})
+
+        def test_b(baseline):
+            baseline.check("v", {"b": 2})
+        """
+    )
+    bproject.record().assert_outcomes(passed=2)
+    root = bproject.baseline_dir
+
+    def on_disk() -> str:
+        files = sorted(p.relative_to(root).as_posix() for p in root.rglob("*.json"))
+        assert len(files) == 2
+        return verdict_module.baseline_checksum(root, files)
+
+    bproject.run(*mode).assert_outcomes(passed=2)
+    first = load_verdict(pytester.path / "reports" / "verdict.json")["baseline"]
+    assert (first["files"], first["checksum"]) == (2, on_disk())
+    # a change the comparison does not see (provenance) still changes the checksum
+    edited = root / "test_inner" / "test_a.json"
+    data = json.loads(edited.read_text(encoding="utf-8"))
+    data["recorded_at"] = "2020-01-01T00:00:00Z"
+    edited.write_text(json.dumps(data, indent=2, sort_keys=True) + "\n", encoding="utf-8")
+    bproject.run(*mode).assert_outcomes(passed=2)
+    second = load_verdict(pytester.path / "reports" / "verdict.json")["baseline"]
+    assert second["checksum"] == on_disk() != first["checksum"]
