@@ -102,7 +102,12 @@ class BaselineSession:
         self.finished = False
         self._version: Any = _UNSET
         self._files: dict[str, Path] = {}
+        self._paths: dict[str, Path] = {}
         self._shown: dict[Path, str] = {}
+        try:
+            self._root_shown: str | None = self.root.relative_to(self.rootpath).as_posix()
+        except ValueError:
+            self._root_shown = None
         self._no_tests: bool | None = None
 
     # ------------------------------------------------------------ names
@@ -111,7 +116,18 @@ class BaselineSession:
         # asked several times per test (check, accounting, timings): build each path once
         path = self._files.get(nodeid)
         if path is None:
-            path = self._files[nodeid] = self.root / storage.relative_file(nodeid)
+            path = self._files[nodeid] = self._path(storage.relative_name(nodeid))
+        return path
+
+    def _path(self, rel: str) -> Path:
+        """The file at ``rel`` (a POSIX path relative to the baseline directory), one object
+        per file for the whole session, its display text worked out from ``rel``: pathlib's
+        parsing and ``relative_to`` were a tenth of a small check's cost."""
+        path = self._paths.get(rel)
+        if path is None:
+            path = self._paths[rel] = self.root / rel
+            if self._root_shown is not None:
+                self._shown[path] = rel if self._root_shown == "." else f"{self._root_shown}/{rel}"
         return path
 
     def holds_no_tests(self, path: Path) -> bool:
@@ -305,8 +321,12 @@ class BaselineSession:
 
     def all_files(self) -> list[Path]:
         """Every baseline file in the directory (not a recording's temporaries), in path
-        order. os.walk, not Path.rglob: a session lists the directory twice, and rglob cost
-        several times more per file."""
+        order."""
+        return [self._path(rel) for rel in self._listing()]
+
+    def _listing(self) -> list[str]:
+        """``all_files`` as POSIX paths relative to the directory. os.walk, not Path.rglob: a
+        session lists the directory twice, and rglob cost several times more per file."""
         root = os.fspath(self.root)
         found: list[tuple[str, ...]] = []
         for dirpath, _, names in os.walk(root):
@@ -317,8 +337,8 @@ class BaselineSession:
                 for name in names
                 if name.endswith(".json") and not name.startswith(TMP_PREFIX)
             )
-        found.sort()
-        return [self.root.joinpath(*parts) for parts in found]
+        found.sort()  # by path components, as Path objects sort
+        return ["/".join(parts) for parts in found]
 
     def finish(self) -> None:
         """Session end (controller, or a run without xdist): accounting is now complete."""
@@ -343,17 +363,16 @@ class BaselineSession:
             return self._final
         if not self.finished:
             return {"unused_files": [], "not_verified": []}
-        files = self.all_files()
+        files = self._listing()
         # no baseline files (a run that uses none): no test's file path is needed
         expected = {self.file_for(n) for n in self.collected | self.deselected} if files else set()
         prefixes = self._scope_prefixes()
         unused: list[Path] = []
         not_verified: list[str] = []
-        for path in files:
-            rel = path.relative_to(self.root)
-            in_scope = prefixes is None or any(
-                rel.parts[: len(p.parts)] == p.parts for p in prefixes
-            )
+        for rel in files:
+            path = self._path(rel)
+            parts = tuple(rel.split("/"))
+            in_scope = prefixes is None or any(parts[: len(p.parts)] == p.parts for p in prefixes)
             if path not in expected and in_scope:
                 unused.append(path)
                 continue
@@ -438,16 +457,16 @@ class BaselineSession:
 
     def identity(self) -> dict[str, Any]:
         """The verdict's baseline block: dir, checksum, files, provenance (contract)."""
-        files = self.all_files()
+        files = self._listing()
         digests: list[tuple[str, bytes]] = []
         recorded_from: set[str] = set()
         recorded_at: list[str] = []
         versions: list[Any] = []
-        for path in files:
-            read = self._read(path)
+        for rel in files:
+            read = self._read(self._path(rel))
             if read is None:
                 continue  # deleted since it was listed
-            digests.append((path.relative_to(self.root).as_posix(), read.digest))
+            digests.append((rel, read.digest))
             baseline = read.result
             if isinstance(baseline, storage.BaselineFileError):
                 continue

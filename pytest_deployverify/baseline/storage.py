@@ -73,21 +73,28 @@ def relative_file(nodeid: str) -> Path:
     ``tests/smoke/test_upload.py::TestUpload::test_pdf[small]`` ->
     ``tests/smoke/test_upload/TestUpload.test_pdf[small].json``.
     """
-    parts = nodeid.split("::")
-    module = parts[0]
-    if module.endswith(".py"):
-        module = module[:-3]
-    dirs = [
-        safe_component(seg if seg != ".." else "__")
-        for seg in module.split("/")
-        if seg and seg != "."
-    ]
-    name = ".".join(parts[1:]) if len(parts) > 1 else "module"
-    return (
-        Path(*dirs, safe_component(name) + ".json")
-        if dirs
-        else Path(safe_component(name) + ".json")
-    )
+    return Path(relative_name(nodeid))
+
+
+#: test module -> its baseline files' directory as a POSIX prefix ("" or ending in "/")
+_MODULE_DIRS: dict[str, str] = {}
+
+
+def relative_name(nodeid: str) -> str:
+    """``relative_file`` as a POSIX string; a module's directory is worked out once."""
+    module, sep, rest = nodeid.partition("::")
+    prefix = _MODULE_DIRS.get(module)
+    if prefix is None:
+        stem = module[:-3] if module.endswith(".py") else module
+        prefix = "".join(
+            safe_component(seg if seg != ".." else "__") + "/"
+            for seg in stem.split("/")
+            if seg and seg != "."
+        )
+        if len(_MODULE_DIRS) < 10_000:
+            _MODULE_DIRS[module] = prefix
+    name = rest.replace("::", ".") if sep else "module"
+    return prefix + safe_component(name) + ".json"
 
 
 def module_dir(module_path: str) -> Path:
