@@ -37,7 +37,9 @@ def test_recorded_score_outside_the_tolerance_fails(bproject):
     path.write_text(path.read_text().replace('"score": 0.', '"score": 0.5'))
     result = bproject.run()
     result.assert_outcomes(failed=1)
-    result.stdout.fnmatch_lines(["*AssertionError: (0.9*, {'score': 0.5*})*"])
+    # the observed score jitters around 0.9 (0.896-0.904: which one depends on how many
+    # documents the shared service served before); the stored one now starts with 0.5
+    result.stdout.re_match_lines([r".*AssertionError: \(0\.(89|90)\d*, \{'score': 0\.5\d*\}\)"])
 
 
 def test_recorded_without_a_baseline_names_the_record_command(bproject):
