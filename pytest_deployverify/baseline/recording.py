@@ -121,6 +121,7 @@ def finish_recording(bs: BaselineSession, rec: ItemRecording) -> None:
         bs.note("unchanged", shown)
         return
     write_atomic(path, text)
+    bs.remember(path, text.encode("utf-8"), new)
     bs.note("updated" if old_text is not None else "written", shown)
 
 

@@ -203,6 +203,18 @@ class BaselineSession:
             raise read.result
         return read.result
 
+    def remember(self, path: Path, raw: bytes, written: BaselineFile) -> None:
+        """``raw`` was just written to ``path`` as ``written``: the verdict's checksum and
+        provenance at the session end need not read and parse it again."""
+        try:
+            st = os.stat(path)
+        except OSError:
+            return
+        if st.st_size == len(raw):
+            self._cache[path] = _Read(
+                st.st_mtime_ns, st.st_size, hashlib.sha256(raw).digest(), written
+            )
+
     def _read(self, path: Path) -> _Read | None:
         """The file at ``path`` as last read, read again only when its mtime or size changed
         (None: there is none). The bytes' digest is kept for the verdict's checksum, so a

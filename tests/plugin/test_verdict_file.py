@@ -158,8 +158,8 @@ noisy_service = baseline_support.noisy_service
 
 
 def test_verdict_checksum_is_that_of_the_files_on_disk(bproject, pytester, mode) -> None:
-    # serially the checksum comes from the bytes the checks read; under xdist the controller
-    # reads every file itself: both must be the checksum of what is on disk
+    # serially the checksum comes from the bytes the checks read or the recording wrote;
+    # under xdist the controller reads every file itself: each must be that of what is on disk
     bproject.tests(
         """
         def test_a(baseline):
@@ -169,7 +169,6 @@ def test_verdict_checksum_is_that_of_the_files_on_disk(bproject, pytester, mode)
             baseline.check("v", {"b": 2})
         """
     )
-    bproject.record().assert_outcomes(passed=2)
     root = bproject.baseline_dir
 
     def on_disk() -> str:
@@ -177,6 +176,12 @@ def test_verdict_checksum_is_that_of_the_files_on_disk(bproject, pytester, mode)
         assert len(files) == 2
         return verdict_module.baseline_checksum(root, files)
 
+    # a recording's checksum: of the bytes it wrote (serially, without reading them back)
+    bproject.record(*mode).assert_outcomes(passed=2)
+    recorded = load_verdict(pytester.path / "reports" / "verdict.json")["baseline"]
+    assert (recorded["files"], recorded["checksum"]) == (2, on_disk())
+    stored = json.loads((root / "test_inner" / "test_a.json").read_text(encoding="utf-8"))
+    assert (recorded["recorded_from"], recorded["recorded_at"]) == ("noisy", stored["recorded_at"])
     bproject.run(*mode).assert_outcomes(passed=2)
     first = load_verdict(pytester.path / "reports" / "verdict.json")["baseline"]
     assert (first["files"], first["checksum"]) == (2, on_disk())
