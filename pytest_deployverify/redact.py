@@ -103,20 +103,12 @@ def _occurrences(text: str, needle: str) -> Iterator[int]:
         i = text.find(needle, i + 1)
 
 
-#: could_hold_credential's answers for short texts: the same check names, outcomes, rules
-#: and node ids recur in every test's evidence, event and report
-_ANSWERS: dict[str, bool] = {}
-
-
 def could_hold_credential(text: str) -> bool:
     """A fast superset test of the text patterns: False means no pattern can match ``text``
     (checked by tests/plugin/test_baseline_redaction.py), so the regex pass can be skipped."""
-    known = _ANSWERS.get(text)
-    if known is None:
-        known = _could_hold_credential(text)
-        if len(text) <= 200 and len(_ANSWERS) < 8192:
-            _ANSWERS[text] = known
-    return known
+    # short texts are remembered: the same check names, outcomes, rules and node ids recur in
+    # every test's evidence, event and report
+    return _short_answer(text) if len(text) <= 200 else _could_hold_credential(text)
 
 
 def _could_hold_credential(text: str) -> bool:
@@ -142,6 +134,9 @@ def _could_hold_credential(text: str) -> bool:
         if k in lower
         for i in _occurrences(lower, k)
     )
+
+
+_short_answer = lru_cache(maxsize=8192)(_could_hold_credential)
 
 
 #: Known secret values shorter than this are not replaced in free text: replacing "a" or

@@ -76,25 +76,23 @@ def relative_file(nodeid: str) -> Path:
     return Path(relative_name(nodeid))
 
 
-#: test module -> its baseline files' directory as a POSIX prefix ("" or ending in "/")
-_MODULE_DIRS: dict[str, str] = {}
-
-
 def relative_name(nodeid: str) -> str:
-    """``relative_file`` as a POSIX string; a module's directory is worked out once."""
+    """``relative_file`` as a POSIX string."""
     module, sep, rest = nodeid.partition("::")
-    prefix = _MODULE_DIRS.get(module)
-    if prefix is None:
-        stem = module[:-3] if module.endswith(".py") else module
-        prefix = "".join(
-            safe_component(seg if seg != ".." else "__") + "/"
-            for seg in stem.split("/")
-            if seg and seg != "."
-        )
-        if len(_MODULE_DIRS) < 10_000:
-            _MODULE_DIRS[module] = prefix
     name = rest.replace("::", ".") if sep else "module"
-    return prefix + safe_component(name) + ".json"
+    return _module_prefix(module) + safe_component(name) + ".json"
+
+
+@lru_cache(maxsize=10_000)
+def _module_prefix(module: str) -> str:
+    """A test module's baseline directory as a POSIX prefix ("" or ending in "/"), worked
+    out once per module."""
+    stem = module[:-3] if module.endswith(".py") else module
+    return "".join(
+        safe_component(seg if seg != ".." else "__") + "/"
+        for seg in stem.split("/")
+        if seg and seg != "."
+    )
 
 
 def module_dir(module_path: str) -> Path:
