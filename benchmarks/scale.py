@@ -12,9 +12,13 @@ figure is one ``python -m pytest`` run, start-up included, measured by ``--clock
 * ``cpu`` (default): user + system seconds of pytest and its xdist workers;
 * ``wall``: elapsed seconds;
 * ``instructions``: instructions executed, counted by valgrind (``cachegrind``, no cache
-  simulation), pytest and its workers; the same run gives the same count, so it shows the
-  cost per test on a machine whose speed wanders (a shared VM), where CPU seconds of the same
-  run spread by +-15 %. It does not count what the code waits for: cache misses, the kernel.
+  simulation), pytest and its workers, with ``PYTHONHASHSEED=0``; the same run gives the
+  same count, so it shows the cost per test on a machine whose speed wanders (a shared VM),
+  where CPU seconds of the same run spread by +-15 %. It does not count what the code waits
+  for: cache misses, the kernel. A small change to the code can still move the count at one
+  size by +-0.1 billion, because it moves when the garbage collector's full collections
+  happen (benchmarks/README.md, "Figures after the fifth issue-20 session"): compare
+  slopes between sizes, not one size.
 
 The variants, the same values on each side:
 
@@ -123,6 +127,11 @@ def _environment() -> dict[str, str]:
     # a user's project keeps its bytecode: without it every run compiles every module again
     # (the plugin's and the tests'), a start-up cost that is not the plugin's per-test cost
     env.pop("PYTHONDONTWRITEBYTECODE", None)
+    if CLOCK == "instructions":
+        # str hashes are salted per process: dict and set layouts, and so the count, moved
+        # by up to 0.1 billion between runs of the same code; a fixed seed makes the count
+        # the same every run (to 0.0004 billion at 4000 tests)
+        env["PYTHONHASHSEED"] = "0"
     return env
 
 
