@@ -7,7 +7,9 @@ is the one place the exit status is set.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import contextlib
+import gc
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -21,6 +23,25 @@ from pytest_deployverify.verdict import Facts, Verdict
 T = TypeVar("T")
 
 
+@contextlib.contextmanager
+def _collector_paused() -> Iterator[None]:
+    """The garbage collector off while the session end runs, as it was before afterwards.
+
+    The session end builds the verdict, the redacted evidence and the reports: many objects,
+    all of them kept until written. Collections triggered by those allocations find nothing
+    to free, yet each walks every object the session holds, a cost per test: a quarter of
+    the session end's time at 4000 small checks (benchmarks/README.md, "Figures after the
+    fifth issue-20 session"). The garbage it makes is collected once the collector is back.
+    """
+    was_enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if was_enabled:
+            gc.enable()
+
+
 class SessionEnd(SessionState):
     """The session's state with its end: :meth:`finish` and :meth:`unconfigure`."""
 
@@ -31,6 +52,10 @@ class SessionEnd(SessionState):
             return
         if core.is_informational(self.config):
             return
+        with _collector_paused():
+            self._finish(session, exitstatus)
+
+    def _finish(self, session: pytest.Session, exitstatus: int) -> None:
         self.settle_version()
         self._step("baseline accounting", self.baseline.finish)
         if self.is_active():
