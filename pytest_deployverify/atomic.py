@@ -3,6 +3,9 @@ worker) only ever sees the old content or the new, never a half-written file.
 
 The text goes to a temporary file in the target's directory, is fsynced, renamed over the
 target with ``os.replace``, and the directory is fsynced so the rename itself survives a crash.
+A writer of many files in few directories (a recording: one baseline file per test) passes a
+:class:`DirectorySync` and fsyncs each directory once, after its last rename: a crash before
+that leaves each file old or new, never partial, as before.
 """
 
 from __future__ import annotations
@@ -16,15 +19,55 @@ from pathlib import Path
 TMP_PREFIX = ".deployverify-tmp-"
 
 
-def write_atomic(path: Path, text: str, *, mode: int = 0o644) -> Path:
+class DirectorySync:
+    """Directories with renames not yet made durable, fsynced together by :meth:`sync`.
+
+    Each ``fsync`` of a directory costs as much as a small file's; a recording of thousands
+    of tests wrote one per file (benchmarks/README.md, "Figures after the fifth issue-20
+    session"). Also remembers the directories known to exist, so that each is made once.
+    """
+
+    def __init__(self) -> None:
+        self._pending: set[Path] = set()
+        self._made: set[Path] = set()
+
+    def ensure(self, directory: Path) -> None:
+        """Make ``directory`` unless this object made or saw it already."""
+        if directory not in self._made:
+            directory.mkdir(parents=True, exist_ok=True)
+            self._made.add(directory)
+
+    def written(self, directory: Path) -> None:
+        """A file was renamed into ``directory``: fsync it at the next :meth:`sync`."""
+        self._pending.add(directory)
+
+    def sync(self) -> None:
+        """fsync every directory written to since the last call (idempotent)."""
+        pending, self._pending = self._pending, set()
+        for directory in sorted(pending):
+            _fsync_dir(directory)
+
+
+def write_atomic(
+    path: Path, text: str, *, mode: int = 0o644, dirs: DirectorySync | None = None
+) -> Path:
     """Write ``text`` (UTF-8, ``\\n`` line ends) to ``path`` atomically; returns ``path``.
 
     ``mode``: the file's permissions (mkstemp creates 0600; reports are read by other users,
-    e.g. a Prometheus textfile collector).
+    e.g. a Prometheus textfile collector). ``dirs``: the directory's fsync is left to
+    ``dirs.sync()`` (default: done before returning).
     """
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=TMP_PREFIX, suffix=".tmp", dir=path.parent)
+    parent = path.parent
+    if dirs is None:
+        parent.mkdir(parents=True, exist_ok=True)
+    else:
+        dirs.ensure(parent)
+    try:
+        fd, tmp = tempfile.mkstemp(prefix=TMP_PREFIX, suffix=".tmp", dir=parent)
+    except FileNotFoundError:  # removed since it was made: make it again
+        parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=TMP_PREFIX, suffix=".tmp", dir=parent)
     try:
         with os.fdopen(fd, "w", encoding="utf-8", newline="\n") as fh:
             fh.write(text)
@@ -36,7 +79,10 @@ def write_atomic(path: Path, text: str, *, mode: int = 0o644) -> Path:
         with contextlib.suppress(OSError):
             os.unlink(tmp)
         raise
-    _fsync_dir(path.parent)
+    if dirs is None:
+        _fsync_dir(parent)
+    else:
+        dirs.written(parent)
     return path
 
 

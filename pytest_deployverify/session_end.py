@@ -47,6 +47,7 @@ class SessionEnd(SessionState):
 
     def finish(self, session: pytest.Session, exitstatus: int) -> None:
         """The session end, in order (see the module docstring)."""
+        self._step("baseline files", self.baseline.sync_written)
         if self.is_worker:
             self.config.workeroutput[WORKEROUTPUT_KEY] = self.baseline.to_worker_output()  # type: ignore[attr-defined]
             return
@@ -251,6 +252,7 @@ class SessionEnd(SessionState):
         """
         from pytest_deployverify import output_redaction
 
+        self._step("baseline files", self.baseline.sync_written)  # no session end: now
         output_redaction.uninstall(self.config)
         self.breaker.close()
         if self.is_worker:

@@ -120,7 +120,7 @@ def finish_recording(bs: BaselineSession, rec: ItemRecording) -> None:
     if old_text is not None and _same_but_recorded_at(old_text, text):
         bs.note("unchanged", shown)
         return
-    write_atomic(path, text)
+    write_atomic(path, text, dirs=bs.dirs)  # directories fsynced at the session end
     bs.remember(path, text.encode("utf-8"), new)
     bs.note("updated" if old_text is not None else "written", shown)
 

@@ -20,7 +20,7 @@ from typing import Any
 
 import pytest
 
-from pytest_deployverify.atomic import TMP_PREFIX
+from pytest_deployverify.atomic import TMP_PREFIX, DirectorySync
 from pytest_deployverify.baseline import storage
 from pytest_deployverify.baseline.model import BaselineFile, Rule
 from pytest_deployverify.clock import utc_timestamp
@@ -97,6 +97,8 @@ class BaselineSession:
         self.deleted: list[str] = []
         self.delete_refused: str | None = None
         self._cache: dict[Path, _Read] = {}
+        #: the recording's baseline directories, each fsynced once (``sync_written``)
+        self.dirs = DirectorySync()
         self._final: dict[str, Any] | None = None
         #: set at session end (controller, or a run without xdist): accounting is complete
         self.finished = False
@@ -202,6 +204,12 @@ class BaselineSession:
         if isinstance(read.result, storage.BaselineFileError):
             raise read.result
         return read.result
+
+    def sync_written(self) -> None:
+        """Make this process's recorded files durable: fsync each directory written to (once
+        per directory, not once per file). Called first at the session end, and again at
+        unconfigure should the session end not have run."""
+        self.dirs.sync()
 
     def remember(self, path: Path, raw: bytes, written: BaselineFile) -> None:
         """``raw`` was just written to ``path`` as ``written``: the verdict's checksum and
