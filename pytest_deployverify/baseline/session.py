@@ -65,6 +65,25 @@ class _Read:
 _NO_BYTES = hashlib.sha256(b"").digest()
 
 
+def _read_file(path: Path) -> tuple[os.stat_result, bytes]:
+    """A file's status and bytes through one descriptor: ``os.stat`` then
+    ``Path.read_bytes`` cost two more system calls and a buffered reader per baseline file,
+    and this reads a file once per test (benchmarks/README.md, "Figures after the fifth
+    issue-20 session")."""
+    fd = os.open(path, os.O_RDONLY | getattr(os, "O_BINARY", 0))
+    try:
+        st = os.fstat(fd)
+        raw = os.read(fd, st.st_size + 1)
+        if len(raw) > st.st_size:  # it grew since: read to the end
+            rest = [raw]
+            while chunk := os.read(fd, 1 << 16):
+                rest.append(chunk)
+            raw = b"".join(rest)
+        return st, raw
+    finally:
+        os.close(fd)
+
+
 class BaselineSession:
     """Per-session baseline state; see the module docstring."""
 
@@ -227,24 +246,25 @@ class BaselineSession:
         """The file at ``path`` as last read, read again only when its mtime or size changed
         (None: there is none). The bytes' digest is kept for the verdict's checksum, so a
         file is read once per session, not once for the check and again for the checksum."""
-        try:
-            st = os.stat(path)
-        except FileNotFoundError:
-            return None
         cached = self._cache.get(path)
-        if cached is not None and cached.mtime_ns == st.st_mtime_ns and cached.size == st.st_size:
-            return cached
+        if cached is not None:
+            try:
+                st = os.stat(path)
+            except FileNotFoundError:
+                return None
+            if cached.mtime_ns == st.st_mtime_ns and cached.size == st.st_size:
+                return cached
         try:
-            raw = path.read_bytes()
+            st, raw = _read_file(path)
         except FileNotFoundError:
             return None
         except OSError as exc:
-            cached = _Read(
-                st.st_mtime_ns,
-                st.st_size,
-                _NO_BYTES,
-                storage.BaselineFileError(self.display(path), f"cannot be read ({exc})"),
-            )
+            unreadable = storage.BaselineFileError(self.display(path), f"cannot be read ({exc})")
+            try:
+                st = os.stat(path)
+            except OSError:  # not even its status: say so now, and ask again next time
+                return _Read(0, -1, _NO_BYTES, unreadable)
+            cached = _Read(st.st_mtime_ns, st.st_size, _NO_BYTES, unreadable)
         else:
             try:
                 result: BaselineFile | storage.BaselineFileError = storage.parse_bytes(path, raw)

@@ -96,6 +96,20 @@ def test_corrupt_json_names_file_and_others_go_on(bproject):
     assert "1 unreadable" in out
 
 
+def test_unreadable_file_names_file_and_others_go_on(bproject, mode):
+    bproject.tests(TWO_TESTS)
+    bproject.record().assert_outcomes(passed=2)
+    where = bproject.baseline_dir / "test_inner" / "test_one.json"
+    where.unlink()
+    where.mkdir()  # a directory where the file belongs: it exists and cannot be read
+    result = bproject.run(*mode)
+    result.assert_outcomes(passed=1, failed=1)
+    out = result.stdout.str()
+    assert "baseline file baselines/test_inner/test_one.json: cannot be read (" in out
+    assert "1 unreadable" in out
+    assert "Traceback" not in out
+
+
 def test_hand_edited_wrong_file(bproject):
     bproject.tests(TWO_TESTS)
     bproject.record().assert_outcomes(passed=2)
