@@ -11,6 +11,7 @@ that leaves each file old or new, never partial, as before.
 from __future__ import annotations
 
 import contextlib
+import itertools
 import os
 import tempfile
 from pathlib import Path
@@ -49,31 +50,54 @@ class DirectorySync:
 
 
 def write_atomic(
-    path: Path, text: str, *, mode: int = 0o644, dirs: DirectorySync | None = None
+    path: Path, text: str | bytes, *, mode: int = 0o644, dirs: DirectorySync | None = None
 ) -> Path:
-    """Write ``text`` (UTF-8, ``\\n`` line ends) to ``path`` atomically; returns ``path``.
+    """Write ``text`` (a str is written as UTF-8 with ``\\n`` line ends) to ``path``
+    atomically; returns ``path``.
 
-    ``mode``: the file's permissions (mkstemp creates 0600; reports are read by other users,
-    e.g. a Prometheus textfile collector). ``dirs``: the directory's fsync is left to
-    ``dirs.sync()`` (default: done before returning).
+    ``mode``: the file's permissions, exactly (not masked by the umask: reports are read by
+    other users, e.g. a Prometheus textfile collector). ``dirs``: the directory's fsync is
+    left to ``dirs.sync()`` (default: done before returning).
     """
     path = Path(path)
+    replace_file(path, text.encode("utf-8") if isinstance(text, str) else text, mode, dirs)
+    return path
+
+
+def replace_file(
+    path: Path, data: bytes, mode: int = 0o644, dirs: DirectorySync | None = None
+) -> os.stat_result:
+    """:func:`write_atomic` of bytes; returns the new file's status (a caller that caches
+    what it wrote need not ``stat`` it again: a rename keeps the file's mtime and size).
+
+    Through bare descriptors (``os.open`` with ``O_EXCL``, ``os.write``, ``fchmod``,
+    ``fstat``): ``tempfile.mkstemp``'s random names and a text wrapper per file were half
+    of a small file's write without its fsync (benchmarks/README.md, "Figures after the
+    sixth issue-20 session").
+    """
     parent = path.parent
     if dirs is None:
         parent.mkdir(parents=True, exist_ok=True)
     else:
         dirs.ensure(parent)
     try:
-        fd, tmp = tempfile.mkstemp(prefix=TMP_PREFIX, suffix=".tmp", dir=parent)
+        fd, tmp = _create_temporary(parent)
     except FileNotFoundError:  # removed since it was made: make it again
         parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix=TMP_PREFIX, suffix=".tmp", dir=parent)
+        fd, tmp = _create_temporary(parent)
     try:
-        with os.fdopen(fd, "w", encoding="utf-8", newline="\n") as fh:
-            fh.write(text)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.chmod(tmp, mode)
+        try:
+            view = memoryview(data)
+            while view:  # a short write (a signal, a nearly full disk): write the rest
+                view = view[os.write(fd, view) :]
+            if _FCHMOD:
+                os.fchmod(fd, mode)
+            os.fsync(fd)
+            status = os.fstat(fd)
+        finally:
+            os.close(fd)
+        if not _FCHMOD:
+            os.chmod(tmp, mode)
         os.replace(tmp, path)
     except BaseException:
         with contextlib.suppress(OSError):
@@ -83,7 +107,27 @@ def write_atomic(
         _fsync_dir(parent)
     else:
         dirs.written(parent)
-    return path
+    return status
+
+
+_FCHMOD = hasattr(os, "fchmod")  # not on Windows
+_CREATE = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0)
+_CREATE |= getattr(os, "O_CLOEXEC", 0)
+_serial = itertools.count()
+
+
+def _create_temporary(parent: Path) -> tuple[int, str]:
+    """A new temporary file in ``parent``, created exclusively (``O_EXCL``: never an existing
+    file or a planted symlink), named by this process and a counter. A name left by a killed
+    process of the same pid is skipped; after many, ``mkstemp``'s random names take over."""
+    prefix = f"{parent}{os.sep}{TMP_PREFIX}{os.getpid()}-"
+    for _ in range(100):
+        tmp = f"{prefix}{next(_serial)}.tmp"
+        try:
+            return os.open(tmp, _CREATE, 0o600), tmp
+        except FileExistsError:
+            continue
+    return tempfile.mkstemp(prefix=TMP_PREFIX, suffix=".tmp", dir=parent)
 
 
 def _fsync_dir(directory: Path) -> None:

@@ -13,10 +13,10 @@ from typing import Any, cast
 import pytest
 
 from pytest_deployverify import __version__
-from pytest_deployverify.atomic import write_atomic
+from pytest_deployverify.atomic import replace_file
 from pytest_deployverify.baseline import storage
 from pytest_deployverify.baseline.model import BaselineFile, Observation, Rule
-from pytest_deployverify.baseline.session import BaselineSession
+from pytest_deployverify.baseline.session import BaselineSession, read_file
 from pytest_deployverify.evidence import EVIDENCE_KEY
 
 #: Fixtures whose tests are repeated in record mode (their observations or timings are learned).
@@ -112,16 +112,16 @@ def finish_recording(bs: BaselineSession, rec: ItemRecording) -> None:
         record_runs=rec.runs_done,
     )
     text = storage.dumps(new.to_dict())
-    old_text = None
     try:
-        old_text = path.read_text(encoding="utf-8")
+        old_text: str | None = read_file(path)[1].decode("utf-8")
     except (OSError, UnicodeDecodeError):
         old_text = None
     if old_text is not None and _same_but_recorded_at(old_text, text):
         bs.note("unchanged", shown)
         return
-    write_atomic(path, text, dirs=bs.dirs)  # directories fsynced at the session end
-    bs.remember(path, text.encode("utf-8"), new)
+    raw = text.encode("utf-8")
+    status = replace_file(path, raw, dirs=bs.dirs)  # directories fsynced at the session end
+    bs.remember(path, raw, new, status)
     bs.note("updated" if old_text is not None else "written", shown)
 
 

@@ -65,7 +65,7 @@ class _Read:
 _NO_BYTES = hashlib.sha256(b"").digest()
 
 
-def _read_file(path: Path) -> tuple[os.stat_result, bytes]:
+def read_file(path: Path) -> tuple[os.stat_result, bytes]:
     """A file's status and bytes through one descriptor: ``os.stat`` then
     ``Path.read_bytes`` cost two more system calls and a buffered reader per baseline file,
     and this reads a file once per test (benchmarks/README.md, "Figures after the fifth
@@ -230,16 +230,15 @@ class BaselineSession:
         unconfigure should the session end not have run."""
         self.dirs.sync()
 
-    def remember(self, path: Path, raw: bytes, written: BaselineFile) -> None:
-        """``raw`` was just written to ``path`` as ``written``: the verdict's checksum and
-        provenance at the session end need not read and parse it again."""
-        try:
-            st = os.stat(path)
-        except OSError:
-            return
-        if st.st_size == len(raw):
+    def remember(
+        self, path: Path, raw: bytes, written: BaselineFile, status: os.stat_result
+    ) -> None:
+        """``raw`` was just written to ``path`` as ``written`` (``status``: the written file's,
+        from :func:`atomic.replace_file`): the verdict's checksum and provenance at the session
+        end need not read and parse it again."""
+        if status.st_size == len(raw):
             self._cache[path] = _Read(
-                st.st_mtime_ns, st.st_size, hashlib.sha256(raw).digest(), written
+                status.st_mtime_ns, status.st_size, hashlib.sha256(raw).digest(), written
             )
 
     def _read(self, path: Path) -> _Read | None:
@@ -255,7 +254,7 @@ class BaselineSession:
             if cached.mtime_ns == st.st_mtime_ns and cached.size == st.st_size:
                 return cached
         try:
-            st, raw = _read_file(path)
+            st, raw = read_file(path)
         except FileNotFoundError:
             return None
         except OSError as exc:
