@@ -238,7 +238,7 @@ def _reference_names(config: pytest.Config) -> frozenset[str]:
         for path in baseline.all_files() if baseline is not None else []:
             assert baseline is not None
             try:
-                loaded = baseline.load(path)
+                loaded = baseline.summary(path)
             except Exception:
                 continue
             if loaded is not None:

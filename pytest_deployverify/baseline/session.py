@@ -52,6 +52,36 @@ def _now_iso() -> str:
 
 
 @dataclass(frozen=True)
+class FileSummary:
+    """What the session end needs of a baseline file (the verdict's provenance, the
+    observations not verified, the timing reference), kept for every file the session read.
+    The parsed file itself is kept only for the few files read last: holding every test's
+    observations, rules and schemas until the session end made the collector walk a score of
+    objects per test for nothing (benchmarks/README.md, "Figures after the sixth issue-20
+    session")."""
+
+    recorded_from: str | None
+    recorded_at: str | None
+    deployment_version: Any
+    #: the observations' names
+    names: tuple[str, ...]
+    timings: Mapping[str, list[float]]
+
+    @classmethod
+    def of(cls, baseline: BaselineFile) -> FileSummary:
+        return cls(
+            baseline.recorded_from,
+            baseline.recorded_at,
+            baseline.deployment_version,
+            tuple(baseline.observations),
+            baseline.timings or _NO_TIMINGS,
+        )
+
+
+_NO_TIMINGS: Mapping[str, list[float]] = {}
+
+
+@dataclass(frozen=True)
 class _Read:
     """One baseline file as the session read it."""
 
@@ -59,7 +89,12 @@ class _Read:
     size: int
     #: sha256 of its bytes (of no bytes when they could not be read)
     digest: bytes
-    result: BaselineFile | storage.BaselineFileError
+    result: FileSummary | storage.BaselineFileError
+
+
+#: parsed files kept whole (``BaselineSession._recent``): a test's checks, ``recorded`` and
+#: ``json_schema`` calls read its one file, several times at most
+_RECENT_FILES = 16
 
 
 _NO_BYTES = hashlib.sha256(b"").digest()
@@ -116,6 +151,8 @@ class BaselineSession:
         self.deleted: list[str] = []
         self.delete_refused: str | None = None
         self._cache: dict[Path, _Read] = {}
+        #: the last files parsed, whole, each with the read it came from (see ``FileSummary``)
+        self._recent: dict[Path, tuple[_Read, BaselineFile]] = {}
         #: the recording's baseline directories, each fsynced once (``sync_written``)
         self.dirs = DirectorySync()
         self._final: dict[str, Any] | None = None
@@ -207,7 +244,7 @@ class BaselineSession:
         if target is None:  # not activated (no test needed it): the name it would have had
             return settings.get(self.config).env_name
         try:
-            stored = self.load(self.file_for(nodeid))
+            stored = self.summary(self.file_for(nodeid))
         except storage.BaselineFileError:
             stored = None
         # a protected target is never recorded from: name the environment the baseline came from
@@ -217,6 +254,27 @@ class BaselineSession:
 
     def load(self, path: Path) -> BaselineFile | None:
         """The file at ``path`` (None: there is none); raises ``BaselineFileError``."""
+        read = self._read(path)
+        if read is None:
+            return None
+        if isinstance(read.result, storage.BaselineFileError):
+            raise read.result
+        recent = self._recent.get(path)
+        if recent is not None and recent[0] is read:
+            return recent[1]
+        # read and summarised before, its parse since let go: read it whole again
+        read = self._read(path, again=True)
+        recent = self._recent.get(path)
+        if read is None:
+            return None
+        if isinstance(read.result, storage.BaselineFileError):
+            raise read.result
+        assert recent is not None and recent[0] is read
+        return recent[1]
+
+    def summary(self, path: Path) -> FileSummary | None:
+        """What the session end needs of the file at ``path`` (None: there is none), without
+        keeping it whole; raises ``BaselineFileError``."""
         read = self._read(path)
         if read is None:
             return None
@@ -237,21 +295,34 @@ class BaselineSession:
         from :func:`atomic.replace_file`): the verdict's checksum and provenance at the session
         end need not read and parse it again."""
         if status.st_size == len(raw):
-            self._cache[path] = _Read(
-                status.st_mtime_ns, status.st_size, hashlib.sha256(raw).digest(), written
+            read = _Read(
+                status.st_mtime_ns,
+                status.st_size,
+                hashlib.sha256(raw).digest(),
+                FileSummary.of(written),
             )
+            self._cache[path] = read
+            self._keep(path, read, written)
 
-    def _read(self, path: Path) -> _Read | None:
-        """The file at ``path`` as last read, read again only when its mtime or size changed
-        (None: there is none). The bytes' digest is kept for the verdict's checksum, so a
-        file is read once per session, not once for the check and again for the checksum."""
+    def _keep(self, path: Path, read: _Read, baseline: BaselineFile) -> None:
+        recent = self._recent
+        recent.pop(path, None)
+        recent[path] = (read, baseline)
+        if len(recent) > _RECENT_FILES:
+            del recent[next(iter(recent))]  # the oldest (dicts keep insertion order)
+
+    def _read(self, path: Path, again: bool = False) -> _Read | None:
+        """The file at ``path`` as last read, read again only when its mtime or size changed,
+        or when ``again`` (None: there is none). The bytes' digest is kept for the verdict's
+        checksum, so a file is read once per session, not once for the check and again for
+        the checksum."""
         cached = self._cache.get(path)
         if cached is not None:
             try:
                 st = os.stat(path)
             except FileNotFoundError:
                 return None
-            if cached.mtime_ns == st.st_mtime_ns and cached.size == st.st_size:
+            if cached.mtime_ns == st.st_mtime_ns and cached.size == st.st_size and not again:
                 return cached
         try:
             st, raw = read_file(path)
@@ -265,11 +336,15 @@ class BaselineSession:
                 return _Read(0, -1, _NO_BYTES, unreadable)
             cached = _Read(st.st_mtime_ns, st.st_size, _NO_BYTES, unreadable)
         else:
+            digest = hashlib.sha256(raw).digest()
             try:
-                result: BaselineFile | storage.BaselineFileError = storage.parse_bytes(path, raw)
+                baseline = storage.parse_bytes(path, raw)
             except storage.BaselineFileError as exc:
-                result = storage.BaselineFileError(self.display(path), exc.problem)
-            cached = _Read(st.st_mtime_ns, st.st_size, hashlib.sha256(raw).digest(), result)
+                error = storage.BaselineFileError(self.display(path), exc.problem)
+                cached = _Read(st.st_mtime_ns, st.st_size, digest, error)
+            else:
+                cached = _Read(st.st_mtime_ns, st.st_size, digest, FileSummary.of(baseline))
+                self._keep(path, cached, baseline)
         self._cache[path] = cached
         return cached
 
@@ -418,7 +493,7 @@ class BaselineSession:
             if self.record_mode or not (in_scope or path in expected):
                 continue  # baselines of tests outside this run's paths are not its business
             try:
-                baseline = self.load(path)
+                baseline = self.summary(path)
             except storage.BaselineFileError as exc:
                 entry = self.display(path)
                 if not any(e.startswith(entry) for e in self.lists["errors"]):
@@ -426,7 +501,7 @@ class BaselineSession:
                 continue
             if baseline is None:
                 continue
-            for name in baseline.observations:
+            for name in baseline.names:
                 entry = f"{self.display(path)}::{name}"
                 if entry not in self.used:
                     not_verified.append(entry)
@@ -485,7 +560,7 @@ class BaselineSession:
             return out  # no baselines at all: no test's file path is needed
         for nodeid in nodeids:
             try:
-                baseline = self.load(self.file_for(nodeid))
+                baseline = self.summary(self.file_for(nodeid))
             except storage.BaselineFileError:
                 continue
             if baseline is None:

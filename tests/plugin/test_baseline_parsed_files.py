@@ -1,0 +1,72 @@
+"""The session keeps every baseline file it read summarised (digest, provenance, observation
+names, timings) and only the last few whole: a file let go is read again, whole and current,
+when asked for; the session end's accounting works from the summaries."""
+
+from __future__ import annotations
+
+import baseline_support
+import pytest
+
+noisy_service = baseline_support.noisy_service
+noisy = baseline_support.noisy
+bproject = baseline_support.bproject
+
+#: twenty tests, one small check each
+CHECKS = "\n".join(
+    f"def test_{i:02d}(baseline):\n    baseline.check('v', {{'i': {i}}})\n" for i in range(20)
+)
+
+READER = """
+import gc
+import json
+import weakref
+
+from pytest_deployverify.baseline.session import session_of
+
+
+def test_zz_reader(request):
+    bs = session_of(request.config)
+    files = sorted((bs.root / "test_checks").glob("*.json"))
+    assert len(files) == 20
+    loaded = [bs.load(p) for p in files]
+    assert [b.observations["v"].value for b in loaded] == [{"i": i} for i in range(20)]
+    refs = [weakref.ref(b) for b in loaded]
+    del loaded
+    gc.collect()
+    # the session keeps the last files it read whole, and lets the first ones go
+    alive = [r() is not None for r in refs]
+    assert alive[-1] and not alive[0], alive
+    assert 0 < sum(alive) <= 16, alive
+    # every file is still summarised: the session end needs no second read
+    assert [bs.summary(p).names for p in files] == [("v",)] * 20
+    # the first file was let go: asked for again, it is read whole again
+    assert bs.load(files[0]).observations["v"].value == {"i": 0}
+    # and as it is now, once changed
+    data = json.loads(files[0].read_text())
+    data["observations"]["v"]["value"] = {"i": 100}
+    data["observations"]["w"] = dict(data["observations"]["v"])
+    files[0].write_text(json.dumps(data, indent=2) + "\\n")
+    again = bs.load(files[0])
+    assert again.observations["v"].value == {"i": 100}
+    assert bs.summary(files[0]).names == ("v", "w")
+"""
+
+
+@pytest.mark.parametrize("workers", [[], ["-n", "2"]], ids=["serial", "xdist"])
+def test_parsed_files_are_let_go_and_read_again(bproject, workers) -> None:
+    bproject.tests(CHECKS, name="test_checks")
+    assert bproject.record("--record-runs", "1").ret == 0
+    bproject.tests(READER, name="test_zz_reader")
+    result = bproject.run("--fail-unverified", "-p", "no:randomly", *workers)
+    result.assert_outcomes(passed=21)
+    # the observation the reader added is in no test: the session end saw it in the summary
+    result.stdout.fnmatch_lines(["*not verified: baselines/test_checks/test_00.json::w"])
+    assert result.ret != 0
+
+
+def test_every_observation_verified_passes_fail_unverified(bproject) -> None:
+    bproject.tests(CHECKS, name="test_checks")
+    assert bproject.record("--record-runs", "1").ret == 0
+    result = bproject.run("--fail-unverified")
+    result.assert_outcomes(passed=20)
+    assert result.ret == 0
