@@ -28,7 +28,10 @@ The variants, the same values on each side:
 * one small check per test: ``baseline.check("value", {...})`` (compare mode, after a
   recording) vs syrupy's ``assert {...} == snapshot`` (after ``--snapshot-update``); and
   recording: ``--record-baseline --record-runs 1`` (one run per test, like syrupy) and the
-  default ``--record-runs 2`` vs ``--snapshot-update``;
+  default ``--record-runs 2`` vs ``--snapshot-update``, each twice: a first recording
+  ("first record": the baseline directory and ``__snapshots__`` removed before the run, so
+  every file is written) and a re-recording ("record": every file already there and
+  unchanged, so neither side writes one);
 * serially and with ``-n 2`` (pytest-xdist).
 
 Every variant of a size runs once per round, in turn, ``--repeat`` rounds (the median is
@@ -47,6 +50,7 @@ import json
 import os
 import re
 import resource
+import shutil
 import statistics
 import subprocess
 import sys
@@ -184,33 +188,45 @@ def measure(sizes: list[int], repeat: int, modes: list[str]) -> list[dict[str, o
                 plain = make_project(root / mode, n, "plain", url)
                 ours = make_project(root / mode, n, "ours", url)
                 syr = make_project(root / mode, n, "syrupy", url)
-                variants: dict[str, tuple[Path, list[str]]] = {
-                    "plain off": (plain, OFF),
-                    "plain on": (plain, OURS_ON),
-                    # recording: both sides write every file from scratch each time
-                    "record ours (1 run)": (
-                        ours,
-                        [*OURS_ON, "--record-baseline", "--record-runs", "1"],
+                record_one = [*OURS_ON, "--record-baseline", "--record-runs", "1"]
+                # (project, arguments, a directory removed before each run: a first recording)
+                variants: dict[str, tuple[Path, list[str], Path | None]] = {
+                    "plain off": (plain, OFF, None),
+                    "plain on": (plain, OURS_ON, None),
+                    "first record ours (1 run)": (ours, record_one, ours / "baselines"),
+                    "first record syrupy": (
+                        syr,
+                        [*OFF, "--snapshot-update"],
+                        syr / "tests" / "__snapshots__",
                     ),
-                    "record ours (2 runs)": (ours, [*OURS_ON, "--record-baseline"]),
-                    "record syrupy": (syr, [*OFF, "--snapshot-update"]),
-                    "check ours": (ours, OURS_ON),
-                    "check syrupy": (syr, OFF),
+                    # re-recording: every file is there and unchanged, none is written
+                    "record ours (1 run)": (ours, record_one, None),
+                    "record ours (2 runs)": (ours, [*OURS_ON, "--record-baseline"], None),
+                    "record syrupy": (syr, [*OFF, "--snapshot-update"], None),
+                    "check ours": (ours, OURS_ON, None),
+                    "check syrupy": (syr, OFF, None),
                 }
                 # warm-up: bytecode caches, and the baselines and snapshots the checks compare
                 # with (recorded before their checks in the order above)
                 with _clock("cpu"):
-                    for project, args in variants.values():
+                    for project, args, fresh in variants.values():
+                        _remove(fresh)
                         run(project, [*args, *par])
                 figures: dict[str, list[float]] = {name: [] for name in variants}
                 for _ in range(repeat):  # interleaved: a slower minute hits every variant
-                    for name, (project, args) in variants.items():
+                    for name, (project, args, fresh) in variants.items():
+                        _remove(fresh)  # outside the measured run
                         figures[name].append(run(project, [*args, *par]))
                 row: dict[str, object] = {"mode": mode, "n": n}
                 row.update({name: statistics.median(v) for name, v in figures.items()})
                 rows.append(row)
                 print(json.dumps(row), flush=True)
     return rows
+
+
+def _remove(directory: Path | None) -> None:
+    if directory is not None:
+        shutil.rmtree(directory, ignore_errors=True)
 
 
 @contextlib.contextmanager
@@ -228,6 +244,8 @@ COLUMNS = [
     "plain on",
     "check syrupy",
     "check ours",
+    "first record syrupy",
+    "first record ours (1 run)",
     "record syrupy",
     "record ours (1 run)",
     "record ours (2 runs)",
@@ -276,7 +294,9 @@ def table(rows: list[dict[str, object]]) -> str:
                 f"* {mode}, {a['n']} -> {b['n']}: plugin on adds "
                 f"{slope('plain on') - slope('plain off'):.3f} {PER_TEST[CLOCK]} per plain test; "
                 f"check ours/syrupy {slope('check ours') / slope('check syrupy'):.2f}x; "
-                f"record (1 run) ours/syrupy "
+                f"first record (1 run) ours/syrupy "
+                f"{slope('first record ours (1 run)') / slope('first record syrupy'):.2f}x; "
+                f"re-record (1 run) ours/syrupy "
                 f"{slope('record ours (1 run)') / slope('record syrupy'):.2f}x"
             )
         for r in mine:
@@ -286,7 +306,9 @@ def table(rows: list[dict[str, object]]) -> str:
 
             out.append(
                 f"* {mode}, whole runs of {r['n']}: check ours/syrupy "
-                f"{ratio('check ours', 'check syrupy'):.2f}x, record (1 run) ours/syrupy "
+                f"{ratio('check ours', 'check syrupy'):.2f}x, first record (1 run) ours/syrupy "
+                f"{ratio('first record ours (1 run)', 'first record syrupy'):.2f}x, "
+                f"re-record (1 run) ours/syrupy "
                 f"{ratio('record ours (1 run)', 'record syrupy'):.2f}x, plugin on/off "
                 f"{ratio('plain on', 'plain off'):.2f}x"
             )
