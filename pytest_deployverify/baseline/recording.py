@@ -7,7 +7,8 @@ across the runs and its baseline file written on the process that ran it.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+import json
+from dataclasses import dataclass, field, replace
 from typing import Any, cast
 
 import pytest
@@ -113,16 +114,37 @@ def finish_recording(bs: BaselineSession, rec: ItemRecording) -> None:
     )
     text = storage.dumps(new.to_dict())
     try:
-        old_text: str | None = read_file(path)[1].decode("utf-8")
+        old_status, old_raw = read_file(path)
+        old_text: str | None = old_raw.decode("utf-8")
     except (OSError, UnicodeDecodeError):
         old_text = None
     if old_text is not None and _same_but_recorded_at(old_text, text):
         bs.note("unchanged", shown)
+        # the file stays as it is: remembered with its own recording time, so the session
+        # end's checksum and provenance need not read and parse it again
+        stamp = _recorded_at(old_text)
+        if stamp is not None:
+            bs.remember(path, old_raw, replace(new, recorded_at=stamp), old_status)
         return
     raw = text.encode("utf-8")
     status = replace_file(path, raw, dirs=bs.dirs)  # directories fsynced at the session end
     bs.remember(path, raw, new, status)
     bs.note("updated" if old_text is not None else "written", shown)
+
+
+def _recorded_at(text: str) -> str | None:
+    """The ``recorded_at`` of a file's text as written by ``storage.dumps`` (None: not
+    found, or not a time; the session end then reads the file)."""
+    start = text.find('\n  "recorded_at": "')
+    if start < 0:
+        return None
+    end = text.find("\n", start + 1)
+    line = text[start + len('\n  "recorded_at": ') : end if end >= 0 else len(text)]
+    try:
+        stamp = json.loads(line.rstrip(","))
+    except ValueError:
+        return None
+    return stamp if isinstance(stamp, str) else None
 
 
 def _same_but_recorded_at(old: str, new: str) -> bool:

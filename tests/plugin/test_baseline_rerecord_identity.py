@@ -1,0 +1,58 @@
+"""A re-recording that leaves every file unchanged reports the files as they are: the
+verdict's baseline block (checksum, when recorded) is the one a compare run of the same files
+reports, not the re-recording's time."""
+
+from __future__ import annotations
+
+import json
+
+import baseline_support
+
+noisy_service = baseline_support.noisy_service
+noisy = baseline_support.noisy
+bproject = baseline_support.bproject
+
+CHECKS = "\n".join(
+    f"def test_{i}(baseline):\n    baseline.check('v', {{'i': {i}, 'name': 'doc-{i}'}})\n"
+    for i in range(4)
+)
+
+
+def _baseline_block(bproject) -> dict:
+    verdict = json.loads((bproject.pytester.path / "reports" / "verdict.json").read_text())
+    return verdict["baseline"]
+
+
+def test_unchanged_rerecording_reports_the_files_as_they_are(bproject, mode, monkeypatch):
+    bproject.tests(CHECKS, name="test_checks")
+    monkeypatch.setenv("SOURCE_DATE_EPOCH", "1000000000")  # 2001-09-09T01:46:40Z
+    assert bproject.record("--record-runs", "1", *mode).ret == 0
+    files = bproject.files()
+    assert bproject.run(*mode).ret == 0
+    compared = _baseline_block(bproject)
+    assert compared["recorded_at"] == "2001-09-09T01:46:40Z"
+
+    monkeypatch.setenv("SOURCE_DATE_EPOCH", "2000000000")  # 2033: a later re-recording
+    result = bproject.record("--record-runs", "1", *mode)
+    result.stdout.fnmatch_lines(["*0 written, 0 updated, 4 unchanged*"])
+    assert bproject.files() == files
+    rerecorded = _baseline_block(bproject)
+    assert rerecorded["checksum"] == compared["checksum"]
+    assert rerecorded["recorded_at"] == "2001-09-09T01:46:40Z"
+    assert rerecorded["files"] == 4
+
+
+def test_a_changed_file_reports_the_new_recording(bproject, monkeypatch):
+    bproject.tests(CHECKS, name="test_checks")
+    monkeypatch.setenv("SOURCE_DATE_EPOCH", "1000000000")
+    assert bproject.record("--record-runs", "1").ret == 0
+    first = _baseline_block(bproject)
+    bproject.tests(CHECKS.replace("'i': 3", "'i': 30"), name="test_checks")
+    monkeypatch.setenv("SOURCE_DATE_EPOCH", "2000000000")
+    result = bproject.record("--record-runs", "1")
+    result.stdout.fnmatch_lines(["*0 written, 1 updated, 3 unchanged*"])
+    after = _baseline_block(bproject)
+    assert after["checksum"] != first["checksum"]
+    assert after["recorded_at"] == "2033-05-18T03:33:20Z"  # the newest file's
+    assert bproject.run().ret == 0
+    assert _baseline_block(bproject)["checksum"] == after["checksum"]
