@@ -33,14 +33,15 @@ def test_zz_reader(request):
     refs = [weakref.ref(b) for b in loaded]
     del loaded
     gc.collect()
-    # the session keeps the last files it read whole, and lets the first ones go
+    # the session keeps at most 16 files whole (which ones depends on what this process
+    # read before: under xdist, the checks it ran) and lets the others go
     alive = [r() is not None for r in refs]
-    assert alive[-1] and not alive[0], alive
     assert 0 < sum(alive) <= 16, alive
     # every file is still summarised: the session end needs no second read
     assert [bs.summary(p).names for p in files] == [("v",)] * 20
-    # the first file was let go: asked for again, it is read whole again
-    assert bs.load(files[0]).observations["v"].value == {"i": 0}
+    # a file let go, asked for again, is read whole again
+    gone = alive.index(False)
+    assert bs.load(files[gone]).observations["v"].value == {"i": gone}
     # and as it is now, once changed
     data = json.loads(files[0].read_text())
     data["observations"]["v"]["value"] = {"i": 100}
