@@ -135,16 +135,28 @@ def finish_recording(bs: BaselineSession, rec: ItemRecording) -> None:
 def _recorded_at(text: str) -> str | None:
     """The ``recorded_at`` of a file's text as written by ``storage.dumps`` (None: not
     found, or not a time; the session end then reads the file)."""
-    start = text.find('\n  "recorded_at": "')
-    if start < 0:
+    span = _recorded_at_line(text)
+    if span is None:
         return None
-    end = text.find("\n", start + 1)
-    line = text[start + len('\n  "recorded_at": ') : end if end >= 0 else len(text)]
+    start, end = span
     try:
-        stamp = json.loads(line.rstrip(","))
+        stamp = json.loads(text[start + len(_RECORDED_AT) : end].rstrip(","))
     except ValueError:
         return None
     return stamp if isinstance(stamp, str) else None
+
+
+#: the top-level ``recorded_at`` line's start, as ``storage.dumps`` writes it
+_RECORDED_AT = '\n  "recorded_at":'
+
+
+def _recorded_at_line(text: str) -> tuple[int, int] | None:
+    """Where the top-level ``recorded_at`` line is: from its leading newline to its end."""
+    start = text.find(_RECORDED_AT)
+    if start < 0:
+        return None
+    end = text.find("\n", start + 1)
+    return start, end if end >= 0 else len(text)
 
 
 def _same_but_recorded_at(old: str, new: str) -> bool:
@@ -157,11 +169,10 @@ def _same_but_recorded_at(old: str, new: str) -> bool:
 
 
 def _cut_recorded_at(text: str) -> str:
-    start = text.find('\n  "recorded_at":')
-    if start < 0:
+    span = _recorded_at_line(text)
+    if span is None:
         return text
-    end = text.find("\n", start + 1)
-    return text[:start] + (text[end:] if end >= 0 else "")
+    return text[: span[0]] + text[span[1] :]
 
 
 def _without_recorded_at(text: str) -> str:

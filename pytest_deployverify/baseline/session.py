@@ -100,6 +100,15 @@ _RECENT_FILES = 16
 _NO_BYTES = hashlib.sha256(b"").digest()
 
 
+def _summary_of(read: _Read | None) -> FileSummary | None:
+    """``read``'s summary (None: no file); raises the error it holds."""
+    if read is None:
+        return None
+    if isinstance(read.result, storage.BaselineFileError):
+        raise read.result
+    return read.result
+
+
 def read_file(path: Path) -> tuple[os.stat_result, bytes]:
     """A file's status and bytes through one descriptor: ``os.stat`` then
     ``Path.read_bytes`` cost two more system calls and a buffered reader per baseline file,
@@ -255,32 +264,22 @@ class BaselineSession:
     def load(self, path: Path) -> BaselineFile | None:
         """The file at ``path`` (None: there is none); raises ``BaselineFileError``."""
         read = self._read(path)
-        if read is None:
-            return None
-        if isinstance(read.result, storage.BaselineFileError):
-            raise read.result
         recent = self._recent.get(path)
-        if recent is not None and recent[0] is read:
-            return recent[1]
-        # read and summarised before, its parse since let go: read it whole again
-        read = self._read(path, again=True)
-        recent = self._recent.get(path)
-        if read is None:
+        if recent is None or recent[0] is not read:
+            if _summary_of(read) is None:
+                return None
+            # read and summarised before, its parse since let go: read it whole again
+            read = self._read(path, again=True)
+            recent = self._recent.get(path)
+        if _summary_of(read) is None:
             return None
-        if isinstance(read.result, storage.BaselineFileError):
-            raise read.result
         assert recent is not None and recent[0] is read
         return recent[1]
 
     def summary(self, path: Path) -> FileSummary | None:
         """What the session end needs of the file at ``path`` (None: there is none), without
         keeping it whole; raises ``BaselineFileError``."""
-        read = self._read(path)
-        if read is None:
-            return None
-        if isinstance(read.result, storage.BaselineFileError):
-            raise read.result
-        return read.result
+        return _summary_of(self._read(path))
 
     def sync_written(self) -> None:
         """Make this process's recorded files durable: fsync each directory written to (once
@@ -317,12 +316,12 @@ class BaselineSession:
         checksum, so a file is read once per session, not once for the check and again for
         the checksum."""
         cached = self._cache.get(path)
-        if cached is not None:
+        if cached is not None and not again:
             try:
                 st = os.stat(path)
             except FileNotFoundError:
                 return None
-            if cached.mtime_ns == st.st_mtime_ns and cached.size == st.st_size and not again:
+            if cached.mtime_ns == st.st_mtime_ns and cached.size == st.st_size:
                 return cached
         try:
             st, raw = read_file(path)
