@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import math
 import os
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from pathlib import Path
@@ -34,6 +35,8 @@ from pytest_deployverify.report.model import failure_line
 
 #: ``json.dumps(record, default=str, ensure_ascii=False)`` without an encoder per line
 _LINE = json.JSONEncoder(default=str, ensure_ascii=False)
+#: a string as ``_LINE`` writes it (quoted, escaped, not ASCII-only)
+_json_text: Callable[[str], str] = json.encoder.encode_basestring
 
 
 class EventStream:
@@ -80,13 +83,44 @@ class EventStream:
     def emit_redacted(self, event: str, fields: Mapping[str, Any]) -> dict[str, Any]:
         """``emit`` for fields already redacted with this stream's secrets (a test's evidence
         is redacted once for every output: see ``SessionState.shown``)."""
-        if self._fd is None:
-            self.open()
         self._seq += 1
         # seq, time, run id and event name are ours: nothing in them to redact
         record = {"seq": self._seq, "at": utc_timestamp(), "run": self.run_id, "event": event}
         record.update(fields)
-        line = _LINE.encode(record)
+        self._write(_LINE.encode(record))
+        return record
+
+    def emit_test(self, ev: TestEvidence, secrets: Sequence[str]) -> None:
+        """The ``test`` event of ``ev``: the line ``emit_redacted("test", event_for_test(ev,
+        secrets))`` writes, spelled out field by field (every test writes one, and building
+        the record and encoding it cost twice as much: benchmarks/README.md, issue 20; the
+        two are compared in tests/plugin/test_events_test_line.py)."""
+        self._seq += 1
+        findings = ev.findings
+        message = ev.message or ev.skip_reason
+        nodeid, message, *cids = redact_texts(
+            [ev.nodeid, failure_line(message) if message else "", *ev.correlation_ids], secrets
+        )
+        failed = sum(1 for f in findings if f.outcome in ("fail", "error")) if findings else 0
+        when = "null" if ev.when_failed is None else _json_text(ev.when_failed)
+        duration = round(ev.duration, 4)
+        # repr is what the encoder writes for a finite number (NaN and infinities: its words)
+        number = repr(duration) if math.isfinite(duration) else _LINE.encode(duration)
+        self._write(
+            f'{{"seq": {self._seq}, "at": "{utc_timestamp()}", "run": {_json_text(self.run_id)}, "event": "test", '
+            f'"nodeid": {_json_text(nodeid)}, "outcome": {_json_text(ev.outcome)}, '
+            f'"when_failed": {when}, '
+            f'"critical": {"true" if "critical" in ev.markers else "false"}, '
+            f'"duration": {number}, '
+            f'"correlation_ids": [{", ".join(map(_json_text, cids))}], '
+            f'"checks": {len(findings)}, "checks_failed": {failed}, '
+            f'"message": {_json_text(message)}}}'
+        )
+
+    def _write(self, line: str) -> None:
+        """One whole line in one ``os.write``."""
+        if self._fd is None:
+            self.open()
         assert self._fd is not None
         data = (line + "\n").encode("utf-8")
         written = os.write(self._fd, data)
@@ -94,7 +128,6 @@ class EventStream:
             written += os.write(self._fd, data[written:])
         # every line is written whole at once (a watcher and a killed run see every event);
         # the disk sync waits for close: an fsync per test would cost more than the test
-        return record
 
     def update_verdict(self, new: str | None, reason: str = "", **fields: Any) -> None:
         """Emit ``verdict_change`` when the provisional verdict differs from the last one."""

@@ -16,7 +16,7 @@ from typing import Any
 from pytest_deployverify.config import Target
 from pytest_deployverify.evidence import TestEvidence
 from pytest_deployverify.report.context import ReportContext, build_context
-from pytest_deployverify.report.events import EventStream, event_for_test
+from pytest_deployverify.report.events import EventStream
 from pytest_deployverify.report_settings import ReportSettings
 
 TITLE = "Deployment verification report"
@@ -111,7 +111,7 @@ class ReportWriter:
         if evidence is None:
             self.stream.emit("test", nodeid=nodeid, outcome=outcome, correlation_ids=[])
         else:
-            self.stream.emit_redacted("test", event_for_test(evidence, secrets))
+            self.stream.emit_test(evidence, secrets)
         verdict, reason = provisional
         self.stream.update_verdict(verdict, reason, provisional=True, after=nodeid)
 
