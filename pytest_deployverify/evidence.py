@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, NoReturn
 
 import pytest
 
@@ -21,6 +21,31 @@ _WIRE = json.JSONEncoder(default=str, sort_keys=True)
 #: Outcomes a finding can have. "error" means the check could not be made; it never counts
 #: as passed.
 OUTCOMES = ("pass", "fail", "inconclusive", "error")
+
+
+class FinalList(list[Any]):
+    """A list of a finished test's evidence that nothing may change any more: every test's
+    empty lists are one shared ``FinalList``, its markers one per set of names
+    (``TestEvidence.freeze``)."""
+
+    def _refuse(self, *args: object, **kwargs: object) -> NoReturn:
+        raise TypeError(
+            "deployverify: the evidence of a finished test is final; "
+            "change it before its teardown report"
+        )
+
+    append = extend = insert = remove = pop = clear = sort = reverse = _refuse
+    __setitem__ = __delitem__ = __iadd__ = __imul__ = _refuse
+
+    def __reduce__(self) -> tuple[type[FinalList], tuple[tuple[Any, ...]]]:
+        # copies and pickles are made whole, not item by item (which would be refused)
+        return FinalList, (tuple(self),)
+
+
+#: the one empty list every finished test's evidence shares
+NO_ITEMS = FinalList()
+#: names of markers -> the list every finished test with exactly those markers shares
+_MARKER_LISTS: dict[tuple[str, ...], FinalList] = {}
 
 
 @dataclass
@@ -169,20 +194,33 @@ class TestEvidence:
         """Plain data (shallow copies: only ever serialised or redacted into a new copy)."""
         return {key: _copy(value) for key, value in self._data().items()}
 
-    def to_json(self) -> str:
-        """The evidence as it crosses xdist: fields left at their default are left out
-        (``from_json`` restores them), so a test that used none of the plugin's fixtures sends
-        a few dozen bytes."""
-        data = {key: value for key, value in self._data().items() if value}
-        data["nodeid"] = self.nodeid
-        return _WIRE.encode(data)
+    def freeze(self) -> None:
+        """The test is over and its evidence kept: its empty lists become the shared
+        ``NO_ITEMS`` and its markers a list shared with every test of the same markers, so
+        a session keeps no lists of its own for a test that had none (the collector walks
+        every list a session keeps, again and again as the session grows: issue 20). A
+        change afterwards raises ``TypeError``; the values, equality and JSON stay the
+        same."""
+        if self.markers:
+            names = tuple(self.markers)
+            shared = _MARKER_LISTS.get(names)
+            if shared is None:
+                shared = _MARKER_LISTS[names] = FinalList(names)
+            self.markers = shared
+        else:
+            self.markers = NO_ITEMS
+        self.correlation_ids = self.correlation_ids or NO_ITEMS
+        self.findings = self.findings or NO_ITEMS
+        self.exchanges = self.exchanges or NO_ITEMS
+        self.runs = self.runs or NO_ITEMS
+        self.cleanup = self.cleanup or NO_ITEMS
+        self.replays = self.replays or NO_ITEMS
 
-    def redacted(self, secrets: list[str]) -> dict[str, Any]:
-        """This test's evidence as every output shows it: plain data, secrets redacted (a new
-        copy; made once per test by the session, see ``SessionState.shown``)."""
-        from pytest_deployverify.redact import redact_texts, redact_value
-
-        if (
+    def has_records(self) -> bool:
+        """Whether the test left more than strings and a duration: checks, requests, runs,
+        timings, cleanup or replays (a test that used none of the plugin's fixtures has
+        none, and the per-test paths skip their walks for it)."""
+        return bool(
             self.findings
             or self.exchanges
             or self.runs
@@ -192,7 +230,37 @@ class TestEvidence:
             or self.reference_timings
             or self.cleanup
             or self.replays
-        ):
+        )
+
+    def to_json(self) -> str:
+        """The evidence as it crosses xdist: fields left at their default are left out
+        (``from_json`` restores them), so a test that used none of the plugin's fixtures sends
+        a few dozen bytes."""
+        if self.has_records():
+            data = {key: value for key, value in self._data().items() if value}
+        else:
+            # the same document without building every field first (one per test)
+            data = {"outcome": self.outcome} if self.outcome else {}
+            for key, value in (
+                ("when_failed", self.when_failed),
+                ("markers", self.markers),
+                ("correlation_ids", self.correlation_ids),
+                ("message", self.message),
+                ("skip_reason", self.skip_reason),
+                ("duration", self.duration),
+            ):
+                if value:
+                    data[key] = value
+        data["nodeid"] = self.nodeid
+        return _WIRE.encode(data)
+
+    def redacted(self, secrets: list[str]) -> dict[str, Any]:
+        """This test's evidence as every output shows it: plain data, secrets redacted (a new
+        copy, except that its empty lists are the shared ``NO_ITEMS``; made once per test by
+        the session, see ``SessionState.shown``)."""
+        from pytest_deployverify.redact import redact_texts, redact_value
+
+        if self.has_records():
             return redact_value(self._data(), secrets)
         # the common case, a test without requests or checks: only its strings to redact
         # (the same result as the walk above: tests/plugin/test_evidence_serialisation.py)
@@ -204,20 +272,20 @@ class TestEvidence:
             "nodeid": nodeid,
             "outcome": self.outcome,
             "when_failed": self.when_failed,
-            "markers": rest[: len(self.markers)],
-            "correlation_ids": rest[len(self.markers) :],
-            "findings": [],
-            "exchanges": [],
-            "runs": [],
+            "markers": rest[: len(self.markers)] if self.markers else NO_ITEMS,
+            "correlation_ids": rest[len(self.markers) :] if self.correlation_ids else NO_ITEMS,
+            "findings": NO_ITEMS,
+            "exchanges": NO_ITEMS,
+            "runs": NO_ITEMS,
             "timings": {},
             "timing_groups": {},
             "timing_plans": {},
             "reference_timings": {},
-            "cleanup": [],
+            "cleanup": NO_ITEMS,
             "message": message,
             "skip_reason": skip_reason,
             "duration": self.duration,
-            "replays": [],
+            "replays": NO_ITEMS,
         }
 
     @classmethod

@@ -286,7 +286,9 @@ class DeployVerifySession(SessionEnd):
         self.mutation.tests_done(self.fields.coverage, self.settle_version(), record)
 
     def _store(self, ev: TestEvidence) -> bool:
-        """Keep ``ev``; whether it is the first evidence of its test (not a re-run)."""
+        """Keep ``ev`` (final from now on: ``TestEvidence.freeze``); whether it is the first
+        evidence of its test (not a re-run)."""
+        ev.freeze()
         if not self._evidence_active and (
             ev.findings or ev.timings or ev.correlation_ids or OUR_MARKERS.intersection(ev.markers)
         ):

@@ -89,3 +89,62 @@ def test_redacted_evidence_is_the_redaction_walk_over_every_field(ev: TestEviden
     shown = ev.redacted([SECRET])
     assert shown == redact_value(ev.to_dict(), [SECRET])
     assert SECRET not in json.dumps(shown)
+
+
+@pytest.mark.parametrize(
+    "ev",
+    [
+        TestEvidence(nodeid="t.py::test_plain", outcome="passed", duration=0.001),
+        TestEvidence(nodeid=""),
+        TestEvidence(nodeid="t.py::test_o", outcome=""),
+        TestEvidence(
+            nodeid="t.py::test_y",
+            outcome="failed",
+            when_failed="teardown",
+            markers=["critical", "slow"],
+            correlation_ids=["cid-1"],
+            message="E   boom",
+            skip_reason="x",
+            duration=2.5,
+        ),
+        full_evidence(),
+    ],
+    ids=["plain", "empty", "no-outcome", "every-string", "full"],
+)
+def test_the_wire_form_is_every_field_not_at_its_default(ev: TestEvidence) -> None:
+    # a test without records takes a shorter path (one per test): the same document
+    expected = {key: value for key, value in ev.to_dict().items() if value}
+    expected["nodeid"] = ev.nodeid
+    assert ev.to_json() == json.dumps(expected, default=str, sort_keys=True)
+
+
+def test_frozen_evidence_is_the_same_evidence_and_final() -> None:
+    import copy
+    import pickle
+
+    from pytest_deployverify.evidence import NO_ITEMS
+
+    ev, plain = full_evidence(), TestEvidence(nodeid="t.py::p", markers=["critical"])
+    other = TestEvidence(nodeid="t.py::q", markers=["critical"])
+    before = (ev.to_json(), plain.to_json(), copy.deepcopy(ev), copy.deepcopy(plain))
+    for e in (ev, plain, other):
+        e.freeze()
+    assert (ev.to_json(), plain.to_json()) == before[:2]
+    assert (ev, plain) == before[2:]
+    assert plain.redacted([]) == redact_value(plain.to_dict(), [])
+    # a test without lists of its own keeps none: they are shared
+    assert plain.findings is NO_ITEMS and plain.correlation_ids is NO_ITEMS
+    assert plain.markers is other.markers and plain.markers == ["critical"]
+    # what it had stays its own
+    assert ev.findings == before[2].findings and ev.findings is not NO_ITEMS
+    for change in (
+        lambda: plain.findings.append(Finding(check="c", outcome="pass", rule="r")),
+        lambda: plain.markers.append("slow"),
+        lambda: plain.correlation_ids.extend(["cid"]),
+        lambda: plain.replays.insert(0, {}),
+    ):
+        with pytest.raises(TypeError, match="evidence of a finished test is final"):
+            change()
+    assert NO_ITEMS == [] and other.markers == ["critical"]
+    # copies are made whole, not item by item
+    assert pickle.loads(pickle.dumps(plain)) == plain == copy.deepcopy(plain)
