@@ -7,6 +7,8 @@ from xdist workers to the controller inside ``report.user_properties``.
 from __future__ import annotations
 
 import json
+import math
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, NoReturn
 
@@ -17,6 +19,8 @@ from pytest_deployverify.replay import SentRequest
 EVIDENCE_PROPERTY = "deployverify"
 #: ``json.dumps(data, default=str, sort_keys=True)`` without making an encoder per test
 _WIRE = json.JSONEncoder(default=str, sort_keys=True)
+#: a string as ``_WIRE`` writes it (quoted, escaped, ASCII only)
+_ascii: Callable[[str], str] = json.encoder.encode_basestring_ascii
 
 #: Outcomes a finding can have. "error" means the check could not be made; it never counts
 #: as passed.
@@ -236,23 +240,35 @@ class TestEvidence:
         """The evidence as it crosses xdist: fields left at their default are left out
         (``from_json`` restores them), so a test that used none of the plugin's fixtures sends
         a few dozen bytes."""
-        if self.has_records():
-            data = {key: value for key, value in self._data().items() if value}
-        else:
-            # the same document without building every field first (one per test)
-            data = {"outcome": self.outcome} if self.outcome else {}
-            for key, value in (
-                ("when_failed", self.when_failed),
-                ("markers", self.markers),
-                ("correlation_ids", self.correlation_ids),
-                ("message", self.message),
-                ("skip_reason", self.skip_reason),
-                ("duration", self.duration),
-            ):
-                if value:
-                    data[key] = value
+        if not self.has_records():
+            return self._plain_json()
+        data = {key: value for key, value in self._data().items() if value}
         data["nodeid"] = self.nodeid
         return _WIRE.encode(data)
+
+    def _plain_json(self) -> str:
+        """``to_json`` of a test without records, written out key by key in ``_WIRE``'s
+        order and spelling (one per test; tests/plugin/test_evidence_serialisation.py holds
+        it to the encoder's)."""
+        parts = []
+        if self.correlation_ids:
+            parts.append(f'"correlation_ids": [{", ".join(map(_ascii, self.correlation_ids))}]')
+        if self.duration:
+            duration = self.duration
+            number = repr(duration) if math.isfinite(duration) else _WIRE.encode(duration)
+            parts.append(f'"duration": {number}')
+        if self.markers:
+            parts.append(f'"markers": [{", ".join(map(_ascii, self.markers))}]')
+        if self.message:
+            parts.append(f'"message": {_ascii(self.message)}')
+        parts.append(f'"nodeid": {_ascii(self.nodeid)}')
+        if self.outcome:
+            parts.append(f'"outcome": {_ascii(self.outcome)}')
+        if self.skip_reason:
+            parts.append(f'"skip_reason": {_ascii(self.skip_reason)}')
+        if self.when_failed:
+            parts.append(f'"when_failed": {_ascii(self.when_failed)}')
+        return "{" + ", ".join(parts) + "}"
 
     def redacted(self, secrets: list[str]) -> dict[str, Any]:
         """This test's evidence as every output shows it: plain data, secrets redacted (a new

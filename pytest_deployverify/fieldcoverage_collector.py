@@ -46,11 +46,10 @@ class FieldCoverageCollector:
             del item.stash[RECORDER_KEY]
 
     def report_made(self, item: pytest.Item, report: pytest.TestReport) -> None:
-        """A teardown report carries the test's recorder (when it saw anything)."""
-        if report.when == "teardown":
-            rec = item.stash.get(RECORDER_KEY, None)
-            if rec is not None and (rec.routes or rec.declared):
-                report.user_properties.append((PROPERTY, rec.to_json()))
+        """A test's teardown report carries its recorder (when it saw anything)."""
+        rec = item.stash.get(RECORDER_KEY, None)
+        if rec is not None and (rec.routes or rec.declared):
+            report.user_properties.append((PROPERTY, rec.to_json()))
 
     def report_logged(self, report: pytest.TestReport) -> None:
         """Merge a teardown report's recorder (the controller's or a worker's test)."""

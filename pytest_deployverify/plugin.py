@@ -54,6 +54,8 @@ def pytest_configure(config: pytest.Config) -> None:
     # every option, ini key and pyproject table, validated once
     dvs = DeployVerifySession.create(config, settings.configure(config))
     config.pluginmanager.register(dvs, PLUGIN_NAME)
+    if dvs.settings.baseline.record:
+        config.pluginmanager.register(RecordProtocol(), f"{PLUGIN_NAME}-record")
 
 
 @pytest.hookimpl(tryfirst=True)
@@ -148,16 +150,17 @@ def pytest_metadata(metadata: dict[str, Any], config: pytest.Config) -> None:
 # ---------------------------------------------------------------- per test
 
 
-@pytest.hookimpl(tryfirst=True)
-def pytest_runtest_protocol(item: pytest.Item, nextitem: pytest.Item | None) -> bool | None:
-    """Record mode repeats a test ``--record-runs`` times and learns its baseline."""
-    dvs = current(item.config)
-    if not dvs.settings.baseline.record:
-        return None
-    from pytest_deployverify.baseline.recording import run_recorded
+class RecordProtocol:
+    """``--record-baseline`` only (registered by ``pytest_configure``): record mode repeats
+    a test ``--record-runs`` times and learns its baseline. Other runs leave pytest's
+    protocol alone, without a call of ours per test."""
 
-    run_recorded(item, nextitem, dvs.baseline)
-    return True
+    @pytest.hookimpl(tryfirst=True)
+    def pytest_runtest_protocol(self, item: pytest.Item, nextitem: pytest.Item | None) -> bool:
+        from pytest_deployverify.baseline.recording import run_recorded
+
+        run_recorded(item, nextitem, current(item.config).baseline)
+        return True
 
 
 @pytest.hookimpl(tryfirst=True)

@@ -224,7 +224,9 @@ class DeployVerifySession(SessionEnd):
 
     def report_made(self, item: pytest.Item, report: pytest.TestReport) -> None:
         """``pytest_runtest_makereport`` (outermost wrapper): each phase's report."""
-        self.fields.report_made(item, report)  # before redaction: it holds observed values
+        when = report.when
+        if when == "teardown":
+            self.fields.report_made(item, report)  # before redaction: it holds observed values
         if self.target is not None:
             # pytest's own output (terminal, -l locals, captured logs, junitxml) without
             # secrets (the target's and a reference deployment's)
@@ -232,7 +234,6 @@ class DeployVerifySession(SessionEnd):
         evidence = item.stash.get(EVIDENCE_KEY, None)
         if evidence is None:
             return
-        when = report.when
         if when == "call":
             evidence.exchanges_before_teardown = len(evidence.exchanges)
             if evidence.findings and report.passed and not hasattr(report, "wasxfail"):

@@ -107,9 +107,17 @@ def test_redacted_evidence_is_the_redaction_walk_over_every_field(ev: TestEviden
             skip_reason="x",
             duration=2.5,
         ),
+        TestEvidence(
+            nodeid='t.py::test_\u00e9["q\\"]\x01',
+            correlation_ids=["a", "\u2603"],
+            markers=["m"],
+            message="line\nnext \U0001f600",
+            duration=float("nan"),
+        ),
+        TestEvidence(nodeid="t.py::inf", outcome="error", duration=float("-inf")),
         full_evidence(),
     ],
-    ids=["plain", "empty", "no-outcome", "every-string", "full"],
+    ids=["plain", "empty", "no-outcome", "every-string", "escapes", "infinite", "full"],
 )
 def test_the_wire_form_is_every_field_not_at_its_default(ev: TestEvidence) -> None:
     # a test without records takes a shorter path (one per test): the same document
