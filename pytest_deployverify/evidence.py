@@ -219,6 +219,8 @@ class TestEvidence:
         self.runs = self.runs or NO_ITEMS
         self.cleanup = self.cleanup or NO_ITEMS
         self.replays = self.replays or NO_ITEMS
+        for finding in self.findings:
+            finding.correlation_ids = finding.correlation_ids or NO_ITEMS
 
     def has_records(self) -> bool:
         """Whether the test left more than strings and a duration: checks, requests, runs,

@@ -14,6 +14,7 @@ import json
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass
+from functools import lru_cache
 
 Segment = str | int
 Path = tuple[Segment, ...]
@@ -73,8 +74,12 @@ _TOKEN = re.compile(
 )
 
 
+@lru_cache(maxsize=4096)
 def parse_pattern(text: str) -> tuple[PatternSegment, ...]:
-    """Parse a rule path such as ``$.items[*].id`` or ``**.created_at`` into segments."""
+    """Parse a rule path such as ``$.items[*].id`` or ``**.created_at`` into segments.
+
+    Remembered (the result is immutable): every comparison parses its rules' paths, and the
+    same few paths recur in every baseline file of a suite."""
     src = text.strip()
     if not src:
         raise PatternError("empty rule path; use '$' for the whole value")

@@ -145,6 +145,7 @@ def test_frozen_evidence_is_the_same_evidence_and_final() -> None:
     assert plain.markers is other.markers and plain.markers == ["critical"]
     # what it had stays its own
     assert ev.findings == before[2].findings and ev.findings is not NO_ITEMS
+    assert ev.findings[0].correlation_ids is NO_ITEMS
     for change in (
         lambda: plain.findings.append(Finding(check="c", outcome="pass", rule="r")),
         lambda: plain.markers.append("slow"),

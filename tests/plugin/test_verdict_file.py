@@ -193,3 +193,36 @@ def test_verdict_checksum_is_that_of_the_files_on_disk(bproject, pytester, mode)
     bproject.run(*mode).assert_outcomes(passed=2)
     second = load_verdict(pytester.path / "reports" / "verdict.json")["baseline"]
     assert second["checksum"] == on_disk() != first["checksum"]
+
+
+def test_document_text_writes_each_entry_as_json_writes_it() -> None:
+    # the long lists are written by one C encoder made for all their entries: each line
+    # must be what json.dumps writes for that entry, the rest indented as json.dumps does
+    import json
+
+    from pytest_deployverify.verdict_document import document_text
+
+    data = {
+        "verdict": "fail",
+        "counts": {"tests": 2, "nested": {"x": [1, 2]}},
+        "tests": [
+            {"nodeid": "t.py::a[\u00e9\u2603]", "duration": 0.25, "markers": ["critical"]},
+            {"nodeid": 't.py::b["q\\\\"]', "message": "line\nnext", "replays": [], "n": None},
+        ],
+        "checks": [{"observed": {"deep": [{"k": True}]}, "expected": 1e-9}],
+        "alerts": [],
+    }
+    text = document_text(data)
+    assert json.loads(text) == data
+    lines = text.splitlines()
+    for entry in [*data["tests"], *data["checks"]]:
+        assert f"    {json.dumps(entry, allow_nan=False)}" in {line.rstrip(",") for line in lines}
+    assert '  "alerts": []' in lines and '  "counts": {' in lines
+    with pytest.raises(ValueError, match="Out of range float"):
+        document_text({"tests": [{"duration": float("nan")}]})
+    # an entry that holds itself is refused, not written forever; the next is written
+    loop: dict[str, object] = {}
+    loop["self"] = loop
+    with pytest.raises(ValueError, match="Circular reference"):
+        document_text({"tests": [loop]})
+    assert json.loads(document_text({"tests": [{"a": 1}, {"a": 1}]})) == {"tests": [{"a": 1}] * 2}

@@ -1,0 +1,69 @@
+"""What the plugin does for every test (issue 20, benchmarks/scale.py): nothing that grows
+with the run. A test's evidence, once stored, keeps no empty lists of its own; the protocol
+hook is ours only when recording."""
+
+from __future__ import annotations
+
+import pytest
+
+from pytest_deployverify.evidence import NO_ITEMS, TestEvidence
+from pytest_deployverify.session import PLUGIN_NAME, current
+
+TESTS = """
+import pytest
+
+def test_plain():
+    pass
+
+@pytest.mark.critical
+def test_marked():
+    pass
+
+@pytest.mark.parametrize("n", range(3))
+def test_many(n):
+    assert n < 2
+"""
+
+
+class Keep:
+    """The session's stored evidence, at its end."""
+
+    evidence: dict[str, TestEvidence]
+
+    @pytest.hookimpl(trylast=True)
+    def pytest_sessionfinish(self, session: pytest.Session) -> None:
+        self.evidence = dict(current(session.config).evidence)
+
+
+def test_stored_evidence_shares_its_empty_lists(pytester: pytest.Pytester, mode) -> None:
+    pytester.makepyfile(test_work=TESTS)
+    keep = Keep()
+    pytester.inline_run(*mode, "-p", "no:cacheprovider", plugins=[keep]).assertoutcome(
+        passed=4, failed=1
+    )
+    evidence = keep.evidence
+    assert len(evidence) == 5
+    for ev in evidence.values():
+        assert ev.findings is NO_ITEMS and ev.correlation_ids is NO_ITEMS
+        assert ev.exchanges is NO_ITEMS and ev.replays is NO_ITEMS
+    assert evidence["test_work.py::test_plain"].markers is NO_ITEMS
+    assert evidence["test_work.py::test_marked"].markers == ["critical"]
+    # one list for every test of the same markers
+    many = [evidence[f"test_work.py::test_many[{n}]"] for n in range(3)]
+    assert many[0].markers == ["parametrize"]
+    assert many[0].markers is many[1].markers is many[2].markers
+    failed = many[2]
+    assert failed.outcome == "failed" and "assert 2 < 2" in failed.message
+
+
+@pytest.mark.parametrize("record", [False, True], ids=["compare", "record"])
+def test_the_protocol_hook_is_ours_only_when_recording(
+    pytester: pytest.Pytester, record: bool
+) -> None:
+    pytester.makepyfile(test_work=TESTS)
+    config = pytester.parseconfigure(*(["--record-baseline"] if record else []))
+    recorder = config.pluginmanager.get_plugin(f"{PLUGIN_NAME}-record")
+    assert (recorder is not None) is record
+    impls = config.pluginmanager.hook.pytest_runtest_protocol.get_hookimpls()
+    ours = [i for i in impls if "deployverify" in (i.plugin_name or "")]
+    assert len(ours) == (1 if record else 0)
