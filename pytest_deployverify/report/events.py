@@ -107,7 +107,8 @@ class EventStream:
         # repr is what the encoder writes for a finite number (NaN and infinities: its words)
         number = repr(duration) if math.isfinite(duration) else _LINE.encode(duration)
         self._write(
-            f'{{"seq": {self._seq}, "at": "{utc_timestamp()}", "run": {_json_text(self.run_id)}, "event": "test", '
+            f'{{"seq": {self._seq}, "at": "{utc_timestamp()}", '
+            f'"run": {_json_text(self.run_id)}, "event": "test", '
             f'"nodeid": {_json_text(nodeid)}, "outcome": {_json_text(ev.outcome)}, '
             f'"when_failed": {when}, '
             f'"critical": {"true" if "critical" in ev.markers else "false"}, '
