@@ -256,9 +256,7 @@ class TestEvidence:
         if self.correlation_ids:
             parts.append(f'"correlation_ids": [{", ".join(map(_ascii, self.correlation_ids))}]')
         if self.duration:
-            duration = self.duration
-            number = repr(duration) if math.isfinite(duration) else _WIRE.encode(duration)
-            parts.append(f'"duration": {number}')
+            parts.append(f'"duration": {json_number(self.duration)}')
         if self.markers:
             parts.append(f'"markers": [{", ".join(map(_ascii, self.markers))}]')
         if self.message:
@@ -317,6 +315,12 @@ class TestEvidence:
     @classmethod
     def from_json(cls, text: str) -> TestEvidence:
         return cls.from_dict(json.loads(text))
+
+
+def json_number(value: float) -> str:
+    """``value`` as json's encoders write it (``repr``; NaN and the infinities as their
+    words), without an encoder call: for the texts written key by key per test."""
+    return repr(value) if math.isfinite(value) else _WIRE.encode(value)
 
 
 def _copy(value: Any) -> Any:

@@ -22,14 +22,13 @@ from __future__ import annotations
 
 import contextlib
 import json
-import math
 import os
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 from pytest_deployverify.clock import utc_timestamp
-from pytest_deployverify.evidence import TestEvidence
+from pytest_deployverify.evidence import TestEvidence, json_number
 from pytest_deployverify.redact import redact_texts, redact_value
 from pytest_deployverify.report.model import failure_line
 
@@ -103,16 +102,13 @@ class EventStream:
         )
         failed = sum(1 for f in findings if f.outcome in ("fail", "error")) if findings else 0
         when = "null" if ev.when_failed is None else _json_text(ev.when_failed)
-        duration = round(ev.duration, 4)
-        # repr is what the encoder writes for a finite number (NaN and infinities: its words)
-        number = repr(duration) if math.isfinite(duration) else _LINE.encode(duration)
         self._write(
             f'{{"seq": {self._seq}, "at": "{utc_timestamp()}", '
             f'"run": {_json_text(self.run_id)}, "event": "test", '
             f'"nodeid": {_json_text(nodeid)}, "outcome": {_json_text(ev.outcome)}, '
             f'"when_failed": {when}, '
             f'"critical": {"true" if "critical" in ev.markers else "false"}, '
-            f'"duration": {number}, '
+            f'"duration": {json_number(round(ev.duration, 4))}, '
             f'"correlation_ids": [{", ".join(map(_json_text, cids))}], '
             f'"checks": {len(findings)}, "checks_failed": {failed}, '
             f'"message": {_json_text(message)}}}'
