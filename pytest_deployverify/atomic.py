@@ -3,9 +3,13 @@ worker) only ever sees the old content or the new, never a half-written file.
 
 The text goes to a temporary file in the target's directory, is fsynced, renamed over the
 target with ``os.replace``, and the directory is fsynced so the rename itself survives a crash.
-A writer of many files in few directories (a recording: one baseline file per test) passes a
-:class:`DirectorySync` and fsyncs each directory once, after its last rename: a crash before
-that leaves each file old or new, never partial, as before.
+
+A writer of many small files (a recording: one baseline file per test) uses a
+:class:`WriteBatch` instead: each file goes to its temporary when it is ready, and
+:meth:`WriteBatch.publish` makes them all durable at once (one ``syncfs`` per filesystem on
+Linux, where an fsync per file cost more than the rest of the write), renames each over its
+target, and fsyncs each directory once. Until then every target holds its old content; a
+crash leaves old files and temporaries that are never read, never a partial target.
 """
 
 from __future__ import annotations
@@ -13,6 +17,7 @@ from __future__ import annotations
 import contextlib
 import itertools
 import os
+import sys
 import tempfile
 from pathlib import Path
 
@@ -20,17 +25,21 @@ from pathlib import Path
 TMP_PREFIX = ".deployverify-tmp-"
 
 
-class DirectorySync:
-    """Directories with renames not yet made durable, fsynced together by :meth:`sync`.
+class WriteBatch:
+    """Files staged now and put in place together by :meth:`publish`, and directories with
+    renames not yet made durable, fsynced together by :meth:`sync`.
 
-    Each ``fsync`` of a directory costs as much as a small file's; a recording of thousands
-    of tests wrote one per file (benchmarks/README.md, "Figures after the fifth issue-20
-    session"). Also remembers the directories known to exist, so that each is made once.
+    Each ``fsync`` costs as much as writing a small file: a recording of thousands of tests
+    paid one per file and one per directory (benchmarks/README.md, "Figures after the fifth
+    issue-20 session" and "... the eighth"). Also remembers the directories known to exist,
+    so that each is made once.
     """
 
     def __init__(self) -> None:
         self._pending: set[Path] = set()
         self._made: set[Path] = set()
+        #: target -> its staged temporary, in the order staged
+        self._staged: dict[Path, str] = {}
 
     def ensure(self, directory: Path) -> None:
         """Make ``directory`` unless this object made or saw it already."""
@@ -42,6 +51,66 @@ class DirectorySync:
         """A file was renamed into ``directory``: fsync it at the next :meth:`sync`."""
         self._pending.add(directory)
 
+    def stage(self, path: Path, data: bytes, mode: int = 0o644) -> os.stat_result:
+        """Write ``data`` to a temporary beside ``path``, to replace it at :meth:`publish`;
+        returns the temporary's status (a rename keeps its mtime and size). ``path`` keeps
+        its old content until then; staging it again replaces the earlier temporary."""
+        parent = path.parent
+        self.ensure(parent)
+        tmp, status = _write_temporary(parent, data, mode, fsync=not BATCH_SYNC)
+        earlier = self._staged.pop(path, None)
+        if earlier is not None:
+            _unlink(earlier)
+        self._staged[path] = tmp
+        return status
+
+    def staged(self) -> list[Path]:
+        """The targets staged and not yet published, in the order staged."""
+        return list(self._staged)
+
+    def publish(self) -> list[tuple[Path, OSError]]:
+        """Make every staged temporary durable, rename each over its target, then
+        :meth:`sync` the directories; returns the targets not put in place, each with its
+        error. A failed filesystem sync renames nothing and removes the temporaries (every
+        target keeps its old content); a failed rename removes its temporary and the others
+        still land; an interrupted one removes the temporaries not yet renamed."""
+        staged, self._staged = self._staged, {}
+        if staged and BATCH_SYNC:
+            try:
+                sync_filesystems({Path(tmp).parent for tmp in staged.values()})
+            except OSError as exc:
+                for tmp in staged.values():
+                    _unlink(tmp)
+                return [(path, exc) for path in staged]
+            except BaseException:
+                for tmp in staged.values():
+                    _unlink(tmp)
+                raise
+        failed: list[tuple[Path, OSError]] = []
+        remaining = iter(staged.items())
+        try:
+            for path, tmp in remaining:
+                try:
+                    os.replace(tmp, path)
+                except OSError as exc:
+                    _unlink(tmp)
+                    failed.append((path, exc))
+                    continue
+                self._pending.add(path.parent)
+        except BaseException:  # interrupted: what is not in place is not left behind either
+            _unlink(tmp)
+            for _, rest in remaining:
+                _unlink(rest)
+            raise
+        self.sync()
+        return failed
+
+    def discard(self) -> None:
+        """Remove every staged temporary: their targets keep their old content."""
+        staged, self._staged = self._staged, {}
+        for tmp in staged.values():
+            _unlink(tmp)
+
     def sync(self) -> None:
         """fsync every directory written to since the last call (idempotent)."""
         pending, self._pending = self._pending, set()
@@ -50,7 +119,7 @@ class DirectorySync:
 
 
 def write_atomic(
-    path: Path, text: str | bytes, *, mode: int = 0o644, dirs: DirectorySync | None = None
+    path: Path, text: str | bytes, *, mode: int = 0o644, dirs: WriteBatch | None = None
 ) -> Path:
     """Write ``text`` (a str is written as UTF-8 with ``\\n`` line ends) to ``path``
     atomically; returns ``path``.
@@ -65,7 +134,7 @@ def write_atomic(
 
 
 def replace_file(
-    path: Path, data: bytes, mode: int = 0o644, dirs: DirectorySync | None = None
+    path: Path, data: bytes, mode: int = 0o644, dirs: WriteBatch | None = None
 ) -> os.stat_result:
     """:func:`write_atomic` of bytes; returns the new file's status (a caller that caches
     what it wrote need not ``stat`` it again: a rename keeps the file's mtime and size).
@@ -79,6 +148,32 @@ def replace_file(
         parent.mkdir(parents=True, exist_ok=True)
     else:
         dirs.ensure(parent)
+    tmp, status = _write_temporary(parent, data, mode, fsync=True)
+    try:
+        os.replace(tmp, path)
+    except BaseException:
+        _unlink(tmp)
+        raise
+    if dirs is None:
+        _fsync_dir(parent)
+    else:
+        dirs.written(parent)
+    return status
+
+
+_FCHMOD = hasattr(os, "fchmod")  # not on Windows
+#: whether a :class:`WriteBatch` syncs its files together (``syncfs``) rather than one by one
+BATCH_SYNC = sys.platform.startswith("linux")
+_CREATE = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0)
+_CREATE |= getattr(os, "O_CLOEXEC", 0)
+_serial = itertools.count()
+
+
+def _write_temporary(
+    parent: Path, data: bytes, mode: int, *, fsync: bool
+) -> tuple[str, os.stat_result]:
+    """A new temporary in ``parent`` holding ``data`` with permissions ``mode``, fsynced
+    when ``fsync``: its name and status."""
     try:
         fd, tmp = _create_temporary(parent)
     except FileNotFoundError:  # removed since it was made: make it again
@@ -91,28 +186,45 @@ def replace_file(
                 view = view[os.write(fd, view) :]
             if _FCHMOD:
                 os.fchmod(fd, mode)
-            os.fsync(fd)
+            if fsync:
+                os.fsync(fd)
             status = os.fstat(fd)
         finally:
             os.close(fd)
         if not _FCHMOD:
             os.chmod(tmp, mode)
-        os.replace(tmp, path)
     except BaseException:
-        with contextlib.suppress(OSError):
-            os.unlink(tmp)
+        _unlink(tmp)
         raise
-    if dirs is None:
-        _fsync_dir(parent)
-    else:
-        dirs.written(parent)
-    return status
+    return tmp, status
 
 
-_FCHMOD = hasattr(os, "fchmod")  # not on Windows
-_CREATE = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0)
-_CREATE |= getattr(os, "O_CLOEXEC", 0)
-_serial = itertools.count()
+def _unlink(tmp: str) -> None:
+    with contextlib.suppress(OSError):
+        os.unlink(tmp)
+
+
+def sync_filesystems(directories: set[Path]) -> None:
+    """Flush every filesystem holding one of ``directories`` to disk, and wait: ``syncfs``
+    once per filesystem (``sync`` where the C library has no ``syncfs``). Raises ``OSError``
+    when the kernel reports a failed write."""
+    import ctypes
+
+    devices: dict[int, Path] = {}
+    for directory in directories:
+        devices.setdefault(os.stat(directory).st_dev, directory)
+    syncfs = getattr(ctypes.CDLL(None, use_errno=True), "syncfs", None)
+    if syncfs is None:
+        os.sync()
+        return
+    for directory in devices.values():
+        fd = os.open(directory, os.O_RDONLY)
+        try:
+            if syncfs(fd) != 0:
+                err = ctypes.get_errno()
+                raise OSError(err, f"syncfs: {os.strerror(err)}", str(directory))
+        finally:
+            os.close(fd)
 
 
 def _create_temporary(parent: Path) -> tuple[int, str]:

@@ -47,7 +47,7 @@ class SessionEnd(SessionState):
 
     def finish(self, session: pytest.Session, exitstatus: int) -> None:
         """The session end, in order (see the module docstring)."""
-        self._step("baseline files", self.baseline.sync_written)
+        self._step("baseline files", self.baseline.publish)
         if self.is_worker:
             self.config.workeroutput[WORKEROUTPUT_KEY] = self.baseline.to_worker_output()  # type: ignore[attr-defined]
             return
@@ -252,7 +252,7 @@ class SessionEnd(SessionState):
         """
         from pytest_deployverify import output_redaction
 
-        self._step("baseline files", self.baseline.sync_written)  # no session end: now
+        self._step("baseline files", self.baseline.publish)  # no session end: now
         output_redaction.uninstall(self.config)
         self.breaker.close()
         if self.is_worker:

@@ -210,6 +210,9 @@ def decide(facts: Facts, tally: Tally | None = None) -> Decision:
     record_failed = list(acc.get("record_failed") or [])
     if facts.record_mode and record_failed:
         fails.append(f"baseline not recorded for {record_failed[0]}" + _more(record_failed))
+    write_failed = list(acc.get("write_failed") or [])
+    if facts.record_mode and write_failed:
+        fails.append(f"baseline file not written: {write_failed[0]}" + _more(write_failed))
 
     if not facts.record_mode:
         for timing in facts.timings:

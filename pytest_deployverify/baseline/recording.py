@@ -14,7 +14,6 @@ from typing import Any, cast
 import pytest
 
 from pytest_deployverify import __version__
-from pytest_deployverify.atomic import replace_file
 from pytest_deployverify.baseline import storage
 from pytest_deployverify.baseline.model import BaselineFile, Observation, Rule
 from pytest_deployverify.baseline.session import BaselineSession, read_file
@@ -127,7 +126,8 @@ def finish_recording(bs: BaselineSession, rec: ItemRecording) -> None:
             bs.remember(path, old_raw, replace(new, recorded_at=stamp), old_status)
         return
     raw = text.encode("utf-8")
-    status = replace_file(path, raw, dirs=bs.dirs)  # directories fsynced at the session end
+    # in place at the session end, all made durable at once (``BaselineSession.publish``)
+    status = bs.writes.stage(path, raw)
     bs.remember(path, raw, new, status)
     bs.note("updated" if old_text is not None else "written", shown)
 

@@ -20,7 +20,7 @@ from typing import Any
 
 import pytest
 
-from pytest_deployverify.atomic import TMP_PREFIX, DirectorySync
+from pytest_deployverify.atomic import TMP_PREFIX, WriteBatch
 from pytest_deployverify.baseline import storage
 from pytest_deployverify.baseline.model import BaselineFile, Rule
 from pytest_deployverify.clock import utc_timestamp
@@ -39,6 +39,7 @@ _LIST_KEYS = (
     "updated",
     "unchanged",
     "record_failed",
+    "write_failed",
 )
 
 
@@ -162,8 +163,9 @@ class BaselineSession:
         self._cache: dict[Path, _Read] = {}
         #: the last files parsed, whole, each with the read it came from (see ``FileSummary``)
         self._recent: dict[Path, tuple[_Read, BaselineFile]] = {}
-        #: the recording's baseline directories, each fsynced once (``sync_written``)
-        self.dirs = DirectorySync()
+        #: the recording's baseline files, put in place together at the session end
+        #: (``publish``)
+        self.writes = WriteBatch()
         self._final: dict[str, Any] | None = None
         #: set at session end (controller, or a run without xdist): accounting is complete
         self.finished = False
@@ -281,17 +283,29 @@ class BaselineSession:
         keeping it whole; raises ``BaselineFileError``."""
         return _summary_of(self._read(path))
 
-    def sync_written(self) -> None:
-        """Make this process's recorded files durable: fsync each directory written to (once
-        per directory, not once per file). Called first at the session end, and again at
-        unconfigure should the session end not have run."""
-        self.dirs.sync()
+    def publish(self) -> None:
+        """Put this process's recorded files in place, durably: one filesystem sync for all
+        of them, a rename each, an fsync per directory (``atomic.WriteBatch``). Called first
+        at the session end (on an xdist worker, before its results go to the controller), and
+        again at unconfigure should the session end not have run. A file not put in place
+        moves from ``written``/``updated`` to ``write_failed`` (which fails the verdict, and
+        reaches the controller from an xdist worker): its old content, if any, stays."""
+        for path, exc in self.writes.publish():
+            shown = self.display(path)
+            for key in ("written", "updated"):
+                if shown in self._listed[key]:
+                    self._listed[key].discard(shown)
+                    self.lists[key].remove(shown)
+            self._cache.pop(path, None)  # what is on disk is the old file, or none
+            self._recent.pop(path, None)
+            reason = exc.strerror or type(exc).__name__
+            self.note("write_failed", f"{shown}: {reason}")
 
     def remember(
         self, path: Path, raw: bytes, written: BaselineFile, status: os.stat_result
     ) -> None:
         """``raw`` was just written to ``path`` as ``written`` (``status``: the written file's,
-        from :func:`atomic.replace_file`): the verdict's checksum and provenance at the session
+        from :meth:`atomic.WriteBatch.stage`): the verdict's checksum and provenance at the session
         end need not read and parse it again."""
         if status.st_size == len(raw):
             read = _Read(
@@ -538,7 +552,7 @@ class BaselineSession:
             "fail_unverified": self.fail_unverified,
         }
         if self.record_mode:
-            for key in ("written", "updated", "unchanged", "record_failed"):
+            for key in ("written", "updated", "unchanged", "record_failed", "write_failed"):
                 out[key] = list(self.lists[key])
         return out
 
@@ -616,6 +630,11 @@ class BaselineSession:
                     if acc["record_failed"]
                     else ""
                 )
+                + (
+                    f", {len(acc['write_failed'])} not written (write failed)"
+                    if acc["write_failed"]
+                    else ""
+                )
             )
         else:
             lines.append(
@@ -630,6 +649,7 @@ class BaselineSession:
             ("not_verified", "not verified"),
             ("unused_files", "unused file"),
             ("record_failed", "not recorded, the test failed"),
+            ("write_failed", "not written"),
         ):
             entries = acc.get(key, [])
             for e in entries[:20]:

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from pytest_deployverify import atomic
-from pytest_deployverify.atomic import TMP_PREFIX, DirectorySync, replace_file, write_atomic
+from pytest_deployverify.atomic import TMP_PREFIX, WriteBatch, replace_file, write_atomic
 
 posix_only = pytest.mark.skipif(os.name != "posix", reason="POSIX permissions and symlinks")
 
@@ -78,7 +78,7 @@ def test_many_leftovers_fall_back_to_random_names(tmp_path: Path, serial_from_ze
 
 
 def test_replace_file_returns_the_written_files_status(tmp_path: Path) -> None:
-    dirs = DirectorySync()
+    dirs = WriteBatch()
     path = tmp_path / "deep" / "t.json"
     old = replace_file(path, b'{"v": 1}\n', dirs=dirs)
     new = replace_file(path, b'{"v": 22}\n', dirs=dirs)
