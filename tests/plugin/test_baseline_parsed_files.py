@@ -53,11 +53,17 @@ def test_zz_reader(request):
 """
 
 
-@pytest.mark.parametrize("workers", [[], ["-n", "2"]], ids=["serial", "xdist"])
+# The reader changes a file a check reads: it must run after the checks, never beside them
+# on another worker. So under -n 2 it is the last test of the checks' own module, and
+# --dist loadfile runs that module on one worker, in order (xdist's loadgroup would be the
+# natural choice, but it sets item._nodeid, which pytest 9 no longer reads: no groups).
+@pytest.mark.parametrize(
+    "workers", [[], ["-n", "2", "--dist", "loadfile"]], ids=["serial", "xdist"]
+)
 def test_parsed_files_are_let_go_and_read_again(bproject, workers) -> None:
     bproject.tests(CHECKS, name="test_checks")
     assert bproject.record("--record-runs", "1").ret == 0
-    bproject.tests(READER, name="test_zz_reader")
+    bproject.tests(CHECKS + READER, name="test_checks")
     result = bproject.run("--fail-unverified", "-p", "no:randomly", *workers)
     result.assert_outcomes(passed=21)
     # the observation the reader added is in no test: the session end saw it in the summary
