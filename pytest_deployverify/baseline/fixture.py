@@ -26,7 +26,7 @@ import pytest
 from pytest_deployverify.baseline import compare as cmp
 from pytest_deployverify.baseline.live import LiveComparison
 from pytest_deployverify.baseline.model import Difference, Rule
-from pytest_deployverify.baseline.normalise import normalise
+from pytest_deployverify.baseline.normalise import copy_plain, normalise
 from pytest_deployverify.baseline.paths import PatternError
 from pytest_deployverify.baseline.recording import RECORDING_KEY
 from pytest_deployverify.baseline.redaction import Redactor, redact_observation
@@ -195,7 +195,7 @@ class Baseline:
                     + "\n  ".join(lines)
                 )
         # a copy: plain data is not copied by normalise, and the test may change it later
-        rec.values.setdefault(name, []).append(copy.deepcopy(observed))
+        rec.values.setdefault(name, []).append(copy_plain(observed))
         rec.rules[name] = call_rules
         if rec.run + 1 == self._session.record_runs:
             # the last record run: the rules learned from all of them must accept each one,

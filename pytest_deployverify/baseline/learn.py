@@ -42,9 +42,10 @@ def learn(runs: Sequence[Any], user_rules: Sequence[Rule] = ()) -> tuple[Any, li
     """The value to store (the first recording) and every rule: user rules plus learned ones."""
     if not runs:
         raise ValueError("learn() needs at least one recording")
+    if len(runs) == 1:
+        return runs[0], list(user_rules)  # one recording: nothing varies, nothing to learn
     learner = _Learner(list(user_rules))
-    if len(runs) > 1:
-        learner.walk(list(runs), (), learner.matcher.start())
+    learner.walk(list(runs), (), learner.matcher.start())
     return runs[0], [*user_rules, *learner.rules(runs[0])]
 
 

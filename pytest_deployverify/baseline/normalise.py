@@ -102,6 +102,22 @@ _ATOMS = frozenset({str, int, bool, type(None)})
 _ATOMS_AND_FLOAT = _ATOMS | {float}
 
 
+def copy_plain(value: Any) -> Any:
+    """A copy of plain data (what :func:`normalise` returns) sharing no dict or list with it.
+
+    ``copy.deepcopy``'s memo and reduction protocol are not needed for JSON data: this is a
+    quarter of its cost on a small record, and a recording copies every value it keeps.
+    """
+    t = type(value)
+    if t is dict:
+        return {
+            k: copy_plain(v) if type(v) is dict or type(v) is list else v for k, v in value.items()
+        }
+    if t is list:
+        return [copy_plain(v) if type(v) is dict or type(v) is list else v for v in value]
+    return value
+
+
 def _flat_list_plain(items: list[Any]) -> bool | None:
     """``is_plain`` of a list of scalars or of flat records, decided at C speed (no Python
     loop per item: the chunk list of a large document summary); None when it holds nested

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import uuid
 
 import pytest
@@ -11,6 +12,7 @@ from pytest_deployverify.baseline import storage
 from pytest_deployverify.baseline.compare import compare
 from pytest_deployverify.baseline.learn import learn
 from pytest_deployverify.baseline.model import Rule
+from pytest_deployverify.baseline.normalise import copy_plain
 from pytest_deployverify.baseline.paths import DEEP, WILD, PatternError, format_path, parse_pattern
 from pytest_deployverify.baseline.shapes import infer_shape, violations
 
@@ -118,6 +120,28 @@ def test_learn_float_jitter_is_tolerance_and_ints_are_ranges():
 
 def test_learn_nothing_from_one_recording():
     assert learn([{"a": 1}]) == ({"a": 1}, [])
+    user = [Rule(path="$.a", kind="ignore", source="call")]
+    value, rules = learn([{"a": 1}], user)
+    assert value == {"a": 1} and rules == user
+    rules.append(Rule(path="$.b", kind="ignore", source="call"))
+    assert len(user) == 1  # a list of its own, as with more recordings
+
+
+def test_copy_plain_is_a_deep_copy_of_plain_data():
+    value = {"a": [1, {"b": [2.5, None, True]}], "c": {"d": "x"}, "e": []}
+    copied = copy_plain(value)
+    assert copied == value == copy.deepcopy(value)
+
+    def containers(v, out):
+        if type(v) in (dict, list):
+            out.append(id(v))
+            for item in v.values() if type(v) is dict else v:
+                containers(item, out)
+        return out
+
+    # no dict or list shared with the original, at any depth
+    assert not set(containers(copied, [])) & set(containers(value, []))
+    assert copy_plain([]) == [] and copy_plain("s") == "s" and copy_plain(None) is None
 
 
 def test_user_rules_stop_learning_below_them():
