@@ -126,7 +126,9 @@ class SessionEnd(SessionState):
             secrets=self.secrets(),
             extra=self._component_blocks(facts),
         )
-        return verdict_document.build(verdict.decide(facts), facts, document, self.shown())
+        # the running tally counts the same evidence (``_store`` keeps both): no recount
+        decision = verdict.decide(facts, self.tally)
+        return verdict_document.build(decision, facts, document, self.shown())
 
     def _component_blocks(self, facts: Facts) -> dict[str, Any]:
         """The ``coverage`` block (field coverage), after a mutation run ``mutation``, with a

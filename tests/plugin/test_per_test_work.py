@@ -8,6 +8,7 @@ import pytest
 
 from pytest_deployverify.evidence import NO_ITEMS, TestEvidence
 from pytest_deployverify.session import PLUGIN_NAME, current
+from pytest_deployverify.verdict import Tally
 
 TESTS = """
 import pytest
@@ -26,13 +27,16 @@ def test_many(n):
 
 
 class Keep:
-    """The session's stored evidence, at its end."""
+    """The session's stored evidence and running tally, at its end."""
 
     evidence: dict[str, TestEvidence]
+    tally: Tally
 
     @pytest.hookimpl(trylast=True)
     def pytest_sessionfinish(self, session: pytest.Session) -> None:
-        self.evidence = dict(current(session.config).evidence)
+        state = current(session.config)
+        self.evidence = dict(state.evidence)
+        self.tally = state.tally
 
 
 def test_stored_evidence_shares_its_empty_lists(pytester: pytest.Pytester, mode) -> None:
@@ -54,6 +58,10 @@ def test_stored_evidence_shares_its_empty_lists(pytester: pytest.Pytester, mode)
     assert many[0].markers is many[1].markers is many[2].markers
     failed = many[2]
     assert failed.outcome == "failed" and "assert 2 < 2" in failed.message
+    # the session end decides from the running tally: it is the recount's, to the last field
+    recount = Tally.of(evidence.values())
+    assert keep.tally == recount and keep.tally.first_bad is failed
+    assert (recount.tests, recount.passed, recount.bad) == (5, 4, 1)
 
 
 @pytest.mark.parametrize("record", [False, True], ids=["compare", "record"])
