@@ -64,10 +64,6 @@ class WriteBatch:
         self._staged[path] = tmp
         return status
 
-    def staged(self) -> list[Path]:
-        """The targets staged and not yet published, in the order staged."""
-        return list(self._staged)
-
     def publish(self) -> list[tuple[Path, OSError]]:
         """Make every staged temporary durable, rename each over its target, then
         :meth:`sync` the directories; returns the targets not put in place, each with its
@@ -87,7 +83,7 @@ class WriteBatch:
                     _unlink(tmp)
                 raise
         failed: list[tuple[Path, OSError]] = []
-        remaining = iter(staged.items())
+        remaining, tmp = iter(staged.items()), ""
         try:
             for path, tmp in remaining:
                 try:
@@ -104,12 +100,6 @@ class WriteBatch:
             raise
         self.sync()
         return failed
-
-    def discard(self) -> None:
-        """Remove every staged temporary: their targets keep their old content."""
-        staged, self._staged = self._staged, {}
-        for tmp in staged.values():
-            _unlink(tmp)
 
     def sync(self) -> None:
         """fsync every directory written to since the last call (idempotent)."""

@@ -29,7 +29,6 @@ def test_a_staged_file_is_in_place_only_once_published(tmp_path: Path) -> None:
     status = batch.stage(old, b"replaced\n")
     batch.stage(new, b"new\n", mode=0o600)
     assert old.read_text() == "old\n" and not new.exists()
-    assert batch.staged() == [old, new]
     assert len(_temporaries(tmp_path)) == 2
     assert batch.publish() == []
     assert (old.read_text(), new.read_text()) == ("replaced\n", "new\n")
@@ -42,7 +41,7 @@ def test_a_staged_file_is_in_place_only_once_published(tmp_path: Path) -> None:
     )
     if os.name == "posix":
         assert (old.stat().st_mode & 0o777, new.stat().st_mode & 0o777) == (0o644, 0o600)
-    assert _temporaries(tmp_path) == [] and batch.staged() == []
+    assert _temporaries(tmp_path) == []
     assert batch.publish() == []  # nothing staged: nothing to do
 
 
@@ -152,17 +151,6 @@ def test_an_interrupted_publication_leaves_no_temporary(
     with pytest.raises(KeyboardInterrupt):
         batch.publish()
     assert sorted(p.name for p in tmp_path.iterdir()) == ["a.json"]
-
-
-def test_discard_removes_the_temporaries_and_keeps_the_targets(tmp_path: Path) -> None:
-    path = tmp_path / "t.json"
-    path.write_text("old\n")
-    batch = WriteBatch()
-    batch.stage(path, b"new\n")
-    batch.discard()
-    assert [p.name for p in tmp_path.iterdir()] == ["t.json"]
-    assert path.read_text() == "old\n"
-    assert batch.publish() == []
 
 
 @needs_batch_sync
