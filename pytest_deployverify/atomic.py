@@ -74,13 +74,11 @@ class WriteBatch:
         if staged and BATCH_SYNC:
             try:
                 sync_filesystems({Path(tmp).parent for tmp in staged.values()})
-            except OSError as exc:
+            except BaseException as exc:
                 for tmp in staged.values():
                     _unlink(tmp)
-                return [(path, exc) for path in staged]
-            except BaseException:
-                for tmp in staged.values():
-                    _unlink(tmp)
+                if isinstance(exc, OSError):
+                    return [(path, exc) for path in staged]
                 raise
         failed: list[tuple[Path, OSError]] = []
         remaining, tmp = iter(staged.items()), ""

@@ -119,6 +119,25 @@ def test_a_failed_filesystem_sync_puts_nothing_in_place(
     assert sorted(p.name for p in tmp_path.iterdir()) == ["t.json"]
 
 
+@needs_batch_sync
+def test_an_interrupted_filesystem_sync_puts_nothing_in_place(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    path = tmp_path / "t.json"
+    path.write_text("old\n")
+    batch = WriteBatch()
+    batch.stage(path, b"new\n")
+
+    def ctrl_c(directories: set[Path]) -> None:
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(atomic, "sync_filesystems", ctrl_c)
+    with pytest.raises(KeyboardInterrupt):
+        batch.publish()
+    assert path.read_text() == "old\n"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["t.json"]
+
+
 def test_a_failed_rename_leaves_its_target_and_the_others_land(tmp_path: Path) -> None:
     blocked = tmp_path / "blocked.json"
     (blocked / "inside").mkdir(parents=True)  # a non-empty directory: no file renames over it
