@@ -350,7 +350,8 @@ def baseline(request: pytest.FixtureRequest) -> Baseline:
     """
     from pytest_deployverify.baseline.fixture import Baseline
 
-    return Baseline(current(request.config).baseline, request.node)
+    dvs = current(request.config)
+    return Baseline(dvs.baseline, request.node, mirrored=dvs.reference is not None)
 
 
 @pytest.fixture

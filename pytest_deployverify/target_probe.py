@@ -297,14 +297,15 @@ def _default_bundle(environ: Any) -> str | None:
 def _netrc_authorization(url: str) -> dict[str, str]:
     """Basic credentials from ``NETRC`` or ``~/.netrc`` for ``url``'s host, as requests sends
     them when the target has no auth header of its own; nothing when there are none."""
-    import base64
-    import netrc
     import os
-    import urllib.parse
 
     path = os.environ.get("NETRC") or os.path.expanduser("~/.netrc")
     if not os.path.isfile(path):
         return {}
+    import base64
+    import netrc
+    import urllib.parse
+
     try:
         found = netrc.netrc(path).authenticators(urllib.parse.urlsplit(url).hostname or "")
     except (netrc.NetrcParseError, OSError):

@@ -361,8 +361,8 @@ def test_no_version_path_asks_nothing(serve: Callable[..., Server]) -> None:
 def test_a_session_that_never_uses_the_api_client_never_imports_requests(
     pytester: pytest.Pytester, serve: Callable[..., Server], mode: list[str]
 ) -> None:
-    """The probe and the version read cost no requests import (ADR 40): a session of baseline
-    checks and plain tests against a target runs without it, and still probes and reads."""
+    """The probe, the version read and baseline checks cost no requests import (ADR 40): a
+    session of plain tests and checks against a target records and compares without it."""
     server = serve()
     server.routes["/version"] = (200, {}, b'{"version": "7.1"}')
     pytester.makepyprojecttoml(
@@ -375,8 +375,9 @@ def test_a_session_that_never_uses_the_api_client_never_imports_requests(
         """
         import sys
 
-        def pytest_sessionfinish(session):
-            print("requests imported:", "requests" in sys.modules)
+        def pytest_sessionfinish(session):  # every process: the controller and each worker
+            with open(session.config.rootpath / "imports.txt", "a") as out:
+                out.write(f"{'requests' in sys.modules}\\n")
         """
     )
     pytester.makepyfile(
@@ -386,10 +387,16 @@ def test_a_session_that_never_uses_the_api_client_never_imports_requests(
 
         def test_version(target):
             assert target.deployment_version == {"version": "7.1"}
+
+        def test_check(baseline):
+            baseline.check("value", {"id": 1, "status": "complete"})
         """
     )
-    result = pytester.runpytest_subprocess("--target-env", "local", "-s", *mode)
-    result.assert_outcomes(passed=2)
-    lines = [line for line in result.outlines if "requests imported:" in line]
-    assert lines and all(line.endswith("requests imported: False") for line in lines)
+    imports = pytester.path / "imports.txt"
+    for record in (["--record-baseline", "--record-runs", "1"], []):
+        imports.unlink(missing_ok=True)
+        result = pytester.runpytest_subprocess("--target-env", "local", *record, *mode)
+        result.assert_outcomes(passed=3)
+        processes = 3 if mode else 1
+        assert imports.read_text().splitlines() == ["False"] * processes
     assert "/health" in server.paths and "/version" in server.paths
