@@ -10,11 +10,12 @@ import json
 import math
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, NoReturn
+from typing import TYPE_CHECKING, Any, NoReturn
 
 import pytest
 
-from pytest_deployverify.replay import SentRequest
+if TYPE_CHECKING:  # the replay module is loaded by the client, which makes them
+    from pytest_deployverify.replay import SentRequest
 
 EVIDENCE_PROPERTY = "deployverify"
 #: ``json.dumps(data, default=str, sort_keys=True)`` without making an encoder per test

@@ -19,10 +19,13 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterable
+from typing import TYPE_CHECKING
 
 from pytest_deployverify.config import Target
 from pytest_deployverify.evidence import Exchange, Finding, TestEvidence
-from pytest_deployverify.replay import AuthReference, ReplaySettings, SentRequest, command
+
+if TYPE_CHECKING:  # a test that sent requests has loaded it (the client did)
+    from pytest_deployverify.replay import ReplaySettings, SentRequest
 
 #: replays of failed requests kept per test (a poll loop may fail the same way 100 times)
 MAX_REPLAYS = 5
@@ -33,6 +36,8 @@ _FAILED_CHECK = ("fail", "error")
 
 def settings_for(target: Target) -> ReplaySettings:
     """Where the target's auth comes from, its secrets and a time bound, for replays."""
+    from pytest_deployverify.replay import AuthReference, ReplaySettings
+
     auth = None
     headers = target.auth_headers()
     if target.auth is not None:
@@ -53,6 +58,8 @@ def attach(evidence: TestEvidence, target: Target | None) -> None:
     """Add the replays this test's failures call for (see the module docstring)."""
     if not evidence.sent:
         return  # the test sent nothing (most tests): nothing to replay
+    from pytest_deployverify.replay import command
+
     sent, evidence.sent = evidence.sent, {}
     failed_checks = [f for f in evidence.findings if f.outcome in _FAILED_CHECK]
     failed_test = evidence.outcome in ("failed", "error")

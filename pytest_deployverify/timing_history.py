@@ -23,7 +23,6 @@ from __future__ import annotations
 import json
 import os
 import re
-import secrets
 import tempfile
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -164,7 +163,7 @@ def append_run(
     folder.mkdir(parents=True, exist_ok=True)
     when = (now or datetime.now(timezone.utc)).astimezone(timezone.utc)
     stamp = when.strftime("%Y%m%dT%H%M%S%fZ")
-    run_id = f"{stamp}-{secrets.token_hex(4)}"
+    run_id = f"{stamp}-{os.urandom(4).hex()}"  # as secrets.token_hex, without importing it
     data = {
         "schema_version": SCHEMA_VERSION,
         "environment": environment,

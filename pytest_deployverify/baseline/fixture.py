@@ -19,16 +19,14 @@ from __future__ import annotations
 import copy
 from collections.abc import Iterable, Mapping
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pytest
 
 from pytest_deployverify.baseline import compare as cmp
-from pytest_deployverify.baseline.live import LiveComparison
 from pytest_deployverify.baseline.model import Difference, Rule
 from pytest_deployverify.baseline.normalise import copy_plain, normalise
 from pytest_deployverify.baseline.paths import PatternError
-from pytest_deployverify.baseline.recording import RECORDING_KEY
 from pytest_deployverify.baseline.redaction import Redactor, redact_observation
 from pytest_deployverify.baseline.rules import RuleError, build_rules
 from pytest_deployverify.baseline.session import BaselineSession
@@ -36,7 +34,9 @@ from pytest_deployverify.baseline.storage import BaselineFileError
 from pytest_deployverify.config import refuse_protected_record
 from pytest_deployverify.evidence import EVIDENCE_KEY, Finding
 from pytest_deployverify.fieldcoverage_marks import note_compared, quiet
-from pytest_deployverify.pipeline_run import PipelineRun
+
+if TYPE_CHECKING:  # loaded where a reference deployment is compared with
+    from pytest_deployverify.baseline.live import LiveComparison
 
 #: Findings kept per check; the rest are summarised in one last finding.
 MAX_FINDINGS = 200
@@ -178,6 +178,8 @@ class Baseline:
         target = self._session.target
         if target is not None:
             refuse_protected_record(True, target.name, target.protected, self._session.tool)
+        from pytest_deployverify.baseline.recording import RECORDING_KEY
+
         rec = self._item.stash.get(RECORDING_KEY, None)
         if rec is None:
             raise RuntimeError("deployverify: record mode without a recording (plugin bug)")
@@ -335,6 +337,8 @@ class Baseline:
             f"{'s' if total != 1 else ''}"
         )
         lines = [head]
+        from pytest_deployverify.pipeline_run import PipelineRun
+
         if isinstance(value, PipelineRun) and not value.ok:
             # a rejected upload (a wrong key: 401) or a failed run reads better as the run's
             # own account than as the first of many differing paths

@@ -145,11 +145,11 @@ class EventStream:
 
 def new_run_id() -> str:
     """A run id: UTC time, pid and a random suffix (unique across hosts sharing a directory)."""
-    import secrets
     from datetime import datetime, timezone
 
     stamp = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%SZ")
-    return f"{stamp}-{os.getpid()}-{secrets.token_hex(3)}"
+    # os.urandom is what secrets.token_hex reads, without importing secrets and hmac
+    return f"{stamp}-{os.getpid()}-{os.urandom(3).hex()}"
 
 
 def _sole_writer(fd: int) -> bool:
