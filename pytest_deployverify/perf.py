@@ -29,15 +29,14 @@ from __future__ import annotations
 import math
 import time
 from collections.abc import Awaitable, Callable, Mapping, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from pytest_deployverify.evidence import TestEvidence
-from pytest_deployverify.judge import (
-    TimingResult,
-    judge,
-)
 from pytest_deployverify.perf_config import GROUPS, PerfConfig
-from pytest_deployverify.sequential import SamplingPlan
+
+if TYPE_CHECKING:  # the judge and its statistics: loaded when a test samples or judges
+    from pytest_deployverify.judge import TimingResult
+    from pytest_deployverify.sequential import SamplingPlan
 
 #: What a sampler needs from the session: the reference samples of a timing name (None when
 #: there is nothing to compare with, e.g. in record mode) and the family size (how many
@@ -263,6 +262,8 @@ class Timings:
         budget_s: float | None,
         group: str,
     ) -> _Sampler:
+        from pytest_deployverify.sequential import SamplingPlan
+
         cfg = self._perf.for_timing(name)
         try:
             plan = SamplingPlan(
@@ -301,6 +302,8 @@ class Timings:
     def _judge_now(self, names: list[str], plan: SamplingPlan) -> list[TimingResult]:
         """The latest look of every timing that has reference samples (a timing without
         any cannot be decided by more samples, so it does not keep the sampler going)."""
+        from pytest_deployverify.judge import judge
+
         assert self._reference is not None
         results = []
         for timing in names:

@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from pytest_deployverify.judge import JudgeConfig
+from pytest_deployverify.judge_config import JudgeConfig
 
 #: Stages of docservice's status model that wait on an external service: the time a job
 #: spends in ``parse_queued`` is the parser's, in ``embedding_in_progress`` the embeddings'.

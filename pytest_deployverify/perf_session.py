@@ -11,13 +11,11 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from statistics import median
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pytest
 
 from pytest_deployverify.evidence import TestEvidence
-from pytest_deployverify.judge import TimingCase, TimingResult, judge, judge_family
 from pytest_deployverify.perf import (
     CLIENT_OBSERVED_NOTE,
     OBSERVED,
@@ -25,7 +23,10 @@ from pytest_deployverify.perf import (
     client_observed,
 )
 from pytest_deployverify.perf_config import PerfConfig
-from pytest_deployverify.sequential import SamplingPlan
+
+if TYPE_CHECKING:  # the judge and its statistics: loaded when there are timings to judge
+    from pytest_deployverify.judge import TimingResult
+    from pytest_deployverify.sequential import SamplingPlan
 
 _DERIVED = (".own", ".total")
 
@@ -123,6 +124,8 @@ def observed_timings(evidence: Mapping[str, TestEvidence]) -> list[dict[str, Any
     for name in sorted(samples):
         if groups.get(name) != OBSERVED:
             continue
+        from statistics import median
+
         out.append(
             {
                 "name": name,
@@ -142,6 +145,8 @@ def collect_plans(evidence: Mapping[str, TestEvidence]) -> dict[str, SamplingPla
     plans: dict[str, SamplingPlan] = {}
     for nodeid in sorted(evidence):
         for name, plan in evidence[nodeid].timing_plans.items():
+            from pytest_deployverify.sequential import SamplingPlan
+
             plans.setdefault(name, SamplingPlan(**plan))
     return plans
 
@@ -160,6 +165,10 @@ def judge_timings(
     reference is available: every timing is then inconclusive (nothing to compare with),
     never a pass. A timing the reference has no samples for is a fail (a missing baseline is
     a fail). ``reference`` names what the samples are compared with, for the verdict."""
+    if not target:
+        return []  # nothing to judge: the statistics are not even loaded
+    from pytest_deployverify.judge import TimingCase, judge, judge_family
+
     plans = plans or {}
     results: dict[str, TimingResult] = {}
     cases: list[TimingCase] = []

@@ -26,13 +26,15 @@ import math
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pytest
 
 from pytest_deployverify.evidence import Finding, TestEvidence
-from pytest_deployverify.judge import TimingResult
 from pytest_deployverify.redact import redact_value
+
+if TYPE_CHECKING:  # the judge is loaded only by a session with timings
+    from pytest_deployverify.judge import TimingResult
 
 SCHEMA_VERSION = 1
 RECOMMENDATION = {"pass": "promote", "fail": "roll_back", "inconclusive": "hold"}

@@ -19,7 +19,6 @@ from pytest_deployverify.atomic import write_atomic
 from pytest_deployverify.clock import utc_timestamp
 from pytest_deployverify.config import Target
 from pytest_deployverify.evidence import TestEvidence
-from pytest_deployverify.judge import TimingResult
 from pytest_deployverify.redact import redact_value
 from pytest_deployverify.verdict import (
     MESSAGE_LIMIT,
@@ -33,6 +32,7 @@ from pytest_deployverify.verdict import (
 
 if TYPE_CHECKING:
     from pytest_deployverify.baseline.session import BaselineSession
+    from pytest_deployverify.judge import TimingResult
 
 
 def timing_entry(t: TimingResult) -> dict[str, Any]:

@@ -1,6 +1,7 @@
 """A run's fixed cost: a session loads the modules of the features its tests use, not every
 feature's (ADR 40). Importing requests alone cost more CPU than a thousand small tests' own
-work; the reference, replay, recording and live-comparison modules each bring their own."""
+work; the reference, replay, recording, live-comparison and timing-judge modules each bring
+their own."""
 
 from __future__ import annotations
 
@@ -18,6 +19,9 @@ FEATURE_MODULES = (
     "pytest_deployverify.baseline.live",
     "pytest_deployverify.replay",  # replays of a failed test's requests
     "pytest_deployverify.pipeline_run",  # upload_document
+    "pytest_deployverify.judge",  # timings: the judge and its statistics
+    "pytest_deployverify.rank_tests",
+    "pytest_deployverify.sequential",
 )
 RECORDING_MODULES = ("pytest_deployverify.baseline.recording", "pytest_deployverify.baseline.learn")
 
