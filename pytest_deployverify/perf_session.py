@@ -293,7 +293,6 @@ def session_reference(config: pytest.Config, nodeids: Sequence[str] | None) -> S
     baseline's samples for ``nodeids`` (None: every baseline file's). Read once per process
     for the history; a history that cannot be read falls back to the baseline, marked so."""
     from pytest_deployverify import settings
-    from pytest_deployverify.timing_history import HistoryError, load_reference
 
     cached = config.stash.get(_REFERENCE_KEY, None)
     cfg = settings.get(config)
@@ -301,6 +300,8 @@ def session_reference(config: pytest.Config, nodeids: Sequence[str] | None) -> S
     if cached is None:
         cached = SessionReference(None)
         if history is not None and not cfg.baseline.record:
+            from pytest_deployverify.timing_history import HistoryError, load_reference
+
             env = cfg.env_name
             try:
                 ref = load_reference(history, env)
@@ -336,7 +337,6 @@ def record_history(
     ``--accept-timings`` whatever the verdict (marked accepted). Returns a note for the
     terminal summary, or None when nothing was to be done."""
     from pytest_deployverify import settings
-    from pytest_deployverify.timing_history import append_run
 
     cfg = settings.get(config)
     history = cfg.history
@@ -345,6 +345,8 @@ def record_history(
     samples, _ = collect_samples(evidence)
     if not samples:
         return None
+    from pytest_deployverify.timing_history import append_run
+
     if verdict != "pass" and not history.accept:
         return (
             f"timing history: not appended (verdict {verdict}; a person can accept this run's "

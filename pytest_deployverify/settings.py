@@ -26,7 +26,7 @@ import os
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
 import pytest
@@ -44,8 +44,10 @@ from pytest_deployverify.settings_reader import (
     pyproject_path,
     read_tool_table,
 )
-from pytest_deployverify.timing_history import HistorySettings
 from pytest_deployverify.verdict_settings import VerdictSettings, read_verdict_settings
+
+if TYPE_CHECKING:  # loaded only with --timing-history
+    from pytest_deployverify.timing_history import HistorySettings
 
 #: the target URL's environment variable (documented next to --target-url)
 URL_ENV_VAR = "DEPLOYVERIFY_TARGET_URL"
@@ -340,6 +342,8 @@ def _history_settings(read: OptionReader) -> HistorySettings | None:
         if values[dest] < 1:
             raise ConfigError(f"{flag} = {raw!r} must be a whole number of runs >= 1.")
     last = values["deployverify_timing_history_runs"]
+    from pytest_deployverify.timing_history import HistorySettings
+
     return HistorySettings(
         directory=directory,
         min_runs=values["deployverify_timing_history_min_runs"],

@@ -22,6 +22,7 @@ FEATURE_MODULES = (
     "pytest_deployverify.judge",  # timings: the judge and its statistics
     "pytest_deployverify.rank_tests",
     "pytest_deployverify.sequential",
+    "pytest_deployverify.timing_history",  # --timing-history
 )
 RECORDING_MODULES = ("pytest_deployverify.baseline.recording", "pytest_deployverify.baseline.learn")
 
