@@ -111,69 +111,58 @@ def finish_recording(bs: BaselineSession, rec: ItemRecording) -> None:
         recorded_at=bs.recorded_at,
         record_runs=rec.runs_done,
     )
-    text = storage.dumps(new.to_dict())
+    data = new.to_dict()
     try:
         old_status, old_raw = read_file(path)
-        old_text: str | None = old_raw.decode("utf-8")
-    except (OSError, UnicodeDecodeError):
-        old_text = None
-    if old_text is not None and _same_but_recorded_at(old_text, text):
+    except OSError:
+        old_raw = None
+    old = _parsed(old_raw) if old_raw is not None else None
+    if old is not None and _same_data(old, data):
         bs.note("unchanged", shown)
         # the file stays as it is: remembered with its own recording time, so the session
         # end's checksum and provenance need not read and parse it again
-        stamp = _recorded_at(old_text)
-        if stamp is not None:
+        stamp = old.get("recorded_at")
+        if isinstance(stamp, str) and old_raw is not None:
             bs.remember(path, old_raw, replace(new, recorded_at=stamp), old_status)
         return
+    text = storage.dumps(data)
     raw = text.encode("utf-8")
     # in place at the session end, all made durable at once (``BaselineSession.publish``)
     status = bs.writes.stage(path, raw)
     bs.remember(path, raw, new, status)
-    bs.note("updated" if old_text is not None else "written", shown)
+    bs.note("updated" if old_raw is not None else "written", shown)
 
 
-def _recorded_at(text: str) -> str | None:
-    """The ``recorded_at`` of a file's text as written by ``storage.dumps`` (None: not
-    found, or not a time; the session end then reads the file)."""
-    span = _recorded_at_line(text)
-    if span is None:
-        return None
-    start, end = span
+#: the canonical compact text of plain data (json's C encoder): equal texts mean equal data
+#: with equal types (``True``, ``1`` and ``1.0`` differ, as do ``0.0`` and ``-0.0``), which
+#: plain ``==`` does not tell apart
+_COMPACT = json.JSONEncoder(
+    sort_keys=True, ensure_ascii=False, allow_nan=False, separators=(",", ":")
+).encode
+
+
+def _parsed(raw: bytes) -> dict[str, Any] | None:
+    """A baseline file's data (None: not UTF-8 JSON of an object)."""
     try:
-        stamp = json.loads(text[start + len(_RECORDED_AT) : end].rstrip(","))
-    except ValueError:
+        data = json.loads(raw.decode("utf-8"))
+    except (UnicodeDecodeError, ValueError):
         return None
-    return stamp if isinstance(stamp, str) else None
+    return data if isinstance(data, dict) else None
 
 
-#: the top-level ``recorded_at`` line's start, as ``storage.dumps`` writes it
-_RECORDED_AT = '\n  "recorded_at":'
+def _same_data(old: dict[str, Any], new: dict[str, Any]) -> bool:
+    """Whether a file's data and a new recording's are the same apart from ``recorded_at``.
+
+    Compared as compact canonical text: the file's indented text is the same function of the
+    data, so this tells what comparing the texts told, without the pure-Python indented
+    encoding (most of an unchanged re-recording's cost: benchmarks/README.md, issue 20). A
+    file whose formatting alone was changed by hand is left as it is.
+    """
+    try:
+        return _COMPACT(_without_stamp(old)) == _COMPACT(_without_stamp(new))
+    except (TypeError, ValueError):  # not plain data: storage.dumps says what is wrong
+        return False
 
 
-def _recorded_at_line(text: str) -> tuple[int, int] | None:
-    """Where the top-level ``recorded_at`` line is: from its leading newline to its end."""
-    start = text.find(_RECORDED_AT)
-    if start < 0:
-        return None
-    end = text.find("\n", start + 1)
-    return start, end if end >= 0 else len(text)
-
-
-def _same_but_recorded_at(old: str, new: str) -> bool:
-    """Whether two file texts differ at most in their ``recorded_at`` line."""
-    # first the line cut out by position (text as written by storage.dumps: one top-level
-    # recorded_at line); only texts that differ then are compared line by line
-    return _cut_recorded_at(old) == _cut_recorded_at(new) or (
-        _without_recorded_at(old) == _without_recorded_at(new)
-    )
-
-
-def _cut_recorded_at(text: str) -> str:
-    span = _recorded_at_line(text)
-    if span is None:
-        return text
-    return text[: span[0]] + text[span[1] :]
-
-
-def _without_recorded_at(text: str) -> str:
-    return "\n".join(line for line in text.splitlines() if not line.startswith('  "recorded_at":'))
+def _without_stamp(data: dict[str, Any]) -> dict[str, Any]:
+    return {k: v for k, v in data.items() if k != "recorded_at"}

@@ -56,3 +56,37 @@ def test_a_changed_file_reports_the_new_recording(bproject, monkeypatch):
     assert after["recorded_at"] == "2033-05-18T03:33:20Z"  # the newest file's
     assert bproject.run().ret == 0
     assert _baseline_block(bproject)["checksum"] == after["checksum"]
+
+
+def test_a_value_of_another_type_is_a_change(bproject):
+    """``1``, ``1.0`` and ``True`` are equal in Python but not in a baseline, nor are ``0.0``
+    and ``-0.0``: re-recording a value that changed type alone updates the file (the
+    unchanged test compares the data type-strictly, as the file's text does)."""
+
+    def source(values: dict[str, str]) -> str:
+        return "\n".join(
+            f"def test_{name}(baseline):\n    baseline.check('v', {{'n': {value}}})\n"
+            for name, value in values.items()
+        )
+
+    first = {"int": "1", "float": "1.0", "bool": "True", "zero": "0.0", "negzero": "-0.0"}
+    bproject.tests(source(first), name="test_types")
+    assert bproject.record("--record-runs", "1").ret == 0
+    bproject.tests(source(first), name="test_types")
+    bproject.record("--record-runs", "1").stdout.fnmatch_lines(["*0 updated, 5 unchanged*"])
+    swapped = {"int": "True", "float": "1", "bool": "1.0", "zero": "-0.0", "negzero": "0.0"}
+    bproject.tests(source(swapped), name="test_types")
+    result = bproject.record("--record-runs", "1")
+    result.stdout.fnmatch_lines(["*0 written, 5 updated, 0 unchanged*"])
+
+
+def test_a_file_formatted_by_hand_with_the_same_data_is_left_as_it_is(bproject):
+    bproject.tests(CHECKS, name="test_checks")
+    assert bproject.record("--record-runs", "1").ret == 0
+    path = bproject.pytester.path / "baselines" / "test_checks" / "test_0.json"
+    compact = json.dumps(json.loads(path.read_text()), separators=(",", ":"))
+    path.write_text(compact)
+    result = bproject.record("--record-runs", "1")
+    result.stdout.fnmatch_lines(["*0 written, 0 updated, 4 unchanged*"])
+    assert path.read_text() == compact
+    assert bproject.run().ret == 0
