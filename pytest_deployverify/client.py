@@ -168,7 +168,11 @@ class ApiClient:
         session.proxies.update(env.get("proxies") or {})
         bundle = env.get("verify")
         self._env_verify = bundle if isinstance(bundle, str) else True
-        if session.auth is None:
+        # netrc credentials only for a target without an Authorization of its own: requests
+        # would put them over the target's bearer token (a developer's ~/.netrc entry for an
+        # internal host turned every request into a 401), and the version read does the same
+        own = any(h.lower() == "authorization" for h in self.target.auth_headers())
+        if session.auth is None and not own:
             session.auth = get_netrc_auth(origin)
         session.trust_env = False
 

@@ -163,6 +163,9 @@ class _Recorder:
 
         self.seen: list[str] = []
         seen = self.seen
+        #: each request's Authorization header (None: none sent)
+        self.auth: list[str | None] = []
+        auth = self.auth
 
         class Handler(BaseHTTPRequestHandler):
             protocol_version = "HTTP/1.1"
@@ -172,6 +175,7 @@ class _Recorder:
 
             def do_GET(self) -> None:
                 seen.append(self.path)
+                auth.append(self.headers.get("Authorization"))
                 self.send_response(200)
                 self.send_header("Content-Length", "2")
                 self.send_header("X-Correlation-ID", self.headers.get("X-Correlation-ID", ""))
@@ -245,6 +249,27 @@ def test_ca_bundle_from_the_environment_is_kept(recorders, monkeypatch, tmp_path
         assert client._env_verify == str(bundle)  # read once, when the client was made
     with _client(target.url) as client:
         assert client._env_verify is True
+
+
+def test_netrc_credentials_never_replace_the_targets_own(recorders, monkeypatch, tmp_path):
+    """A ~/.netrc entry for the target's host is used by a target without auth (as requests
+    does), and never put over the target's bearer token (as requests would)."""
+    from pytest_deployverify.client import ApiClient
+    from pytest_deployverify.config import Auth, Target
+
+    target, _ = recorders
+    netrc = tmp_path / "netrc"
+    netrc.write_text("machine 127.0.0.1 login reader password pw\n")
+    netrc.chmod(0o600)
+    monkeypatch.setenv("NETRC", str(netrc))
+    with _client(target.url) as client:
+        client.get("/a")
+    own = Target(
+        name="t", base_url=target.url, auth=Auth.parse("bearer:T"), secrets={"T": "tok-123456"}
+    )
+    with ApiClient(own) as client:
+        client.get("/b")
+    assert target.auth == ["Basic cmVhZGVyOnB3", "Bearer tok-123456"]  # reader:pw
 
 
 def test_a_callers_session_is_left_alone(recorders):
