@@ -170,9 +170,8 @@ class ApiClient:
         self._env_verify = bundle if isinstance(bundle, str) else True
         # netrc credentials only for a target without an Authorization of its own: requests
         # would put them over the target's bearer token (a developer's ~/.netrc entry for an
-        # internal host turned every request into a 401), and the version read does the same
-        own = any(h.lower() == "authorization" for h in self.target.auth_headers())
-        if session.auth is None and not own:
+        # internal host turned every request into a 401)
+        if session.auth is None and not self.target.sends_authorization:
             session.auth = get_netrc_auth(origin)
         session.trust_env = False
 

@@ -202,6 +202,12 @@ class Target:
         """The auth header(s) for every request."""
         return self._headers(self.auth)
 
+    @property
+    def sends_authorization(self) -> bool:
+        """Whether the target's own auth is an ``Authorization`` header: then no ``~/.netrc``
+        credentials are added to its requests (the ``api`` client and the version read)."""
+        return self.auth is not None and self.auth.header.lower() == "authorization"
+
     def prometheus_headers(self) -> dict[str, str]:
         """The auth header(s) for requests to ``prometheus_url``."""
         return self._headers(self.prometheus_auth)

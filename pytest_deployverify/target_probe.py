@@ -19,6 +19,7 @@ import threading
 import time
 import urllib.error
 import urllib.request
+from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
 from pytest_deployverify.config import Target
@@ -85,7 +86,7 @@ def fetch_version(
     headers = dict(target.auth_headers())
     try:
         tls = _tls(target)
-        if not any(k.lower() == "authorization" for k in headers):
+        if not target.sends_authorization:
             headers.update(_netrc_authorization(url))
         status, body = _get(url, headers, target, tls, timeout, limit=VERSION_LIMIT)
     except ProbeError as exc:
@@ -283,7 +284,7 @@ def _tls_context(verify: bool | str) -> ssl.SSLContext:
     return ssl.create_default_context(cafile=bundle)
 
 
-def _default_bundle(environ: Any) -> str | None:
+def _default_bundle(environ: Mapping[str, str]) -> str | None:
     for name in ("REQUESTS_CA_BUNDLE", "CURL_CA_BUNDLE"):
         if environ.get(name):
             return str(environ[name])
