@@ -171,20 +171,13 @@ def test_a_silent_target_times_out_within_the_probe_timeout() -> None:
 # ---------------------------------------------------------------- proxies
 
 
+@pytest.mark.parametrize("variable", ["HTTP_PROXY", "ALL_PROXY"])
 def test_the_environment_proxy_is_used(
-    serve: Callable[..., Server], monkeypatch: pytest.MonkeyPatch
+    serve: Callable[..., Server], monkeypatch: pytest.MonkeyPatch, variable: str
 ) -> None:
+    """The scheme's own proxy, or ``ALL_PROXY`` for a scheme without one (as requests)."""
     server, proxy = serve(), serve()
-    monkeypatch.setenv("HTTP_PROXY", proxy.url)
-    assert probe(_target(server.url), timeout=5) is None
-    assert proxy.paths == [server.url + "/health"] and server.paths == []
-
-
-def test_all_proxy_is_used_for_a_scheme_without_its_own(
-    serve: Callable[..., Server], monkeypatch: pytest.MonkeyPatch
-) -> None:
-    server, proxy = serve(), serve()
-    monkeypatch.setenv("ALL_PROXY", proxy.url)
+    monkeypatch.setenv(variable, proxy.url)
     assert probe(_target(server.url), timeout=5) is None
     assert proxy.paths == [server.url + "/health"] and server.paths == []
 
