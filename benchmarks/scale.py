@@ -34,6 +34,10 @@ The variants, the same values on each side:
   unchanged, so neither side writes one);
 * serially and with ``-n 2`` (pytest-xdist).
 
+Each side has only its own snapshot plugin: our runs add ``-p no:syrupy`` (syrupy is installed
+in the dev venv, and its hooks would run in every test of ours), syrupy's ``-p no:deployverify``;
+"plain off" has neither.
+
 Every variant of a size runs once per round, in turn, ``--repeat`` rounds (the median is
 shown), after one warm-up round that also writes the bytecode caches (a project's second run
 is what a user's pipeline sees). The growth per added test between consecutive sizes is
@@ -173,7 +177,12 @@ def run(project: Path, args: list[str], expect_ok: bool = True) -> float:
     return cpu if CLOCK == "cpu" else elapsed
 
 
-OURS_ON = ["--target-env", "bench"]
+#: each side runs with its own snapshot plugin only, as a project that uses it would: syrupy is
+#: installed in this venv, and loaded it adds its hooks to every test of ours (0.34 billion
+#: instructions in a run of 1000 checks, benchmarks/README.md "Figures after the tenth
+#: issue-20 session")
+NO_SYRUPY = ["-p", "no:syrupy"]
+OURS_ON = ["--target-env", "bench", *NO_SYRUPY]
 OFF = ["-p", "no:deployverify"]
 
 
@@ -191,7 +200,7 @@ def measure(sizes: list[int], repeat: int, modes: list[str]) -> list[dict[str, o
                 record_one = [*OURS_ON, "--record-baseline", "--record-runs", "1"]
                 # (project, arguments, a directory removed before each run: a first recording)
                 variants: dict[str, tuple[Path, list[str], Path | None]] = {
-                    "plain off": (plain, OFF, None),
+                    "plain off": (plain, [*OFF, *NO_SYRUPY], None),
                     "plain on": (plain, OURS_ON, None),
                     "first record ours (1 run)": (ours, record_one, ours / "baselines"),
                     "first record syrupy": (
