@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable, Iterator, Mapping
-from functools import lru_cache
+from functools import cache, lru_cache
 from typing import TYPE_CHECKING, Any, TypeVar
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
@@ -45,42 +45,57 @@ SECRET_KEY_PATTERN = re.compile(
 )
 
 #: Query parameter names whose value is a secret (``?token=...&sig=...``).
-_SECRET_PARAM = re.compile(
+_SECRET_PARAM = (
     r"(?i)^(?:.*[-_])?(?:token|key|api[-_]?key|secret|password|passwd|pwd|signature|sig|"
     r"access[-_]?token|auth|code|credential|x-amz-signature|x-amz-credential)$"
 )
 
-# Patterns for things that look like credentials in free text. Order matters: the
-# structured forms (headers, key=value) first so their whole value goes.
-_TEXT_PATTERNS: tuple[tuple[re.Pattern[str], str], ...] = (
-    # "Authorization: Bearer abc", "Bearer abc", "Basic abc=="
-    (re.compile(r"(?i)\b(bearer|basic)\s+[A-Za-z0-9._~+/=-]{6,}"), r"\1 " + REDACTED),
-    # header lines / JSON-ish pairs: "X-Api-Key: abc", '"password": "abc"', "secret=abc";
-    # a placeholder the user must replace ("TOKEN=<your token>") is an instruction, kept
-    (
-        re.compile(
-            r"(?i)((?:authorization|cookie|set-cookie|x-api-key|api[-_]?key|access[-_]?token|"
-            r"refresh[-_]?token|client[-_]?secret|webhook[-_]?secret|secret|password|passwd|"
-            r"token|signature|sig)[\"']?\s*[:=]\s*[\"']?)(?!\[REDACTED\]|<[^<>\n]{1,60}>)"
-            r"([^\s\"'&,;}]{3,})"
+
+@cache
+def _secret_param() -> re.Pattern[str]:
+    # compiled on first use, as the text patterns below: most runs redact no query string
+    return re.compile(_SECRET_PARAM)
+
+
+@cache
+def _text_patterns() -> tuple[tuple[re.Pattern[str], str], ...]:
+    """Patterns for things that look like credentials in free text, with their replacements.
+
+    Order matters: the structured forms (headers, key=value) first so their whole value goes.
+    Compiled on the first text that :func:`could_hold_credential` lets through (12 million
+    instructions at start-up otherwise, in every run: benchmarks/README.md, "Figures after
+    the tenth issue-20 session"); most runs never see one.
+    """
+    return (
+        # "Authorization: Bearer abc", "Bearer abc", "Basic abc=="
+        (re.compile(r"(?i)\b(bearer|basic)\s+[A-Za-z0-9._~+/=-]{6,}"), r"\1 " + REDACTED),
+        # header lines / JSON-ish pairs: "X-Api-Key: abc", '"password": "abc"', "secret=abc";
+        # a placeholder the user must replace ("TOKEN=<your token>") is an instruction, kept
+        (
+            re.compile(
+                r"(?i)((?:authorization|cookie|set-cookie|x-api-key|api[-_]?key|access[-_]?token|"
+                r"refresh[-_]?token|client[-_]?secret|webhook[-_]?secret|secret|password|passwd|"
+                r"token|signature|sig)[\"']?\s*[:=]\s*[\"']?)(?!\[REDACTED\]|<[^<>\n]{1,60}>)"
+                r"([^\s\"'&,;}]{3,})"
+            ),
+            r"\1" + REDACTED,
         ),
-        r"\1" + REDACTED,
-    ),
-    # JWTs: three base64url segments, the first two starting with eyJ ({")
-    (re.compile(r"\beyJ[A-Za-z0-9_-]{5,}\.eyJ[A-Za-z0-9_-]{5,}\.[A-Za-z0-9_-]*"), REDACTED),
-    # OpenAI/Stripe-style keys, GitHub tokens, Slack tokens, AWS access key ids
-    (re.compile(r"\b(?:sk|pk|rk)-[A-Za-z0-9_-]{16,}"), REDACTED),
-    (re.compile(r"\bgh[pousr]_[A-Za-z0-9]{20,}"), REDACTED),
-    (re.compile(r"\bxox[abposr]-[A-Za-z0-9-]{10,}"), REDACTED),
-    (re.compile(r"\bAKIA[0-9A-Z]{16}\b"), REDACTED),
-    # user:password@ in URLs
-    (re.compile(r"(?i)\b([a-z][a-z0-9+.-]*://[^/\s:@]+):[^/\s@]+@"), r"\1:" + REDACTED + "@"),
-)
+        # JWTs: three base64url segments, the first two starting with eyJ ({")
+        (re.compile(r"\beyJ[A-Za-z0-9_-]{5,}\.eyJ[A-Za-z0-9_-]{5,}\.[A-Za-z0-9_-]*"), REDACTED),
+        # OpenAI/Stripe-style keys, GitHub tokens, Slack tokens, AWS access key ids
+        (re.compile(r"\b(?:sk|pk|rk)-[A-Za-z0-9_-]{16,}"), REDACTED),
+        (re.compile(r"\bgh[pousr]_[A-Za-z0-9]{20,}"), REDACTED),
+        (re.compile(r"\bxox[abposr]-[A-Za-z0-9-]{10,}"), REDACTED),
+        (re.compile(r"\bAKIA[0-9A-Z]{16}\b"), REDACTED),
+        # user:password@ in URLs
+        (re.compile(r"(?i)\b([a-z][a-z0-9+.-]*://[^/\s:@]+):[^/\s@]+@"), r"\1:" + REDACTED + "@"),
+    )
+
 
 # Every substring the text patterns above can match contains one of these. Checked on the
 # lower-cased text with str.find (C speed); a regex only runs at the few places a keyword
 # occurs, never across the whole text.
-_SUBSTRINGS = ("bearer", "basic", "eyj", "akia", "://", "xox")
+_SUBSTRINGS = ("bearer", "basic", "eyj", "akia", "xox")
 _KEYWORDS = (
     "authorization",
     "cookie",
@@ -119,6 +134,9 @@ def _could_hold_credential(text: str) -> bool:
     for m in _SUBSTRINGS:
         if m in lower:
             return True
+    # user:password@ in a URL: a plain base URL ("https://host:8443/") holds no "@"
+    if "://" in lower and "@" in lower:
+        return True
     # sk- / pk- / rk- keys and gh?_ tokens
     if "k-" in lower and any(i > 0 and lower[i - 1] in "spr" for i in _occurrences(lower, "k-")):
         return True
@@ -176,7 +194,7 @@ def _redact_text(out: str, values: list[str]) -> str:
         out = out.replace(value, REDACTED)
     if not could_hold_credential(out):  # the common case: no pattern can match
         return out
-    for pattern, replacement in _TEXT_PATTERNS:
+    for pattern, replacement in _text_patterns():
         out = pattern.sub(replacement, out)
     return out
 
@@ -260,7 +278,7 @@ def redact_url(url: str, secrets: Iterable[str] | Mapping[str, str] | None = ())
     if query:
         pairs = parse_qsl(query, keep_blank_values=True)
         query = urlencode(
-            [(k, REDACTED if _SECRET_PARAM.match(k) and v else v) for k, v in pairs], safe="[]"
+            [(k, REDACTED if _secret_param().match(k) and v else v) for k, v in pairs], safe="[]"
         )
     netloc = parts.netloc
     if "@" in netloc:

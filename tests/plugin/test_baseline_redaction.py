@@ -94,6 +94,8 @@ def test_marker_precheck_covers_every_redaction():
         "xoxb-1234567890-abc",
         "AKIAABCDEFGHIJKLMNOP",
         "https://u:p4ss@h.example/x",
+        "https://h.example:8443/x",
+        "ops@h.example",
         "Cookie: session=abc123",
         "X-Api-Key: 123456",
         "sig=abcdef012",
@@ -107,6 +109,19 @@ def test_marker_precheck_covers_every_redaction():
         text = f"{a} {b}"
         if redact.redact_text(text) != text:
             assert could_hold_credential(text), text
+
+
+def test_plain_urls_skip_the_text_patterns():
+    """A URL without user:password@ (every run redacts its target's base URL) is not taken
+    for a credential, so the text patterns are not compiled for it; one with them is."""
+    redact._text_patterns.cache_clear()
+    for url in ("http://127.0.0.1:8000", "https://api.example.com:8443/v1/docs?page=2"):
+        assert not could_hold_credential(url)
+        assert redact.redact_text(url) == url
+    assert redact._text_patterns.cache_info().currsize == 0
+    assert could_hold_credential("https://u:p4ss@h.example/x")
+    assert redact.redact_text("https://u:p4ss@h.example/x") == "https://u:[REDACTED]@h.example/x"
+    assert redact._text_patterns.cache_info().currsize == 1
 
 
 def test_redact_observation_matches_redact_value():
