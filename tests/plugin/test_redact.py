@@ -75,6 +75,37 @@ def test_redact_value_is_deep_and_keeps_numbers():
     assert data["Authorization"] == "Bearer x"  # a copy: the input is unchanged
 
 
+def test_redact_value_walks_subclasses_and_other_mappings():
+    """The walk's exact-type fast paths leave the rest to isinstance: a list subclass (the
+    evidence's shared empty lists), a mapping that is not a dict and a str subclass are
+    redacted as their plain counterparts, into plain lists, dicts and strings."""
+    from types import MappingProxyType
+
+    class Frozen(list):
+        pass
+
+    class Name(str):
+        pass
+
+    data = {
+        "ids": Frozen(["my-secret-1", 2]),
+        "empty": Frozen(),
+        "view": MappingProxyType({"token": "abc", "note": "my-secret-1"}),
+        "password": Name("hunter22"),
+        "label": Name("see my-secret-1"),
+    }
+    out = redact_value(data, ["my-secret-1"])
+    assert out == {
+        "ids": [REDACTED, 2],
+        "empty": [],
+        "view": {"token": REDACTED, "note": REDACTED},
+        "password": REDACTED,
+        "label": f"see {REDACTED}",
+    }
+    assert type(out["ids"]) is list and type(out["empty"]) is list
+    assert type(out["view"]) is dict and type(out["label"]) is str
+
+
 def test_headers_and_urls():
     headers = redact_headers(
         {"Authorization": "Bearer abc", "Cookie": "s=1", "X-Api-Key": "k", "X-Correlation-ID": "c1"}
