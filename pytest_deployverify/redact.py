@@ -145,7 +145,13 @@ def _could_hold_credential(text: str) -> bool:
         for i in _occurrences(lower, "gh")
     ):
         return True
-    # credential key/value pairs: "password: ...", "token=..."
+    # credential key/value pairs: "password: ...", "token=..."; most texts hold no keyword,
+    # found by a plain loop (the generator below costs a frame per keyword)
+    for k in _KEYWORDS:
+        if k in lower:
+            break
+    else:
+        return False
     return any(
         _KEY_VALUE_TAIL.match(lower, i + len(k))
         for k in _KEYWORDS
