@@ -22,6 +22,7 @@ from typing import Any, Protocol
 from urllib.parse import urlsplit
 
 import requests
+import requests.adapters
 
 from pytest_deployverify.config import Target
 from pytest_deployverify.correlation_ids import new_correlation_id, span_id, trace_id_for
@@ -75,6 +76,12 @@ class ApiClient:
     URL is accepted only for the target's own scheme, host and port) and requests' usual
     keyword arguments. ``retry=False`` turns off all retries for one call; ``check_echo=False``
     skips the correlation echo check.
+
+    ``pool``: a connection pool (an ``HTTPAdapter``) shared with other clients, mounted on this
+    client's own session for the target's origin and left open when the client closes. The
+    plugin passes one per process to every test's ``api``: a new session per test keeps
+    cookies and headers apart, but a new connection per test cost a TLS handshake and, in
+    urllib3, a fresh load of the CA bundle (about 40 ms of CPU with certifi's).
     """
 
     def __init__(
@@ -84,6 +91,7 @@ class ApiClient:
         correlation_id: str | None = None,
         evidence: TestEvidence | None = None,
         session: requests.Session | None = None,
+        pool: requests.adapters.HTTPAdapter | None = None,
         max_retries: int = 3,
         retry_after_cap: float = 5.0,
         retry_budget: float = 15.0,
@@ -104,9 +112,14 @@ class ApiClient:
         self._base_url = target.base_url.rstrip("/")
         #: what ``verify=True`` means for this client (a CA bundle from the environment or True)
         self._env_verify: str | bool = True
+        #: the prefix ``pool`` is mounted at on this client's own session (None: no pool)
+        self._pool_prefix: str | None = None
         if session is None:
             session = requests.Session()
             self._adopt_environment(session)
+            if pool is not None:
+                self._pool_prefix = f"{self._base.scheme}://{self._base.netloc}"
+                session.mount(self._pool_prefix, pool)
         self.session = session
         self.max_retries = max_retries
         self.retry_after_cap = retry_after_cap
@@ -149,6 +162,9 @@ class ApiClient:
         self.close()
 
     def close(self) -> None:
+        if self._pool_prefix is not None:
+            # the shared pool stays open for the clients after this one
+            self.session.adapters.pop(self._pool_prefix, None)
         self.session.close()
 
     def _adopt_environment(self, session: requests.Session) -> None:

@@ -18,6 +18,8 @@ from pytest_deployverify.evidence import EVIDENCE_KEY, Finding, TestEvidence
 from pytest_deployverify.session import current
 
 if TYPE_CHECKING:
+    from requests.adapters import HTTPAdapter
+
     from pytest_deployverify.baseline.fixture import Baseline
     from pytest_deployverify.baseline.schema import JsonSchema
     from pytest_deployverify.client import ApiClient
@@ -235,16 +237,35 @@ def _deployverify_mirror(
         mirror.close()
 
 
+@pytest.fixture(scope="session")
+def _deployverify_pool() -> Iterator[HTTPAdapter]:
+    """The connection pool every test's ``api`` client shares, one per process: a test's
+    requests reuse the connections the tests before it opened (no TLS handshake and CA
+    bundle load per test), while each test keeps a session, cookies and headers of its own.
+    Closed at the session's end."""
+    from requests.adapters import HTTPAdapter
+
+    # a test's concurrent uploads each take a connection: up to 32 are kept for reuse (the
+    # default 10 would discard the rest with a urllib3 warning per connection)
+    pool = HTTPAdapter(pool_maxsize=32)
+    try:
+        yield pool
+    finally:
+        pool.close()
+
+
 @pytest.fixture
 def api(
     _deployverify_target: Target,
     correlation_id: str,
     _deployverify_mirror: Mirror | None,
+    _deployverify_pool: HTTPAdapter,
     request: pytest.FixtureRequest,
 ) -> Iterator[ApiClient]:
     """``ApiClient`` bound to the target: base-URL joining, auth, timeouts, bounded retries,
     the test's correlation ID on every request (echo checked), every exchange recorded; with
-    ``--reference-url`` every request is sent to the reference as well."""
+    ``--reference-url`` every request is sent to the reference as well. Its connections
+    come from a pool the session's tests share; its cookies are its own."""
     from pytest_deployverify.client import ApiClient
 
     dvs = current(request.config)
@@ -252,6 +273,7 @@ def api(
         _deployverify_target,
         correlation_id=correlation_id,
         evidence=request.node.stash.get(EVIDENCE_KEY, None),
+        pool=_deployverify_pool,
         observer=_observer(request.node),
         breaker=dvs.breaker,
         mirror=_deployverify_mirror,
@@ -272,6 +294,7 @@ def _deployverify_pipeline(
     _deployverify_target: Target,
     correlation_id: str,
     _deployverify_mirror: Mirror | None,
+    _deployverify_pool: HTTPAdapter,
     request: pytest.FixtureRequest,
 ) -> Iterator[PipelineFollower]:
     """The per-test upload follower both upload fixtures share; deletes uploads at teardown."""
@@ -288,7 +311,12 @@ def _deployverify_pipeline(
     breaker = dvs.breaker
     follower = PipelineFollower(
         lambda: ApiClient(
-            target, correlation_id=correlation_id, evidence=evidence, observer=seen, breaker=breaker
+            target,
+            correlation_id=correlation_id,
+            evidence=evidence,
+            pool=_deployverify_pool,
+            observer=seen,
+            breaker=breaker,
         ),
         breaker=breaker,
         timestamp_check=lambda run: timestamps.check_run(

@@ -166,9 +166,20 @@ class _Recorder:
         #: each request's Authorization header (None: none sent)
         self.auth: list[str | None] = []
         auth = self.auth
+        #: each request's Cookie header (every answer sets one: ``visited=<path>``)
+        self.cookies: list[str | None] = []
+        cookies = self.cookies
+        #: each request's connection (a number per connection accepted, in order)
+        self.connections: list[int] = []
+        connections = self.connections
+        accepted = iter(range(1_000_000))
 
         class Handler(BaseHTTPRequestHandler):
             protocol_version = "HTTP/1.1"
+
+            def setup(self) -> None:
+                super().setup()
+                self.connection_number = next(accepted)
 
             def log_message(self, *args: object) -> None:
                 pass
@@ -176,7 +187,10 @@ class _Recorder:
             def do_GET(self) -> None:
                 seen.append(self.path)
                 auth.append(self.headers.get("Authorization"))
+                cookies.append(self.headers.get("Cookie"))
+                connections.append(self.connection_number)
                 self.send_response(200)
+                self.send_header("Set-Cookie", f"visited={self.path.strip('/')}; Path=/")
                 self.send_header("Content-Length", "2")
                 self.send_header("X-Correlation-ID", self.headers.get("X-Correlation-ID", ""))
                 self.end_headers()
@@ -283,6 +297,32 @@ def test_a_callers_session_is_left_alone(recorders):
     with ApiClient(Target(name="t", base_url=target.url), session=session) as client:
         assert client.get("/a").status_code == 200
     assert session.trust_env is True and session.proxies == {}
+
+
+@pytest.mark.parametrize("shared", [True, False], ids=["one-pool", "a-pool-each"])
+def test_clients_share_a_pool_not_cookies(recorders, shared):
+    """Clients given one pool send their requests over its connections (one connection for
+    three clients, one after the other), and closing a client leaves it open for the next;
+    each client still has its own session: a cookie one was given is not sent by the next.
+    Without a shared pool every client opens a connection of its own."""
+    from requests.adapters import HTTPAdapter
+
+    from pytest_deployverify.client import ApiClient
+    from pytest_deployverify.config import Target
+
+    target, _ = recorders
+    pool = HTTPAdapter() if shared else None
+    try:
+        for name in ("one", "two", "three"):
+            with ApiClient(Target(name="t", base_url=target.url), pool=pool) as client:
+                assert client.get(f"/{name}").status_code == 200
+                assert client.get(f"/{name}-again").status_code == 200
+    finally:
+        if pool is not None:
+            pool.close()
+    assert target.seen == ["/one", "/one-again", "/two", "/two-again", "/three", "/three-again"]
+    assert target.cookies == [None, "visited=one", None, "visited=two", None, "visited=three"]
+    assert len(set(target.connections)) == (1 if shared else 3)
 
 
 def test_exchange_fields_and_traceparent_per_request(recorders):
