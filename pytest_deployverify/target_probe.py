@@ -267,21 +267,47 @@ class _NoRedirect(urllib.request.HTTPRedirectHandler):
 
 def _tls_context(verify: bool | str) -> ssl.SSLContext:
     """What requests' ``verify`` means: False checks nothing, a path is the CA bundle to trust,
-    True is ``REQUESTS_CA_BUNDLE``, ``CURL_CA_BUNDLE`` or certifi's bundle."""
+    True is ``REQUESTS_CA_BUNDLE``, ``CURL_CA_BUNDLE`` or certifi's bundle.
+
+    Loading a bundle is the dearest part of a GET here (certifi's: about 200 million
+    instructions, more than the rest of the probe), and the probe and the version read both
+    need one: the last context is kept and shared while its bundle file is unchanged.
+    """
     import os
     import ssl
 
     if verify is False:
-        context = ssl.create_default_context()
+        # nothing is verified, so no trust store is loaded (create_default_context would load
+        # the system's)
+        context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
         context.check_hostname = False
         context.verify_mode = ssl.CERT_NONE
         return context
     bundle = verify if isinstance(verify, str) else _default_bundle(os.environ)
     if bundle is None:
-        return ssl.create_default_context()
-    if os.path.isdir(bundle):
-        return ssl.create_default_context(capath=bundle)
-    return ssl.create_default_context(cafile=bundle)
+        key: tuple[str | None, int, int] = (None, 0, 0)
+    else:
+        status = os.stat(bundle)
+        key = (bundle, status.st_mtime_ns, status.st_size)
+    with _CONTEXT_LOCK:
+        kept = _last_context.get(key)
+        if kept is not None:
+            return kept
+        if bundle is None:
+            context = ssl.create_default_context()
+        elif os.path.isdir(bundle):
+            context = ssl.create_default_context(capath=bundle)
+        else:
+            context = ssl.create_default_context(cafile=bundle)
+        _last_context.clear()
+        _last_context[key] = context
+        return context
+
+
+#: the bundle's (path, mtime, size) -> the context loaded from it, one at most: see
+#: ``_tls_context``
+_last_context: dict[tuple[str | None, int, int], ssl.SSLContext] = {}
+_CONTEXT_LOCK = threading.Lock()
 
 
 def _default_bundle(environ: Mapping[str, str]) -> str | None:

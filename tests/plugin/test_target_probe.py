@@ -19,7 +19,7 @@ from plugin_support import self_signed_certificate
 
 from pytest_deployverify.config import Auth, Target
 from pytest_deployverify.failfast import Breaker
-from pytest_deployverify.target_probe import VERSION_LIMIT, fetch_version, probe
+from pytest_deployverify.target_probe import VERSION_LIMIT, _tls_context, fetch_version, probe
 
 
 @pytest.fixture(autouse=True)
@@ -222,6 +222,31 @@ def test_the_ca_bundle_is_trusted(tls_server: Server, certificate: tuple[Path, P
 def test_verify_tls_false_checks_no_certificate(tls_server: Server) -> None:
     assert probe(_target(tls_server.url, verify=False), timeout=5) is None
     assert tls_server.paths == ["/health"]
+    # and loads no trust store to check nothing with
+    context = _tls_context(False)
+    assert context.verify_mode == ssl.CERT_NONE and not context.check_hostname
+    assert context.cert_store_stats()["x509"] == 0
+
+
+def test_one_loaded_bundle_serves_the_probe_and_the_version_read(
+    tls_server: Server, certificate: tuple[Path, Path], tmp_path: Path, monkeypatch
+) -> None:
+    """Loading a CA bundle costs more than the GETs: the same bundle, unchanged, gives the
+    same context (also when it comes from REQUESTS_CA_BUNDLE); a changed one is loaded anew."""
+    bundle = tmp_path / "bundle.pem"
+    bundle.write_bytes(certificate[0].read_bytes())
+    first = _tls_context(str(bundle))
+    assert _tls_context(str(bundle)) is first
+    monkeypatch.setenv("REQUESTS_CA_BUNDLE", str(bundle))
+    assert _tls_context(True) is first
+    tls_server.routes["/version"] = (200, {}, b'{"version": "7"}')
+    target = _target(tls_server.url)
+    assert probe(target, timeout=5) is None
+    assert fetch_version(target, timeout=5) == {"version": "7"}
+    assert _tls_context(True) is first
+    bundle.write_bytes(certificate[0].read_bytes() + b"\n")  # changed: read again
+    changed = _tls_context(str(bundle))
+    assert changed is not first and changed.cert_store_stats()["x509"] == 1
 
 
 def test_the_environment_ca_bundle_replaces_the_default(
