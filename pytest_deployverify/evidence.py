@@ -278,7 +278,17 @@ class TestEvidence:
         from pytest_deployverify.redact import redact_texts, redact_value
 
         if self.has_records():
-            return redact_value(self._data(), secrets)
+            shown: dict[str, Any] = redact_value(self._data(), secrets)
+            # the walk copies every list, empty ones too: the shared NO_ITEMS instead, as below
+            # (the session keeps this copy until its end, and the collector walks every list
+            # it keeps: issue 20)
+            for key in _LIST_FIELDS:
+                if not shown[key]:
+                    shown[key] = NO_ITEMS
+            for finding in shown["findings"]:
+                if not finding["correlation_ids"]:
+                    finding["correlation_ids"] = NO_ITEMS
+            return shown
         # the common case, a test without requests or checks: only its strings to redact
         # (the same result as the walk above: tests/plugin/test_evidence_serialisation.py)
         nodeid, message, skip_reason, *rest = redact_texts(
@@ -316,6 +326,10 @@ class TestEvidence:
     @classmethod
     def from_json(cls, text: str) -> TestEvidence:
         return cls.from_dict(json.loads(text))
+
+
+#: the evidence's list fields (``_data``'s keys)
+_LIST_FIELDS = ("markers", "correlation_ids", "findings", "exchanges", "runs", "cleanup", "replays")
 
 
 def json_number(value: float) -> str:

@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any
 from pytest_deployverify.atomic import write_atomic
 from pytest_deployverify.clock import utc_timestamp
 from pytest_deployverify.config import Target
-from pytest_deployverify.evidence import TestEvidence
+from pytest_deployverify.evidence import NO_ITEMS, TestEvidence
 from pytest_deployverify.redact import redact_value
 from pytest_deployverify.verdict import (
     MESSAGE_LIMIT,
@@ -88,9 +88,9 @@ def checks_and_tests(
                 "nodeid": data["nodeid"],
                 "outcome": data["outcome"],
                 "critical": critical,
-                "markers": list(data["markers"]),
+                "markers": list(data["markers"]) if data["markers"] else NO_ITEMS,
                 "duration": round(ev.duration, 6),
-                "correlation_ids": list(cids),
+                "correlation_ids": list(cids) if cids else NO_ITEMS,
                 "message": (data["message"] or "")[-MESSAGE_LIMIT:],
                 "skip_reason": data["skip_reason"] or "",
                 "replays": data["replays"],
