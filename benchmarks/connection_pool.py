@@ -36,6 +36,8 @@ import time
 from pathlib import Path
 
 PYTHON = sys.executable
+#: the self-tests' helpers (``plugin_support``: the certificate)
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests" / "plugin"))
 
 SERVER = r"""
 import socket, ssl, sys
@@ -86,23 +88,15 @@ HEADER = {"shared pool": "", "pool per test": "from pytest_deployverify.client i
 
 
 def certificate(folder: Path) -> tuple[Path, Path, Path]:
-    """A self-signed certificate for 127.0.0.1, its key, and certifi's bundle plus it."""
+    """A self-signed certificate for 127.0.0.1 (made as the self-tests make theirs), its key,
+    and certifi's bundle plus it."""
     import certifi
+    from plugin_support import self_signed_certificate
 
-    openssl = shutil.which("openssl")
-    if openssl is None:
+    if shutil.which("openssl") is None:
         raise SystemExit("the openssl command is needed to make the server's certificate")
-    cert, key, bundle = folder / "cert.pem", folder / "key.pem", folder / "bundle.pem"
-    subprocess.run(
-        [
-            *(openssl, "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2"),
-            *("-subj", "/CN=127.0.0.1", "-addext", "subjectAltName=IP:127.0.0.1"),
-            *("-keyout", str(key), "-out", str(cert)),
-        ],
-        check=True,
-        capture_output=True,
-        timeout=60,
-    )
+    cert, key = self_signed_certificate(folder)
+    bundle = folder / "bundle.pem"
     bundle.write_bytes(Path(certifi.where()).read_bytes() + cert.read_bytes())
     return cert, key, bundle
 
