@@ -53,6 +53,14 @@ RUN_ID_KEY = "deployverify_run_id"
 OUR_MARKERS = frozenset({"critical", "perf", "nondestructive", "canary"})
 
 
+def uses_deployverify(ev: TestEvidence) -> bool:
+    """Whether a test's evidence alone makes its session use deployverify: checks, timings,
+    correlation ids or one of the plugin's markers."""
+    return bool(
+        ev.findings or ev.timings or ev.correlation_ids or OUR_MARKERS.intersection(ev.markers)
+    )
+
+
 def current(config: pytest.Config) -> DeployVerifySession:
     """The session object of ``config`` (created in ``pytest_configure``)."""
     return config.stash[SESSION_KEY]
@@ -247,9 +255,11 @@ class DeployVerifySession(SessionEnd):
             attach(evidence, self.target)  # replay commands for this test's failures
             # serialised once: the JSON travels to the xdist controller (and to junitxml);
             # this process keeps using the object itself (``pytest_runtest_logreport``)
-            report.user_properties.append((EVIDENCE_PROPERTY, evidence.to_json()))
+            if self.is_worker or uses_deployverify(evidence) or self.is_active():
+                report.user_properties.append((EVIDENCE_PROPERTY, evidence.to_json()))
             self._local[id(report)] = (report, evidence)
 
+    @pytest.hookimpl(tryfirst=True)  # before junitxml reads the report: ``_from_worker``
     def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
         """Every test's teardown report carries its evidence (from xdist workers too)."""
         self.mutation.report_logged(report)
@@ -263,10 +273,9 @@ class DeployVerifySession(SessionEnd):
             ev = local[1]
             new = self._store(ev)
         else:  # a worker's report, on the xdist controller
-            for key, value in report.user_properties:
-                if key == EVIDENCE_PROPERTY and isinstance(value, str):
-                    ev = TestEvidence.from_json(value)
-                    new = self._store(ev)
+            ev = self._from_worker(report)
+            if ev is not None:
+                new = self._store(ev)
         if self.is_worker:
             return
         if ev is not None and ev.outcome in ("failed", "error"):
@@ -281,6 +290,20 @@ class DeployVerifySession(SessionEnd):
         provisional = self._provisional(ev if new else None)
         reports.test_done(report.nodeid, report.outcome, ev, provisional, self.secret_values())
 
+    def _from_worker(self, report: pytest.TestReport) -> TestEvidence | None:
+        """The evidence an xdist worker's teardown report carries. Workers send it for every
+        test: this session may come to use deployverify later, and then counts the test. Until
+        then, a test that used nothing of the plugin has it taken off its report again, so
+        junitxml and the hooks after this one see the report as pytest made it."""
+        for prop in report.user_properties:
+            key, value = prop
+            if key == EVIDENCE_PROPERTY and isinstance(value, str):
+                ev = TestEvidence.from_json(value)
+                if not uses_deployverify(ev) and not self.is_active():
+                    report.user_properties.remove(prop)
+                return ev
+        return None
+
     def tests_done(self) -> None:
         """After the test loop, before the session end: the mutation run, when asked."""
         record = self.settings.baseline.record
@@ -290,9 +313,7 @@ class DeployVerifySession(SessionEnd):
         """Keep ``ev`` (final from now on: ``TestEvidence.freeze``); whether it is the first
         evidence of its test (not a re-run)."""
         ev.freeze()
-        if not self._evidence_active and (
-            ev.findings or ev.timings or ev.correlation_ids or OUR_MARKERS.intersection(ev.markers)
-        ):
+        if not self._evidence_active and uses_deployverify(ev):
             self._evidence_active = True
         if ev.nodeid in self.evidence:  # a test reported twice (a re-run): recount
             self.evidence[ev.nodeid] = ev
