@@ -89,6 +89,10 @@ class SessionState:
     #: once active, always active (the facts that make a session active only accumulate)
     _active: bool = False
     _evidence_active: bool = False
+    #: what the options alone decide (False: informational or ``--setup-only``; True: an
+    #: activating option; None: the session's facts do), once ``_options_read``
+    _options_say: bool | None = field(default=None, init=False)
+    _options_read: bool = field(default=False, init=False)
     #: id(report) -> (report, evidence) of this process's teardown reports: the evidence is
     #: used as it is, not parsed back from the JSON that travels to the xdist controller
     _local: dict[int, tuple[pytest.TestReport, TestEvidence]] = field(default_factory=dict)
@@ -163,13 +167,19 @@ class SessionState:
         target, baselines in use, or a test that recorded deployverify evidence."""
         if self._active:
             return True
-        if core.is_informational(self.config) or self.config.option.setuponly:
-            return False
+        if not self._options_read:  # settled when pytest starts: read once, not per test
+            self._options_read = True
+            if core.is_informational(self.config) or self.config.option.setuponly:
+                self._options_say = False
+            elif any(self.settings.given.get(dest) for dest in ACTIVATING_OPTIONS):
+                self._options_say = True
+        if self._options_say is not None:
+            self._active = self._options_say
+            return self._active
         self._active = (
             self.target is not None
             or self.setup_error is not None
             or self._evidence_active
-            or any(self.settings.given.get(dest) for dest in ACTIVATING_OPTIONS)
             or self.baseline.in_use()
         )
         return self._active

@@ -473,12 +473,13 @@ class BaselineSession:
         self.finalise()
 
     def in_use(self) -> bool:
-        """The baseline session exists in every run; it counts once it recorded or compared."""
+        """The baseline session exists in every run; it counts once it recorded or compared.
+        (Asked after every test until it does: the lists themselves, not ``accounting``'s
+        copies of them.)"""
         if self.record_mode:
             return True
-        acc = self.accounting()
-        keys = ("verified", "mismatched", "missing", "errors", "written", "updated", "unchanged")
-        return any(acc.get(k) for k in keys)
+        lists = self.lists
+        return bool(lists["verified"] or lists["mismatched"] or lists["missing"] or lists["errors"])
 
     def finalise(self) -> dict[str, Any]:
         """Compute unused files and unverified observations, delete unused files if asked.

@@ -72,6 +72,14 @@ def test_collect_only_writes_no_verdict_and_keeps_status(pytester: pytest.Pytest
     assert not (pytester.path / "v.json").exists()
 
 
+def test_setup_only_writes_no_verdict_even_when_asked_for_one(pytester: pytest.Pytester) -> None:
+    # --verdict-file alone makes a session use deployverify (the pass above), --setup-only wins
+    result = run(pytester, PASSING, "--setup-only")
+    assert result.ret == 0
+    assert not (pytester.path / "v.json").exists()
+    assert "deployverify verdict" not in result.stdout.str()
+
+
 def test_project_not_using_deployverify_is_left_alone(pytester: pytest.Pytester) -> None:
     # plugin installed, no [tool.deployverify], no option, no deployverify evidence
     pytester.makepyfile(test_plain=SKIPPED)
