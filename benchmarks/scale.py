@@ -24,7 +24,10 @@ The variants, the same values on each side:
 
 * plain tests (``def test_i(): pass``), plugin off (``-p no:deployverify``) vs plugin on
   (``--target-env bench``: the target is resolved and probed, every test gets evidence, the
-  event stream, the provisional verdict, the verdict file and reports are written);
+  event stream, the provisional verdict, the verdict file and reports are written), and
+  plugin installed but unused ("plain installed": no option, so the session never uses
+  deployverify and writes nothing; what every unrelated pytest run of the environment pays,
+  docs/decisions.md 23);
 * one small check per test: ``baseline.check("value", {...})`` (compare mode, after a
   recording) vs syrupy's ``assert {...} == snapshot`` (after ``--snapshot-update``); and
   recording: ``--record-baseline --record-runs 1`` (one run per test, like syrupy) and the
@@ -201,6 +204,7 @@ def measure(sizes: list[int], repeat: int, modes: list[str]) -> list[dict[str, o
                 # (project, arguments, a directory removed before each run: a first recording)
                 variants: dict[str, tuple[Path, list[str], Path | None]] = {
                     "plain off": (plain, [*OFF, *NO_SYRUPY], None),
+                    "plain installed": (plain, NO_SYRUPY, None),
                     "plain on": (plain, OURS_ON, None),
                     "first record ours (1 run)": (ours, record_one, ours / "baselines"),
                     "first record syrupy": (
@@ -250,6 +254,7 @@ def _clock(clock: str) -> Iterator[None]:
 
 COLUMNS = [
     "plain off",
+    "plain installed",
     "plain on",
     "check syrupy",
     "check ours",
@@ -301,7 +306,8 @@ def table(rows: list[dict[str, object]]) -> str:
 
             out.append(
                 f"* {mode}, {a['n']} -> {b['n']}: plugin on adds "
-                f"{slope('plain on') - slope('plain off'):.3f} {PER_TEST[CLOCK]} per plain test; "
+                f"{slope('plain on') - slope('plain off'):.3f} {PER_TEST[CLOCK]} per plain test "
+                f"(installed but unused: {slope('plain installed') - slope('plain off'):.3f}); "
                 f"check ours/syrupy {slope('check ours') / slope('check syrupy'):.2f}x; "
                 f"first record (1 run) ours/syrupy "
                 f"{slope('first record ours (1 run)') / slope('first record syrupy'):.2f}x; "
@@ -319,7 +325,8 @@ def table(rows: list[dict[str, object]]) -> str:
                 f"{ratio('first record ours (1 run)', 'first record syrupy'):.2f}x, "
                 f"re-record (1 run) ours/syrupy "
                 f"{ratio('record ours (1 run)', 'record syrupy'):.2f}x, plugin on/off "
-                f"{ratio('plain on', 'plain off'):.2f}x"
+                f"{ratio('plain on', 'plain off'):.2f}x, installed but unused/off "
+                f"{ratio('plain installed', 'plain off'):.2f}x"
             )
     return "\n".join(out)
 
