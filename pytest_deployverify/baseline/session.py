@@ -317,6 +317,15 @@ class BaselineSession:
             self._cache[path] = read
             self._keep(path, read, written)
 
+    def let_go(self) -> None:
+        """The session is over and its accounting written: drop the files' caches (one path,
+        read summary and display text per file)."""
+        self._cache.clear()
+        self._recent.clear()
+        self._files.clear()
+        self._paths.clear()
+        self._shown.clear()
+
     def _keep(self, path: Path, read: _Read, baseline: BaselineFile) -> None:
         recent = self._recent
         recent.pop(path, None)

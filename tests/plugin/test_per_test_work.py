@@ -4,9 +4,12 @@ hook is ours only when recording."""
 
 from __future__ import annotations
 
+import gc
+import weakref
+
 import pytest
 
-from pytest_deployverify.evidence import NO_ITEMS, TestEvidence
+from pytest_deployverify.evidence import EVIDENCE_KEY, NO_ITEMS, TestEvidence
 from pytest_deployverify.session import PLUGIN_NAME, current
 from pytest_deployverify.verdict import Tally
 
@@ -75,3 +78,36 @@ def test_the_protocol_hook_is_ours_only_when_recording(
     impls = config.pluginmanager.hook.pytest_runtest_protocol.get_hookimpls()
     ours = [i for i in impls if "deployverify" in (i.plugin_name or "")]
     assert len(ours) == (1 if record else 0)
+
+
+class Watch:
+    """Weak references to the evidence the session stored, taken after its end, and whether
+    any test item still held its own."""
+
+    refs: list[weakref.ref[TestEvidence]]
+    items_holding: list[str]
+
+    @pytest.hookimpl(trylast=True)
+    def pytest_sessionfinish(self, session: pytest.Session) -> None:
+        self.refs = [weakref.ref(ev) for ev in current(session.config).evidence.values()]
+        self.items_holding = [i.nodeid for i in session.items if EVIDENCE_KEY in i.stash]
+
+
+def test_the_session_lets_go_of_its_evidence_once_written(
+    pytester: pytest.Pytester, mode: list[str]
+) -> None:
+    # pytest's config lives in reference cycles until the interpreter's final collections
+    # (in process: the caller's next one). With the collector off, only reference counts free
+    # anything: the evidence is gone when the run returns because the session let go of it at
+    # unconfigure, not because a collection happened to run.
+    pytester.makepyfile(test_work=TESTS)
+    watch = Watch()
+    gc.disable()
+    try:
+        result = pytester.inline_run(*mode, "-p", "no:cacheprovider", plugins=[watch])
+        alive = [r() is not None for r in watch.refs]
+    finally:
+        gc.enable()
+    result.assertoutcome(passed=4, failed=1)
+    assert watch.items_holding == []
+    assert alive == [False] * 5
