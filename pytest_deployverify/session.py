@@ -255,7 +255,7 @@ class DeployVerifySession(SessionEnd):
             attach(evidence, self.target)  # replay commands for this test's failures
             # serialised once: the JSON travels to the xdist controller (and to junitxml);
             # this process keeps using the object itself (``pytest_runtest_logreport``)
-            if self.is_worker or uses_deployverify(evidence) or self.is_active():
+            if self.is_worker or self._shows_evidence(evidence):
                 report.user_properties.append((EVIDENCE_PROPERTY, evidence.to_json()))
             self._local[id(report)] = (report, evidence)
 
@@ -299,10 +299,16 @@ class DeployVerifySession(SessionEnd):
             key, value = prop
             if key == EVIDENCE_PROPERTY and isinstance(value, str):
                 ev = TestEvidence.from_json(value)
-                if not uses_deployverify(ev) and not self.is_active():
+                if not self._shows_evidence(ev):
                     report.user_properties.remove(prop)
                 return ev
         return None
+
+    def _shows_evidence(self, ev: TestEvidence) -> bool:
+        """Whether a test's report keeps its evidence as a user property where junitxml and
+        the project's hooks see it: once the session uses deployverify, or when this test
+        alone makes it do so (ADR 23)."""
+        return uses_deployverify(ev) or self.is_active()
 
     def tests_done(self) -> None:
         """After the test loop, before the session end: the mutation run, when asked."""

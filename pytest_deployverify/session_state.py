@@ -90,9 +90,8 @@ class SessionState:
     _active: bool = False
     _evidence_active: bool = False
     #: what the options alone decide (False: informational or ``--setup-only``; True: an
-    #: activating option; None: the session's facts do), once ``_options_read``
+    #: activating option; None: the session's facts do); read once, in ``__post_init__``
     _options_say: bool | None = field(default=None, init=False)
-    _options_read: bool = field(default=False, init=False)
     #: id(report) -> (report, evidence) of this process's teardown reports: the evidence is
     #: used as it is, not parsed back from the JSON that travels to the xdist controller
     _local: dict[int, tuple[pytest.TestReport, TestEvidence]] = field(default_factory=dict)
@@ -102,6 +101,13 @@ class SessionState:
     _secrets_of: tuple[tuple[object, ...], tuple[str, ...]] | None = None
     #: the last provisional verdict, the collection errors it knew of, and its reason
     _last_provisional: tuple[str, int, str] | None = None
+
+    def __post_init__(self) -> None:
+        # the options are settled before pytest_configure: read once, not after every test
+        if core.is_informational(self.config) or self.config.option.setuponly:
+            self._options_say = False
+        elif any(self.settings.given.get(dest) for dest in ACTIVATING_OPTIONS):
+            self._options_say = True
 
     @property
     def is_worker(self) -> bool:
@@ -167,12 +173,6 @@ class SessionState:
         target, baselines in use, or a test that recorded deployverify evidence."""
         if self._active:
             return True
-        if not self._options_read:  # settled when pytest starts: read once, not per test
-            self._options_read = True
-            if core.is_informational(self.config) or self.config.option.setuponly:
-                self._options_say = False
-            elif any(self.settings.given.get(dest) for dest in ACTIVATING_OPTIONS):
-                self._options_say = True
         if self._options_say is not None:
             self._active = self._options_say
             return self._active
