@@ -7,7 +7,6 @@ verdict counts the tests before as well."""
 from __future__ import annotations
 
 import json
-import textwrap
 import xml.etree.ElementTree as ET
 from pathlib import Path
 from typing import Any
@@ -54,16 +53,17 @@ def carried(junit: Path) -> dict[str, bool]:
     return out
 
 
-def inner(pytester: pytest.Pytester, source: str, *args: str) -> pytest.RunResult:
-    pytester.makepyfile(test_inner=textwrap.dedent(source))
-    return pytester.runpytest("-p", "no:cacheprovider", "--junitxml", "junit.xml", *args)
+def inner(project: Any, source: str, *args: str) -> pytest.RunResult:
+    """Run ``source`` as the inner project's tests, with a JUnit XML file."""
+    project.tests(source)
+    return project.run("--junitxml", "junit.xml", *args)
 
 
 def test_installed_but_unused_adds_nothing_to_junit(
-    pytester: pytest.Pytester, mode: list[str]
+    pytester: pytest.Pytester, project: Any, mode: list[str]
 ) -> None:
-    pytester.makefile(".toml", pyproject="[tool.pytest.ini_options]\n")
-    result = inner(pytester, PLAIN, *mode)
+    project.pyproject("")
+    result = inner(project, PLAIN, *mode)
     result.assert_outcomes(passed=1, failed=1, skipped=1)
     assert carried(pytester.path / "junit.xml") == {
         "test_passes": False,
@@ -79,7 +79,7 @@ def test_a_session_with_a_target_carries_every_tests_evidence(
 ) -> None:
     # the alt service: a target of another shape than docservice's
     project.alt(alt)
-    result = inner(pytester, PLAIN, "--target-env", "alt", *mode)
+    result = inner(project, PLAIN, "--target-env", "alt", *mode)
     result.assert_outcomes(passed=1, failed=1, skipped=1)
     assert carried(pytester.path / "junit.xml") == {
         "test_passes": True,
@@ -89,10 +89,10 @@ def test_a_session_with_a_target_carries_every_tests_evidence(
 
 
 def test_a_session_that_starts_using_deployverify_counts_the_tests_before(
-    pytester: pytest.Pytester, mode: list[str]
+    pytester: pytest.Pytester, project: Any, mode: list[str]
 ) -> None:
-    pytester.makefile(".toml", pyproject="[tool.pytest.ini_options]\n")
-    result = inner(pytester, LATE, "-p", "no:randomly", *mode)
+    project.pyproject("")
+    result = inner(project, LATE, "-p", "no:randomly", *mode)
     result.assert_outcomes(passed=3)
     seen = carried(pytester.path / "junit.xml")
     assert seen["test_b_marked"] is True
