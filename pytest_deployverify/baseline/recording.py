@@ -8,13 +8,14 @@ across the runs and its baseline file written on the process that ran it.
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass, field, replace
+import math
+from dataclasses import dataclass, field
 from typing import Any, cast
 
 import pytest
 
 from pytest_deployverify import __version__
-from pytest_deployverify.baseline import storage
+from pytest_deployverify.baseline import learn, shapes, storage
 from pytest_deployverify.baseline.model import BaselineFile, Observation, Rule
 from pytest_deployverify.baseline.session import BaselineSession, read_file
 from pytest_deployverify.evidence import EVIDENCE_KEY
@@ -85,8 +86,6 @@ def run_recorded(item: pytest.Item, nextitem: pytest.Item | None, bs: BaselineSe
 
 def finish_recording(bs: BaselineSession, rec: ItemRecording) -> None:
     """Learn from a test's record runs and write its file (on the process that ran it)."""
-    from pytest_deployverify.baseline import learn, shapes
-
     path = bs.file_for(rec.nodeid)
     shown = bs.display(path)
     if rec.failed:
@@ -100,31 +99,35 @@ def finish_recording(bs: BaselineSession, rec: ItemRecording) -> None:
         value, rules = learn.learn(runs, [*user_rules, *bs.config_rules])
         schema = shapes.merge_schemas([shapes.infer_schema(v) for v in runs])
         observations[name] = Observation(name=name, value=value, rules=rules, schema=schema)
-    deployment_version = bs.deployment_version()
+    try:
+        old_status, old_raw = read_file(path)
+    except OSError:
+        old_raw = None
+    old = _parsed(old_raw) if old_raw is not None else None
+    # an unchanged file keeps its recording time: the new data gets it from the start, so
+    # it equals the file's data as it is (no copies without the stamp to compare)
+    stamp = old.get("recorded_at") if old is not None else None
+    kept = stamp if isinstance(stamp, str) else None
     new = BaselineFile(
         nodeid=rec.nodeid,
         observations=observations,
         timings=rec.timings,
         plugin_version=__version__,
         recorded_from=bs.target.name if bs.target is not None else None,
-        deployment_version=deployment_version,
-        recorded_at=bs.recorded_at,
+        deployment_version=bs.deployment_version(),
+        recorded_at=kept if kept is not None else bs.recorded_at,
         record_runs=rec.runs_done,
     )
     data = new.to_dict()
-    try:
-        old_status, old_raw = read_file(path)
-    except OSError:
-        old_raw = None
-    old = _parsed(old_raw) if old_raw is not None else None
     if old is not None and _same_data(old, data):
         bs.note("unchanged", shown)
         # the file stays as it is: remembered with its own recording time, so the session
         # end's checksum and provenance need not read and parse it again
-        stamp = old.get("recorded_at")
-        if isinstance(stamp, str) and old_raw is not None:
-            bs.remember(path, old_raw, replace(new, recorded_at=stamp), old_status)
+        if kept is not None and old_raw is not None:
+            bs.remember(path, old_raw, new, old_status)
         return
+    if kept is not None:  # changed: recorded now
+        new.recorded_at = data["recorded_at"] = bs.recorded_at
     text = storage.dumps(data)
     raw = text.encode("utf-8")
     # in place at the session end, all made durable at once (``BaselineSession.publish``)
@@ -151,17 +154,61 @@ def _parsed(raw: bytes) -> dict[str, Any] | None:
 
 
 def _same_data(old: dict[str, Any], new: dict[str, Any]) -> bool:
-    """Whether a file's data and a new recording's are the same apart from ``recorded_at``.
+    """Whether a file's data and a new recording's are the same apart from ``recorded_at``:
+    whether their canonical texts are equal (``_COMPACT``: types count, so ``True``, ``1`` and
+    ``1.0`` differ, as do ``0.0`` and ``-0.0``).
 
-    Compared as compact canonical text: the file's indented text is the same function of the
-    data, so this tells what comparing the texts told, without the pure-Python indented
-    encoding (most of an unchanged re-recording's cost: benchmarks/README.md, issue 20). A
-    file whose formatting alone was changed by hand is left as it is.
+    The file's indented text is the same function of the data, so this tells what comparing
+    the texts told, without the pure-Python indented encoding. A file whose formatting alone
+    was changed by hand is left as it is. Data equal type for type (``_identical``: the
+    unchanged re-recording, whose new data carries the file's own ``recorded_at``) has equal
+    texts without encoding either; only data that is not (another stamp, a tuple for a list,
+    an int key for a string) is encoded to be sure.
     """
+    if _identical(old, new):
+        return True
     try:
         return _COMPACT(_without_stamp(old)) == _COMPACT(_without_stamp(new))
     except (TypeError, ValueError):  # not plain data: storage.dumps says what is wrong
         return False
+
+
+def _identical(a: Any, b: Any) -> bool:
+    """``a == b`` with every type equal too, and no ``-0.0`` for ``0.0``: then their canonical
+    texts are equal. Encoding both was most of an unchanged re-recording's cost
+    (benchmarks/README.md, issue 20); this walk is a quarter of it. Strings, integers,
+    booleans and None are compared in the loop, without a call each."""
+    kind = type(a)
+    if kind is not type(b):
+        return False
+    if kind is dict:
+        if len(a) != len(b):
+            return False
+        for key, value in a.items():
+            other = b.get(key, _ABSENT)
+            inner = type(value)
+            if inner is not type(other) or type(key) is not str:
+                return False
+            if inner in _PLAIN:
+                if value != other:
+                    return False
+            elif not _identical(value, other):
+                return False
+        return True
+    if kind is list:
+        return len(a) == len(b) and all(map(_identical, a, b))
+    if kind is float:
+        # equal finite floats have equal texts except 0.0 and -0.0; NaN and the infinities
+        # have none (the encoder refuses them)
+        if a != b or not math.isfinite(a):
+            return False
+        return a != 0.0 or math.copysign(1.0, a) == math.copysign(1.0, b)
+    return kind in _PLAIN and a == b
+
+
+_ABSENT = object()
+#: the other types JSON has; anything else is left to the encoder to judge
+_PLAIN = frozenset({str, int, bool, type(None)})
 
 
 def _without_stamp(data: dict[str, Any]) -> dict[str, Any]:

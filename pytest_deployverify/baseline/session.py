@@ -408,9 +408,9 @@ class BaselineSession:
 
     def deployment_version(self) -> Any:
         """The target's deployment version, redacted, read once: a baseline file's provenance."""
-        from pytest_deployverify.baseline.redaction import redact_observation
-
         if self._version is _UNSET:
+            from pytest_deployverify.baseline.redaction import redact_observation
+
             self._version = redact_observation(_deployment_version(self.target), self.secrets())
         return self._version
 

@@ -90,3 +90,40 @@ def test_a_file_formatted_by_hand_with_the_same_data_is_left_as_it_is(bproject):
     result.stdout.fnmatch_lines(["*0 written, 0 updated, 4 unchanged*"])
     assert path.read_text() == compact
     assert bproject.run().ret == 0
+
+
+#: values of every JSON type and of types JSON conflates (tuple, int keys), with the numbers
+#: Python's ``==`` conflates (``1``, ``1.0``, ``True``; ``0.0``, ``-0.0``) and those JSON has
+#: no text for (NaN, infinity)
+_VALUES = [
+    0, 1, True, False, None, 1.0, 0.0, -0.0, 2.5, float("inf"), float("nan"), "a", "", "1",
+    [], {}, [1], (1,), [1.0], [True], {"a": 1}, {1: "a"}, {"1": "a"}, {"a": [0.0]},
+    {"a": [-0.0]}, {"a": {"b": None}}, {"a": {"b": False}}, [[1, "x"]], [[1, "x", 2]],
+]  # fmt: skip
+
+
+def test_unchanged_means_the_same_canonical_text_for_every_pair_of_values():
+    """The re-recording's fast comparison (type for type, no encoding) says "unchanged"
+    exactly when the canonical compact texts of the two data are equal."""
+    from pytest_deployverify.baseline.recording import _COMPACT, _same_data
+
+    def texts_equal(a, b):
+        try:
+            return _COMPACT(a) == _COMPACT(b)
+        except (TypeError, ValueError):
+            return False
+
+    unchanged = 0
+    for a in _VALUES:
+        for b in _VALUES:
+            old = {"recorded_at": "2001-09-09T01:46:40Z", "v": a, "n": 1}
+            new = {"n": 1, "v": b, "recorded_at": "2033-05-18T03:33:20Z"}
+            expected = texts_equal({"v": a, "n": 1}, {"n": 1, "v": b})
+            assert _same_data(old, new) is expected, (a, b)
+            same_stamp = dict(new, recorded_at=old["recorded_at"])
+            assert _same_data(old, same_stamp) is expected, (a, b)
+            unchanged += expected
+    assert 0 < unchanged < len(_VALUES) ** 2  # both answers were given
+    # a file without a recording time (edited by hand) is still compared by its data
+    assert _same_data({"v": 1}, {"v": 1, "recorded_at": "2033-05-18T03:33:20Z"})
+    assert not _same_data({"v": 1}, {"v": True, "recorded_at": "2033-05-18T03:33:20Z"})
