@@ -176,7 +176,7 @@ def _same_data(old: dict[str, Any], new: dict[str, Any]) -> bool:
 def _identical(a: Any, b: Any) -> bool:
     """``a == b`` with every type equal too, and no ``-0.0`` for ``0.0``: then their canonical
     texts are equal. Encoding both was most of an unchanged re-recording's cost
-    (benchmarks/README.md, issue 20); this walk is a quarter of it. Strings, integers,
+    (benchmarks/README.md, issue 20); this walk is about 40 % of it. Strings, integers,
     booleans and None are compared in the loop, without a call each."""
     kind = type(a)
     if kind is not type(b):
