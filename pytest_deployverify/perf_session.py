@@ -244,10 +244,10 @@ def _reference_names(config: pytest.Config) -> frozenset[str]:
     if names is None:
         baseline = session_of(config)
         found: set[str] = set()
-        for path in baseline.all_files() if baseline is not None else []:
+        for rel in baseline.all_files() if baseline is not None else []:
             assert baseline is not None
             try:
-                loaded = baseline.summary(path)
+                loaded = baseline.summary(rel)
             except Exception:
                 continue
             if loaded is not None:

@@ -136,13 +136,14 @@ class Baseline:
                 "skip the comparison when baseline.recording is true"
             )
         try:
-            stored = session.load(self.path)
+            stored = session.load(session.rel_for(self._item.nodeid))
         except BaselineFileError as exc:
             raise BaselineMismatch(f"baseline {name!r}: {exc}") from None
         obs = stored.observations.get(name) if stored is not None else None
         if obs is None:
+            shown = session.shown(session.rel_for(self._item.nodeid))
             raise BaselineMismatch(
-                f"baseline {name!r} is missing from {session.display(self.path)}; record it with:"
+                f"baseline {name!r} is missing from {shown}; record it with:"
                 f"\n    {session.record_command(self._item.nodeid)}"
             )
         return copy.deepcopy(obs.value)
@@ -257,11 +258,11 @@ class Baseline:
         session = self._session
         self._stored_value = None
         nodeid = self._item.nodeid
-        path = self.path
-        shown = session.display(path)
-        entry = session.entry(nodeid, name)
+        rel = session.rel_for(nodeid)
+        shown = session.shown(rel)
+        entry = f"{shown}::{name}"
         try:
-            stored = session.load(path)
+            stored = session.load(rel)
         except BaselineFileError as exc:
             session.note("errors", entry)
             message = f"baseline {name!r}: {exc}"

@@ -86,8 +86,8 @@ def run_recorded(item: pytest.Item, nextitem: pytest.Item | None, bs: BaselineSe
 
 def finish_recording(bs: BaselineSession, rec: ItemRecording) -> None:
     """Learn from a test's record runs and write its file (on the process that ran it)."""
-    path = bs.file_for(rec.nodeid)
-    shown = bs.display(path)
+    rel = bs.rel_for(rec.nodeid)
+    shown = bs.shown(rel)
     if rec.failed:
         bs.note("record_failed", rec.nodeid)
         return
@@ -100,7 +100,7 @@ def finish_recording(bs: BaselineSession, rec: ItemRecording) -> None:
         schema = shapes.merge_schemas([shapes.infer_schema(v) for v in runs])
         observations[name] = Observation(name=name, value=value, rules=rules, schema=schema)
     try:
-        old_status, old_raw = read_file(path)
+        old_status, old_raw = read_file(bs.os_path(rel))
     except OSError:
         old_raw = None
     old = _parsed(old_raw) if old_raw is not None else None
@@ -124,15 +124,15 @@ def finish_recording(bs: BaselineSession, rec: ItemRecording) -> None:
         # the file stays as it is: remembered with its own recording time, so the session
         # end's checksum and provenance need not read and parse it again
         if kept is not None and old_raw is not None:
-            bs.remember(path, old_raw, new, old_status)
+            bs.remember(rel, old_raw, new, old_status)
         return
     if kept is not None:  # changed: recorded now
         new.recorded_at = data["recorded_at"] = bs.recorded_at
     text = storage.dumps(data)
     raw = text.encode("utf-8")
     # in place at the session end, all made durable at once (``BaselineSession.publish``)
-    status = bs.writes.stage(path, raw)
-    bs.remember(path, raw, new, status)
+    status = bs.writes.stage(bs.path_of(rel), raw)
+    bs.remember(rel, raw, new, status)
     bs.note("updated" if old_raw is not None else "written", shown)
 
 

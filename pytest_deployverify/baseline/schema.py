@@ -142,10 +142,10 @@ class JsonSchema:
         return data, label
 
     def _recorded_schema(self, name: str) -> tuple[dict[str, Any], str]:
-        path = self._session.file_for(self._item.nodeid)
-        shown = self._session.display(path)
+        rel = self._session.rel_for(self._item.nodeid)
+        shown = self._session.shown(rel)
         try:
-            stored = self._session.load(path)
+            stored = self._session.load(rel)
         except BaselineFileError as exc:
             raise SchemaViolation(f"json_schema {name!r}: {exc}") from None
         obs = stored.observations.get(name) if stored else None

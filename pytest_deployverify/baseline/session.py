@@ -110,7 +110,7 @@ def _summary_of(read: _Read | None) -> FileSummary | None:
     return read.result
 
 
-def read_file(path: Path) -> tuple[os.stat_result, bytes]:
+def read_file(path: str | Path) -> tuple[os.stat_result, bytes]:
     """A file's status and bytes through one descriptor: ``os.stat`` then
     ``Path.read_bytes`` cost two more system calls and a buffered reader per baseline file,
     and this reads a file once per test (benchmarks/README.md, "Figures after the fifth
@@ -160,9 +160,13 @@ class BaselineSession:
         self.collection_errors = False
         self.deleted: list[str] = []
         self.delete_refused: str | None = None
-        self._cache: dict[Path, _Read] = {}
+        # Files are known by their POSIX path relative to the directory (``rel``), not by
+        # ``Path`` objects: making one per file and hashing it at every lookup was a sixth of
+        # a small check's own cost (benchmarks/README.md, "Figures after the thirteenth
+        # issue-20 session"). ``file_for`` still gives a ``Path`` to whoever asks for one.
+        self._cache: dict[str, _Read] = {}
         #: the last files parsed, whole, each with the read it came from (see ``FileSummary``)
-        self._recent: dict[Path, tuple[_Read, BaselineFile]] = {}
+        self._recent: dict[str, tuple[_Read, BaselineFile]] = {}
         #: the recording's baseline files, put in place together at the session end
         #: (``publish``)
         self.writes = WriteBatch()
@@ -170,9 +174,17 @@ class BaselineSession:
         #: set at session end (controller, or a run without xdist): accounting is complete
         self.finished = False
         self._version: Any = _UNSET
-        self._files: dict[str, Path] = {}
+        #: each test's file (node id -> ``rel``)
+        self._files: dict[str, str] = {}
         self._paths: dict[str, Path] = {}
-        self._shown: dict[Path, str] = {}
+        #: each file's display text, by ``rel``
+        self._shown: dict[str, str] = {}
+        #: files whose cached read was checked against the disk since the session ended
+        #: (``finished``): the session end asks for each file up to three times (accounting,
+        #: provenance, timing names), and one ``stat`` each is enough
+        self._fresh: set[str] = set()
+        #: where ``rel`` is opened: the directory's own spelling, then "/" and ``rel``
+        self._base = os.path.join(os.fspath(self.root), "")
         try:
             self._root_shown: str | None = self.root.relative_to(self.rootpath).as_posix()
         except ValueError:
@@ -182,22 +194,41 @@ class BaselineSession:
     # ------------------------------------------------------------ names
 
     def file_for(self, nodeid: str) -> Path:
-        # asked several times per test (check, accounting, timings): build each path once
-        path = self._files.get(nodeid)
-        if path is None:
-            path = self._files[nodeid] = self._path(storage.relative_name(nodeid))
-        return path
+        """``nodeid``'s baseline file."""
+        return self.path_of(self.rel_for(nodeid))
 
-    def _path(self, rel: str) -> Path:
-        """The file at ``rel`` (a POSIX path relative to the baseline directory), one object
-        per file for the whole session, its display text worked out from ``rel``: pathlib's
-        parsing and ``relative_to`` were a tenth of a small check's cost."""
+    def rel_for(self, nodeid: str) -> str:
+        """``nodeid``'s baseline file as a POSIX path relative to the directory: what the
+        methods below take. Asked several times per test (check, accounting, timings): worked
+        out once."""
+        rel = self._files.get(nodeid)
+        if rel is None:
+            rel = self._files[nodeid] = storage.relative_name(nodeid)
+        return rel
+
+    def path_of(self, rel: str) -> Path:
+        """The file at ``rel``, one object per file for the whole session."""
         path = self._paths.get(rel)
         if path is None:
             path = self._paths[rel] = self.root / rel
-            if self._root_shown is not None:
-                self._shown[path] = rel if self._root_shown == "." else f"{self._root_shown}/{rel}"
         return path
+
+    def os_path(self, rel: str) -> str:
+        """The file at ``rel`` as ``open`` takes it."""
+        return self._base + rel
+
+    def shown(self, rel: str) -> str:
+        """The file at ``rel`` as messages show it (``display``), worked out from ``rel``:
+        pathlib's parsing and ``relative_to`` were a tenth of a small check's cost."""
+        shown = self._shown.get(rel)
+        if shown is None:
+            root_shown = self._root_shown
+            if root_shown is None:
+                shown = self.display(self.path_of(rel))
+            else:
+                shown = rel if root_shown == "." else f"{root_shown}/{rel}"
+            self._shown[rel] = shown
+        return shown
 
     def holds_no_tests(self, path: Path) -> bool:
         """Whether collection may skip ``path``: it is the baseline directory, and no Python
@@ -217,17 +248,13 @@ class BaselineSession:
 
     def display(self, path: Path) -> str:
         """``path`` as messages show it: relative to the rootdir when inside it."""
-        shown = self._shown.get(path)
-        if shown is None:
-            try:
-                shown = path.relative_to(self.rootpath).as_posix()
-            except ValueError:
-                shown = path.as_posix()
-            self._shown[path] = shown
-        return shown
+        try:
+            return path.relative_to(self.rootpath).as_posix()
+        except ValueError:
+            return path.as_posix()
 
     def entry(self, nodeid: str, name: str) -> str:
-        return f"{self.display(self.file_for(nodeid))}::{name}"
+        return f"{self.shown(self.rel_for(nodeid))}::{name}"
 
     def record_command(self, nodeid: str) -> str:
         """The command that re-records ``nodeid``, as the user would type it where they ran
@@ -255,7 +282,7 @@ class BaselineSession:
         if target is None:  # not activated (no test needed it): the name it would have had
             return settings.get(self.config).env_name
         try:
-            stored = self.summary(self.file_for(nodeid))
+            stored = self.summary(self.rel_for(nodeid))
         except storage.BaselineFileError:
             stored = None
         # a protected target is never recorded from: name the environment the baseline came from
@@ -263,25 +290,25 @@ class BaselineSession:
 
     # ------------------------------------------------------------ files
 
-    def load(self, path: Path) -> BaselineFile | None:
-        """The file at ``path`` (None: there is none); raises ``BaselineFileError``."""
-        read = self._read(path)
-        recent = self._recent.get(path)
+    def load(self, rel: str) -> BaselineFile | None:
+        """The file at ``rel`` (None: there is none); raises ``BaselineFileError``."""
+        read = self._read(rel)
+        recent = self._recent.get(rel)
         if recent is None or recent[0] is not read:
             if _summary_of(read) is None:
                 return None
             # read and summarised before, its parse since let go: read it whole again
-            read = self._read(path, again=True)
-            recent = self._recent.get(path)
+            read = self._read(rel, again=True)
+            recent = self._recent.get(rel)
         if _summary_of(read) is None:
             return None
         assert recent is not None and recent[0] is read
         return recent[1]
 
-    def summary(self, path: Path) -> FileSummary | None:
-        """What the session end needs of the file at ``path`` (None: there is none), without
+    def summary(self, rel: str) -> FileSummary | None:
+        """What the session end needs of the file at ``rel`` (None: there is none), without
         keeping it whole; raises ``BaselineFileError``."""
-        return _summary_of(self._read(path))
+        return _summary_of(self._read(rel))
 
     def publish(self) -> None:
         """Put this process's recorded files in place, durably: one filesystem sync for all
@@ -291,20 +318,18 @@ class BaselineSession:
         moves from ``written``/``updated`` to ``write_failed`` (which fails the verdict, and
         reaches the controller from an xdist worker): its old content, if any, stays."""
         for path, exc in self.writes.publish():
-            shown = self.display(path)
+            rel = path.relative_to(self.root).as_posix()
+            shown = self.shown(rel)
             for key in ("written", "updated"):
                 if shown in self._listed[key]:
                     self._listed[key].discard(shown)
                     self.lists[key].remove(shown)
-            self._cache.pop(path, None)  # what is on disk is the old file, or none
-            self._recent.pop(path, None)
+            self._forget(rel)  # what is on disk is the old file, or none
             reason = exc.strerror or type(exc).__name__
             self.note("write_failed", f"{shown}: {reason}")
 
-    def remember(
-        self, path: Path, raw: bytes, written: BaselineFile, status: os.stat_result
-    ) -> None:
-        """``raw`` was just written to ``path`` as ``written`` (``status``: the written file's,
+    def remember(self, rel: str, raw: bytes, written: BaselineFile, status: os.stat_result) -> None:
+        """``raw`` was just written to ``rel`` as ``written`` (``status``: the written file's,
         from :meth:`atomic.WriteBatch.stage`): the verdict's checksum and provenance at the session
         end need not read and parse it again."""
         if status.st_size == len(raw):
@@ -314,44 +339,57 @@ class BaselineSession:
                 hashlib.sha256(raw).digest(),
                 FileSummary.of(written),
             )
-            self._cache[path] = read
-            self._keep(path, read, written)
+            self._cache[rel] = read
+            self._fresh.discard(rel)
+            self._keep(rel, read, written)
 
     def let_go(self) -> None:
         """The session is over and its accounting written: drop the files' caches (one path,
         read summary and display text per file)."""
         self._cache.clear()
+        self._fresh.clear()
         self._recent.clear()
         self._files.clear()
         self._paths.clear()
         self._shown.clear()
 
-    def _keep(self, path: Path, read: _Read, baseline: BaselineFile) -> None:
+    def _forget(self, rel: str) -> None:
+        self._cache.pop(rel, None)
+        self._fresh.discard(rel)
+        self._recent.pop(rel, None)
+
+    def _keep(self, rel: str, read: _Read, baseline: BaselineFile) -> None:
         recent = self._recent
-        recent.pop(path, None)
-        recent[path] = (read, baseline)
+        recent.pop(rel, None)
+        recent[rel] = (read, baseline)
         if len(recent) > _RECENT_FILES:
             del recent[next(iter(recent))]  # the oldest (dicts keep insertion order)
 
-    def _read(self, path: Path, again: bool = False) -> _Read | None:
-        """The file at ``path`` as last read, read again only when its mtime or size changed,
+    def _read(self, rel: str, again: bool = False) -> _Read | None:
+        """The file at ``rel`` as last read, read again only when its mtime or size changed,
         or when ``again`` (None: there is none). The bytes' digest is kept for the verdict's
         checksum, so a file is read once per session, not once for the check and again for
         the checksum."""
-        cached = self._cache.get(path)
+        cached = self._cache.get(rel)
+        path = self._base + rel
         if cached is not None and not again:
+            if rel in self._fresh:
+                return cached
             try:
                 st = os.stat(path)
             except FileNotFoundError:
                 return None
             if cached.mtime_ns == st.st_mtime_ns and cached.size == st.st_size:
+                if self.finished:
+                    self._fresh.add(rel)
                 return cached
+        self._fresh.discard(rel)
         try:
             st, raw = read_file(path)
         except FileNotFoundError:
             return None
         except OSError as exc:
-            unreadable = storage.BaselineFileError(self.display(path), f"cannot be read ({exc})")
+            unreadable = storage.BaselineFileError(self.shown(rel), f"cannot be read ({exc})")
             try:
                 st = os.stat(path)
             except OSError:  # not even its status: say so now, and ask again next time
@@ -360,14 +398,14 @@ class BaselineSession:
         else:
             digest = hashlib.sha256(raw).digest()
             try:
-                baseline = storage.parse_bytes(path, raw)
+                baseline = storage.parse_bytes(rel, raw)
             except storage.BaselineFileError as exc:
-                error = storage.BaselineFileError(self.display(path), exc.problem)
+                error = storage.BaselineFileError(self.shown(rel), exc.problem)
                 cached = _Read(st.st_mtime_ns, st.st_size, digest, error)
             else:
                 cached = _Read(st.st_mtime_ns, st.st_size, digest, FileSummary.of(baseline))
-                self._keep(path, cached, baseline)
-        self._cache[path] = cached
+                self._keep(rel, cached, baseline)
+        self._cache[rel] = cached
         return cached
 
     # ------------------------------------------------------------ accounting
@@ -455,14 +493,14 @@ class BaselineSession:
             return f"{len(self.deselected)} tests were deselected"
         return self.narrowed_by_options()
 
-    def all_files(self) -> list[Path]:
+    def all_files(self) -> list[str]:
         """Every baseline file in the directory (not a recording's temporaries), in path
-        order."""
-        return [self._path(rel) for rel in self._listing()]
+        order, as POSIX paths relative to it (what ``summary`` takes)."""
+        return self._listing()
 
     def _listing(self) -> list[str]:
-        """``all_files`` as POSIX paths relative to the directory. os.walk, not Path.rglob: a
-        session lists the directory twice, and rglob cost several times more per file."""
+        """``all_files``. os.walk, not Path.rglob: a session lists the directory twice, and
+        rglob cost several times more per file."""
         root = os.fspath(self.root)
         found: list[tuple[str, ...]] = []
         for dirpath, _, names in os.walk(root):
@@ -502,47 +540,48 @@ class BaselineSession:
             return {"unused_files": [], "not_verified": []}
         files = self._listing()
         # no baseline files (a run that uses none): no test's file path is needed
-        expected = {self.file_for(n) for n in self.collected | self.deselected} if files else set()
+        expected = {self.rel_for(n) for n in self.collected | self.deselected} if files else set()
         prefixes = self._scope_prefixes()
-        unused: list[Path] = []
+        unused: list[str] = []
         not_verified: list[str] = []
         for rel in files:
-            path = self._path(rel)
             parts = tuple(rel.split("/"))
             in_scope = prefixes is None or any(parts[: len(p.parts)] == p.parts for p in prefixes)
-            if path not in expected and in_scope:
-                unused.append(path)
+            if rel not in expected and in_scope:
+                unused.append(rel)
                 continue
-            if self.record_mode or not (in_scope or path in expected):
+            if self.record_mode or not (in_scope or rel in expected):
                 continue  # baselines of tests outside this run's paths are not its business
             try:
-                baseline = self.summary(path)
+                baseline = self.summary(rel)
             except storage.BaselineFileError as exc:
-                entry = self.display(path)
+                entry = self.shown(rel)
                 if not any(e.startswith(entry) for e in self.lists["errors"]):
                     self.note("errors", f"{entry}: {exc.problem}")
                 continue
             if baseline is None:
                 continue
+            shown = self.shown(rel)
             for name in baseline.names:
-                entry = f"{self.display(path)}::{name}"
+                entry = f"{shown}::{name}"
                 if entry not in self.used:
                     not_verified.append(entry)
         if self.delete_unused and unused:
             reason = self.whole_suite_selected()
             if reason is None:
-                for path in unused:
+                for rel in unused:
                     try:
-                        path.unlink()
-                        self.deleted.append(self.display(path))
+                        os.unlink(self.os_path(rel))
+                        self._forget(rel)
+                        self.deleted.append(self.shown(rel))
                     except OSError as exc:
-                        self.note("errors", f"{self.display(path)}: cannot delete ({exc})")
+                        self.note("errors", f"{self.shown(rel)}: cannot delete ({exc})")
             else:
                 self.delete_refused = delete_refusal(reason)
         if self.record_mode:
             storage.remove_stale_temporaries(self.root)
         self._final = {
-            "unused_files": [self.display(p) for p in unused],
+            "unused_files": [self.shown(rel) for rel in unused],
             "not_verified": sorted(not_verified),
         }
         return self._final
@@ -583,7 +622,7 @@ class BaselineSession:
             return out  # no baselines at all: no test's file path is needed
         for nodeid in nodeids:
             try:
-                baseline = self.summary(self.file_for(nodeid))
+                baseline = self.summary(self.rel_for(nodeid))
             except storage.BaselineFileError:
                 continue
             if baseline is None:
@@ -600,7 +639,7 @@ class BaselineSession:
         recorded_at: list[str] = []
         versions: list[Any] = []
         for rel in files:
-            read = self._read(self._path(rel))
+            read = self._read(rel)
             if read is None:
                 continue  # deleted since it was listed
             digests.append((rel, read.digest))

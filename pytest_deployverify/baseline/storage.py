@@ -188,7 +188,7 @@ def file_schema() -> dict[str, Any]:
     return schema
 
 
-def parse(path: Path, text: str) -> BaselineFile:
+def parse(path: Path | str, text: str) -> BaselineFile:
     """A baseline file's content, validated; ``BaselineFileError`` says what is wrong."""
     try:
         data = json.loads(text)
@@ -214,7 +214,7 @@ def parse(path: Path, text: str) -> BaselineFile:
     return baseline
 
 
-def _validate(path: Path, data: dict[str, Any]) -> None:
+def _validate(path: Path | str, data: dict[str, Any]) -> None:
     from pytest_deployverify.baseline import shapes
 
     if _conforms(data):
@@ -319,7 +319,7 @@ def _rule_conforms(rule: object) -> bool:
     )
 
 
-def _check_rules(path: Path, baseline: BaselineFile) -> None:
+def _check_rules(path: Path | str, baseline: BaselineFile) -> None:
     from pytest_deployverify.baseline import shapes
     from pytest_deployverify.baseline.paths import PatternError, parse_pattern
 
@@ -335,7 +335,7 @@ def _check_rules(path: Path, baseline: BaselineFile) -> None:
                 ) from None
 
 
-def parse_bytes(path: Path, raw: bytes) -> BaselineFile:
+def parse_bytes(path: Path | str, raw: bytes) -> BaselineFile:
     """``parse`` of a file's bytes (``BaselineFileError`` when they are not UTF-8)."""
     try:
         text = raw.decode("utf-8")
