@@ -66,7 +66,7 @@ def current(config: pytest.Config) -> DeployVerifySession:
     return config.stash[SESSION_KEY]
 
 
-@dataclass(eq=False)
+@dataclass(eq=False, repr=False)  # as SessionState's
 class DeployVerifySession(SessionEnd):
     """One pytest session's deployverify state (:mod:`session_state`), its session end
     (:mod:`session_end`), and the run's start and tests in order (see the module docstring)."""

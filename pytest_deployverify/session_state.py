@@ -48,7 +48,9 @@ ACTIVATING_OPTIONS = (
 )
 
 
-@dataclass(eq=False)
+# No generated repr: it would print every component and every test's evidence, and making
+# it (and the other methods of two classes of 28 fields) costs every run at import
+@dataclass(eq=False, repr=False)
 class SessionState:
     """One pytest session's deployverify state, with typed references to every component."""
 
