@@ -239,14 +239,15 @@ class TestEvidence:
             or self.replays
         )
 
-    def to_json(self) -> str:
+    def to_json(self, shown: dict[str, Any] | None = None) -> str:
         """The evidence as it crosses xdist: fields left at their default are left out
         (``from_json`` restores them), so a test that used none of the plugin's fixtures sends
-        a few dozen bytes."""
-        if not self.has_records():
+        a few dozen bytes. ``shown``: this evidence as ``redacted`` made it, sent instead of
+        the fields themselves."""
+        if shown is None and not self.has_records():
             return self._plain_json()
-        data = {key: value for key, value in self._data().items() if value}
-        data["nodeid"] = self.nodeid
+        data = {key: value for key, value in (shown or self._data()).items() if value}
+        data["nodeid"] = data.get("nodeid") or self.nodeid
         return _WIRE.encode(data)
 
     def _plain_json(self) -> str:

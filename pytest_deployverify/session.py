@@ -253,11 +253,18 @@ class DeployVerifySession(SessionEnd):
         evidence.update_outcome(report)
         if when == "teardown":
             attach(evidence, self.target)  # replay commands for this test's failures
+            shown: dict[str, Any] | None = None
             # serialised once: the JSON travels to the xdist controller (and to junitxml);
             # this process keeps using the object itself (``pytest_runtest_logreport``)
             if self.is_worker or self._shows_evidence(evidence):
-                report.user_properties.append((EVIDENCE_PROPERTY, evidence.to_json()))
-            self._local[id(report)] = (report, evidence)
+                if evidence.has_records():
+                    # it leaves the process here, so redacted here: a check's or a request's
+                    # values were redacted when recorded, but not what a test recorded
+                    # itself (``component_check``); kept for the session end's outputs, which
+                    # then do not redact this test again
+                    shown = evidence.redacted(self.secrets())
+                report.user_properties.append((EVIDENCE_PROPERTY, evidence.to_json(shown)))
+            self._local[id(report)] = (report, evidence, shown)
 
     @pytest.hookimpl(tryfirst=True)  # before junitxml reads the report: ``_from_worker``
     def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
@@ -272,6 +279,8 @@ class DeployVerifySession(SessionEnd):
         if local is not None and local[0] is report:
             ev = local[1]
             new = self._store(ev)
+            if local[2] is not None:
+                self.keep_shown(ev.nodeid, local[2])
         else:  # a worker's report, on the xdist controller
             ev = self._from_worker(report)
             if ev is not None:

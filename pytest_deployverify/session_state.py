@@ -96,7 +96,11 @@ class SessionState:
     _options_say: bool | None = field(default=None, init=False)
     #: id(report) -> (report, evidence) of this process's teardown reports: the evidence is
     #: used as it is, not parsed back from the JSON that travels to the xdist controller
-    _local: dict[int, tuple[pytest.TestReport, TestEvidence]] = field(default_factory=dict)
+    #: a teardown report's test: its evidence and, when it was redacted to leave the process,
+    #: that copy (``shown``), until ``pytest_runtest_logreport`` stores them
+    _local: dict[int, tuple[pytest.TestReport, TestEvidence, dict[str, Any] | None]] = field(
+        default_factory=dict
+    )
     #: nodeid -> that test's evidence redacted (``shown``), and the secrets it was redacted of
     _shown: dict[str, dict[str, Any]] = field(default_factory=dict)
     _shown_secrets: tuple[str, ...] = ()
@@ -157,16 +161,25 @@ class SessionState:
     def shown(self, nodeid: str | None = None) -> dict[str, dict[str, Any]]:
         """nodeid -> evidence as every output shows it (event stream, verdict, reports):
         each test's evidence is redacted once, when first asked for (``nodeid``: only that
-        test's), and again only should the secrets change."""
+        test's) or when it left the process (``keep_shown``), and again only should the
+        secrets change."""
         secrets = self.secrets()
-        if tuple(secrets) != self._shown_secrets:
-            self._shown.clear()
-            self._shown_secrets = tuple(secrets)
-        shown = self._shown
+        shown = self._shown_with(secrets)
         for key in (nodeid,) if nodeid is not None else self.evidence:
             if key not in shown:
                 shown[key] = self.evidence[key].redacted(secrets)
         return shown
+
+    def keep_shown(self, nodeid: str, shown: dict[str, Any]) -> None:
+        """``nodeid``'s stored evidence as ``TestEvidence.redacted`` made it with this
+        session's current secrets (for ``shown``)."""
+        self._shown_with(self.secrets())[nodeid] = shown
+
+    def _shown_with(self, secrets: list[str]) -> dict[str, dict[str, Any]]:
+        if tuple(secrets) != self._shown_secrets:
+            self._shown.clear()
+            self._shown_secrets = tuple(secrets)
+        return self._shown
 
     def is_active(self) -> bool:
         """Whether this session uses deployverify, so it gets a verdict, reports and its exit

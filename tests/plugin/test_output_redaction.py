@@ -181,3 +181,33 @@ def test_split_and_fd_writes_are_redacted(project, echo_url, monkeypatch, captur
         assert f"fd1 [REDACTED] {MARKER}" in output
         assert "child [REDACTED]" in output
         assert f"split [REDACTED] {MARKER}" in output
+
+
+RECORDED = f"""
+def test_worker_said(api, component_check):
+    echoed = api.get("/echo").json()["echo"]   # the target echoes its token
+    component_check(
+        "worker", "pass", observed={{"said": "token " + echoed, "marker": "{MARKER}"}},
+        message="worker saw " + echoed,
+    )
+"""
+
+
+def test_evidence_a_test_recorded_itself_is_redacted_in_junitxml(
+    project, echo_url, monkeypatch, mode
+):
+    """The evidence each test's report carries (the ``deployverify`` property junitxml writes,
+    and what an xdist worker sends) is redacted: a check's and a request's values are
+    redacted when recorded, but not what a test hands to ``component_check`` itself."""
+    secret = _echo_project(project, echo_url, monkeypatch)
+    project.tests(RECORDED)
+    result = project.run("--junitxml=junit.xml", *mode)
+    result.assert_outcomes(passed=1)
+    junit = (project.pytester.path / "junit.xml").read_text(encoding="utf-8")
+    assert 'name="deployverify"' in junit
+    assert "token [REDACTED]" in junit and "worker saw [REDACTED]" in junit
+    assert MARKER in junit
+    verdict = (project.pytester.path / "reports" / "verdict.json").read_text(encoding="utf-8")
+    assert "worker saw [REDACTED]" in verdict
+    for shown in (junit, verdict, result.stdout.str()):
+        assert secret not in shown
