@@ -22,7 +22,6 @@ the child's uploads are deleted by its own teardown like any run's.
 from __future__ import annotations
 
 import json
-import os
 import random
 import re
 import sys
@@ -31,7 +30,7 @@ import time
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any, TypedDict
+from typing import Any
 
 import pytest
 
@@ -39,47 +38,17 @@ from pytest_deployverify.config import Target
 from pytest_deployverify.fieldcoverage import (
     HEADER,
     FieldCoverage,
-    FieldRecorder,
-    Observer,
     route_of,
 )
-from pytest_deployverify.mutation_operators import (
-    OPERATORS,
-    MutantSelector,
-    MutatingObserver,
-)
+from pytest_deployverify.mutation_operators import OPERATORS
+from pytest_deployverify.mutation_runner import MUTANT_ENV, MutantSpec, MutationBlock
 from pytest_deployverify.settings import FieldSettings
 
-#: names the JSON file describing the mutant (and the target) in a mutation child's env
-MUTANT_ENV = "DEPLOYVERIFY_MUTANT"
 _TIMESTAMP = re.compile(r"^\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}")
 #: headers a mutant may strip: what a client could depend on (not Date, Server, lengths)
 _SKIP_HEADERS = frozenset(
     {"date", "server", "content-length", "connection", "keep-alive", "transfer-encoding"}
 )
-
-
-class MutantSpec(TypedDict):
-    """The file a mutation child reads (``DEPLOYVERIFY_MUTANT``): the mutant and the parent's
-    target (``Target.to_wire``)."""
-
-    mutant: MutantSelector
-    target: dict[str, Any]
-
-
-class MutationBlock(TypedDict):
-    """The verdict's ``mutation`` block (docs/verdict.md)."""
-
-    seed: int
-    candidates: int
-    killed: int
-    survived: int
-    not_run: int
-    errors: int
-    score: float | None
-    seconds: float
-    #: one record per mutant run (JSON: its fields, description, outcome, killed_by)
-    mutants: list[dict[str, Any]]
 
 
 @dataclass
@@ -98,71 +67,6 @@ class Mutant:
     def description(self) -> str:
         where = f"header {self.path}" if self.operator == "strip_header" else self.path
         return f"{self.route} {where}: {OPERATORS[self.operator]}"
-
-
-# ---------------------------------------------------------------- in the session
-
-
-def read_spec() -> MutantSpec | None:
-    """The mutant this process applies (a mutation child: ``DEPLOYVERIFY_MUTANT``), else None."""
-    where = os.environ.get(MUTANT_ENV)
-    if not where:
-        return None
-    spec: MutantSpec = json.loads(Path(where).read_text(encoding="utf-8"))
-    return spec
-
-
-class MutationRunner:
-    """Response mutation in one session: the session object calls it from its hooks.
-
-    In a clean run it notes which tests passed and, after the test loop, runs the mutants;
-    in a mutation child (``spec``) it hands the parent's target over and wraps each test's
-    field recorder in the mutant.
-    """
-
-    def __init__(self, config: pytest.Config, fields: FieldSettings, *, worker: bool) -> None:
-        self.config = config
-        self.fields = fields
-        self.worker = worker
-        self.spec = read_spec()
-        #: tests whose call passed and that did not fail afterwards
-        self.passed: set[str] = set()
-        #: seconds each test took in the clean run (setup + call + teardown)
-        self.durations: dict[str, float] = {}
-        #: the verdict's ``mutation`` block, after a mutation run
-        self.result: MutationBlock | None = None
-
-    def parent_target(self) -> Target | None:
-        """In a mutation child, the parent's target (launched deployment and secrets
-        included: a child never relaunches)."""
-        return Target.from_wire(self.spec["target"]) if self.spec is not None else None
-
-    def observer(self, recorder: FieldRecorder) -> Observer:
-        """What a test's client reports its traffic to: the test's field recorder, or in a
-        mutation child the mutant wrapped around it."""
-        if self.spec is None:
-            return recorder
-        return MutatingObserver(self.spec["mutant"], recorder)
-
-    def report_logged(self, report: pytest.TestReport) -> None:
-        if not self.fields.mutate:
-            return  # only a mutation run (tests_done) asks which tests passed
-        self.durations[report.nodeid] = self.durations.get(report.nodeid, 0.0) + report.duration
-        if report.when == "call" and report.passed:
-            self.passed.add(report.nodeid)
-        elif report.failed:
-            self.passed.discard(report.nodeid)
-
-    def tests_done(self, coverage: FieldCoverage, target: Target | None, record: bool) -> None:
-        """After the test loop: run the mutants (clean run on the controller, when asked)."""
-        if self.worker or self.spec is not None or not self.fields.mutate or record:
-            return
-        self.result = run_mutants(
-            self.config, self.fields, coverage, self.passed, target, self.durations
-        )
-
-    def summary_lines(self) -> list[str]:
-        return [f"deployverify: {summary_line(self.result)}"] if self.result is not None else []
 
 
 # ---------------------------------------------------------------- choosing mutants
@@ -253,23 +157,6 @@ def choose(all_mutants: list[Mutant], seed: int, limit: int) -> list[Mutant]:
 
 
 # ---------------------------------------------------------------- running them
-
-
-def summary_line(block: MutationBlock) -> str:
-    score = block.get("score")
-    shown = f"{score:.0%}" if isinstance(score, (int, float)) else "n/a"
-    survivors = [m for m in block.get("mutants") or [] if m.get("outcome") == "survived"]
-    line = (
-        f"response mutation: {block.get('killed', 0)} of "
-        f"{block.get('killed', 0) + block.get('survived', 0)} mutants killed ({shown}), "
-        f"{block.get('not_run', 0)} not run, {block.get('errors', 0)} errors (seed "
-        f"{block.get('seed')})"
-    )
-    if survivors:
-        line += "; survived: " + "; ".join(m["description"] for m in survivors[:5])
-        if len(survivors) > 5:
-            line += f"; and {len(survivors) - 5} more"
-    return line
 
 
 def _excluded(cov: FieldCoverage, target: Target | None) -> dict[tuple[str, str], str]:

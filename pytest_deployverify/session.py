@@ -34,7 +34,7 @@ from pytest_deployverify.baseline.session import BASELINE_KEY, BaselineSession
 from pytest_deployverify.config import Target, refuse_protected_record
 from pytest_deployverify.evidence import EVIDENCE_KEY, EVIDENCE_PROPERTY, TestEvidence
 from pytest_deployverify.fieldcoverage_collector import FieldCoverageCollector
-from pytest_deployverify.mutation import MutationRunner
+from pytest_deployverify.mutation_runner import MutationRunner
 from pytest_deployverify.output_redaction import redact_report
 from pytest_deployverify.replay_evidence import attach
 from pytest_deployverify.session_end import SessionEnd
@@ -321,8 +321,18 @@ class DeployVerifySession(SessionEnd):
 
     def tests_done(self) -> None:
         """After the test loop, before the session end: the mutation run, when asked."""
-        record = self.settings.baseline.record
-        self.mutation.tests_done(self.fields.coverage, self.settle_version(), record)
+        runner = self.mutation
+        if runner.wants_run(self.settings.baseline.record):
+            from pytest_deployverify.mutation import run_mutants
+
+            runner.result = run_mutants(
+                self.config,
+                self.settings.fields,
+                self.fields.coverage,
+                runner.passed,
+                self.settle_version(),
+                runner.durations,
+            )
 
     def _store(self, ev: TestEvidence) -> bool:
         """Keep ``ev`` (final from now on: ``TestEvidence.freeze``); whether it is the first

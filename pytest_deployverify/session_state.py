@@ -20,7 +20,7 @@ from pytest_deployverify.config import Target
 from pytest_deployverify.evidence import TestEvidence
 from pytest_deployverify.failfast import Breaker
 from pytest_deployverify.fieldcoverage_collector import FieldCoverageCollector
-from pytest_deployverify.mutation import MutationRunner
+from pytest_deployverify.mutation_runner import MutationRunner
 from pytest_deployverify.report.events import new_run_id
 from pytest_deployverify.settings import Settings
 from pytest_deployverify.verdict import Tally, Verdict
