@@ -22,6 +22,9 @@ from pytest_deployverify.baseline.paths import PatternError, format_path, parse_
 from pytest_deployverify.baseline.shapes import _json_type
 
 _ID_KEY = re.compile(r"^(?:[0-9a-fA-F-]{16,}|\d+)$")
+#: whether this process tracks any response body yet (``install_tracking``): every tracked
+#: body descends from one, so until then a compared value holds none to mark
+_tracking = False
 #: schema keywords that constrain a value beyond its type
 SCHEMA_CONSTRAINTS = frozenset(
     {
@@ -249,6 +252,8 @@ def install_tracking(response: Any, data: Any, fields: RouteFields) -> None:
     The replacement holds the body's bytes, not the response: a function on the response
     that referred back to it would make every response a reference cycle, freed only by the
     cyclic garbage collector (that cost a client ~0.2 ms per request)."""
+    global _tracking
+    _tracking = True
     content = response.content
     first = [data]
 
@@ -301,6 +306,8 @@ def note_compared(value: Any, rules: Sequence[Any]) -> None:
     leaves of tracked bodies in it become ``exact`` or ``rule``; ignored places nothing."""
     from pytest_deployverify.baseline.paths import Matcher
 
+    if not _tracking:
+        return  # no response body is tracked in this process: nothing to mark, no walk
     data, prefix = _tracked_root(value)
     try:
         matcher = Matcher(tuple(parse_pattern(r.path) for r in rules))
