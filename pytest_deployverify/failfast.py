@@ -15,7 +15,9 @@ its next request (target) or upload (pipeline).
 Under pytest-xdist each worker counts its own errors; the first proof of any worker is written
 to a marker file in a directory the controller creates for the session and hands to the workers
 (``workerinput``), created with ``O_EXCL`` so exactly one proof is the first. Every check reads
-that file (one ``stat`` when there is no proof).
+that file (one ``stat`` when there is no proof). The directory exists only while a distributed
+run does (``-n``); its name carries the controller's process ID, so a later run removes the
+directories of controllers that died without removing theirs (SIGKILL, a crash).
 """
 
 from __future__ import annotations
@@ -35,6 +37,8 @@ from pytest_deployverify.evidence import Finding, TestEvidence
 from pytest_deployverify.settings import FailFastSettings
 
 WORKERINPUT_KEY = "deployverify_failfast_dir"
+#: the shared directory's name: this prefix, the controller's process ID, "-", mkdtemp's suffix
+DIR_PREFIX = "deployverify-failfast-"
 PROOF_FILE = "proof.json"
 PIPELINE, TARGET = "pipeline", "target"
 #: fixtures whose tests need the pipeline / the target
@@ -247,10 +251,46 @@ def for_process(config: pytest.Config, cfg: FailFastSettings) -> Breaker:
     if workerinput is not None:
         raw = workerinput.get(WORKERINPUT_KEY)
         directory = Path(raw) if raw else None
-    elif cfg.enabled and config.pluginmanager.hasplugin("xdist"):
-        directory = Path(tempfile.mkdtemp(prefix="deployverify-failfast-"))
+    elif cfg.enabled and getattr(config.option, "dist", "no") != "no":
+        # only a run with workers needs one (xdist installed is not enough: a serial run's
+        # breaker keeps its proof in memory)
+        remove_orphans(Path(tempfile.gettempdir()))
+        directory = Path(tempfile.mkdtemp(prefix=f"{DIR_PREFIX}{os.getpid()}-"))
         owned = True
     return Breaker(enabled=cfg.enabled, errors=cfg.errors, directory=directory, owned=owned)
+
+
+def remove_orphans(parent: Path) -> list[str]:
+    """Remove the shared directories in ``parent`` whose controller is gone (killed before it
+    could remove its own); returns their names. A directory of a live process, of another
+    user, or not named by this version (no process ID) is left alone."""
+    if os.name == "nt":  # os.kill(pid, 0) would signal the process there, not probe it
+        return []
+    removed: list[str] = []
+    try:
+        entries = list(os.scandir(parent))
+    except OSError:
+        return removed
+    for entry in entries:
+        pid, dash, _ = entry.name[len(DIR_PREFIX) :].partition("-")
+        if not (entry.name.startswith(DIR_PREFIX) and dash and pid.isdigit()):
+            continue
+        if _alive(int(pid)) or not entry.is_dir(follow_symlinks=False):
+            continue
+        shutil.rmtree(entry.path, ignore_errors=True)
+        if not os.path.lexists(entry.path):
+            removed.append(entry.name)
+    return removed
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except OSError:  # another user's process (PermissionError), or cannot tell: keep it
+        return True
+    return True
 
 
 def skip_if_proven(item: pytest.Item, breaker: Breaker) -> None:
