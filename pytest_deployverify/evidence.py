@@ -247,7 +247,10 @@ class TestEvidence:
         if shown is None and not self.has_records():
             return self._plain_json()
         data = {key: value for key, value in (shown or self._data()).items() if value}
-        data["nodeid"] = data.get("nodeid") or self.nodeid
+        # the test's own node id, also when redaction changed it in ``shown``: the xdist
+        # controller keeps each test's evidence under it (two tests whose ids differ by a
+        # secret would be one), and pytest itself shows it in every report
+        data["nodeid"] = self.nodeid
         return _WIRE.encode(data)
 
     def _plain_json(self) -> str:

@@ -211,3 +211,43 @@ def test_evidence_a_test_recorded_itself_is_redacted_in_junitxml(
     assert "worker saw [REDACTED]" in verdict
     for shown in (junit, verdict, result.stdout.str()):
         assert secret not in shown
+
+
+TWO_SECRETS = """
+import os
+
+import pytest
+
+TOKENS = [os.environ["DV_ECHO_TOKEN"], os.environ["DV_OTHER_TOKEN"]]
+
+
+@pytest.mark.parametrize("token", TOKENS, ids=TOKENS)
+def test_each_token(target, component_check, token):
+    component_check("worker", "pass", observed={"token": token})
+"""
+
+
+def test_tests_whose_ids_differ_by_a_secret_stay_two_tests(project, echo_url, monkeypatch, mode):
+    """The evidence a worker sends is redacted, its node id is not (pytest shows node ids
+    anyway): the controller counts two tests whose ids are two different secrets as two."""
+    secret = _echo_project(project, echo_url, monkeypatch)
+    other = f"zq{uuid.uuid4().hex}"
+    monkeypatch.setenv("DV_OTHER_TOKEN", other)
+    project.pyproject(
+        f"""
+        [tool.deployverify]
+        default_env = "echo"
+
+        [tool.deployverify.envs.echo]
+        base_url = "{echo_url}"
+        secrets = {{ api_token = "DV_ECHO_TOKEN", other = "DV_OTHER_TOKEN" }}
+        health_path = "/health"
+        """
+    )
+    project.tests(TWO_SECRETS)
+    result = project.run(*mode)
+    result.assert_outcomes(passed=2)
+    verdict = json.loads((project.pytester.path / "reports" / "verdict.json").read_text())
+    assert verdict["counts"]["tests"] == 2 and verdict["counts"]["checks"] == 2
+    shown = json.dumps(verdict)
+    assert secret not in shown and other not in shown
