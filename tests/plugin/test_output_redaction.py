@@ -46,10 +46,17 @@ def echo_url() -> Iterator[str]:
         server.server_close()
 
 
-def _echo_project(project, echo_url: str, monkeypatch: pytest.MonkeyPatch) -> str:
-    """An inner project whose target is the echo server; returns its (random) secret token."""
+def _echo_project(
+    project, echo_url: str, monkeypatch: pytest.MonkeyPatch, *, other: str = ""
+) -> str:
+    """An inner project whose target is the echo server; returns its (random) secret token.
+    ``other``: a second secret's value (``DV_OTHER_TOKEN``)."""
     secret = f"zq{uuid.uuid4().hex}"
     monkeypatch.setenv("DV_ECHO_TOKEN", secret)
+    second = ""
+    if other:
+        monkeypatch.setenv("DV_OTHER_TOKEN", other)
+        second = ', other = "DV_OTHER_TOKEN"'
     project.pyproject(
         f"""
         [tool.deployverify]
@@ -57,7 +64,7 @@ def _echo_project(project, echo_url: str, monkeypatch: pytest.MonkeyPatch) -> st
 
         [tool.deployverify.envs.echo]
         base_url = "{echo_url}"
-        secrets = {{ api_token = "DV_ECHO_TOKEN" }}
+        secrets = {{ api_token = "DV_ECHO_TOKEN"{second} }}
         auth = "bearer:api_token"
         health_path = "/health"
         """
@@ -230,20 +237,8 @@ def test_each_token(target, component_check, token):
 def test_tests_whose_ids_differ_by_a_secret_stay_two_tests(project, echo_url, monkeypatch, mode):
     """The evidence a worker sends is redacted, its node id is not (pytest shows node ids
     anyway): the controller counts two tests whose ids are two different secrets as two."""
-    secret = _echo_project(project, echo_url, monkeypatch)
     other = f"zq{uuid.uuid4().hex}"
-    monkeypatch.setenv("DV_OTHER_TOKEN", other)
-    project.pyproject(
-        f"""
-        [tool.deployverify]
-        default_env = "echo"
-
-        [tool.deployverify.envs.echo]
-        base_url = "{echo_url}"
-        secrets = {{ api_token = "DV_ECHO_TOKEN", other = "DV_OTHER_TOKEN" }}
-        health_path = "/health"
-        """
-    )
+    secret = _echo_project(project, echo_url, monkeypatch, other=other)
     project.tests(TWO_SECRETS)
     result = project.run(*mode)
     result.assert_outcomes(passed=2)
