@@ -341,6 +341,24 @@ def _validate_url(url: str, source: str) -> str:
     return url.rstrip("/")
 
 
+def configured_secrets(settings: Settings, environ: Mapping[str, str] | None = None) -> list[str]:
+    """The secret values of the environment the settings select, as far as they can be read
+    now (its ``secrets`` table's environment variables, else its env file): what the outputs
+    redact while the session has no target, because no test needed one. Never an error (a
+    missing or malformed entry is resolution's to report) and never a launch."""
+    environ = os.environ if environ is None else environ
+    env = settings.env_table(settings.env_name)
+    table = env.get("secrets") if env is not None else None
+    if not isinstance(table, Mapping):
+        return []
+    env_file = settings.env_file(settings.env_name)
+    from_file = env_file.values if env_file.error is None and env_file.values else {}
+    found = (
+        environ.get(var) or from_file.get(var) for var in table.values() if isinstance(var, str)
+    )
+    return [value for value in found if value]
+
+
 def resolve_target(settings: Settings, environ: Mapping[str, str] | None = None) -> Target:
     """Build the :class:`Target` the settings select, reading its env file and secrets.
 

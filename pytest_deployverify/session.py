@@ -235,10 +235,11 @@ class DeployVerifySession(SessionEnd):
         when = report.when
         if when == "teardown":
             self.fields.report_made(item, report)  # before redaction: it holds observed values
-        if self.target is not None:
+        secrets = self.secret_values()
+        if secrets:
             # pytest's own output (terminal, -l locals, captured logs, junitxml) without
-            # secrets (the target's and a reference deployment's)
-            redact_report(report, self.secret_values())
+            # secrets (the target's, or the selected environment's, and a reference's)
+            redact_report(report, secrets)
         evidence = item.stash.get(EVIDENCE_KEY, None)
         if evidence is None:
             return

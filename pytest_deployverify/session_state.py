@@ -16,7 +16,7 @@ import pytest
 from pytest_deployverify import core
 from pytest_deployverify.baseline.session import BaselineSession
 from pytest_deployverify.clock import utc_timestamp
-from pytest_deployverify.config import Target
+from pytest_deployverify.config import Target, configured_secrets
 from pytest_deployverify.evidence import TestEvidence
 from pytest_deployverify.failfast import Breaker
 from pytest_deployverify.fieldcoverage_collector import FieldCoverageCollector
@@ -151,7 +151,9 @@ class SessionState:
         ):
             return cached[1]
         target = self.target or (self.setup_error.target if self.setup_error else None)
-        values = target.secret_values() if target is not None else []
+        # no test needed the target (none resolved): the selected environment's secrets are
+        # still secrets, wherever a test put them (a component_check, a message, a test id)
+        values = target.secret_values() if target is not None else configured_secrets(self.settings)
         if self.reference is not None:
             values = [*values, *self.reference.secret_values()]
         ordered = tuple(sorted(set(values), key=len, reverse=True))

@@ -246,3 +246,35 @@ def test_tests_whose_ids_differ_by_a_secret_stay_two_tests(project, echo_url, mo
     assert verdict["counts"]["tests"] == 2 and verdict["counts"]["checks"] == 2
     shown = json.dumps(verdict)
     assert secret not in shown and other not in shown
+
+
+NO_TARGET = f"""
+import os
+
+
+def test_without_the_target(component_check):
+    token = os.environ["DV_ECHO_TOKEN"]   # the environment's secret, read by the test itself
+    component_check("worker", "fail", message="worker logged in with " + token)
+    print("stdout has", token, "{MARKER}")
+    assert token == "{MARKER}", "the worker used " + token
+"""
+
+
+def test_a_session_without_a_target_still_redacts_the_environments_secrets(
+    project, echo_url, monkeypatch, mode
+):
+    """No test needs the target, so none is resolved: the selected environment's secrets
+    are redacted all the same, from the evidence, the verdict and pytest's own output."""
+    secret = _echo_project(project, echo_url, monkeypatch)
+    project.tests(NO_TARGET)
+    result = project.run("-rA", "--junitxml=junit.xml", "-o", "junit_logging=all", *mode)
+    result.assert_outcomes(failed=1)
+    output = result.stdout.str() + result.stderr.str()
+    junit = (project.pytester.path / "junit.xml").read_text(encoding="utf-8")
+    verdict = (project.pytester.path / "reports" / "verdict.json").read_text(encoding="utf-8")
+    assert "the worker used [REDACTED]" in output
+    assert "worker logged in with [REDACTED]" in verdict
+    assert "worker logged in with [REDACTED]" in junit
+    for shown in (output, junit, verdict):
+        assert secret not in shown
+    assert MARKER in output and MARKER in junit
