@@ -236,9 +236,10 @@ class DeployVerifySession(SessionEnd):
         if when == "teardown":
             self.fields.report_made(item, report)  # before redaction: it holds observed values
         secrets = self.secret_values()
-        if secrets:
+        if secrets or self.target is not None:
             # pytest's own output (terminal, -l locals, captured logs, junitxml) without
-            # secrets (the target's, or the selected environment's, and a reference's)
+            # secrets (the target's, or the selected environment's, and a reference's) and
+            # without credential-looking text (a token the target sent, known or not)
             redact_report(report, secrets)
         evidence = item.stash.get(EVIDENCE_KEY, None)
         if evidence is None:
