@@ -278,3 +278,36 @@ def test_a_session_without_a_target_still_redacts_the_environments_secrets(
     for shown in (output, junit, verdict):
         assert secret not in shown
     assert MARKER in output and MARKER in junit
+
+
+PATTERN = f"""
+def test_prints_a_token(target):
+    print("the target sent Bearer eyJhbGciOi.abcdefghijklmnop.qrstuvwx {MARKER}")
+    assert False, "it said Bearer abcdefghijklmnopqrstuvwx"
+"""
+
+
+def test_credential_looking_text_is_redacted_with_a_target_that_has_no_secrets(
+    project, echo_url, mode
+):
+    """A target configured without secrets: what looks like a credential (a bearer token
+    the target sent) is still taken out of pytest's output."""
+    project.pyproject(
+        f"""
+        [tool.deployverify]
+        default_env = "plain"
+
+        [tool.deployverify.envs.plain]
+        base_url = "{echo_url}"
+        health_path = "/health"
+        """
+    )
+    project.tests(PATTERN)
+    result = project.run("-rA", "--junitxml=junit.xml", *mode)
+    result.assert_outcomes(failed=1)
+    output = result.stdout.str()
+    junit = (project.pytester.path / "junit.xml").read_text(encoding="utf-8")
+    for shown in (output, junit):
+        assert "abcdefghijklmnop" not in shown
+    assert "it said Bearer [REDACTED]" in output
+    assert MARKER in output
