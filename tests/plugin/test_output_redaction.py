@@ -46,6 +46,21 @@ def echo_url() -> Iterator[str]:
         server.server_close()
 
 
+def _echo_pyproject(project, echo_url: str, env_lines: str = "") -> None:
+    """pyproject.toml of an inner project whose target (``echo``) is the echo server."""
+    project.pyproject(
+        f"""
+        [tool.deployverify]
+        default_env = "echo"
+
+        [tool.deployverify.envs.echo]
+        base_url = "{echo_url}"
+        health_path = "/health"
+        {env_lines}
+        """
+    )
+
+
 def _echo_project(
     project, echo_url: str, monkeypatch: pytest.MonkeyPatch, *, other: str = ""
 ) -> str:
@@ -57,17 +72,10 @@ def _echo_project(
     if other:
         monkeypatch.setenv("DV_OTHER_TOKEN", other)
         second = ', other = "DV_OTHER_TOKEN"'
-    project.pyproject(
-        f"""
-        [tool.deployverify]
-        default_env = "echo"
-
-        [tool.deployverify.envs.echo]
-        base_url = "{echo_url}"
-        secrets = {{ api_token = "DV_ECHO_TOKEN"{second} }}
-        auth = "bearer:api_token"
-        health_path = "/health"
-        """
+    _echo_pyproject(
+        project,
+        echo_url,
+        f'secrets = {{ api_token = "DV_ECHO_TOKEN"{second} }}\n        auth = "bearer:api_token"',
     )
     return secret
 
@@ -292,16 +300,7 @@ def test_credential_looking_text_is_redacted_with_a_target_that_has_no_secrets(
 ):
     """A target configured without secrets: what looks like a credential (a bearer token
     the target sent) is still taken out of pytest's output."""
-    project.pyproject(
-        f"""
-        [tool.deployverify]
-        default_env = "plain"
-
-        [tool.deployverify.envs.plain]
-        base_url = "{echo_url}"
-        health_path = "/health"
-        """
-    )
+    _echo_pyproject(project, echo_url)  # no secrets
     project.tests(PATTERN)
     result = project.run("-rA", "--junitxml=junit.xml", *mode)
     result.assert_outcomes(failed=1)
