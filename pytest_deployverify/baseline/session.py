@@ -161,9 +161,9 @@ class BaselineSession:
         self.deleted: list[str] = []
         self.delete_refused: str | None = None
         # Files are known by their POSIX path relative to the directory (``rel``), not by
-        # ``Path`` objects: making one per file and hashing it at every lookup was a sixth of
-        # a small check's own cost (benchmarks/README.md, "Figures after the thirteenth
-        # issue-20 session"). ``file_for`` still gives a ``Path`` to whoever asks for one.
+        # ``Path`` objects: making one per file and hashing it at every lookup cost 77
+        # thousand instructions per small check (benchmarks/README.md, "Figures after the
+        # thirteenth issue-20 session"). ``file_for`` still gives a ``Path`` to whoever asks.
         self._cache: dict[str, _Read] = {}
         #: the last files parsed, whole, each with the read it came from (see ``FileSummary``)
         self._recent: dict[str, tuple[_Read, BaselineFile]] = {}
