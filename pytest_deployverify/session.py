@@ -264,9 +264,9 @@ class DeployVerifySession(SessionEnd):
                     # values were redacted when recorded, but not what a test recorded
                     # itself (``component_check``); kept for the session end's outputs, which
                     # then do not redact this test again
-                    shown = evidence.redacted(self.secrets())
+                    shown = evidence.redacted(list(secrets))
                 report.user_properties.append((EVIDENCE_PROPERTY, evidence.to_json(shown)))
-            self._local[id(report)] = (report, evidence, shown)
+            self._local[id(report)] = (report, evidence, shown, secrets)
 
     @pytest.hookimpl(tryfirst=True)  # before junitxml reads the report: ``_from_worker``
     def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
@@ -282,7 +282,7 @@ class DeployVerifySession(SessionEnd):
             ev = local[1]
             new = self._store(ev)
             if local[2] is not None:
-                self.keep_shown(ev.nodeid, local[2])
+                self.keep_shown(ev.nodeid, local[2], local[3])
         else:  # a worker's report, on the xdist controller
             ev = self._from_worker(report)
             if ev is not None:

@@ -48,8 +48,8 @@ ACTIVATING_OPTIONS = (
 )
 
 
-# No generated repr: it would print every component and every test's evidence, and making
-# it (and the other methods of two classes of 28 fields) costs every run at import
+# No generated repr: it would print every component and every test's evidence, and compiling
+# it for this class and its subclass (28 fields each) cost every run 3 million instructions
 @dataclass(eq=False, repr=False)
 class SessionState:
     """One pytest session's deployverify state, with typed references to every component."""
@@ -94,13 +94,13 @@ class SessionState:
     #: what the options alone decide (False: informational or ``--setup-only``; True: an
     #: activating option; None: the session's facts do); read once, in ``__post_init__``
     _options_say: bool | None = field(default=None, init=False)
-    #: id(report) -> (report, evidence) of this process's teardown reports: the evidence is
-    #: used as it is, not parsed back from the JSON that travels to the xdist controller
-    #: a teardown report's test: its evidence and, when it was redacted to leave the process,
-    #: that copy (``shown``), until ``pytest_runtest_logreport`` stores them
-    _local: dict[int, tuple[pytest.TestReport, TestEvidence, dict[str, Any] | None]] = field(
-        default_factory=dict
-    )
+    #: id(report) -> (report, evidence, shown, secrets) of this process's teardown reports:
+    #: the evidence is used as it is, not parsed back from the JSON that travels to the xdist
+    #: controller; ``shown`` is the copy that left the process (None: none was redacted),
+    #: ``secrets`` what it was redacted of
+    _local: dict[
+        int, tuple[pytest.TestReport, TestEvidence, dict[str, Any] | None, tuple[str, ...]]
+    ] = field(default_factory=dict)
     #: nodeid -> that test's evidence redacted (``shown``), and the secrets it was redacted of
     _shown: dict[str, dict[str, Any]] = field(default_factory=dict)
     _shown_secrets: tuple[str, ...] = ()
@@ -172,10 +172,12 @@ class SessionState:
                 shown[key] = self.evidence[key].redacted(secrets)
         return shown
 
-    def keep_shown(self, nodeid: str, shown: dict[str, Any]) -> None:
-        """``nodeid``'s stored evidence as ``TestEvidence.redacted`` made it with this
-        session's current secrets (for ``shown``)."""
-        self._shown_with(self.secrets())[nodeid] = shown
+    def keep_shown(self, nodeid: str, data: dict[str, Any], secrets: tuple[str, ...]) -> None:
+        """``nodeid``'s stored evidence as it left the process, redacted of ``secrets`` (for
+        ``shown``): kept while the session's secrets are still those."""
+        shown = self._shown_with(self.secrets())
+        if secrets == self._shown_secrets:
+            shown[nodeid] = data
 
     def _shown_with(self, secrets: list[str]) -> dict[str, dict[str, Any]]:
         if tuple(secrets) != self._shown_secrets:
