@@ -4,6 +4,7 @@ One command, from the repository root::
 
     .venv/bin/python benchmarks/scale.py [--sizes 1000 4000 16000] [--repeat 3] [--modes serial xdist]
     .venv/bin/python benchmarks/scale.py --clock instructions --modes serial   # deterministic
+    .venv/bin/python benchmarks/scale.py --paired 6 --sizes 1000 4000   # side by side, CPU ratio
 
 A plain project is generated per size in a temporary directory, with a trivial HTTP target on
 loopback (``/health`` and ``/version``) defined as ``[tool.deployverify.envs.bench]``. Each
@@ -40,6 +41,11 @@ The variants, the same values on each side:
 Each side has only its own snapshot plugin: our runs add ``-p no:syrupy`` (syrupy is installed
 in the dev venv, and its hooks would run in every test of ours), syrupy's ``-p no:deployverify``;
 "plain off" has neither.
+
+``--paired ROUNDS`` measures ratios instead: ours and syrupy's run of the same size start
+together, each pinned to one core, swapping cores every round, so both see the same machine
+speed; each round gives the ratio of their CPU seconds, and their geometric mean is printed
+(checks, and re-recordings; serial; give an even number of rounds).
 
 Every variant of a size runs once per round, in turn, ``--repeat`` rounds (the median is
 shown), after one warm-up round that also writes the bytecode caches (a project's second run
@@ -146,16 +152,20 @@ def _environment() -> dict[str, str]:
     return env
 
 
+def _pytest_command(args: list[str]) -> list[str]:
+    cmd = [PYTHON, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-p", "no:randomly"]
+    # the dev venv's unrelated plugins (schemathesis imports hypothesis): seconds of start-up
+    # in every run, the same on every side, which only blurs the figures
+    return [*cmd, "-p", "no:schemathesis", "-p", "no:hypothesispytest", "-p", "no:anyio", *args]
+
+
 def run(project: Path, args: list[str], expect_ok: bool = True) -> float:
     """One pytest run's cost, by ``CLOCK``.
 
     CPU time is the default because it is what the plugin adds and moves less with other
     processes' load than wall time; instructions do not move at all.
     """
-    cmd = [PYTHON, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-p", "no:randomly"]
-    # the dev venv's unrelated plugins (schemathesis imports hypothesis): seconds of start-up
-    # in every run, the same on every side, which only blurs the figures
-    cmd += ["-p", "no:schemathesis", "-p", "no:hypothesispytest", "-p", "no:anyio", *args]
+    cmd = _pytest_command(args)
     if CLOCK == "instructions":
         cmd = [
             "valgrind",
@@ -235,6 +245,72 @@ def measure(sizes: list[int], repeat: int, modes: list[str]) -> list[dict[str, o
                 rows.append(row)
                 print(json.dumps(row), flush=True)
     return rows
+
+
+#: --paired: (ours, theirs) variants run at the same time, one per core
+PAIRS = [("check ours", "check syrupy"), ("record ours (1 run)", "record syrupy")]
+
+
+def paired(sizes: list[int], rounds: int) -> list[dict[str, object]]:
+    """Ours and syrupy's run of the same size at the same time, each pinned to its own core
+    (``taskset``), swapping cores every round: both see the same machine speed, which on a
+    shared VM wanders between consecutive runs by more than the difference measured. Serial
+    runs only (``-n 2`` would need both cores for each side). One row per pair and size: each
+    round's ratio of CPU seconds (user + system, the process and what it waited for) and
+    their geometric mean."""
+    if shutil.which("taskset") is None or (os.cpu_count() or 1) < 2:
+        raise SystemExit("--paired needs taskset and two cores")
+    url = start_target()
+    rows: list[dict[str, object]] = []
+    with tempfile.TemporaryDirectory(prefix="dv-scale-") as tmp:
+        root = Path(tmp)
+        for n in sizes:
+            ours = make_project(root, n, "ours", url)
+            syr = make_project(root, n, "syrupy", url)
+            record_one = [*OURS_ON, "--record-baseline", "--record-runs", "1"]
+            variants = {
+                "check ours": (ours, OURS_ON),
+                "check syrupy": (syr, OFF),
+                "record ours (1 run)": (ours, record_one),
+                "record syrupy": (syr, [*OFF, "--snapshot-update"]),
+            }
+            with _clock("cpu"):  # warm-up: bytecode caches, baselines and snapshots
+                for name in ("record ours (1 run)", "record syrupy", *variants):
+                    run(*variants[name])
+            for mine, theirs in PAIRS:
+                ratios = []
+                for r in range(rounds):
+                    a, b = _start(*variants[mine], core=r % 2), _start(*variants[theirs], 1 - r % 2)
+                    ratios.append(_cpu_of(a) / _cpu_of(b))
+                row = {"n": n, "pair": f"{mine} / {theirs}", "ratios": ratios}
+                # the geometric mean: with an even number of rounds each side spent as many
+                # rounds on each core (one core can be the slower, by 20 % on this VM)
+                row["mean"] = statistics.geometric_mean(ratios)
+                rows.append(row)
+                print(json.dumps(row), flush=True)
+    return rows
+
+
+def _start(project: Path, args: list[str], core: int) -> subprocess.Popen[bytes]:
+    cmd = ["taskset", "-c", str(core), *_pytest_command(args)]
+    return subprocess.Popen(
+        cmd, cwd=project, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=_environment()
+    )
+
+
+def _cpu_of(proc: subprocess.Popen[bytes]) -> float:
+    """The CPU seconds of ``proc`` once it ends (its own wait4 figures: the other process
+    running beside it is not counted), bounded like ``run``."""
+    timer = threading.Timer(7200, proc.kill)
+    timer.start()
+    try:
+        _, status, usage = os.wait4(proc.pid, 0)
+    finally:
+        timer.cancel()
+    proc.returncode = os.waitstatus_to_exitcode(status)
+    if proc.returncode != 0:
+        raise SystemExit(f"{proc.args!r} failed ({proc.returncode})")
+    return usage.ru_utime + usage.ru_stime
 
 
 def _remove(directory: Path | None) -> None:
@@ -343,7 +419,21 @@ def main() -> None:
         help="cpu: user+system seconds of the pytest processes (default); wall: elapsed; "
         "instructions: counted by valgrind (deterministic, about 20x slower)",
     )
+    parser.add_argument(
+        "--paired",
+        type=int,
+        default=0,
+        metavar="ROUNDS",
+        help="instead of the table: ours and syrupy at the same time, one per core, ROUNDS "
+        "rounds per pair and size (serial; even: each side as often on each core); prints each "
+        "round's CPU ratio and their geometric mean",
+    )
     args = parser.parse_args()
+    if args.paired:
+        for row in paired(args.sizes, args.paired):
+            ratios = ", ".join(f"{r:.3f}" for r in row["ratios"])  # type: ignore[attr-defined]
+            print(f"{row['n']} tests, {row['pair']}: {row['mean']:.3f} ({ratios})")
+        return
     global CLOCK
     CLOCK = args.clock
     print(f"figures: {CLOCK} ({UNIT[CLOCK]} per run)", flush=True)
