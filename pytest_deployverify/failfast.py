@@ -260,27 +260,22 @@ def for_process(config: pytest.Config, cfg: FailFastSettings) -> Breaker:
     return Breaker(enabled=cfg.enabled, errors=cfg.errors, directory=directory, owned=owned)
 
 
-def remove_orphans(parent: Path) -> list[str]:
+def remove_orphans(parent: Path) -> None:
     """Remove the shared directories in ``parent`` whose controller is gone (killed before it
-    could remove its own); returns their names. A directory of a live process, of another
-    user, or not named by this version (no process ID) is left alone."""
+    could remove its own). A directory of a live process, of another user, or not named by
+    this version (no process ID) is left alone."""
     if os.name == "nt":  # os.kill(pid, 0) would signal the process there, not probe it
-        return []
-    removed: list[str] = []
+        return
     try:
         entries = list(os.scandir(parent))
     except OSError:
-        return removed
+        return
     for entry in entries:
         pid, dash, _ = entry.name[len(DIR_PREFIX) :].partition("-")
         if not (entry.name.startswith(DIR_PREFIX) and dash and pid.isdigit()):
             continue
-        if _alive(int(pid)) or not entry.is_dir(follow_symlinks=False):
-            continue
-        shutil.rmtree(entry.path, ignore_errors=True)
-        if not os.path.lexists(entry.path):
-            removed.append(entry.name)
-    return removed
+        if not _alive(int(pid)) and entry.is_dir(follow_symlinks=False):
+            shutil.rmtree(entry.path, ignore_errors=True)
 
 
 def _alive(pid: int) -> bool:

@@ -8,6 +8,7 @@ tests and the hooks.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any
 
@@ -175,11 +176,11 @@ class SessionState:
     def keep_shown(self, nodeid: str, data: dict[str, Any], secrets: tuple[str, ...]) -> None:
         """``nodeid``'s stored evidence as it left the process, redacted of ``secrets`` (for
         ``shown``): kept while the session's secrets are still those."""
-        shown = self._shown_with(self.secrets())
+        shown = self._shown_with(self.secret_values())
         if secrets == self._shown_secrets:
             shown[nodeid] = data
 
-    def _shown_with(self, secrets: list[str]) -> dict[str, dict[str, Any]]:
+    def _shown_with(self, secrets: Sequence[str]) -> dict[str, dict[str, Any]]:
         if tuple(secrets) != self._shown_secrets:
             self._shown.clear()
             self._shown_secrets = tuple(secrets)

@@ -135,15 +135,15 @@ class Baseline:
                 f"baseline.recorded({name!r}) while recording: nothing is stored yet; "
                 "skip the comparison when baseline.recording is true"
             )
+        rel = session.rel_for(self._item.nodeid)
         try:
-            stored = session.load(session.rel_for(self._item.nodeid))
+            stored = session.load(rel)
         except BaselineFileError as exc:
             raise BaselineMismatch(f"baseline {name!r}: {exc}") from None
         obs = stored.observations.get(name) if stored is not None else None
         if obs is None:
-            shown = session.shown(session.rel_for(self._item.nodeid))
             raise BaselineMismatch(
-                f"baseline {name!r} is missing from {shown}; record it with:"
+                f"baseline {name!r} is missing from {session.shown(rel)}; record it with:"
                 f"\n    {session.record_command(self._item.nodeid)}"
             )
         return copy.deepcopy(obs.value)

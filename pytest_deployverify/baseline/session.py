@@ -253,9 +253,6 @@ class BaselineSession:
         except ValueError:
             return path.as_posix()
 
-    def entry(self, nodeid: str, name: str) -> str:
-        return f"{self.shown(self.rel_for(nodeid))}::{name}"
-
     def record_command(self, nodeid: str) -> str:
         """The command that re-records ``nodeid``, as the user would type it where they ran
         pytest: the node id relative to the invocation directory and the environment they used
@@ -406,6 +403,8 @@ class BaselineSession:
                 cached = _Read(st.st_mtime_ns, st.st_size, digest, FileSummary.of(baseline))
                 self._keep(rel, cached, baseline)
         self._cache[rel] = cached
+        if self.finished:  # read just now: the session end need not stat it again
+            self._fresh.add(rel)
         return cached
 
     # ------------------------------------------------------------ accounting
