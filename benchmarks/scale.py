@@ -268,15 +268,15 @@ def paired(sizes: list[int], rounds: int) -> list[dict[str, object]]:
             ours = make_project(root, n, "ours", url)
             syr = make_project(root, n, "syrupy", url)
             record_one = [*OURS_ON, "--record-baseline", "--record-runs", "1"]
-            variants = {
-                "check ours": (ours, OURS_ON),
-                "check syrupy": (syr, OFF),
+            variants = {  # the recordings first: the warm-up's checks compare with them
                 "record ours (1 run)": (ours, record_one),
                 "record syrupy": (syr, [*OFF, "--snapshot-update"]),
+                "check ours": (ours, OURS_ON),
+                "check syrupy": (syr, OFF),
             }
             with _clock("cpu"):  # warm-up: bytecode caches, baselines and snapshots
-                for name in ("record ours (1 run)", "record syrupy", *variants):
-                    run(*variants[name])
+                for project, args in variants.values():
+                    run(project, args)
             for mine, theirs in PAIRS:
                 ratios = []
                 for r in range(rounds):
