@@ -173,8 +173,9 @@ class TestEvidence:
             self.outcome = "passed"
 
     def _data(self) -> dict[str, Any]:
-        """The fields as plain data, sharing this object's lists and dicts: only for readers
-        that copy anyway (``json.dumps``, redaction)."""
+        """The fields as plain data in a new dict, sharing this object's lists and dicts: only
+        for readers that copy anyway (``json.dumps``, redaction) or share what is final
+        (``redacted``)."""
         return {
             "nodeid": self.nodeid,
             "outcome": self.outcome,
@@ -276,22 +277,22 @@ class TestEvidence:
         return "{" + ", ".join(parts) + "}"
 
     def redacted(self, secrets: list[str]) -> dict[str, Any]:
-        """This test's evidence as every output shows it: plain data, secrets redacted (a new
-        copy, except that its empty lists are the shared ``NO_ITEMS``; made once per test by
-        the session, see ``SessionState.shown``)."""
-        from pytest_deployverify.redact import redact_texts, redact_value
+        """This test's evidence as every output shows it: plain data, secrets redacted (made
+        once per test by the session, see ``SessionState.shown``). What needed no redacting
+        is shared with the evidence itself (``redact.redacted_view``), so the evidence is
+        final from here (``freeze``)."""
+        from pytest_deployverify.redact import redact_texts, redacted_view
 
         if self.has_records():
-            shown: dict[str, Any] = redact_value(self._data(), secrets)
-            # the walk copies every list, empty ones too: the shared NO_ITEMS instead, as below
-            # (the session keeps this copy until its end, and the collector walks every list
-            # it keeps: issue 20)
+            self.freeze()
+            # a fresh dict either way (``_data``'s, or the view's copy of it): ours to change
+            shown: dict[str, Any] = redacted_view(self._data(), secrets)
+            # ``_data`` lists findings, exchanges and cleanup anew, empty ones too: the shared
+            # NO_ITEMS instead (the session keeps this until its end, and the collector walks
+            # every list it keeps: issue 20)
             for key in _LIST_FIELDS:
                 if not shown[key]:
                     shown[key] = NO_ITEMS
-            for finding in shown["findings"]:
-                if not finding["correlation_ids"]:
-                    finding["correlation_ids"] = NO_ITEMS
             return shown
         # the common case, a test without requests or checks: only its strings to redact
         # (the same result as the walk above: tests/plugin/test_evidence_serialisation.py)

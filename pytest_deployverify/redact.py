@@ -13,6 +13,7 @@ Public API (used by the baseline and report components too):
 
     redact_text(text, secrets=()) -> str
     redact_value(obj, secrets=()) -> obj       deep copy with secrets replaced
+    redacted_view(obj, secrets=()) -> obj      the same, copying only what changed (final data)
     redact_headers(headers, secrets=()) -> dict
     redact_url(url, secrets=()) -> str
     response_error(response, secrets) -> obj   a failed response's status and body, redacted
@@ -267,6 +268,69 @@ def _redact(obj: Any, values: list[str]) -> Any:
         else:
             out[key] = _redact(val, values)
     return out
+
+
+def redacted_view(obj: T, secrets: Iterable[str] | Mapping[str, str] | None = ()) -> T:
+    """:func:`redact_value`'s result without its copies: ``obj`` itself when nothing in it
+    needed redacting, otherwise a container copied only where something inside it changed,
+    sharing the rest with ``obj``. Only for data that is final (a finished test's evidence):
+    neither ``obj`` nor the result may be changed afterwards. Equal to ``redact_value(obj,
+    secrets)``, except that an unchanged list subclass or tuple is kept as it is
+    (tests/plugin/test_redact.py).
+
+    A session keeps every test's evidence as its outputs will show it; copying each one, when
+    nearly all hold nothing to redact, doubled what a session keeps per test (issue 20)."""
+    values = _secret_values(secrets)
+    shown: T = _view(obj, values)  # same shape as obj
+    return shown
+
+
+def _view(obj: Any, values: list[str]) -> Any:
+    cls = type(obj)
+    if cls is str:
+        return _changed_text(obj, values)
+    if cls in _SCALARS:
+        return obj
+    if cls is dict:
+        out: dict[Any, Any] | None = None
+        for key, val in obj.items():
+            vcls = type(val)
+            if vcls in _SCALARS or not val:
+                continue
+            if vcls is str:
+                new = REDACTED if is_secret_key(str(key)) else _changed_text(val, values)
+            elif isinstance(val, str) and is_secret_key(str(key)):
+                new = REDACTED
+            else:
+                new = _view(val, values)
+            if new is not val:
+                if out is None:
+                    out = dict(obj)
+                out[key] = new
+        return obj if out is None else out
+    if isinstance(obj, list):
+        copied: list[Any] | None = None
+        for i, val in enumerate(obj):
+            new = _view(val, values)
+            if new is not val:
+                if copied is None:
+                    copied = list(obj)
+                copied[i] = new
+        return obj if copied is None else copied
+    if isinstance(obj, tuple):
+        items = tuple(_view(v, values) for v in obj)
+        return obj if all(a is b for a, b in zip(items, obj, strict=True)) else items
+    # the rest (a mapping that is not a dict, a str subclass) as redact_value shows it
+    return _redact(obj, values)
+
+
+def _changed_text(text: str, values: list[str]) -> str:
+    """``text`` itself when redaction leaves it as it is (the substitutions may return an
+    equal new string)."""
+    if not text:
+        return text
+    out = _redact_text(text, values)
+    return text if out == text else out
 
 
 def redact_headers(

@@ -91,6 +91,24 @@ def test_redacted_evidence_is_the_redaction_walk_over_every_field(ev: TestEviden
     assert SECRET not in json.dumps(shown)
 
 
+def test_redacted_evidence_shares_what_needed_no_redacting() -> None:
+    """The copy the session keeps for its outputs holds only what redaction changed: the
+    rest is the (then final) evidence's own, so a session does not keep each test twice."""
+    from pytest_deployverify.evidence import NO_ITEMS
+
+    ev = full_evidence()
+    ev.findings.append(Finding(check="leak", outcome="fail", rule="r", observed=f"x {SECRET}"))
+    shown = ev.redacted([SECRET])
+    assert shown == redact_value(ev.to_dict(), [SECRET])
+    kept, leaked = shown["findings"]
+    assert kept is vars(ev.findings[0]) and shown["timings"] is ev.timings
+    assert leaked is not vars(ev.findings[1]) and SECRET in ev.findings[1].observed
+    # the evidence is final from here: its empty lists are the shared one, which refuses
+    assert ev.findings[0].correlation_ids is NO_ITEMS
+    with pytest.raises(TypeError, match="final"):
+        ev.findings[0].correlation_ids.append("cid-2")
+
+
 @pytest.mark.parametrize(
     "ev",
     [

@@ -11,6 +11,7 @@ from pytest_deployverify.redact import (
     redact_text,
     redact_url,
     redact_value,
+    redacted_view,
 )
 
 JWT = "eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiIxMjM0NTY3ODkwIn0.dozjgNryP4J3jVmNHl0w5N_XgL0n3I9PlFUP0THsR8U"
@@ -104,6 +105,46 @@ def test_redact_value_walks_subclasses_and_other_mappings():
     }
     assert type(out["ids"]) is list and type(out["empty"]) is list
     assert type(out["view"]) is dict and type(out["label"]) is str
+
+
+VIEW_CASES = [
+    {"id": 3, "name": "doc-3.pdf", "pages": [1, 2], "ok": True, "empty": [], "none": None},
+    {"Authorization": "Bearer x", "usage": {"prompt_tokens": 5}, "chunks": [{"c": "c1"}]},
+    {"a": {"b": [{"note": "uses my-secret-1"}, {"keep": "me"}]}, "c": {"d": "e"}},
+    ["my-secret-1", {"x": 1}, ("my-secret-1", 2), ("a", 2)],
+    {"password": "", "token": "abc", "nested": {"api_key": 5}, "text": "sk-" + "A" * 30},
+    ("plain", 1),
+    "see my-secret-1",
+    "nothing here",
+]
+
+
+@pytest.mark.parametrize("data", VIEW_CASES)
+def test_redacted_view_equals_redact_value(data):
+    import copy
+
+    before = copy.deepcopy(data)
+    view = redacted_view(data, ["my-secret-1"])
+    assert view == redact_value(data, ["my-secret-1"])
+    assert data == before  # the input is never changed
+
+
+def test_redacted_view_copies_only_the_path_to_a_change():
+    """What needed no redacting is the input itself, so a session keeping every test's
+    evidence as shown does not keep it twice (issue 20)."""
+    untouched = {"keep": ["a", {"b": 1}], "id": 3}
+    assert redacted_view(untouched, ["my-secret-1"]) is untouched
+
+    data = {"left": {"x": ["y"]}, "right": {"note": "my-secret-1", "other": {"z": 1}}}
+    view = redacted_view(data, ["my-secret-1"])
+    assert view is not data and view["right"] is not data["right"]
+    assert view["left"] is data["left"]  # nothing under it changed: shared
+    assert view["right"]["other"] is data["right"]["other"]
+    assert view["right"]["note"] == REDACTED and data["right"]["note"] == "my-secret-1"
+
+    listed = [{"k": "v"}, "my-secret-1"]
+    out = redacted_view(listed, ["my-secret-1"])
+    assert out == [{"k": "v"}, REDACTED] and out[0] is listed[0] and listed[1] == "my-secret-1"
 
 
 def test_headers_and_urls():
