@@ -281,19 +281,11 @@ class TestEvidence:
         once per test by the session, see ``SessionState.shown``). What needed no redacting
         is shared with the evidence itself (``redact.redacted_view``), so the evidence is
         final from here (``freeze``)."""
-        from pytest_deployverify.redact import redact_texts, redacted_view
+        from pytest_deployverify.redact import redact_texts
 
         if self.has_records():
-            self.freeze()
-            # a fresh dict either way (``_data``'s, or the view's copy of it): ours to change
-            shown: dict[str, Any] = redacted_view(self._data(), secrets)
-            # ``_data`` lists findings, exchanges and cleanup anew, empty ones too: the shared
-            # NO_ITEMS instead (the session keeps this until its end, and the collector walks
-            # every list it keeps: issue 20)
-            for key in _LIST_FIELDS:
-                if not shown[key]:
-                    shown[key] = NO_ITEMS
-            return shown
+            shown = self.redacted_if_changed(secrets)
+            return self.as_shown() if shown is None else shown
         # the common case, a test without requests or checks: only its strings to redact
         # (the same result as the walk above: tests/plugin/test_evidence_serialisation.py)
         nodeid, message, skip_reason, *rest = redact_texts(
@@ -320,6 +312,25 @@ class TestEvidence:
             "replays": NO_ITEMS,
         }
 
+    def redacted_if_changed(self, secrets: list[str]) -> dict[str, Any] | None:
+        """``redacted(secrets)`` of evidence with records, or None when redaction changes
+        nothing in it: then ``as_shown()`` is what every output shows, and the session keeps
+        no copy until its end, only the fact (``SessionState.keep_shown``; nearly every test
+        holds nothing to redact, and what a session keeps per test is walked by the
+        collector and slows every later test: issue 20)."""
+        from pytest_deployverify.redact import redacted_view
+
+        self.freeze()
+        data = self._data()
+        shown = redacted_view(data, secrets)
+        return None if shown is data else _empties_shared(shown)
+
+    def as_shown(self) -> dict[str, Any]:
+        """The evidence as every output shows it when redaction changes nothing in it: plain
+        data sharing the (final: ``freeze``) evidence's own values."""
+        self.freeze()
+        return _empties_shared(self._data())
+
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> TestEvidence:
         data = dict(data)
@@ -335,6 +346,16 @@ class TestEvidence:
 
 #: the evidence's list fields (``_data``'s keys)
 _LIST_FIELDS = ("markers", "correlation_ids", "findings", "exchanges", "runs", "cleanup", "replays")
+
+
+def _empties_shared(shown: dict[str, Any]) -> dict[str, Any]:
+    """``shown`` (a new dict: ours to change) with its empty lists the shared ``NO_ITEMS``:
+    ``_data`` lists findings, exchanges and cleanup anew, empty ones too (the session keeps
+    this until its end, and the collector walks every list it keeps: issue 20)."""
+    for key in _LIST_FIELDS:
+        if not shown[key]:
+            shown[key] = NO_ITEMS
+    return shown
 
 
 def json_number(value: float) -> str:

@@ -256,17 +256,20 @@ class DeployVerifySession(SessionEnd):
         if when == "teardown":
             attach(evidence, self.target)  # replay commands for this test's failures
             shown: dict[str, Any] | None = None
+            redacted = False
             # serialised once: the JSON travels to the xdist controller (and to junitxml);
             # this process keeps using the object itself (``pytest_runtest_logreport``)
             if self.is_worker or self._shows_evidence(evidence):
                 if evidence.has_records():
                     # it leaves the process here, so redacted here: a check's or a request's
                     # values were redacted when recorded, but not what a test recorded
-                    # itself (``component_check``); kept for the session end's outputs, which
-                    # then do not redact this test again
-                    shown = evidence.redacted(list(secrets))
+                    # itself (``component_check``); the result (or that redaction changed
+                    # nothing: None) is kept for the session end's outputs, which then do
+                    # not redact this test again
+                    shown = evidence.redacted_if_changed(list(secrets))
+                    redacted = True
                 report.user_properties.append((EVIDENCE_PROPERTY, evidence.to_json(shown)))
-            self._local[id(report)] = (report, evidence, shown, secrets)
+            self._local[id(report)] = (report, evidence, shown, secrets if redacted else None)
 
     @pytest.hookimpl(tryfirst=True)  # before junitxml reads the report: ``_from_worker``
     def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
@@ -281,7 +284,7 @@ class DeployVerifySession(SessionEnd):
         if local is not None and local[0] is report:
             ev = local[1]
             new = self._store(ev)
-            if local[2] is not None:
+            if local[3] is not None:
                 self.keep_shown(ev.nodeid, local[2], local[3])
         else:  # a worker's report, on the xdist controller
             ev = self._from_worker(report)
@@ -345,6 +348,7 @@ class DeployVerifySession(SessionEnd):
         if ev.nodeid in self.evidence:  # a test reported twice (a re-run): recount
             self.evidence[ev.nodeid] = ev
             self._shown.pop(ev.nodeid, None)
+            self._as_is.discard(ev.nodeid)
             self.tally = Tally.of(self.evidence.values())
             return False
         self.evidence[ev.nodeid] = ev

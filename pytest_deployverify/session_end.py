@@ -285,6 +285,7 @@ class SessionEnd(SessionState):
         session"), and more memory kept by a process that runs pytest in-process again."""
         self.evidence.clear()
         self._shown.clear()
+        self._as_is.clear()
         self._local.clear()
         self.tally = verdict.Tally()  # it names the first failed test's evidence
         self.verdict = None

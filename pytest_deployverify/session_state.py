@@ -97,13 +97,16 @@ class SessionState:
     _options_say: bool | None = field(default=None, init=False)
     #: id(report) -> (report, evidence, shown, secrets) of this process's teardown reports:
     #: the evidence is used as it is, not parsed back from the JSON that travels to the xdist
-    #: controller; ``shown`` is the copy that left the process (None: none was redacted),
-    #: ``secrets`` what it was redacted of
+    #: controller; ``secrets``: what it was redacted of as it left the process (None: it was
+    #: not redacted), ``shown`` the result (None: redaction changed nothing)
     _local: dict[
-        int, tuple[pytest.TestReport, TestEvidence, dict[str, Any] | None, tuple[str, ...]]
+        int,
+        tuple[pytest.TestReport, TestEvidence, dict[str, Any] | None, tuple[str, ...] | None],
     ] = field(default_factory=dict)
     #: nodeid -> that test's evidence redacted (``shown``), and the secrets it was redacted of
     _shown: dict[str, dict[str, Any]] = field(default_factory=dict)
+    #: nodeids whose evidence redaction left as it is (shown by ``TestEvidence.as_shown``)
+    _as_is: set[str] = field(default_factory=set)
     _shown_secrets: tuple[str, ...] = ()
     _secrets_of: tuple[tuple[object, ...], tuple[str, ...]] | None = None
     #: the last provisional verdict, the collection errors it knew of, and its reason
@@ -168,21 +171,31 @@ class SessionState:
         secrets change."""
         secrets = self.secrets()
         shown = self._shown_with(secrets)
+        as_is = self._as_is
         for key in (nodeid,) if nodeid is not None else self.evidence:
             if key not in shown:
-                shown[key] = self.evidence[key].redacted(secrets)
+                ev = self.evidence[key]
+                shown[key] = ev.as_shown() if key in as_is else ev.redacted(secrets)
         return shown
 
-    def keep_shown(self, nodeid: str, data: dict[str, Any], secrets: tuple[str, ...]) -> None:
+    def keep_shown(
+        self, nodeid: str, data: dict[str, Any] | None, secrets: tuple[str, ...]
+    ) -> None:
         """``nodeid``'s stored evidence as it left the process, redacted of ``secrets`` (for
-        ``shown``): kept while the session's secrets are still those."""
+        ``shown``; None: redaction changed nothing): kept while the session's secrets are
+        still those. A test whose evidence needed no redacting costs a set entry until the
+        session end, not a copy (issue 20)."""
         shown = self._shown_with(self.secret_values())
         if secrets == self._shown_secrets:
-            shown[nodeid] = data
+            if data is None:
+                self._as_is.add(nodeid)
+            else:
+                shown[nodeid] = data
 
     def _shown_with(self, secrets: Sequence[str]) -> dict[str, dict[str, Any]]:
         if tuple(secrets) != self._shown_secrets:
             self._shown.clear()
+            self._as_is.clear()
             self._shown_secrets = tuple(secrets)
         return self._shown
 
