@@ -284,8 +284,7 @@ class TestEvidence:
         from pytest_deployverify.redact import redact_texts
 
         if self.has_records():
-            shown = self.redacted_if_changed(secrets)
-            return self.as_shown() if shown is None else shown
+            return self.redaction(secrets)[0]
         # the common case, a test without requests or checks: only its strings to redact
         # (the same result as the walk above: tests/plugin/test_evidence_serialisation.py)
         nodeid, message, skip_reason, *rest = redact_texts(
@@ -312,18 +311,19 @@ class TestEvidence:
             "replays": NO_ITEMS,
         }
 
-    def redacted_if_changed(self, secrets: list[str]) -> dict[str, Any] | None:
-        """``redacted(secrets)`` of evidence with records, or None when redaction changes
-        nothing in it: then ``as_shown()`` is what every output shows, and the session keeps
-        no copy until its end, only the fact (``SessionState.keep_shown``; nearly every test
-        holds nothing to redact, and what a session keeps per test is walked by the
-        collector and slows every later test: issue 20)."""
+    def redaction(self, secrets: list[str]) -> tuple[dict[str, Any], bool]:
+        """For evidence with records: the evidence as every output shows it (``redacted``),
+        and whether redaction changed anything in it. When it did not, ``as_shown()`` gives
+        the same again later, so the session keeps no copy until its end, only the fact
+        (``SessionState.keep_shown``): nearly every test holds nothing to redact, and what a
+        session keeps per test is walked by the collector and slows every later test (issue
+        20)."""
         from pytest_deployverify.redact import redacted_view
 
         self.freeze()
         data = self._data()
         shown = redacted_view(data, secrets)
-        return None if shown is data else _empties_shared(shown)
+        return _empties_shared(shown), shown is not data
 
     def as_shown(self) -> dict[str, Any]:
         """The evidence as every output shows it when redaction changes nothing in it: plain

@@ -256,6 +256,7 @@ class DeployVerifySession(SessionEnd):
         if when == "teardown":
             attach(evidence, self.target)  # replay commands for this test's failures
             shown: dict[str, Any] | None = None
+            kept: dict[str, Any] | None = None
             redacted = False
             # serialised once: the JSON travels to the xdist controller (and to junitxml);
             # this process keeps using the object itself (``pytest_runtest_logreport``)
@@ -263,13 +264,14 @@ class DeployVerifySession(SessionEnd):
                 if evidence.has_records():
                     # it leaves the process here, so redacted here: a check's or a request's
                     # values were redacted when recorded, but not what a test recorded
-                    # itself (``component_check``); the result (or that redaction changed
-                    # nothing: None) is kept for the session end's outputs, which then do
-                    # not redact this test again
-                    shown = evidence.redacted_if_changed(list(secrets))
+                    # itself (``component_check``); the result (or, when redaction changed
+                    # nothing, only that fact) is kept for the session end's outputs, which
+                    # then do not redact this test again
+                    shown, changed = evidence.redaction(list(secrets))
                     redacted = True
+                    kept = shown if changed else None
                 report.user_properties.append((EVIDENCE_PROPERTY, evidence.to_json(shown)))
-            self._local[id(report)] = (report, evidence, shown, secrets if redacted else None)
+            self._local[id(report)] = (report, evidence, kept, secrets if redacted else None)
 
     @pytest.hookimpl(tryfirst=True)  # before junitxml reads the report: ``_from_worker``
     def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:

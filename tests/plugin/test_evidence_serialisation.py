@@ -109,18 +109,19 @@ def test_redacted_evidence_shares_what_needed_no_redacting() -> None:
         ev.findings[0].correlation_ids.append("cid-2")
 
 
-def test_evidence_redaction_leaves_as_it_is_says_so() -> None:
-    """A test whose evidence holds nothing to redact: ``redacted_if_changed`` says so (the
-    session keeps no copy, ``SessionState.keep_shown``) and ``as_shown`` is what ``redacted``
-    gives; with something to redact, the redacted copy."""
+def test_evidence_redaction_says_whether_it_changed_anything() -> None:
+    """A test whose evidence holds nothing to redact: ``redaction`` says so (the session
+    keeps no copy, ``SessionState.keep_shown``) and ``as_shown`` is what ``redacted`` gives;
+    with something to redact, the redacted copy."""
     clean = full_evidence()
-    assert clean.redacted_if_changed([SECRET]) is None
-    assert clean.as_shown() == clean.redacted([SECRET]) == redact_value(clean.to_dict(), [])
+    shown, changed = clean.redaction([SECRET])
+    assert not changed and shown == clean.as_shown() == redact_value(clean.to_dict(), [])
+    assert clean.redacted([SECRET]) == shown
 
     leaky = full_evidence()
     leaky.message = f"E   token {SECRET}"
-    shown = leaky.redacted_if_changed([SECRET])
-    assert shown is not None and shown == redact_value(leaky.to_dict(), [SECRET])
+    shown, changed = leaky.redaction([SECRET])
+    assert changed and shown == redact_value(leaky.to_dict(), [SECRET])
     assert SECRET not in json.dumps(shown) and SECRET in leaky.message
 
 
