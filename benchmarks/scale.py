@@ -5,6 +5,7 @@ One command, from the repository root::
     .venv/bin/python benchmarks/scale.py [--sizes 1000 4000 16000] [--repeat 3] [--modes serial xdist]
     .venv/bin/python benchmarks/scale.py --clock instructions --modes serial   # deterministic
     .venv/bin/python benchmarks/scale.py --paired 6 --sizes 1000 4000   # side by side, CPU ratio
+    .venv/bin/python benchmarks/scale.py --clock rss --modes serial --repeat 1   # peak memory
 
 A plain project is generated per size in a temporary directory, with a trivial HTTP target on
 loopback (``/health`` and ``/version``) defined as ``[tool.deployverify.envs.bench]``. Each
@@ -19,7 +20,11 @@ figure is one ``python -m pytest`` run, start-up included, measured by ``--clock
   for: cache misses, the kernel. A small change to the code can still move the count at one
   size by +-0.1 billion, because it moves when the garbage collector's full collections
   happen (benchmarks/README.md, "Figures after the fifth issue-20 session"): compare
-  slopes between sizes, not one size.
+  slopes between sizes, not one size;
+* ``rss``: the peak resident memory of the largest process of the run (pytest, or an xdist
+  worker), MiB, from the run's own ``wait4`` figures; its growth per added test is what a
+  session keeps per test (and the memory kept per test makes every later test dearer:
+  benchmarks/README.md, "Figures after the fourteenth issue-20 session").
 
 The variants, the same values on each side:
 
@@ -175,6 +180,8 @@ def run(project: Path, args: list[str], expect_ok: bool = True) -> float:
             "--trace-children=yes",
             *cmd,
         ]
+    if CLOCK == "rss":
+        return _peak_rss(project, cmd, expect_ok)
     cpu_before, started = _children_cpu(), time.perf_counter()
     done = subprocess.run(
         cmd, cwd=project, capture_output=True, text=True, timeout=7200, env=_environment()
@@ -188,6 +195,26 @@ def run(project: Path, args: list[str], expect_ok: bool = True) -> float:
             raise SystemExit(f"no instruction count from valgrind:\n{done.stderr[-2000:]}")
         return sum(int(c.replace(",", "")) for c in counts) / 1e9  # every process, billions
     return cpu if CLOCK == "cpu" else elapsed
+
+
+def _peak_rss(project: Path, cmd: list[str], expect_ok: bool) -> float:
+    """The run's peak resident memory in MiB: ``wait4``'s ``ru_maxrss`` of pytest, which is
+    the largest of pytest and the children it waited for (its xdist workers). Output goes to
+    a file, not a pipe, so nothing has to read it while waiting."""
+    with tempfile.TemporaryFile() as out:
+        proc = subprocess.Popen(cmd, cwd=project, stdout=out, stderr=out, env=_environment())
+        timer = threading.Timer(7200, proc.kill)  # bounded like ``run``
+        timer.start()
+        try:
+            _, status, usage = os.wait4(proc.pid, 0)
+        finally:
+            timer.cancel()
+        proc.returncode = os.waitstatus_to_exitcode(status)
+        if expect_ok and proc.returncode != 0:
+            out.seek(0)
+            tail = out.read().decode(errors="replace")[-3000:]
+            raise SystemExit(f"{cmd} in {project} failed ({proc.returncode}):\n{tail}")
+    return usage.ru_maxrss / 1024  # KiB on Linux
 
 
 #: each side runs with its own snapshot plugin only, as a project that uses it would: syrupy is
@@ -343,9 +370,9 @@ COLUMNS = [
 
 
 #: how each clock's figures are shown: a run, and the growth per added test
-UNIT = {"cpu": "s", "wall": "s", "instructions": "G"}
-PER_TEST = {"cpu": "ms", "wall": "ms", "instructions": "million instructions"}
-SCALE = {"cpu": 1000.0, "wall": 1000.0, "instructions": 1000.0}
+UNIT = {"cpu": "s", "wall": "s", "instructions": "G", "rss": "MiB"}
+PER_TEST = {"cpu": "ms", "wall": "ms", "instructions": "million instructions", "rss": "KiB"}
+SCALE = {"cpu": 1000.0, "wall": 1000.0, "instructions": 1000.0, "rss": 1024.0}
 
 
 def table(rows: list[dict[str, object]]) -> str:
@@ -414,10 +441,11 @@ def main() -> None:
     parser.add_argument("--modes", nargs="+", default=["serial", "xdist"])
     parser.add_argument(
         "--clock",
-        choices=["cpu", "wall", "instructions"],
+        choices=["cpu", "wall", "instructions", "rss"],
         default="cpu",
         help="cpu: user+system seconds of the pytest processes (default); wall: elapsed; "
-        "instructions: counted by valgrind (deterministic, about 20x slower)",
+        "instructions: counted by valgrind (deterministic, about 20x slower); rss: peak "
+        "resident memory of the run's largest process (MiB)",
     )
     parser.add_argument(
         "--paired",
