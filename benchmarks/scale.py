@@ -203,13 +203,7 @@ def _peak_rss(project: Path, cmd: list[str], expect_ok: bool) -> float:
     a file, not a pipe, so nothing has to read it while waiting."""
     with tempfile.TemporaryFile() as out:
         proc = subprocess.Popen(cmd, cwd=project, stdout=out, stderr=out, env=_environment())
-        timer = threading.Timer(7200, proc.kill)  # bounded like ``run``
-        timer.start()
-        try:
-            _, status, usage = os.wait4(proc.pid, 0)
-        finally:
-            timer.cancel()
-        proc.returncode = os.waitstatus_to_exitcode(status)
+        usage = _wait(proc)
         if expect_ok and proc.returncode != 0:
             out.seek(0)
             tail = out.read().decode(errors="replace")[-3000:]
@@ -327,7 +321,17 @@ def _start(project: Path, args: list[str], core: int) -> subprocess.Popen[bytes]
 
 def _cpu_of(proc: subprocess.Popen[bytes]) -> float:
     """The CPU seconds of ``proc`` once it ends (its own wait4 figures: the other process
-    running beside it is not counted), bounded like ``run``."""
+    running beside it is not counted)."""
+    usage = _wait(proc)
+    if proc.returncode != 0:
+        raise SystemExit(f"{proc.args!r} failed ({proc.returncode})")
+    return usage.ru_utime + usage.ru_stime
+
+
+def _wait(proc: subprocess.Popen[bytes]) -> resource.struct_rusage:
+    """Wait for ``proc`` (killed after 7200 s, bounded like ``run``), set its return code,
+    and give its own resource use from ``wait4``: with the children it waited for (its xdist
+    workers), without any other process of ours."""
     timer = threading.Timer(7200, proc.kill)
     timer.start()
     try:
@@ -335,9 +339,7 @@ def _cpu_of(proc: subprocess.Popen[bytes]) -> float:
     finally:
         timer.cancel()
     proc.returncode = os.waitstatus_to_exitcode(status)
-    if proc.returncode != 0:
-        raise SystemExit(f"{proc.args!r} failed ({proc.returncode})")
-    return usage.ru_utime + usage.ru_stime
+    return usage
 
 
 def _remove(directory: Path | None) -> None:
