@@ -6,6 +6,7 @@ One command, from the repository root::
     .venv/bin/python benchmarks/scale.py --clock instructions --modes serial   # deterministic
     .venv/bin/python benchmarks/scale.py --paired 6 --sizes 1000 4000   # side by side, CPU ratio
     .venv/bin/python benchmarks/scale.py --clock rss --modes serial --repeat 1   # peak memory
+    .venv/bin/python benchmarks/scale.py --paired 8 --root /dev/shm   # without the disk's file system
 
 A plain project is generated per size in a temporary directory, with a trivial HTTP target on
 loopback (``/health`` and ``/version``) defined as ``[tool.deployverify.envs.bench]``. Each
@@ -38,8 +39,8 @@ The variants, the same values on each side:
   recording) vs syrupy's ``assert {...} == snapshot`` (after ``--snapshot-update``); and
   recording: ``--record-baseline --record-runs 1`` (one run per test, like syrupy) and the
   default ``--record-runs 2`` vs ``--snapshot-update``, each twice: a first recording
-  ("first record": the baseline directory and ``__snapshots__`` removed before the run, so
-  every file is written) and a re-recording ("record": every file already there and
+  ("first record": the baseline directory and ``__snapshots__`` set aside before the run, so
+  every file is written; ``--delete-first`` deletes them instead, see ``_clear``) and a re-recording ("record": every file already there and
   unchanged, so neither side writes one);
 * serially and with ``-n 2`` (pytest-xdist).
 
@@ -50,7 +51,7 @@ in the dev venv, and its hooks would run in every test of ours), syrupy's ``-p n
 ``--paired ROUNDS`` measures ratios instead: ours and syrupy's run of the same size start
 together, each pinned to one core, swapping cores every round, so both see the same machine
 speed; each round gives the ratio of their CPU seconds, and their geometric mean is printed
-(checks, and re-recordings; serial; give an even number of rounds).
+(checks, re-recordings and first recordings; serial; give an even number of rounds).
 
 Every variant of a size runs once per round, in turn, ``--repeat`` rounds (the median is
 shown), after one warm-up round that also writes the bytecode caches (a project's second run
@@ -137,6 +138,11 @@ def make_project(root: Path, n: int, kind: str, url: str) -> Path:
 #: what a row's figures are: "cpu" (user + system seconds of pytest and its xdist workers),
 #: "wall" (elapsed seconds) or "instructions" (counted by valgrind); chosen with --clock
 CLOCK = "cpu"
+#: where the projects are made (None: the system's temporary directory); ``--root``
+ROOT: str | None = None
+#: whether a first recording's previous files are deleted just before it (``--delete-first``)
+#: rather than set aside until the benchmark ends
+DELETE_FIRST = False
 
 
 def _children_cpu() -> float:
@@ -223,7 +229,7 @@ OFF = ["-p", "no:deployverify"]
 def measure(sizes: list[int], repeat: int, modes: list[str]) -> list[dict[str, object]]:
     url = start_target()
     rows: list[dict[str, object]] = []
-    with tempfile.TemporaryDirectory(prefix="dv-scale-") as tmp:
+    with tempfile.TemporaryDirectory(prefix="dv-scale-", dir=ROOT) as tmp:
         root = Path(tmp)
         for mode in modes:
             par = ["-n", "2"] if mode == "xdist" else []
@@ -232,7 +238,7 @@ def measure(sizes: list[int], repeat: int, modes: list[str]) -> list[dict[str, o
                 ours = make_project(root / mode, n, "ours", url)
                 syr = make_project(root / mode, n, "syrupy", url)
                 record_one = [*OURS_ON, "--record-baseline", "--record-runs", "1"]
-                # (project, arguments, a directory removed before each run: a first recording)
+                # (project, arguments, a directory cleared before each run: a first recording)
                 variants: dict[str, tuple[Path, list[str], Path | None]] = {
                     "plain off": (plain, [*OFF, *NO_SYRUPY], None),
                     "plain installed": (plain, NO_SYRUPY, None),
@@ -254,12 +260,12 @@ def measure(sizes: list[int], repeat: int, modes: list[str]) -> list[dict[str, o
                 # with (recorded before their checks in the order above)
                 with _clock("cpu"):
                     for project, args, fresh in variants.values():
-                        _remove(fresh)
+                        _clear(fresh, root)
                         run(project, [*args, *par])
                 figures: dict[str, list[float]] = {name: [] for name in variants}
                 for _ in range(repeat):  # interleaved: a slower minute hits every variant
                     for name, (project, args, fresh) in variants.items():
-                        _remove(fresh)  # outside the measured run
+                        _clear(fresh, root)  # outside the measured run
                         figures[name].append(run(project, [*args, *par]))
                 row: dict[str, object] = {"mode": mode, "n": n}
                 row.update({name: statistics.median(v) for name, v in figures.items()})
@@ -269,7 +275,11 @@ def measure(sizes: list[int], repeat: int, modes: list[str]) -> list[dict[str, o
 
 
 #: --paired: (ours, theirs) variants run at the same time, one per core
-PAIRS = [("check ours", "check syrupy"), ("record ours (1 run)", "record syrupy")]
+PAIRS = [
+    ("check ours", "check syrupy"),
+    ("record ours (1 run)", "record syrupy"),
+    ("first record ours (1 run)", "first record syrupy"),
+]
 
 
 def paired(sizes: list[int], rounds: int) -> list[dict[str, object]]:
@@ -283,25 +293,33 @@ def paired(sizes: list[int], rounds: int) -> list[dict[str, object]]:
         raise SystemExit("--paired needs taskset and two cores")
     url = start_target()
     rows: list[dict[str, object]] = []
-    with tempfile.TemporaryDirectory(prefix="dv-scale-") as tmp:
+    with tempfile.TemporaryDirectory(prefix="dv-scale-", dir=ROOT) as tmp:
         root = Path(tmp)
         for n in sizes:
             ours = make_project(root, n, "ours", url)
             syr = make_project(root, n, "syrupy", url)
             record_one = [*OURS_ON, "--record-baseline", "--record-runs", "1"]
-            variants = {  # the recordings first: the warm-up's checks compare with them
-                "record ours (1 run)": (ours, record_one),
-                "record syrupy": (syr, [*OFF, "--snapshot-update"]),
-                "check ours": (ours, OURS_ON),
-                "check syrupy": (syr, OFF),
+            update = [*OFF, "--snapshot-update"]
+            # (project, arguments, a directory cleared before each run: a first recording);
+            # the recordings first: the warm-up's checks compare with them
+            variants: dict[str, tuple[Path, list[str], Path | None]] = {
+                "record ours (1 run)": (ours, record_one, None),
+                "record syrupy": (syr, update, None),
+                "check ours": (ours, OURS_ON, None),
+                "check syrupy": (syr, OFF, None),
+                "first record ours (1 run)": (ours, record_one, ours / "baselines"),
+                "first record syrupy": (syr, update, syr / "tests" / "__snapshots__"),
             }
             with _clock("cpu"):  # warm-up: bytecode caches, baselines and snapshots
-                for project, args in variants.values():
+                for project, args, _ in variants.values():
                     run(project, args)
             for mine, theirs in PAIRS:
+                (p_a, a_args, a_fresh), (p_b, b_args, b_fresh) = variants[mine], variants[theirs]
                 ratios = []
                 for r in range(rounds):
-                    a, b = _start(*variants[mine], core=r % 2), _start(*variants[theirs], 1 - r % 2)
+                    _clear(a_fresh, root)
+                    _clear(b_fresh, root)
+                    a, b = _start(p_a, a_args, core=r % 2), _start(p_b, b_args, 1 - r % 2)
                     ratios.append(_cpu_of(a) / _cpu_of(b))
                 row = {"n": n, "pair": f"{mine} / {theirs}", "ratios": ratios}
                 # the geometric mean: with an even number of rounds each side spent as many
@@ -342,9 +360,24 @@ def _wait(proc: subprocess.Popen[bytes]) -> resource.struct_rusage:
     return usage
 
 
-def _remove(directory: Path | None) -> None:
-    if directory is not None:
-        shutil.rmtree(directory, ignore_errors=True)
+def _clear(directory: Path | None, root: Path) -> None:
+    """Make way for a first recording into ``directory``: move it into ``root``'s set-aside
+    directory, deleted with the rest when the benchmark ends (``--delete-first``: delete it
+    now). A file system without a journal (this VM's ext4) makes each new file walk past the
+    inodes freed in the last minutes, so deleting thousands of files just before a recording
+    makes that recording pay for the deletion (benchmarks/README.md, "Figures after the
+    fifteenth issue-20 session"); a first recording of a project is not preceded by that."""
+    if directory is None or not directory.exists():
+        return
+    if DELETE_FIRST:
+        shutil.rmtree(directory)
+        return
+    aside = root / "set-aside"
+    aside.mkdir(exist_ok=True)
+    directory.rename(aside / str(next(_SET_ASIDE)))
+
+
+_SET_ASIDE = itertools.count()
 
 
 @contextlib.contextmanager
@@ -458,13 +491,26 @@ def main() -> None:
         "rounds per pair and size (serial; even: each side as often on each core); prints each "
         "round's CPU ratio and their geometric mean",
     )
+    parser.add_argument(
+        "--root",
+        metavar="DIR",
+        help="make the projects in DIR (default: the system's temporary directory), e.g. a "
+        "tmpfs such as /dev/shm to leave the disk's file system out of the figures",
+    )
+    parser.add_argument(
+        "--delete-first",
+        action="store_true",
+        help="delete the previous files just before each first recording (default: set them "
+        "aside until the benchmark ends; see _clear)",
+    )
     args = parser.parse_args()
+    global CLOCK, ROOT, DELETE_FIRST
+    ROOT, DELETE_FIRST = args.root, args.delete_first
     if args.paired:
         for row in paired(args.sizes, args.paired):
             ratios = ", ".join(f"{r:.3f}" for r in row["ratios"])  # type: ignore[attr-defined]
             print(f"{row['n']} tests, {row['pair']}: {row['mean']:.3f} ({ratios})")
         return
-    global CLOCK
     CLOCK = args.clock
     print(f"figures: {CLOCK} ({UNIT[CLOCK]} per run)", flush=True)
     rows = measure(args.sizes, args.repeat, args.modes)
