@@ -11,6 +11,7 @@ relative to the rootdir when the baseline directory is inside it.
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -80,6 +81,17 @@ class FileSummary:
 
 
 _NO_TIMINGS: Mapping[str, list[float]] = {}
+
+
+def _summary_fields(summary: FileSummary) -> list[Any]:
+    """``summary`` as a list of plain data, in ``FileSummary``'s field order."""
+    return [
+        summary.recorded_from,
+        summary.recorded_at,
+        summary.deployment_version,
+        list(summary.names),
+        dict(summary.timings),
+    ]
 
 
 @dataclass(frozen=True)
@@ -423,10 +435,44 @@ class BaselineSession:
             "collected": sorted(self.collected),
             "deselected": sorted(self.deselected),
             "collection_errors": self.collection_errors,
+            "reads": self._reads_json(),
         }
+
+    def _reads_json(self) -> str | None:
+        """What this worker read (or wrote) of each file, summarised, as one JSON text: the
+        controller's session end (checksum, provenance, observations not verified) then
+        checks each file's status instead of reading, hashing, parsing and validating it a
+        second time (issue 20: validation once per value). Files that could not be read
+        are left out (the controller reads them, for its own error); None when a summary
+        is not plain JSON data."""
+        entries = [
+            [rel, read.mtime_ns, read.size, read.digest.hex(), *_summary_fields(read.result)]
+            for rel, read in self._cache.items()
+            if isinstance(read.result, FileSummary)
+        ]
+        try:
+            return json.dumps(entries, allow_nan=False)
+        except (TypeError, ValueError):
+            return None
+
+    def _adopt_reads(self, text: str) -> None:
+        """A worker's ``_reads_json``: each file it read, as this process's cached read of
+        it, unless this process read it itself. Nothing is marked current: ``_read`` checks
+        each file's mtime and size first, and reads a file that changed since."""
+        cache = self._cache
+        for entry in json.loads(text):
+            rel, mtime_ns, size, digest, recorded_from, recorded_at, version, names, timings = entry
+            if rel not in cache:
+                summary = FileSummary(
+                    recorded_from, recorded_at, version, tuple(names), timings or _NO_TIMINGS
+                )
+                cache[rel] = _Read(mtime_ns, size, bytes.fromhex(digest), summary)
 
     def merge(self, data: dict[str, Any]) -> None:
         """Add one xdist worker's part (from its ``workeroutput``)."""
+        reads = data.get("reads")
+        if isinstance(reads, str):
+            self._adopt_reads(reads)
         for key, entries in data.get("lists", {}).items():
             for e in entries:
                 if key in self.lists and e not in self._listed[key]:
