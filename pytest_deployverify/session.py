@@ -257,7 +257,6 @@ class DeployVerifySession(SessionEnd):
             attach(evidence, self.target)  # replay commands for this test's failures
             shown: dict[str, Any] | None = None
             kept: dict[str, Any] | None = None
-            redacted = False
             # serialised once: the JSON travels to the xdist controller (and to junitxml);
             # this process keeps using the object itself (``pytest_runtest_logreport``)
             if self.is_worker or self._shows_evidence(evidence):
@@ -268,10 +267,10 @@ class DeployVerifySession(SessionEnd):
                     # nothing, only that fact) is kept for the session end's outputs, which
                     # then do not redact this test again
                     shown, changed = evidence.redaction(list(secrets))
-                    redacted = True
                     kept = shown if changed else None
                 report.user_properties.append((EVIDENCE_PROPERTY, evidence.to_json(shown)))
-            self._local[id(report)] = (report, evidence, kept, secrets if redacted else None)
+            redacted_of = secrets if shown is not None else None
+            self._local[id(report)] = (report, evidence, kept, redacted_of)
 
     @pytest.hookimpl(tryfirst=True)  # before junitxml reads the report: ``_from_worker``
     def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
