@@ -79,19 +79,24 @@ class FileSummary:
             baseline.timings or _NO_TIMINGS,
         )
 
+    def plain(self) -> list[Any]:
+        """This summary as plain JSON data, in field order (``from_plain`` reads it back):
+        what an xdist worker sends the controller (``BaselineSession._reads_json``)."""
+        return [
+            self.recorded_from,
+            self.recorded_at,
+            self.deployment_version,
+            list(self.names),
+            dict(self.timings),
+        ]
+
+    @classmethod
+    def from_plain(cls, data: list[Any]) -> FileSummary:
+        recorded_from, recorded_at, version, names, timings = data
+        return cls(recorded_from, recorded_at, version, tuple(names), timings or _NO_TIMINGS)
+
 
 _NO_TIMINGS: Mapping[str, list[float]] = {}
-
-
-def _summary_fields(summary: FileSummary) -> list[Any]:
-    """``summary`` as a list of plain data, in ``FileSummary``'s field order."""
-    return [
-        summary.recorded_from,
-        summary.recorded_at,
-        summary.deployment_version,
-        list(summary.names),
-        dict(summary.timings),
-    ]
 
 
 @dataclass(frozen=True)
@@ -446,7 +451,7 @@ class BaselineSession:
         are left out (the controller reads them, for its own error); None when a summary
         is not plain JSON data."""
         entries = [
-            [rel, read.mtime_ns, read.size, read.digest.hex(), *_summary_fields(read.result)]
+            [rel, read.mtime_ns, read.size, read.digest.hex(), read.result.plain()]
             for rel, read in self._cache.items()
             if isinstance(read.result, FileSummary)
         ]
@@ -460,13 +465,10 @@ class BaselineSession:
         it, unless this process read it itself. Nothing is marked current: ``_read`` checks
         each file's mtime and size first, and reads a file that changed since."""
         cache = self._cache
-        for entry in json.loads(text):
-            rel, mtime_ns, size, digest, recorded_from, recorded_at, version, names, timings = entry
+        for rel, mtime_ns, size, digest, summary in json.loads(text):
             if rel not in cache:
-                summary = FileSummary(
-                    recorded_from, recorded_at, version, tuple(names), timings or _NO_TIMINGS
-                )
-                cache[rel] = _Read(mtime_ns, size, bytes.fromhex(digest), summary)
+                read = _Read(mtime_ns, size, bytes.fromhex(digest), FileSummary.from_plain(summary))
+                cache[rel] = read
 
     def merge(self, data: dict[str, Any]) -> None:
         """Add one xdist worker's part (from its ``workeroutput``)."""
