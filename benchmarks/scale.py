@@ -226,6 +226,30 @@ OURS_ON = ["--target-env", "bench", *NO_SYRUPY]
 OFF = ["-p", "no:deployverify"]
 
 
+#: a measured run: (project, arguments, a directory cleared before each run: a first recording)
+Variant = tuple[Path, list[str], Path | None]
+
+
+def _snapshot_variants(ours: Path, syr: Path, two_runs: bool) -> dict[str, Variant]:
+    """The same values checked and recorded by each side, in the order a warm-up round needs
+    (the recordings before the checks that compare with them); ``two_runs``: also our default
+    two-run re-recording."""
+    record_one = [*OURS_ON, "--record-baseline", "--record-runs", "1"]
+    update = [*OFF, "--snapshot-update"]
+    variants: dict[str, Variant] = {
+        "first record ours (1 run)": (ours, record_one, ours / "baselines"),
+        "first record syrupy": (syr, update, syr / "tests" / "__snapshots__"),
+        # re-recording: every file is there and unchanged, none is written
+        "record ours (1 run)": (ours, record_one, None),
+    }
+    if two_runs:
+        variants["record ours (2 runs)"] = (ours, [*OURS_ON, "--record-baseline"], None)
+    variants["record syrupy"] = (syr, update, None)
+    variants["check ours"] = (ours, OURS_ON, None)
+    variants["check syrupy"] = (syr, OFF, None)
+    return variants
+
+
 def measure(sizes: list[int], repeat: int, modes: list[str]) -> list[dict[str, object]]:
     url = start_target()
     rows: list[dict[str, object]] = []
@@ -237,24 +261,11 @@ def measure(sizes: list[int], repeat: int, modes: list[str]) -> list[dict[str, o
                 plain = make_project(root / mode, n, "plain", url)
                 ours = make_project(root / mode, n, "ours", url)
                 syr = make_project(root / mode, n, "syrupy", url)
-                record_one = [*OURS_ON, "--record-baseline", "--record-runs", "1"]
-                # (project, arguments, a directory cleared before each run: a first recording)
-                variants: dict[str, tuple[Path, list[str], Path | None]] = {
+                variants: dict[str, Variant] = {
                     "plain off": (plain, [*OFF, *NO_SYRUPY], None),
                     "plain installed": (plain, NO_SYRUPY, None),
                     "plain on": (plain, OURS_ON, None),
-                    "first record ours (1 run)": (ours, record_one, ours / "baselines"),
-                    "first record syrupy": (
-                        syr,
-                        [*OFF, "--snapshot-update"],
-                        syr / "tests" / "__snapshots__",
-                    ),
-                    # re-recording: every file is there and unchanged, none is written
-                    "record ours (1 run)": (ours, record_one, None),
-                    "record ours (2 runs)": (ours, [*OURS_ON, "--record-baseline"], None),
-                    "record syrupy": (syr, [*OFF, "--snapshot-update"], None),
-                    "check ours": (ours, OURS_ON, None),
-                    "check syrupy": (syr, OFF, None),
+                    **_snapshot_variants(ours, syr, two_runs=True),
                 }
                 # warm-up: bytecode caches, and the baselines and snapshots the checks compare
                 # with (recorded before their checks in the order above)
@@ -298,18 +309,7 @@ def paired(sizes: list[int], rounds: int) -> list[dict[str, object]]:
         for n in sizes:
             ours = make_project(root, n, "ours", url)
             syr = make_project(root, n, "syrupy", url)
-            record_one = [*OURS_ON, "--record-baseline", "--record-runs", "1"]
-            update = [*OFF, "--snapshot-update"]
-            # (project, arguments, a directory cleared before each run: a first recording);
-            # the recordings first: the warm-up's checks compare with them
-            variants: dict[str, tuple[Path, list[str], Path | None]] = {
-                "record ours (1 run)": (ours, record_one, None),
-                "record syrupy": (syr, update, None),
-                "check ours": (ours, OURS_ON, None),
-                "check syrupy": (syr, OFF, None),
-                "first record ours (1 run)": (ours, record_one, ours / "baselines"),
-                "first record syrupy": (syr, update, syr / "tests" / "__snapshots__"),
-            }
+            variants = _snapshot_variants(ours, syr, two_runs=False)
             with _clock("cpu"):  # warm-up: bytecode caches, baselines and snapshots
                 for project, args, _ in variants.values():
                     run(project, args)
