@@ -7,6 +7,7 @@ One command, from the repository root::
     .venv/bin/python benchmarks/scale.py --paired 6 --sizes 1000 4000   # side by side, CPU ratio
     .venv/bin/python benchmarks/scale.py --clock rss --modes serial --repeat 1   # peak memory
     .venv/bin/python benchmarks/scale.py --paired 8 --root /dev/shm   # without the disk's file system
+    .venv/bin/python benchmarks/scale.py --paired 8 --with-json   # also syrupy, one file per test
 
 A plain project is generated per size in a temporary directory, with a trivial HTTP target on
 loopback (``/health`` and ``/version``) defined as ``[tool.deployverify.envs.bench]``. Each
@@ -42,6 +43,10 @@ The variants, the same values on each side:
   ("first record": the baseline directory and ``__snapshots__`` set aside before the run, so
   every file is written; ``--delete-first`` deletes them instead, see ``_clear``) and a re-recording ("record": every file already there and
   unchanged, so neither side writes one);
+* with ``--with-json``, syrupy a second time with its ``JSONSnapshotExtension`` ("syrupy
+  json", through the project's ``conftest.py``): one snapshot file per test, the layout of
+  ours (docs/decisions.md 3), where syrupy's default (amber) writes one file per test module;
+  it tells the cost of the layout from the cost of our code;
 * serially and with ``-n 2`` (pytest-xdist).
 
 Each side has only its own snapshot plugin: our runs add ``-p no:syrupy`` (syrupy is installed
@@ -115,11 +120,27 @@ base_url = "{url}"
 VALUE = '{{"id": {i}, "name": "doc-{i}.pdf", "status": "complete", "pages": 3, "ok": True}}'
 
 
+#: syrupy with its JSON extension: one file per test, the layout of ours (docs/decisions.md 3)
+#: where syrupy's default (amber) keeps one file per test module
+JSON_CONFTEST = """
+import pytest
+from syrupy.extensions.json import JSONSnapshotExtension
+
+
+@pytest.fixture
+def snapshot(snapshot):
+    return snapshot.use_extension(JSONSnapshotExtension)
+"""
+
+
 def make_project(root: Path, n: int, kind: str, url: str) -> Path:
+    """``kind``: "plain", "ours", "syrupy" or "syrupy-json"."""
     project = root / f"{kind}-{n}"
     tests = project / "tests"
     tests.mkdir(parents=True)
     (project / "pyproject.toml").write_text(PYPROJECT.format(url=url))
+    if kind == "syrupy-json":
+        (tests / "conftest.py").write_text(JSON_CONFTEST)
     per_module = 500
     for m in range(0, n, per_module):
         lines = []
@@ -129,7 +150,7 @@ def make_project(root: Path, n: int, kind: str, url: str) -> Path:
                 lines.append(f"def test_{i}():\n    pass\n")
             elif kind == "ours":
                 lines.append(f"def test_{i}(baseline):\n    baseline.check('value', {value})\n")
-            else:  # syrupy
+            else:  # syrupy, either extension
                 lines.append(f"def test_{i}(snapshot):\n    assert {value} == snapshot\n")
         (tests / f"test_m{m // per_module:03d}.py").write_text("\n".join(lines))
     return project
@@ -230,27 +251,41 @@ OFF = ["-p", "no:deployverify"]
 Variant = tuple[Path, list[str], Path | None]
 
 
-def _snapshot_variants(ours: Path, syr: Path, two_runs: bool) -> dict[str, Variant]:
+def _snapshot_variants(
+    ours: Path, syr: Path, two_runs: bool, syr_json: Path | None = None
+) -> dict[str, Variant]:
     """The same values checked and recorded by each side, in the order a warm-up round needs
     (the recordings before the checks that compare with them); ``two_runs``: also our default
-    two-run re-recording."""
+    two-run re-recording; ``syr_json``: also syrupy's JSON extension ("syrupy json")."""
     record_one = [*OURS_ON, "--record-baseline", "--record-runs", "1"]
     update = [*OFF, "--snapshot-update"]
     variants: dict[str, Variant] = {
         "first record ours (1 run)": (ours, record_one, ours / "baselines"),
         "first record syrupy": (syr, update, syr / "tests" / "__snapshots__"),
-        # re-recording: every file is there and unchanged, none is written
-        "record ours (1 run)": (ours, record_one, None),
     }
+    if syr_json is not None:
+        variants["first record syrupy json"] = (
+            syr_json,
+            update,
+            syr_json / "tests" / "__snapshots__",
+        )
+    # re-recording: every file is there and unchanged, none is written
+    variants["record ours (1 run)"] = (ours, record_one, None)
     if two_runs:
         variants["record ours (2 runs)"] = (ours, [*OURS_ON, "--record-baseline"], None)
     variants["record syrupy"] = (syr, update, None)
+    if syr_json is not None:
+        variants["record syrupy json"] = (syr_json, update, None)
     variants["check ours"] = (ours, OURS_ON, None)
     variants["check syrupy"] = (syr, OFF, None)
+    if syr_json is not None:
+        variants["check syrupy json"] = (syr_json, OFF, None)
     return variants
 
 
-def measure(sizes: list[int], repeat: int, modes: list[str]) -> list[dict[str, object]]:
+def measure(
+    sizes: list[int], repeat: int, modes: list[str], with_json: bool = False
+) -> list[dict[str, object]]:
     url = start_target()
     rows: list[dict[str, object]] = []
     with tempfile.TemporaryDirectory(prefix="dv-scale-", dir=ROOT) as tmp:
@@ -261,11 +296,12 @@ def measure(sizes: list[int], repeat: int, modes: list[str]) -> list[dict[str, o
                 plain = make_project(root / mode, n, "plain", url)
                 ours = make_project(root / mode, n, "ours", url)
                 syr = make_project(root / mode, n, "syrupy", url)
+                syr_json = make_project(root / mode, n, "syrupy-json", url) if with_json else None
                 variants: dict[str, Variant] = {
                     "plain off": (plain, [*OFF, *NO_SYRUPY], None),
                     "plain installed": (plain, NO_SYRUPY, None),
                     "plain on": (plain, OURS_ON, None),
-                    **_snapshot_variants(ours, syr, two_runs=True),
+                    **_snapshot_variants(ours, syr, two_runs=True, syr_json=syr_json),
                 }
                 # warm-up: bytecode caches, and the baselines and snapshots the checks compare
                 # with (recorded before their checks in the order above)
@@ -291,9 +327,11 @@ PAIRS = [
     ("record ours (1 run)", "record syrupy"),
     ("first record ours (1 run)", "first record syrupy"),
 ]
+#: --paired --with-json: also against syrupy's JSON extension
+JSON_PAIRS = [(mine, f"{theirs} json") for mine, theirs in PAIRS]
 
 
-def paired(sizes: list[int], rounds: int) -> list[dict[str, object]]:
+def paired(sizes: list[int], rounds: int, with_json: bool = False) -> list[dict[str, object]]:
     """Ours and syrupy's run of the same size at the same time, each pinned to its own core
     (``taskset``), swapping cores every round: both see the same machine speed, which on a
     shared VM wanders between consecutive runs by more than the difference measured. Serial
@@ -309,11 +347,12 @@ def paired(sizes: list[int], rounds: int) -> list[dict[str, object]]:
         for n in sizes:
             ours = make_project(root, n, "ours", url)
             syr = make_project(root, n, "syrupy", url)
-            variants = _snapshot_variants(ours, syr, two_runs=False)
+            syr_json = make_project(root, n, "syrupy-json", url) if with_json else None
+            variants = _snapshot_variants(ours, syr, two_runs=False, syr_json=syr_json)
             with _clock("cpu"):  # warm-up: bytecode caches, baselines and snapshots
                 for project, args, _ in variants.values():
                     run(project, args)
-            for mine, theirs in PAIRS:
+            for mine, theirs in [*PAIRS, *(JSON_PAIRS if with_json else [])]:
                 (p_a, a_args, a_fresh), (p_b, b_args, b_fresh) = variants[mine], variants[theirs]
                 ratios = []
                 for r in range(rounds):
@@ -401,6 +440,10 @@ COLUMNS = [
     "record syrupy",
     "record ours (1 run)",
     "record ours (2 runs)",
+    # with --with-json
+    "check syrupy json",
+    "first record syrupy json",
+    "record syrupy json",
 ]
 
 
@@ -411,25 +454,37 @@ SCALE = {"cpu": 1000.0, "wall": 1000.0, "instructions": 1000.0, "rss": 1024.0}
 
 
 def table(rows: list[dict[str, object]]) -> str:
-    out = ["| mode | tests | " + " | ".join(COLUMNS) + " |", "|---|---|" + "---|" * len(COLUMNS)]
+    columns = [c for c in COLUMNS if c in rows[0]]
+    out = ["| mode | tests | " + " | ".join(columns) + " |", "|---|---|" + "---|" * len(columns)]
     for r in rows:
-        cells = [f"{float(r[c]):.2f} {UNIT[CLOCK]}" for c in COLUMNS]  # type: ignore[arg-type]
+        cells = [f"{float(r[c]):.2f} {UNIT[CLOCK]}" for c in columns]  # type: ignore[arg-type]
         out.append(f"| {r['mode']} | {r['n']} | " + " | ".join(cells) + " |")
     out.append("")
     out.append(f"Growth per test ({PER_TEST[CLOCK]} per added test, between consecutive sizes):")
     out.append("")
-    out.append("| mode | sizes | " + " | ".join(COLUMNS) + " |")
-    out.append("|---|---|" + "---|" * len(COLUMNS))
+    out.append("| mode | sizes | " + " | ".join(columns) + " |")
+    out.append("|---|---|" + "---|" * len(columns))
     for mode in dict.fromkeys(r["mode"] for r in rows):
         mine = [r for r in rows if r["mode"] == mode]
         for a, b in itertools.pairwise(mine):
             dn = int(b["n"]) - int(a["n"])  # type: ignore[call-overload]
             cells = [
                 f"{(float(b[c]) - float(a[c])) / dn * SCALE[CLOCK]:.3f}"  # type: ignore[arg-type]
-                for c in COLUMNS
+                for c in columns
             ]
             out.append(f"| {mode} | {a['n']} -> {b['n']} | " + " | ".join(cells) + " |")
     out.append("")
+    # (label, ours, theirs, theirs' name): syrupy's default, and its JSON extension if measured
+    comparisons = [
+        (label, mine, theirs + suffix, "syrupy" + suffix)
+        for suffix in ("", " json")
+        if f"check syrupy{suffix}" in columns
+        for label, mine, theirs in [
+            ("check", "check ours", "check syrupy"),
+            ("first record (1 run)", "first record ours (1 run)", "first record syrupy"),
+            ("re-record (1 run)", "record ours (1 run)", "record syrupy"),
+        ]
+    ]
     out.append("The issue's comparisons, per added test and for whole runs at each size:")
     out.append("")
     for mode in dict.fromkeys(r["mode"] for r in rows):
@@ -442,27 +497,27 @@ def table(rows: list[dict[str, object]]) -> str:
             ) -> float:
                 return (float(b[c]) - float(a[c])) / dn * SCALE[CLOCK]  # type: ignore[arg-type]
 
+            against = ", ".join(
+                f"{label} ours/{side} {slope(mine) / slope(theirs):.2f}x"
+                for label, mine, theirs, side in comparisons
+            )
             out.append(
                 f"* {mode}, {a['n']} -> {b['n']}: plugin on adds "
                 f"{slope('plain on') - slope('plain off'):.3f} {PER_TEST[CLOCK]} per plain test "
                 f"(installed but unused: {slope('plain installed') - slope('plain off'):.3f}); "
-                f"check ours/syrupy {slope('check ours') / slope('check syrupy'):.2f}x; "
-                f"first record (1 run) ours/syrupy "
-                f"{slope('first record ours (1 run)') / slope('first record syrupy'):.2f}x; "
-                f"re-record (1 run) ours/syrupy "
-                f"{slope('record ours (1 run)') / slope('record syrupy'):.2f}x"
+                f"{against}"
             )
         for r in mine:
 
             def ratio(x: str, y: str, r: dict[str, object] = r) -> float:
                 return float(r[x]) / float(r[y])  # type: ignore[arg-type]
 
+            against = ", ".join(
+                f"{label} ours/{side} {ratio(mine, theirs):.2f}x"
+                for label, mine, theirs, side in comparisons
+            )
             out.append(
-                f"* {mode}, whole runs of {r['n']}: check ours/syrupy "
-                f"{ratio('check ours', 'check syrupy'):.2f}x, first record (1 run) ours/syrupy "
-                f"{ratio('first record ours (1 run)', 'first record syrupy'):.2f}x, "
-                f"re-record (1 run) ours/syrupy "
-                f"{ratio('record ours (1 run)', 'record syrupy'):.2f}x, plugin on/off "
+                f"* {mode}, whole runs of {r['n']}: {against}, plugin on/off "
                 f"{ratio('plain on', 'plain off'):.2f}x, installed but unused/off "
                 f"{ratio('plain installed', 'plain off'):.2f}x"
             )
@@ -498,6 +553,12 @@ def main() -> None:
         "tmpfs such as /dev/shm to leave the disk's file system out of the figures",
     )
     parser.add_argument(
+        "--with-json",
+        action="store_true",
+        help="also syrupy with its JSON extension (one snapshot file per test, the layout of "
+        "ours) beside its default amber files (one per test module)",
+    )
+    parser.add_argument(
         "--delete-first",
         action="store_true",
         help="delete the previous files just before each first recording (default: set them "
@@ -507,13 +568,13 @@ def main() -> None:
     global CLOCK, ROOT, DELETE_FIRST
     ROOT, DELETE_FIRST = args.root, args.delete_first
     if args.paired:
-        for row in paired(args.sizes, args.paired):
+        for row in paired(args.sizes, args.paired, args.with_json):
             ratios = ", ".join(f"{r:.3f}" for r in row["ratios"])  # type: ignore[attr-defined]
             print(f"{row['n']} tests, {row['pair']}: {row['mean']:.3f} ({ratios})")
         return
     CLOCK = args.clock
     print(f"figures: {CLOCK} ({UNIT[CLOCK]} per run)", flush=True)
-    rows = measure(args.sizes, args.repeat, args.modes)
+    rows = measure(args.sizes, args.repeat, args.modes, args.with_json)
     print()
     print(textwrap.dedent(table(rows)))
 
