@@ -56,7 +56,8 @@ in the dev venv, and its hooks would run in every test of ours), syrupy's ``-p n
 ``--paired ROUNDS`` measures ratios instead: ours and syrupy's run of the same size start
 together, each pinned to one core, swapping cores every round, so both see the same machine
 speed; each round gives the ratio of their CPU seconds, and their geometric mean is printed
-(checks, re-recordings and first recordings; serial; give an even number of rounds).
+(checks, re-recordings and first recordings, and with ``--with-json`` the same three
+against syrupy json; serial; give an even number of rounds).
 
 Every variant of a size runs once per round, in turn, ``--repeat`` rounds (the median is
 shown), after one warm-up round that also writes the bytecode caches (a project's second run
