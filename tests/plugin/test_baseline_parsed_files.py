@@ -4,14 +4,13 @@ when asked for; the session end's accounting works from the summaries."""
 
 from __future__ import annotations
 
-import hashlib
 import json
 from typing import Any
 
 import baseline_support
 import pytest
 
-from pytest_deployverify.baseline.storage import checksum
+from pytest_deployverify.verdict_document import baseline_checksum
 
 noisy_service = baseline_support.noisy_service
 noisy = baseline_support.noisy
@@ -184,10 +183,7 @@ def test_xdist_controller_reads_a_file_changed_after_its_worker_read_it(bproject
 def _checksum_of(bproject: baseline_support.BaselineProject) -> str:
     """The baseline files' checksum as they are on disk now."""
     root = bproject.baseline_dir
-    files = sorted(root.rglob("*.json"))
-    return checksum(
-        (p.relative_to(root).as_posix(), hashlib.sha256(p.read_bytes()).digest()) for p in files
-    )
+    return baseline_checksum(root, [p.relative_to(root).as_posix() for p in root.rglob("*.json")])
 
 
 def _verdict_baseline(bproject: baseline_support.BaselineProject) -> dict[str, Any]:
