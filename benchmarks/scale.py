@@ -260,27 +260,22 @@ def _snapshot_variants(
     two-run re-recording; ``syr_json``: also syrupy's JSON extension ("syrupy json")."""
     record_one = [*OURS_ON, "--record-baseline", "--record-runs", "1"]
     update = [*OFF, "--snapshot-update"]
+    # syrupy's side, once per layout measured: the same three variants each
+    syrupies = {"syrupy": syr} if syr_json is None else {"syrupy": syr, "syrupy json": syr_json}
     variants: dict[str, Variant] = {
-        "first record ours (1 run)": (ours, record_one, ours / "baselines"),
-        "first record syrupy": (syr, update, syr / "tests" / "__snapshots__"),
+        "first record ours (1 run)": (ours, record_one, ours / "baselines")
     }
-    if syr_json is not None:
-        variants["first record syrupy json"] = (
-            syr_json,
-            update,
-            syr_json / "tests" / "__snapshots__",
-        )
+    for side, project in syrupies.items():
+        variants[f"first record {side}"] = (project, update, project / "tests" / "__snapshots__")
     # re-recording: every file is there and unchanged, none is written
     variants["record ours (1 run)"] = (ours, record_one, None)
     if two_runs:
         variants["record ours (2 runs)"] = (ours, [*OURS_ON, "--record-baseline"], None)
-    variants["record syrupy"] = (syr, update, None)
-    if syr_json is not None:
-        variants["record syrupy json"] = (syr_json, update, None)
+    for side, project in syrupies.items():
+        variants[f"record {side}"] = (project, update, None)
     variants["check ours"] = (ours, OURS_ON, None)
-    variants["check syrupy"] = (syr, OFF, None)
-    if syr_json is not None:
-        variants["check syrupy json"] = (syr_json, OFF, None)
+    for side, project in syrupies.items():
+        variants[f"check {side}"] = (project, OFF, None)
     return variants
 
 
@@ -322,12 +317,14 @@ def measure(
     return rows
 
 
-#: --paired: (ours, theirs) variants run at the same time, one per core
-PAIRS = [
-    ("check ours", "check syrupy"),
-    ("record ours (1 run)", "record syrupy"),
-    ("first record ours (1 run)", "first record syrupy"),
+#: the issue's comparisons: (what is compared, ours, syrupy's); the table's summary lines and
+#: --paired (both run at the same time, one per core) each go through them
+COMPARED = [
+    ("check", "check ours", "check syrupy"),
+    ("re-record (1 run)", "record ours (1 run)", "record syrupy"),
+    ("first record (1 run)", "first record ours (1 run)", "first record syrupy"),
 ]
+PAIRS = [(mine, theirs) for _, mine, theirs in COMPARED]
 #: --paired --with-json: also against syrupy's JSON extension
 JSON_PAIRS = [(mine, f"{theirs} json") for mine, theirs in PAIRS]
 
@@ -480,11 +477,7 @@ def table(rows: list[dict[str, object]]) -> str:
         (label, mine, theirs + suffix, "syrupy" + suffix)
         for suffix in ("", " json")
         if f"check syrupy{suffix}" in columns
-        for label, mine, theirs in [
-            ("check", "check ours", "check syrupy"),
-            ("first record (1 run)", "first record ours (1 run)", "first record syrupy"),
-            ("re-record (1 run)", "record ours (1 run)", "record syrupy"),
-        ]
+        for label, mine, theirs in COMPARED
     ]
     out.append("The issue's comparisons, per added test and for whole runs at each size:")
     out.append("")
