@@ -2,11 +2,11 @@
 
 One command, from the repository root::
 
-    .venv/bin/python benchmarks/scale_bounds.py [--sizes 1000 4000] [--rounds 8]
+    .venv/bin/python benchmarks/scale_bounds.py [--sizes 1000 4000] [--rounds 8] [--phase-runs 12]
 
-Two questions, each answered with pairs of runs side by side (``scale.py --paired``'s method:
-both runs start together, each pinned to one core, swapping cores every round; the CPU ratio of
-each round and their geometric mean):
+Three questions, the first two answered with pairs of runs side by side (``scale.py
+--paired``'s method: both runs start together, each pinned to one core, swapping cores every
+round; the CPU ratio of each round and their geometric mean):
 
 1. **How much would a baseline file per module save** (reversing docs/decisions.md 3)? The
    bound: ours with every baseline file's bytes and status served from memory ("ours, reads
