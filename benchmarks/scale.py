@@ -172,8 +172,9 @@ def _children_cpu() -> float:
     return used.ru_utime + used.ru_stime
 
 
-def _environment() -> dict[str, str]:
-    env = dict(os.environ)
+def _environment(extra: dict[str, str] | None = None) -> dict[str, str]:
+    """The runs' environment; ``extra``: variables a run adds (scale_bounds.py's helpers)."""
+    env = {**os.environ, **(extra or {})}
     # a user's project keeps its bytecode: without it every run compiles every module again
     # (the plugin's and the tests'), a start-up cost that is not the plugin's per-test cost
     env.pop("PYTHONDONTWRITEBYTECODE", None)
@@ -192,7 +193,9 @@ def _pytest_command(args: list[str]) -> list[str]:
     return [*cmd, "-p", "no:schemathesis", "-p", "no:hypothesispytest", "-p", "no:anyio", *args]
 
 
-def run(project: Path, args: list[str], expect_ok: bool = True) -> float:
+def run(
+    project: Path, args: list[str], expect_ok: bool = True, extra_env: dict[str, str] | None = None
+) -> float:
     """One pytest run's cost, by ``CLOCK``.
 
     CPU time is the default because it is what the plugin adds and moves less with other
@@ -212,7 +215,12 @@ def run(project: Path, args: list[str], expect_ok: bool = True) -> float:
         return _peak_rss(project, cmd, expect_ok)
     cpu_before, started = _children_cpu(), time.perf_counter()
     done = subprocess.run(
-        cmd, cwd=project, capture_output=True, text=True, timeout=7200, env=_environment()
+        cmd,
+        cwd=project,
+        capture_output=True,
+        text=True,
+        timeout=7200,
+        env=_environment(extra_env),
     )
     elapsed, cpu = time.perf_counter() - started, _children_cpu() - cpu_before
     if expect_ok and done.returncode != 0:
@@ -367,10 +375,13 @@ def paired(sizes: list[int], rounds: int, with_json: bool = False) -> list[dict[
     return rows
 
 
-def _start(project: Path, args: list[str], core: int) -> subprocess.Popen[bytes]:
+def _start(
+    project: Path, args: list[str], core: int, extra_env: dict[str, str] | None = None
+) -> subprocess.Popen[bytes]:
     cmd = ["taskset", "-c", str(core), *_pytest_command(args)]
+    env = _environment(extra_env)
     return subprocess.Popen(
-        cmd, cwd=project, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=_environment()
+        cmd, cwd=project, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env
     )
 
 

@@ -178,11 +178,7 @@ Variant = tuple[Path, list[str], dict[str, str]]
 
 def _start(variant: Variant, core: int) -> subprocess.Popen[bytes]:
     project, args, extra = variant
-    cmd = ["taskset", "-c", str(core), *scale._pytest_command(args)]
-    env = {**scale._environment(), **extra}
-    return subprocess.Popen(
-        cmd, cwd=project, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env
-    )
+    return scale._start(project, args, core, extra)
 
 
 def _pair(a: Variant, b: Variant, rounds: int) -> dict[str, object]:
@@ -223,8 +219,7 @@ def measure(sizes: list[int], rounds: int, phase_runs: int) -> tuple[list[dict[s
             "one check, ours": (ours, scale.OURS_ON, {}),
         }
         with scale._clock("cpu"):  # warm-up: bytecode caches, the baseline, the snapshot
-            scale.run(ours, [*scale.OURS_ON, "--record-baseline", "--record-runs", "1"])
-            scale.run(syr, [*scale.OFF, "--snapshot-update"])
+            _record_both(ours, syr)
             for project, args, _ in one.values():
                 scale.run(project, args)
         for mine, theirs in [
@@ -246,8 +241,7 @@ def _reads_in_memory(root: Path, n: int, url: str, rounds: int) -> list[dict[str
     ours = scale.make_project(root, n, "ours", url)
     syr = scale.make_project(root, n, "syrupy", url)
     with scale._clock("cpu"):  # warm-up: bytecode caches, the baselines, the snapshots
-        scale.run(ours, [*scale.OURS_ON, "--record-baseline", "--record-runs", "1"])
-        scale.run(syr, [*scale.OFF, "--snapshot-update"])
+        _record_both(ours, syr)
     pack = root / f"pack-{n}.pickle"
     if _pack(ours, pack) != n:
         raise SystemExit(f"expected {n} baseline files in {ours}")
@@ -308,19 +302,16 @@ def _phases(root: Path, one: dict[str, Variant], runs: int) -> str:
     return "\n".join(lines)
 
 
+def _record_both(ours: Path, syr: Path) -> None:
+    """Our baselines and syrupy's snapshots of the same values, for the checks to compare with."""
+    scale.run(ours, [*scale.OURS_ON, "--record-baseline", "--record-runs", "1"])
+    scale.run(syr, [*scale.OFF, "--snapshot-update"])
+
+
 def _check_served(variant: Variant, n: int, served: Path) -> None:
     """One run of ``variant`` (the helper loaded): it must have served every test's read."""
     project, args, extra = variant
-    done = subprocess.run(
-        scale._pytest_command(args),
-        cwd=project,
-        capture_output=True,
-        text=True,
-        timeout=7200,
-        env={**scale._environment(), **extra},
-    )
-    if done.returncode != 0:
-        raise SystemExit(f"{args} in {project} failed:\n{done.stdout[-3000:]}{done.stderr[-2000:]}")
+    scale.run(project, args, extra_env=extra)  # stops, with pytest's output, if it fails
     count = int(served.read_text())
     if count < n:
         raise SystemExit(f"the helper served {count} reads of {n} tests: it measures nothing")
